@@ -1,0 +1,44 @@
+/**
+ * Runs every `*.test.ts` under server/, test/, web-components/ and scripts/ with node's test runner.
+ * Node 20's runner neither discovers .ts files nor expands globs, so the list is built here.
+ * Usage: npm test [-- path-filter ...]   (filters keep files whose path contains any of them)
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const roots = ['server', 'test', 'web-components', 'scripts', 'bench'];
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--'));
+
+function walk(dir: string, out: string[]): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) walk(full, out);
+    else if (name.endsWith('.test.ts')) out.push(relative(root, full));
+  }
+}
+
+const files: string[] = [];
+for (const r of roots) walk(join(root, r), files);
+files.sort();
+const selected = filters.length ? files.filter((f) => filters.some((x) => f.includes(x))) : files;
+if (selected.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...passThrough, ...selected],
+  { cwd: root, stdio: 'inherit' },
+);
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

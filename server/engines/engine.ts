@@ -1,0 +1,45 @@
+import type { LabelMap, Segment, Volume } from '../volume/volume.ts';
+
+/**
+ * The contract every segmentation engine keeps: a volume in, a label map with its segment table out,
+ * and optionally a glTF the engine wrote itself (Slicer's OpenAnatomy export). When an engine gives
+ * no glTF, the shared mesher in `server/mesh/` makes one from the label map.
+ */
+
+export const ENGINE_NAMES = ['builtin', 'slicer', 'totalsegmentator'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+export interface EngineInput {
+  /** The volume in memory (our readers' output). */
+  volume: Volume;
+  /** The same volume as our canonical NIfTI (.nii.gz), for engines that run outside this process. */
+  niftiPath: string;
+  /** Base name for outputs, already safe for file names. */
+  name: string;
+}
+
+export interface EngineContext {
+  jobId: string;
+  /** A private, empty folder for this run; removed by the caller afterwards. */
+  workDir: string;
+  /** Aborted on cancel, timeout of the job or shutdown. */
+  signal: AbortSignal;
+  /** Updates the job's progress (0-100) and status text. */
+  progress(percent: number, status: string): Promise<void>;
+  /** Appends a line to the job's log (kept in the database, shown by GET /api/jobs/:id). */
+  log(line: string): void;
+}
+
+export interface EngineResult {
+  labelMap: LabelMap;
+  segments: Segment[];
+  /** Path of a glTF the engine wrote itself, if any. */
+  gltfPath?: string;
+  /** Engine and tool versions, for the job record. */
+  versions?: Record<string, string>;
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  run(input: EngineInput, ctx: EngineContext): Promise<EngineResult>;
+}
