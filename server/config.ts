@@ -1,0 +1,182 @@
+import { isAbsolute, resolve } from 'node:path';
+
+/**
+ * Settings come from the environment (CLI flags mirror them; see main.ts) and are read once, here,
+ * by a pure function of `env`. A bad value throws a ConfigError whose message names the setting,
+ * and the process stops with that one line.
+ */
+
+export const ENGINE_CHOICES = ['auto', 'builtin', 'slicer', 'totalsegmentator'] as const;
+export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Unset means embedded PGlite under `dataDir/pglite`. */
+  databaseUrl: string | undefined;
+  publicUrl: string | undefined;
+  engine: EngineChoice;
+  slicerPath: string | undefined;
+  slicerTimeoutSeconds: number;
+  totalSegmentatorPath: string | undefined;
+  workerConcurrency: number;
+  seriesStableSeconds: number;
+  dimsePort: number | undefined;
+  aeTitle: string;
+  /** Empty means any calling AE title is accepted. */
+  dimseAllowedAets: string[];
+  auth: boolean;
+  downloadLinkTtlSeconds: number;
+  keepInputs: boolean;
+  resultRetentionDays: number;
+  minFreeDiskMb: number;
+  meshReduction: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(`${setting}: ${message}`);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Every setting with its default and help text; `--help` prints this table. */
+export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: string }> = [
+  { name: 'PORT', default: '8080', help: 'HTTP port' },
+  { name: 'HOST', default: '0.0.0.0', help: 'HTTP listen address' },
+  { name: 'DATA_DIR', default: './data', help: 'instances, results, embedded database' },
+  { name: 'DATABASE_URL', default: '(embedded PGlite)', help: 'postgres://... for a real PostgreSQL' },
+  { name: 'PUBLIC_URL', default: '(LAN address)', help: 'address phones use for QR download links' },
+  { name: 'ENGINE', default: 'auto', help: 'auto | builtin | slicer | totalsegmentator' },
+  { name: 'SLICER_PATH', default: '(search)', help: '3D Slicer executable' },
+  { name: 'SLICER_TIMEOUT_SECONDS', default: '3600', help: 'kill Slicer after this long' },
+  { name: 'TOTALSEGMENTATOR_PATH', default: '(PATH)', help: 'TotalSegmentator CLI executable' },
+  { name: 'WORKER_CONCURRENCY', default: '1', help: 'jobs run at once by this process' },
+  { name: 'SERIES_STABLE_SECONDS', default: '10', help: 'quiet period before a series is queued' },
+  { name: 'DIMSE_PORT', default: '(off)', help: 'DICOM C-STORE/C-ECHO port' },
+  { name: 'AE_TITLE', default: 'ANATOMYGW', help: 'our DICOM AE title' },
+  { name: 'DIMSE_ALLOWED_AETS', default: '(any)', help: 'comma-separated calling AE titles allowed' },
+  { name: 'AUTH', default: 'on', help: 'off disables access control (logged at every start)' },
+  { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid' },
+  { name: 'KEEP_INPUTS', default: 'false', help: 'keep input images after successful processing' },
+  { name: 'RESULT_RETENTION_DAYS', default: '30', help: 'results are removed after this many days' },
+  { name: 'MIN_FREE_DISK_MB', default: '1024', help: 'refuse new instances below this free space' },
+  { name: 'MESH_REDUCTION', default: '0.9', help: 'fraction of triangles removed by decimation (0..0.99)' },
+  { name: 'TLS_CERT', default: '', help: 'PEM certificate: serve HTTPS' },
+  { name: 'TLS_KEY', default: '', help: 'PEM private key for TLS_CERT' },
+  { name: 'LOG_LEVEL', default: 'info', help: LOG_LEVELS.join(' | ') },
+];
+
+function text(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === '' ? undefined : t;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || !/^-?\d*\.?\d+(e-?\d+)?$/i.test(raw)) throw new ConfigError(name, `expected a number, got "${raw}"`);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if ((choices as readonly string[]).includes(raw)) return raw as T;
+  throw new ConfigError(name, `expected one of ${choices.join(', ')}, got "${raw}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }
+  return raw;
+}
+
+/** DICOM AE titles: 1-16 characters of the default repertoire, no backslash or control characters. */
+function aeTitle(name: string, raw: string): string {
+  if (!/^[\x20-\x5b\x5d-\x7e]{1,16}$/.test(raw) || raw.trim() === '') {
+    throw new ConfigError(name, `"${raw}" is not a valid AE title (1-16 printable characters, no backslash)`);
+  }
+  return raw.trim();
+}
+
+export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Config> {
+  const dataDirRaw = text(env, 'DATA_DIR') ?? './data';
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
+  const tlsCert = text(env, 'TLS_CERT');
+  const tlsKey = text(env, 'TLS_KEY');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(tlsCert === undefined ? 'TLS_CERT' : 'TLS_KEY', 'TLS_CERT and TLS_KEY must be set together');
+  }
+  const dimsePortRaw = text(env, 'DIMSE_PORT');
+  const config: Config = {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: text(env, 'HOST') ?? '0.0.0.0',
+    dataDir,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
+    engine: oneOf(env, 'ENGINE', ENGINE_CHOICES, 'auto'),
+    slicerPath: text(env, 'SLICER_PATH'),
+    slicerTimeoutSeconds: integer(env, 'SLICER_TIMEOUT_SECONDS', 3600, 1, 7 * 24 * 3600),
+    totalSegmentatorPath: text(env, 'TOTALSEGMENTATOR_PATH'),
+    workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 1, 0, 64),
+    seriesStableSeconds: integer(env, 'SERIES_STABLE_SECONDS', 10, 0, 86400),
+    dimsePort: dimsePortRaw === undefined || dimsePortRaw === 'off' ? undefined : integer(env, 'DIMSE_PORT', 0, 1, 65535),
+    aeTitle: aeTitle('AE_TITLE', text(env, 'AE_TITLE') ?? 'ANATOMYGW'),
+    dimseAllowedAets: (text(env, 'DIMSE_ALLOWED_AETS') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .map((s) => aeTitle('DIMSE_ALLOWED_AETS', s)),
+    auth: boolean(env, 'AUTH', true),
+    downloadLinkTtlSeconds: integer(env, 'DOWNLOAD_LINK_TTL', 3600, 30, 30 * 24 * 3600),
+    keepInputs: boolean(env, 'KEEP_INPUTS', false),
+    resultRetentionDays: integer(env, 'RESULT_RETENTION_DAYS', 30, 0, 36500),
+    minFreeDiskMb: integer(env, 'MIN_FREE_DISK_MB', 1024, 0, 1 << 30),
+    meshReduction: decimal(env, 'MESH_REDUCTION', 0.9, 0, 0.99),
+    tlsCert,
+    tlsKey,
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+  return Object.freeze(config);
+}

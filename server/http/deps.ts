@@ -1,0 +1,15 @@
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import type { Queue } from '../jobs/queue.ts';
+import type { Events } from '../events.ts';
+
+/** What every route module receives. Built once in main.ts (or by a test) and passed to createApp. */
+export interface AppDeps {
+  config: Readonly<Config>;
+  db: Database;
+  logger: Logger;
+  queue: Queue;
+  /** In-process bus feeding Server-Sent Events and the UI's live queue. */
+  events: Events;
+}
