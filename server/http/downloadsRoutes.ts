@@ -1,0 +1,158 @@
+import { createReadStream } from 'node:fs';
+import type { Context } from 'koa';
+import { Router } from '@koa/router';
+import type { AppDeps } from './deps.ts';
+import { webManifest } from './webAssets.ts';
+import { attachment, contentTypeOf } from '../downloads/contentType.ts';
+import { publicBase } from '../downloads/lanAddress.ts';
+import { renderLinkProblem, renderPhonePage, type PhoneFile } from '../downloads/phonePage.ts';
+import { qrSvg } from '../downloads/qr.ts';
+import { locateResultFile, parseResultFileUrl, type FileLookup } from '../downloads/resultFiles.ts';
+import { loadOrCreateKey, signGrant, verifyToken, type DownloadGrant, type GrantedFile } from '../downloads/signing.ts';
+import { createZipStream } from '../downloads/zipStream.ts';
+import { fail } from '../downloads/fail.ts';
+
+/** More than this in one link makes a QR code too dense to scan and a zip nobody wants on a phone. */
+export const MAX_FILES_PER_LINK = 200;
+const MAX_BODY_BYTES = 256 * 1024;
+
+async function readJsonBody(ctx: Context): Promise<unknown> {
+  // A body parser further up the stack may already have read the request.
+  const parsed = (ctx.request as { body?: unknown }).body;
+  if (parsed !== undefined) return parsed;
+  if (!ctx.is('application/json')) fail(415, 'Send the request as application/json.');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) fail(413, 'The request is too large.');
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    fail(400, 'The request body is not valid JSON.');
+  }
+}
+
+/** Headers for everything under /d/: the token in the address must not leak or be cached. */
+function linkHeaders(ctx: Context): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  ctx.set('X-Robots-Tag', 'noindex, nofollow');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+}
+
+export function downloadsRouter(deps: AppDeps): Router {
+  const router = new Router();
+  let keyPromise: Promise<Buffer> | undefined;
+  const key = (): Promise<Buffer> => {
+    keyPromise ??= loadOrCreateKey(deps.config.dataDir).catch((error: unknown) => {
+      keyPromise = undefined;
+      throw error;
+    });
+    return keyPromise;
+  };
+
+  router.post('/api/downloads', async (ctx) => {
+    const body = await readJsonBody(ctx);
+    const addresses = (body as { files?: unknown } | null)?.files;
+    if (!Array.isArray(addresses) || addresses.length === 0 || !addresses.every((a) => typeof a === 'string')) {
+      fail(400, 'Send { "files": [ ...addresses of result files ] } with at least one file.');
+    }
+    const unique = [...new Set(addresses as string[])];
+    if (unique.length > MAX_FILES_PER_LINK) fail(400, `At most ${MAX_FILES_PER_LINK} files fit in one link.`);
+    const files: GrantedFile[] = [];
+    for (const address of unique) {
+      const parsed = parseResultFileUrl(address);
+      if (!parsed) fail(400, `"${address.slice(0, 200)}" is not the address of a result file.`);
+      const found = await locateResultFile(deps.db, deps.config.dataDir, parsed.resultId, parsed.name);
+      if (!found.ok) fail(found.status === 410 ? 410 : 404, `${parsed.name}: ${found.reason}`);
+      files.push({ resultId: found.result.id, name: found.name });
+    }
+    const expiresAt = Date.now() + deps.config.downloadLinkTtlSeconds * 1000;
+    const token = signGrant(await key(), { files, expiresAt });
+    // The port the request actually arrived on: right even when PORT=0 or behind a port mapping.
+    const base = publicBase({
+      publicUrl: deps.config.publicUrl,
+      port: ctx.req.socket.localPort ?? deps.config.port,
+      protocol: deps.config.tlsCert ? 'https' : 'http',
+    });
+    const url = `${base.url}/d/${token}`;
+    deps.logger.info({ files: files.length, addressSource: base.source }, 'download link created');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      url,
+      qrSvg: await qrSvg(url),
+      expiresAt: new Date(Math.ceil(expiresAt / 1000) * 1000).toISOString(),
+      files: files.length,
+      address: base,
+    };
+  });
+
+  /** Verifies a token; on failure answers with a phone-readable page and returns undefined. */
+  async function grantOf(ctx: Context, token: string, html: boolean): Promise<DownloadGrant | undefined> {
+    linkHeaders(ctx);
+    const verdict = verifyToken(await key(), token);
+    if (verdict.ok) return verdict.grant;
+    deps.logger.info({ status: verdict.status }, 'download link refused');
+    if (!html) fail(verdict.status, verdict.reason);
+    ctx.status = verdict.status;
+    ctx.type = 'html';
+    ctx.body = renderLinkProblem({ status: verdict.status, message: verdict.reason, stylesheet: webManifest()['phone.css'] });
+    return undefined;
+  }
+
+  const locateAll = (grant: DownloadGrant): Promise<FileLookup[]> =>
+    Promise.all(grant.files.map((f) => locateResultFile(deps.db, deps.config.dataDir, f.resultId, f.name)));
+
+  router.get('/d/:token', async (ctx) => {
+    const grant = await grantOf(ctx, ctx.params.token, true);
+    if (!grant) return;
+    const found = await locateAll(grant);
+    const files: PhoneFile[] = found.map((f, i) => ({
+      name: f.ok ? f.name : grant.files[i].name,
+      size: f.ok ? f.size : 0,
+      href: f.ok ? `/d/${ctx.params.token}/files/${i}` : undefined,
+    }));
+    ctx.type = 'html';
+    ctx.body = renderPhonePage({
+      files,
+      zipHref: `/d/${ctx.params.token}/zip`,
+      expiresAt: grant.expiresAt,
+      stylesheet: webManifest()['phone.css'],
+    });
+  });
+
+  router.get('/d/:token/zip', async (ctx) => {
+    const grant = await grantOf(ctx, ctx.params.token, false);
+    if (!grant) return;
+    const present = (await locateAll(grant)).filter((f) => f.ok);
+    if (present.length === 0) fail(410, 'None of these files is still on the server.');
+    const zip = createZipStream(present.map((f) => ({ path: f.path, name: f.name, mtime: f.mtime })));
+    zip.on('error', (error) => deps.logger.warn({ err: error }, 'zip stream failed'));
+    // A phone that gives up mid-download must not leave archiver reading files for nobody.
+    ctx.req.on('close', () => zip.destroy());
+    const stamp = new Date().toISOString().slice(0, 10);
+    ctx.set('Content-Type', 'application/zip');
+    ctx.set('Content-Disposition', attachment(`anatomy-models-${stamp}.zip`));
+    deps.logger.info({ files: present.length }, 'zip download started');
+    ctx.body = zip;
+  });
+
+  router.get('/d/:token/files/:n', async (ctx) => {
+    const grant = await grantOf(ctx, ctx.params.token, false);
+    if (!grant) return;
+    const n = /^\d{1,4}$/.test(ctx.params.n) ? Number(ctx.params.n) : -1;
+    const granted = grant.files[n];
+    if (!granted) fail(404, 'This link has no file with that number.');
+    const found = await locateResultFile(deps.db, deps.config.dataDir, granted.resultId, granted.name);
+    if (!found.ok) fail(found.status, found.reason);
+    ctx.set('Content-Type', contentTypeOf(found.name));
+    ctx.set('Content-Length', String(found.size));
+    ctx.set('Content-Disposition', attachment(found.name));
+    ctx.body = createReadStream(found.path);
+  });
+
+  return router;
+}

@@ -1,0 +1,104 @@
+import type { Queryable } from '../db/database.ts';
+
+/**
+ * Jobs as the live queue shows them (the same fields as GET /api/jobs). Read here, not from the
+ * events, because an event carries only what changed and a new browser needs whole rows.
+ */
+export interface LiveJob {
+  id: string;
+  kind: string;
+  state: string;
+  progress: number;
+  status: string | null;
+  error: string | null;
+  engine: string | null;
+  attempts: number;
+  maxAttempts: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  name: string | null;
+  seriesDescription: string | null;
+}
+
+/** added: jobs created in the last 24 hours; processing: running; left: queued + running. */
+export interface QueueCounts {
+  added: number;
+  queued: number;
+  processing: number;
+  left: number;
+}
+
+interface JobRow {
+  id: string;
+  kind: string;
+  state: string;
+  progress: number;
+  status: string | null;
+  last_error: string | null;
+  engine: string | null;
+  attempts: number;
+  max_attempts: number;
+  created_at: Date | string;
+  started_at: Date | string | null;
+  finished_at: Date | string | null;
+  name: string | null;
+  series_description: string | null;
+}
+
+const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
+
+function toLiveJob(row: JobRow): LiveJob {
+  return {
+    id: row.id,
+    kind: row.kind,
+    state: row.state,
+    progress: Number(row.progress),
+    status: row.status,
+    error: row.last_error,
+    engine: row.engine,
+    attempts: Number(row.attempts),
+    maxAttempts: Number(row.max_attempts),
+    createdAt: iso(row.created_at) ?? '',
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+    name: row.name,
+    seriesDescription: row.series_description,
+  };
+}
+
+const SELECT = `SELECT id, kind, state, progress, status, last_error, engine, attempts, max_attempts,
+  created_at, started_at, finished_at, payload->>'name' AS name, payload->>'seriesDescription' AS series_description
+  FROM jobs`;
+
+/** The most recent jobs, plus every unfinished one however old, newest first. */
+export async function recentJobs(db: Queryable, limit = 200): Promise<LiveJob[]> {
+  const { rows } = await db.query<JobRow>(
+    `${SELECT} WHERE id IN (
+       (SELECT id FROM jobs ORDER BY created_at DESC LIMIT $1)
+       UNION
+       (SELECT id FROM jobs WHERE state IN ('queued', 'running')))
+     ORDER BY created_at DESC`,
+    [limit],
+  );
+  return rows.map(toLiveJob);
+}
+
+export async function jobsById(db: Queryable, ids: readonly string[]): Promise<LiveJob[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<JobRow>(`${SELECT} WHERE id = ANY($1::uuid[])`, [[...ids]]);
+  return rows.map(toLiveJob);
+}
+
+export async function queueCounts(db: Queryable): Promise<QueueCounts> {
+  const { rows } = await db.query<{ added: number | string; queued: number | string; processing: number | string }>(
+    `SELECT count(*) FILTER (WHERE created_at > now() - interval '24 hours') AS added,
+            count(*) FILTER (WHERE state = 'queued') AS queued,
+            count(*) FILTER (WHERE state = 'running') AS processing
+       FROM jobs`,
+  );
+  const r = rows[0] ?? { added: 0, queued: 0, processing: 0 };
+  const queued = Number(r.queued);
+  const processing = Number(r.processing);
+  return { added: Number(r.added), queued, processing, left: queued + processing };
+}

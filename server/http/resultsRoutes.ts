@@ -1,0 +1,52 @@
+import { createReadStream } from 'node:fs';
+import { Router } from '@koa/router';
+import type { AppDeps } from './deps.ts';
+import { attachment, contentTypeOf } from '../downloads/contentType.ts';
+import { fail } from '../downloads/fail.ts';
+import { isExpired, listResults, locateResultFile, resultFileUrl, type ResultRecord } from '../downloads/resultFiles.ts';
+
+/** The JSON shape of a result for the web pages (api.md, `GET /api/results`). */
+export function resultJson(result: ResultRecord) {
+  const files = result.files.map((f) => ({ name: f.name, size: f.size, url: resultFileUrl(result.id, f.name) }));
+  const glb = files.find((f) => f.name.toLowerCase().endsWith('.glb')) ?? files.find((f) => f.name.toLowerCase().endsWith('.gltf'));
+  return {
+    id: result.id,
+    jobId: result.jobId,
+    name: result.name,
+    engine: result.engine,
+    createdAt: result.createdAt,
+    expiresAt: result.expiresAt,
+    segments: result.segments,
+    files,
+    totalSize: files.reduce((sum, f) => sum + f.size, 0),
+    previewUrl: glb?.url ?? null,
+  };
+}
+
+export type ResultJson = ReturnType<typeof resultJson>;
+
+export function resultsRouter(deps: AppDeps): Router {
+  const router = new Router();
+
+  router.get('/api/results', async (ctx) => {
+    const now = Date.now();
+    const results = await listResults(deps.db);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = results.filter((r) => !isExpired(r, now)).map(resultJson);
+  });
+
+  router.get('/api/results/:id/files/:name', async (ctx) => {
+    const found = await locateResultFile(deps.db, deps.config.dataDir, ctx.params.id, ctx.params.name);
+    if (!found.ok) fail(found.status, found.reason);
+    ctx.set('Content-Type', contentTypeOf(found.name));
+    ctx.set('Content-Length', String(found.size));
+    ctx.set('Last-Modified', found.mtime.toUTCString());
+    // ?inline=1 lets the 3D preview load the model without the browser treating it as a download.
+    ctx.set('Content-Disposition', ctx.query.inline === '1' ? 'inline' : attachment(found.name));
+    ctx.set('Cache-Control', 'private, no-cache');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.body = createReadStream(found.path);
+  });
+
+  return router;
+}
