@@ -1,6 +1,9 @@
 /**
  * One small interface over the two drivers: `pg` (a real PostgreSQL, DATABASE_URL set) and
  * PGlite (embedded, under DATA_DIR). The same SQL runs on both; parameters are $1, $2, ...
+ *
+ * Pass jsonb values as JSON text (`JSON.stringify(x)` with a `::jsonb` cast): the two drivers serialise
+ * JS arrays differently (pg turns them into Postgres arrays). int8 columns come back as JS numbers on both.
  */
 
 export type SqlValue = string | number | boolean | null | Date | Buffer | Uint8Array | string[] | number[] | Record<string, unknown> | unknown[];
@@ -12,6 +15,8 @@ export interface QueryResult<R> {
 
 export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
 }
 
 export interface Database extends Queryable {

@@ -19,6 +19,8 @@ export interface TaskHelpers {
   progress(percent: number, status: string): Promise<void>;
   /** Appends a line to the job's log (kept in the database; never put patient data here). */
   log(line: string): void;
+  /** Records which engine runs this job (shown in the queue). */
+  setEngine(name: string): Promise<void>;
   logger: Logger;
 }
 

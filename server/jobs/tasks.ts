@@ -1,0 +1,9 @@
+import type { AppDeps } from '../http/deps.ts';
+import type { TaskList } from './task.ts';
+
+/** Every kind of job and the handler that runs it. One line per kind. */
+export function taskList(deps: AppDeps): TaskList {
+  void deps;
+  return {
+  };
+}
