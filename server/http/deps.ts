@@ -4,6 +4,15 @@ import type { Logger } from '../log.ts';
 import type { Queue } from '../jobs/queue.ts';
 import type { Events } from '../events.ts';
 
+/** What the serve process knows about itself, for /healthz. */
+export interface RuntimeInfo {
+  startedAt: Date;
+  /** The in-process worker, when this process runs one. */
+  worker?: { status(): { alive: boolean; running: number; concurrency: number; lastLoopAt: Date | null } };
+  /** The segmentation engine chosen at start and why. */
+  engine?: { name: string; reason: string };
+}
+
 /** What every route module receives. Built once in main.ts (or by a test) and passed to createApp. */
 export interface AppDeps {
   config: Readonly<Config>;
@@ -12,4 +21,5 @@ export interface AppDeps {
   queue: Queue;
   /** In-process bus feeding Server-Sent Events and the UI's live queue. */
   events: Events;
+  runtime?: RuntimeInfo;
 }

@@ -1,0 +1,26 @@
+import Koa from 'koa';
+import type { AppDeps } from './deps.ts';
+import { errorMiddleware } from './errors.ts';
+import { allRouters } from './routes.ts';
+
+/** The Koa application without a listening socket (main.ts listens; tests use app.callback()). */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  // Behind a reverse proxy the client address comes from X-Forwarded-For only when explicitly configured.
+  app.proxy = false;
+  app.use(errorMiddleware((err, ctx) => {
+    deps.logger.error({ err: { message: err.message, stack: err.stack }, method: ctx.method, path: ctx.path }, 'request failed');
+  }));
+  app.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    await next();
+  });
+  for (const router of allRouters(deps)) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  // Koa logs every error it sees to stderr by default; ours are logged above, without patient data.
+  app.silent = true;
+  return app;
+}

@@ -1,0 +1,52 @@
+import type { Context, Next } from 'koa';
+import { coerceError } from '../jobs/worker.ts';
+
+/**
+ * Errors carry HTTP meaning, as in Koa: `status` and `expose`. A 4xx message is written for the client and
+ * shown; a 5xx message may hold internals and is replaced by a generic text (the full error is logged).
+ */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly expose: boolean;
+  readonly code: string | undefined;
+  constructor(status: number, message: string, options: { expose?: boolean; code?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'HttpError';
+    this.status = status;
+    this.expose = options.expose ?? status < 500;
+    this.code = options.code;
+  }
+}
+
+export function httpError(status: number, message: string, options?: { expose?: boolean; code?: string; cause?: unknown }): HttpError {
+  return new HttpError(status, message, options);
+}
+
+const GENERIC: Record<number, string> = {
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  507: 'Insufficient Storage',
+};
+
+/** The one place thrown errors become responses. Installed first, so it wraps every route. */
+export function errorMiddleware(onError: (err: Error, ctx: Context) => void) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } catch (thrown) {
+      const err = coerceError(thrown);
+      const raw = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+      const status = typeof raw === 'number' && raw >= 400 && raw < 600 ? raw : 500;
+      const expose = (err as { expose?: unknown }).expose === true || (status < 500 && (err as { expose?: unknown }).expose !== false);
+      if (status >= 500) onError(err, ctx);
+      ctx.status = status;
+      ctx.set('Cache-Control', 'no-store');
+      const code = (err as { code?: unknown }).code;
+      ctx.body = {
+        error: expose ? err.message : (GENERIC[status] ?? 'Internal Server Error'),
+        ...(expose && typeof code === 'string' ? { code } : {}),
+      };
+    }
+  };
+}

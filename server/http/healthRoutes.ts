@@ -1,0 +1,58 @@
+import { statfs } from 'node:fs/promises';
+import Router from '@koa/router';
+import type { AppDeps } from './deps.ts';
+
+export interface Health {
+  status: 'ok' | 'degraded' | 'down';
+  database: { ok: boolean; driver: string; error?: string };
+  worker: { alive: boolean; running: number; concurrency: number; lastLoopAt: string | null } | { alive: false; reason: string };
+  engine: { name: string; reason: string } | null;
+  disk: { freeMb: number | null; minFreeMb: number; ok: boolean };
+  uptimeSeconds: number;
+}
+
+export async function freeDiskMb(dir: string): Promise<number | null> {
+  try {
+    const s = await statfs(dir);
+    return Math.floor((s.bavail * s.bsize) / (1024 * 1024));
+  } catch {
+    return null;
+  }
+}
+
+export async function checkHealth(deps: AppDeps): Promise<Health> {
+  let database: Health['database'];
+  try {
+    await deps.db.query('SELECT 1');
+    database = { ok: true, driver: deps.db.driver };
+  } catch (err) {
+    database = { ok: false, driver: deps.db.driver, error: (err as Error).message };
+  }
+  const w = deps.runtime?.worker?.status();
+  const worker: Health['worker'] = w
+    ? { ...w, lastLoopAt: w.lastLoopAt ? w.lastLoopAt.toISOString() : null }
+    : { alive: false, reason: 'no worker in this process (WORKER_CONCURRENCY=0); run `worker` processes' };
+  const freeMb = await freeDiskMb(deps.config.dataDir);
+  const disk = { freeMb, minFreeMb: deps.config.minFreeDiskMb, ok: freeMb === null || freeMb >= deps.config.minFreeDiskMb };
+  const status: Health['status'] = !database.ok ? 'down' : disk.ok && (!w || w.alive) ? 'ok' : 'degraded';
+  return {
+    status,
+    database,
+    worker,
+    engine: deps.runtime?.engine ?? null,
+    disk,
+    uptimeSeconds: deps.runtime ? Math.round((Date.now() - deps.runtime.startedAt.getTime()) / 1000) : 0,
+  };
+}
+
+/** GET /healthz: 200 while the service can take work, 503 when the database is unreachable. */
+export function healthRouter(deps: AppDeps): Router {
+  const router = new Router();
+  router.get('/healthz', async (ctx) => {
+    const health = await checkHealth(deps);
+    ctx.status = health.status === 'down' ? 503 : 200;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = health;
+  });
+  return router;
+}

@@ -1,0 +1,93 @@
+import Router from '@koa/router';
+import type { AppDeps } from './deps.ts';
+import { httpError } from './errors.ts';
+import { JOB_STATES, type Job, type JobState } from '../jobs/queue.ts';
+
+/** A job as clients see it: the payload is reduced to its display fields (it may list file paths). */
+export function jobJson(job: Job) {
+  const payload = job.payload as { name?: unknown; input?: { seriesDescription?: unknown } };
+  return {
+    id: job.id,
+    kind: job.kind,
+    state: job.state,
+    progress: job.progress,
+    status: job.status,
+    error: job.lastError,
+    engine: job.engine,
+    attempts: job.attempts,
+    maxAttempts: job.maxAttempts,
+    name: typeof payload.name === 'string' ? payload.name : null,
+    seriesDescription: typeof payload.input?.seriesDescription === 'string' ? payload.input.seriesDescription : null,
+    createdAt: job.createdAt.toISOString(),
+    updatedAt: job.updatedAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    runAfter: job.runAfter.toISOString(),
+  };
+}
+
+function listParam(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).filter(Boolean);
+  return parts.length ? parts : undefined;
+}
+
+function intParam(value: unknown, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw httpError(400, `${name} must be a whole number from 0 to ${max}`);
+  return n;
+}
+
+export function jobsRouter(deps: AppDeps): Router {
+  const router = new Router({ prefix: '/api/jobs' });
+
+  router.get('/', async (ctx) => {
+    const states = listParam(ctx.query.state);
+    for (const s of states ?? []) {
+      if (!(JOB_STATES as readonly string[]).includes(s)) throw httpError(400, `unknown state "${s}"; use ${JOB_STATES.join(', ')}`);
+    }
+    const jobs = await deps.queue.list({
+      states: states as JobState[] | undefined,
+      kinds: listParam(ctx.query.kind),
+      limit: intParam(ctx.query.limit, 'limit', 100, 1000),
+      offset: intParam(ctx.query.offset, 'offset', 0, 1_000_000),
+    });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { jobs: jobs.map(jobJson), counts: await deps.queue.counts() };
+  });
+
+  router.get('/:id', async (ctx) => {
+    const job = await deps.queue.get(ctx.params.id);
+    if (!job) throw httpError(404, 'no such job');
+    const log = await deps.queue.log(job.id);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { ...jobJson(job), log: log.map((l) => ({ at: l.at.toISOString(), attempt: l.attempt, line: l.line })) };
+  });
+
+  router.post('/:id/cancel', async (ctx) => {
+    const before = await deps.queue.get(ctx.params.id);
+    if (!before) throw httpError(404, 'no such job');
+    if (before.state !== 'queued' && before.state !== 'running') {
+      throw httpError(409, `the job is already ${before.state}`);
+    }
+    const job = await deps.queue.cancel(before.id);
+    if (!job) throw httpError(404, 'no such job');
+    ctx.status = 202;
+    ctx.body = jobJson(job);
+  });
+
+  router.post('/:id/retry', async (ctx) => {
+    const before = await deps.queue.get(ctx.params.id);
+    if (!before) throw httpError(404, 'no such job');
+    if (before.state !== 'failed' && before.state !== 'cancelled') {
+      throw httpError(409, `only failed or cancelled jobs can be retried; this one is ${before.state}`);
+    }
+    const job = await deps.queue.retry(before.id);
+    if (!job) throw httpError(404, 'no such job');
+    ctx.status = 202;
+    ctx.body = jobJson(job);
+  });
+
+  return router;
+}

@@ -1,0 +1,18 @@
+import type Router from '@koa/router';
+import type { AppDeps } from './deps.ts';
+import { healthRouter } from './healthRoutes.ts';
+import { jobsRouter } from './jobsRoutes.ts';
+import { resultsRouter } from './resultsRoutes.ts';
+import { downloadsRouter } from './downloadsRoutes.ts';
+import { eventsRouter } from './eventsRoutes.ts';
+
+/** Every route module of the HTTP server, in the order they are tried. One line each. */
+export function allRouters(deps: AppDeps): Router[] {
+  return [
+    healthRouter(deps),
+    jobsRouter(deps),
+    resultsRouter(deps),
+    downloadsRouter(deps),
+    eventsRouter(deps),
+  ];
+}

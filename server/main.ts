@@ -1,0 +1,154 @@
+import { mkdirSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { helpText, parseArgs, UsageError } from './cli.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import { openDatabase } from './db/open.ts';
+import { Events } from './events.ts';
+import { createApp } from './http/app.ts';
+import type { AppDeps, RuntimeInfo } from './http/deps.ts';
+import { CHANNEL_JOB_CHANGED, Queue, type JobChange } from './jobs/queue.ts';
+import { taskList } from './jobs/tasks.ts';
+import { Worker } from './jobs/worker.ts';
+import { createLogger, type Logger } from './log.ts';
+
+/** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
+const SHUTDOWN_GRACE_MS = 20_000;
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed;
+  let config: Readonly<Config>;
+  try {
+    parsed = parseArgs(argv);
+    if (parsed.command === 'help') {
+      process.stdout.write(helpText());
+      return 0;
+    }
+    config = loadConfig({ ...env, ...parsed.env });
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`anatomy-gateway: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+
+  if (parsed.command === 'worker' && !config.databaseUrl) {
+    process.stderr.write('anatomy-gateway: DATABASE_URL: `worker` needs a shared PostgreSQL; the embedded database belongs to one `serve` process\n');
+    return 2;
+  }
+
+  mkdirSync(config.dataDir, { recursive: true });
+  let db: Database;
+  try {
+    db = await openDatabase(config, logger);
+    await migrate(db, logger);
+  } catch (err) {
+    process.stderr.write(`anatomy-gateway: DATABASE_URL: ${(err as Error).message.split('\n')[0]}\n`);
+    return 1;
+  }
+
+  if (parsed.command === 'migrate') {
+    await db.close();
+    logger.info('migrations are up to date');
+    return 0;
+  }
+  if (parsed.command === 'doctor') {
+    await db.close();
+    process.stderr.write('anatomy-gateway: doctor is not available in this build\n');
+    return 1;
+  }
+  return run(parsed.command, config, db, logger);
+}
+
+async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Database, logger: Logger): Promise<number> {
+  if (!config.auth) logger.warn('AUTH=off: anyone who can reach this server can upload, read and download scans');
+  const queue = new Queue(db);
+  const events = new Events();
+  const runtime: RuntimeInfo = { startedAt: new Date() };
+  const deps: AppDeps = { config, db, logger, queue, events, runtime };
+
+  const worker =
+    config.workerConcurrency > 0
+      ? new Worker({ db, queue, tasks: taskList(deps), logger, concurrency: config.workerConcurrency })
+      : undefined;
+  if (worker) runtime.worker = worker;
+  if (command === 'worker' && !worker) {
+    logger.error('WORKER_CONCURRENCY=0 leaves a worker process nothing to do');
+    await db.close();
+    return 2;
+  }
+
+  let server: Server | undefined;
+  const closers: Array<() => Promise<void>> = [];
+  if (command === 'serve') {
+    // Job changes made by workers in any process reach the live queue through NOTIFY.
+    const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {
+      try {
+        const c = JSON.parse(payload) as JobChange;
+        events.emit({ type: 'job', jobId: c.id, state: c.state, progress: c.progress, status: c.status });
+      } catch {
+        // a malformed notice is only a missed hint; the page still reads the jobs table
+      }
+    });
+    closers.push(unlisten);
+
+    const app = createApp(deps);
+    server = config.tlsCert && config.tlsKey
+      ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }, app.callback())
+      : createHttpServer(app.callback());
+    // Large STOW-RS bodies from slow links must not be cut off by Node's default request timeout.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    const s = server;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(config.port, config.host, () => resolve());
+    });
+    const address = s.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    logger.info({ host: config.host, port, tls: Boolean(config.tlsCert), database: db.driver }, 'listening');
+  }
+  await worker?.start();
+  if (worker) logger.info({ concurrency: config.workerConcurrency, kinds: worker.kinds }, 'worker started');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      void (async () => {
+        const httpClosed = server
+          ? new Promise<void>((r) => {
+              server.close(() => r());
+              // Server-Sent Events streams never end by themselves.
+              setTimeout(() => server.closeAllConnections(), 2000).unref();
+            })
+          : Promise.resolve();
+        await worker?.stop(SHUTDOWN_GRACE_MS);
+        for (const close of closers) await close().catch(() => undefined);
+        await httpClosed;
+        await db.close();
+        logger.info('stopped');
+        resolve(0);
+      })();
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`anatomy-gateway: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
