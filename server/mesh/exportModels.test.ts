@@ -1,0 +1,173 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmptySegmentationError, exportModels, type SegmentStats } from './exportModels.ts';
+import { LPS_MM_TO_GLTF } from './gltf.ts';
+import { errorLines, validateGltf } from './gltfValidation.ts';
+import { ellipsoidLabelMap } from './testShapes.ts';
+import { totalSegmentatorSegments } from './totalSegmentatorClasses.ts';
+
+interface GltfJson {
+  scene?: number;
+  scenes: Array<{ nodes: number[] }>;
+  nodes: Array<{ name: string; children?: number[]; mesh?: number; matrix?: number[] }>;
+  meshes: Array<{ name: string; primitives: Array<{ attributes: Record<string, number>; material: number }> }>;
+  materials: Array<{ alphaMode?: string; pbrMetallicRoughness: { baseColorFactor: number[] } }>;
+  accessors: Array<{ min?: number[]; max?: number[] }>;
+  buffers: Array<{ uri?: string }>;
+}
+
+function applyColumnMajor(m: readonly number[], p: number[]): number[] {
+  return [0, 1, 2].map((r) => m[r] * p[0] + m[4 + r] * p[1] + m[8 + r] * p[2] + m[12 + r]);
+}
+
+/** Centre of a node's mesh in glTF scene coordinates (root matrix applied). */
+function sceneCentre(json: GltfJson, nodeName: string): number[] {
+  const root = json.nodes[json.scenes[0].nodes[0]];
+  const node = json.nodes.find((n) => n.name === nodeName);
+  assert.ok(node?.mesh !== undefined, `node ${nodeName}`);
+  const acc = json.accessors[json.meshes[node.mesh].primitives[0].attributes.POSITION];
+  assert.ok(acc.min && acc.max);
+  const centre = acc.min.map((v, k) => (v + (acc.max as number[])[k]) / 2);
+  return applyColumnMajor(root.matrix as number[], centre);
+}
+
+function countWhere(data: ArrayLike<number>, pred: (v: number) => boolean): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) if (pred(data[i])) n++;
+  return n;
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'mesh-export-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('exportModels writes valid glTF/GLB in the OpenAnatomy layout with names, colours and orientation', async () => {
+  await withTempDir(async (dir) => {
+    // 1 mm voxels, identity direction: index i grows toward patient Left, j toward Posterior, k toward Superior.
+    const labelMap = ellipsoidLabelMap({
+      dims: [80, 60, 50],
+      shapes: [
+        { label: 1, center: [65, 30, 25], radii: [8, 8, 8] }, // far left
+        { label: 2, center: [30, 50, 40], radii: [10, 6, 5] }, // posterior and superior
+      ],
+    });
+    const segments = [
+      { label: 1, name: 'left ball', color: [1, 0, 0] as [number, number, number] },
+      { label: 2, name: 'back blob', color: [0, 0.5, 1] as [number, number, number], opacity: 0.4 },
+      { label: 9, name: 'absent', color: [0, 1, 0] as [number, number, number] },
+    ];
+    const progress: number[] = [];
+    const result = await exportModels({ labelMap, segments, outDir: dir, name: 'case1', reduction: 0.5, onProgress: (f) => void progress.push(f) });
+
+    assert.deepEqual((await readdir(dir)).sort(), ['case1.glb', 'case1.gltf', 'case1_segments.json']);
+    assert.deepEqual(result.segments.map((s) => s.name), ['left ball', 'back blob'], 'empty labels are left out');
+    assert.equal(progress.at(-1), 1);
+    assert.ok(progress.every((p, i) => i === 0 || p >= progress[i - 1]), 'progress never goes back');
+
+    const gltfBytes = new Uint8Array(await readFile(join(dir, 'case1.gltf')));
+    const glbBytes = new Uint8Array(await readFile(join(dir, 'case1.glb')));
+    const r1 = await validateGltf(gltfBytes, 'gltf');
+    assert.equal(r1.issues.numErrors, 0, errorLines(r1));
+    const r2 = await validateGltf(glbBytes, 'glb');
+    assert.equal(r2.issues.numErrors, 0, errorLines(r2));
+
+    const json = JSON.parse(new TextDecoder().decode(gltfBytes)) as GltfJson;
+    assert.ok(json.buffers.every((b) => b.uri?.startsWith('data:application/octet-stream;base64,')), 'buffers embedded');
+    assert.equal(json.scenes[0].nodes.length, 1);
+    const root = json.nodes[json.scenes[0].nodes[0]];
+    assert.equal(root.name, 'case1_Models');
+    assert.deepEqual(root.matrix, [...LPS_MM_TO_GLTF]);
+    const children = (root.children ?? []).map((c) => json.nodes[c]);
+    assert.deepEqual(children.map((c) => c.name), ['left ball', 'back blob']);
+    for (const child of children) assert.equal(json.meshes[child.mesh as number].name, child.name);
+
+    const material = (name: string) => json.materials[json.meshes[children.find((c) => c.name === name)?.mesh as number].primitives[0].material];
+    assert.deepEqual(material('left ball').pbrMetallicRoughness.baseColorFactor, [1, 0, 0, 1]);
+    assert.equal(material('left ball').alphaMode, undefined);
+    assert.deepEqual(material('back blob').pbrMetallicRoughness.baseColorFactor, [0, 0.5, 1, 0.4]);
+    assert.equal(material('back blob').alphaMode, 'BLEND');
+
+    // glTF: +x = patient left, +y = superior (up), +z = anterior. Metres.
+    const ball = sceneCentre(json, 'left ball');
+    const blob = sceneCentre(json, 'back blob');
+    assert.ok(Math.abs(ball[0] - 0.065) < 0.002, `left ball x ${ball[0]}`);
+    assert.ok(ball[0] > blob[0], 'left is +x');
+    assert.ok(blob[1] > ball[1], 'superior is +y');
+    assert.ok(Math.abs(blob[1] - 0.04) < 0.002, `blob y ${blob[1]}`);
+    assert.ok(blob[2] < ball[2], 'posterior is -z');
+    assert.ok(Math.abs(blob[2] + 0.05) < 0.002, `blob z ${blob[2]}`);
+
+    const sidecar = JSON.parse(await readFile(join(dir, 'case1_segments.json'), 'utf8')) as { segments: SegmentStats[] };
+    assert.deepEqual(sidecar.segments, result.segments);
+    const ballStats = result.segments[0];
+    const expectedVoxels = countWhere(labelMap.data, (v) => v === 1);
+    assert.equal(ballStats.voxels, expectedVoxels);
+    assert.ok(Math.abs(ballStats.volumeMl - expectedVoxels / 1000) < 1e-6);
+    assert.ok(Math.abs(ballStats.meshVolumeMl - ballStats.volumeMl) / ballStats.volumeMl < 0.05);
+    assert.equal(ballStats.colorHex, '#ff0000');
+    assert.ok(Math.abs(ballStats.bounds.min[0] - 57) < 1.5 && Math.abs(ballStats.bounds.max[0] - 73) < 1.5, JSON.stringify(ballStats.bounds));
+    assert.ok(ballStats.triangles > 0);
+  });
+});
+
+test('a segment with containsLabels is one closed outer surface around the labels it encloses', async () => {
+  await withTempDir(async (dir) => {
+    const labelMap = ellipsoidLabelMap({
+      dims: [50, 50, 50],
+      shapes: [
+        { label: 1, center: [24.5, 24.5, 24.5], radii: [20, 20, 20] },
+        { label: 2, center: [24.5, 24.5, 24.5], radii: [8, 8, 8] },
+      ],
+    });
+    const { segments } = await exportModels({
+      labelMap,
+      segments: [
+        { label: 1, name: 'body', color: [0.7, 0.5, 0.4], opacity: 0.3, containsLabels: [2] },
+        { label: 2, name: 'core', color: [1, 1, 1] },
+      ],
+      outDir: dir,
+      name: 'nested',
+      reduction: 0.8,
+    });
+    const body = segments[0];
+    const sphere = ((4 / 3) * Math.PI * 20 ** 3) / 1000;
+    // Without the enclosed label the body would be a shell: its mesh volume would miss the core.
+    assert.ok(Math.abs(body.meshVolumeMl - sphere) / sphere < 0.04, `body ${body.meshVolumeMl} mL vs ${sphere} mL`);
+    assert.equal(body.voxels, countWhere(labelMap.data, (v) => v > 0));
+  });
+});
+
+test('an empty segmentation is refused with a clear error and writes nothing', async () => {
+  await withTempDir(async (dir) => {
+    const labelMap = ellipsoidLabelMap({ dims: [10, 10, 10], shapes: [] });
+    await assert.rejects(
+      exportModels({ labelMap, segments: [{ label: 1, name: 'x', color: [1, 1, 1] }], outDir: dir, name: 'e', reduction: 0.9 }),
+      EmptySegmentationError,
+    );
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+test('totalSegmentatorSegments names labels after the class map and colours them', () => {
+  const segs = totalSegmentatorSegments([5, 1, 52, 5, 0, 200]);
+  assert.deepEqual(segs.map((s) => s.name), ['spleen', 'liver', 'aorta', 'label_200']);
+  assert.deepEqual(segs.map((s) => s.label), [1, 5, 52, 200]);
+  assert.equal(segs[0].totalSegmentatorId, 1);
+  assert.equal(segs[3].totalSegmentatorId, undefined);
+  assert.deepEqual(segs[1].color.map((c) => Math.round(c * 255)), [221, 130, 101]);
+  const all = totalSegmentatorSegments(Array.from({ length: 117 }, (_, i) => i + 1));
+  assert.equal(new Set(all.map((s) => s.name)).size, 117, 'every class has its own name');
+  assert.equal(all.find((s) => s.label === 26)?.name, 'vertebrae_S1');
+  assert.equal(all.find((s) => s.label === 50)?.name, 'vertebrae_C1');
+  assert.equal(all.find((s) => s.label === 92)?.name, 'rib_left_1');
+  assert.equal(all.find((s) => s.label === 115)?.name, 'rib_right_12');
+  assert.equal(all.find((s) => s.label === 117)?.name, 'costal_cartilages');
+});

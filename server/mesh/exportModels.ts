@@ -1,0 +1,181 @@
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
+import { buildGltf, type GltfModel } from './gltf.ts';
+import { labelStats, type LabelStats } from './labelStats.ts';
+import { bounds, decimate, gridToLps, signedVolume, triangleCount, vertexNormals } from './meshOps.ts';
+import { smoothSurface } from './smooth.ts';
+import { extractSurface } from './surfaceNets.ts';
+
+/**
+ * Label map -> one smoothed, decimated, outward-facing surface per segment -> `<name>.gltf`,
+ * `<name>.glb` and `<name>_segments.json`. The shared mesher for every engine that gives no glTF.
+ */
+
+/** A segment that may also enclose other labels (e.g. a body outline around the lungs and bones). */
+export interface ExportSegment extends Segment {
+  /**
+   * Other labels meshed together with this one: the surface then wraps them too, so a skin
+   * drawn see-through has no inner walls around the organs. Voxel counts include them.
+   */
+  containsLabels?: number[];
+}
+
+export interface SegmentStats {
+  label: number;
+  name: string;
+  /** Linear 0..1. */
+  color: Rgb;
+  /** `#rrggbb`, for people and web pages. */
+  colorHex: string;
+  opacity: number;
+  voxels: number;
+  /** Voxel count times voxel volume. */
+  volumeMl: number;
+  /** Volume enclosed by the exported mesh. */
+  meshVolumeMl: number;
+  triangles: number;
+  /** Axis-aligned bounds of the mesh in LPS millimetres. */
+  bounds: { min: Vec3; max: Vec3 };
+  totalSegmentatorId?: number;
+  containsLabels?: number[];
+}
+
+export interface ExportModelsOptions {
+  labelMap: LabelMap;
+  segments: ExportSegment[];
+  outDir: string;
+  /** Base name of the files, already safe for file names. */
+  name: string;
+  /** Fraction of triangles removed by decimation (0..0.99), config.meshReduction. */
+  reduction: number;
+  signal?: AbortSignal;
+  /** fraction 0..1 of the export done, and what is being done. */
+  onProgress?: (fraction: number, status: string) => void | Promise<void>;
+  /** Taubin iterations; 0 disables smoothing. */
+  smoothingIterations?: number;
+}
+
+export interface ExportModelsResult {
+  /** Absolute paths of the files written. */
+  files: string[];
+  segments: SegmentStats[];
+}
+
+export class EmptySegmentationError extends Error {
+  constructor() {
+    super('the segmentation is empty: no structure has any voxel, so there is nothing to make a 3D model of');
+    this.name = 'EmptySegmentationError';
+  }
+}
+
+function hex(c: Rgb): string {
+  return `#${c.map((v) => Math.round(Math.min(1, Math.max(0, v)) * 255).toString(16).padStart(2, '0')).join('')}`;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function unionStats(stats: Map<number, LabelStats>, labels: number[]): LabelStats | undefined {
+  let out: LabelStats | undefined;
+  for (const l of labels) {
+    const s = stats.get(l);
+    if (!s) continue;
+    if (!out) {
+      out = { voxels: s.voxels, min: [...s.min], max: [...s.max] };
+      continue;
+    }
+    out.voxels += s.voxels;
+    for (let k = 0; k < 3; k++) {
+      out.min[k] = Math.min(out.min[k], s.min[k]);
+      out.max[k] = Math.max(out.max[k], s.max[k]);
+    }
+  }
+  return out;
+}
+
+/** Writes to a temporary name in the same folder, then renames: readers never see half a file. */
+async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function exportModels(options: ExportModelsOptions): Promise<ExportModelsResult> {
+  const { labelMap, segments, outDir, name, reduction, signal, onProgress } = options;
+  if (!name || /[/\\\0]/.test(name) || name === '.' || name === '..') throw new Error(`invalid output name "${name}"`);
+  if (!(reduction >= 0 && reduction < 1)) throw new Error(`mesh reduction must be in [0, 1), got ${reduction}`);
+  const iterations = options.smoothingIterations ?? 20;
+  const { dims, spacing, origin, direction, data } = labelMap;
+  const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
+  const lookupSize = data instanceof Uint8Array ? 256 : 65536;
+
+  const stats = labelStats(labelMap);
+  const todo = segments
+    .map((segment) => {
+      const labels = [segment.label, ...(segment.containsLabels ?? [])];
+      return { segment, labels, box: unionStats(stats, labels) };
+    })
+    .filter((t): t is typeof t & { box: LabelStats } => t.box !== undefined && stats.has(t.segment.label));
+  if (todo.length === 0) throw new EmptySegmentationError();
+
+  // Progress follows the work, which grows with each label's box.
+  const weight = (b: LabelStats): number => (b.max[0] - b.min[0] + 3) * (b.max[1] - b.min[1] + 3) * (b.max[2] - b.min[2] + 3);
+  const totalWeight = todo.reduce((s, t) => s + weight(t.box), 0);
+  let doneWeight = 0;
+
+  const models: GltfModel[] = [];
+  const out: SegmentStats[] = [];
+  for (const { segment, labels, box } of todo) {
+    signal?.throwIfAborted();
+    await onProgress?.(doneWeight / totalWeight, `meshing ${segment.name}`);
+    const include = new Uint8Array(lookupSize);
+    for (const l of labels) if (l > 0 && l < lookupSize) include[l] = 1;
+
+    let mesh = extractSurface(data, dims, spacing, include, box, signal);
+    if (iterations > 0) smoothSurface(mesh, spacing, { iterations }, signal);
+    gridToLps(mesh, origin, direction);
+    mesh = await decimate(mesh, reduction);
+    const normals = vertexNormals(mesh);
+    const opacity = segment.opacity ?? 1;
+    models.push({ name: segment.name, color: segment.color, opacity, positions: mesh.positions, normals, indices: mesh.indices });
+    const stat: SegmentStats = {
+      label: segment.label,
+      name: segment.name,
+      color: segment.color.map((c) => round(c, 4)) as Rgb,
+      colorHex: hex(segment.color),
+      opacity,
+      voxels: box.voxels,
+      volumeMl: round(box.voxels * voxelMl, 3),
+      meshVolumeMl: round(signedVolume(mesh) / 1000, 3),
+      triangles: triangleCount(mesh),
+      bounds: (() => {
+        const b = bounds(mesh.positions);
+        return { min: b.min.map((v) => round(v, 2)) as Vec3, max: b.max.map((v) => round(v, 2)) as Vec3 };
+      })(),
+    };
+    if (segment.totalSegmentatorId !== undefined) stat.totalSegmentatorId = segment.totalSegmentatorId;
+    if (segment.containsLabels?.length) stat.containsLabels = [...segment.containsLabels];
+    out.push(stat);
+    doneWeight += weight(box);
+  }
+
+  signal?.throwIfAborted();
+  await onProgress?.(0.98, 'writing glTF');
+  const files = await buildGltf(name, models);
+  const gltfPath = join(outDir, `${name}.gltf`);
+  const glbPath = join(outDir, `${name}.glb`);
+  const jsonPath = join(outDir, `${name}_segments.json`);
+  await writeAtomic(gltfPath, files.gltf);
+  await writeAtomic(glbPath, files.glb);
+  await writeAtomic(jsonPath, `${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`);
+  await onProgress?.(1, 'models written');
+  return { files: [gltfPath, glbPath, jsonPath], segments: out };
+}

@@ -1,0 +1,119 @@
+import { Document, Format, NodeIO } from '@gltf-transform/core';
+import type { Rgb } from '../volume/volume.ts';
+
+/**
+ * glTF 2.0 in SlicerOpenAnatomy's layout: one scene whose single root node `<name>_Models` carries
+ * the LPS-millimetre -> glTF-metre matrix, one child node per structure with a mesh of the same
+ * name, one material per mesh (baseColorFactor = segment colour and opacity; BLEND below 1).
+ * Vertex positions stay in LPS millimetres, as OpenAnatomy writes them, so a tool that reads the
+ * raw accessors gets patient coordinates.
+ */
+
+/** OpenAnatomy's root matrix (column-major): x = L, y = S (up), z = A; millimetres to metres. */
+export const LPS_MM_TO_GLTF: readonly number[] = [0.001, 0, 0, 0, 0, 0, -0.001, 0, 0, 0.001, 0, 0, 0, 0, 0, 1];
+
+export interface GltfModel {
+  name: string;
+  color: Rgb;
+  opacity: number;
+  /** LPS millimetres. */
+  positions: Float32Array;
+  normals: Float32Array;
+  indices: Uint32Array;
+}
+
+export interface GltfFiles {
+  /** Self-contained .gltf (buffer embedded as a base64 data URI). */
+  gltf: Uint8Array;
+  glb: Uint8Array;
+}
+
+const GENERATOR = 'anatomy-gateway (OpenAnatomy layout)';
+
+function buildDocument(name: string, models: GltfModel[]): Document {
+  const doc = new Document();
+  doc.getRoot().getAsset().generator = GENERATOR;
+  const buffer = doc.createBuffer();
+  const root = doc.createNode(`${name}_Models`);
+  for (const m of models) {
+    const vertexCount = m.positions.length / 3;
+    // 16-bit indices halve the index data of small structures; glTF readers all support both.
+    const indices = vertexCount <= 0xffff ? Uint16Array.from(m.indices) : m.indices;
+    const primitive = doc
+      .createPrimitive()
+      .setAttribute('POSITION', doc.createAccessor().setType('VEC3').setArray(m.positions).setBuffer(buffer))
+      .setAttribute('NORMAL', doc.createAccessor().setType('VEC3').setArray(m.normals).setBuffer(buffer))
+      .setIndices(doc.createAccessor().setType('SCALAR').setArray(indices).setBuffer(buffer));
+    const material = doc
+      .createMaterial()
+      .setBaseColorFactor([m.color[0], m.color[1], m.color[2], m.opacity])
+      .setMetallicFactor(0)
+      .setRoughnessFactor(0.6);
+    if (m.opacity < 1) material.setAlphaMode('BLEND');
+    primitive.setMaterial(material);
+    const mesh = doc.createMesh(m.name).addPrimitive(primitive);
+    root.addChild(doc.createNode(m.name).setMesh(mesh));
+  }
+  doc.createScene(name).addChild(root);
+  return doc;
+}
+
+type JsonNode = { name?: string; matrix?: number[]; rotation?: unknown; scale?: unknown; translation?: unknown };
+
+/** gltf-transform stores nodes as TRS; OpenAnatomy files carry the root as a `matrix`, so we write it so. */
+function useRootMatrix(json: { nodes?: JsonNode[] }, rootName: string): void {
+  for (const node of json.nodes ?? []) {
+    if (node.name !== rootName) continue;
+    delete node.rotation;
+    delete node.scale;
+    delete node.translation;
+    node.matrix = [...LPS_MM_TO_GLTF];
+  }
+}
+
+/**
+ * GLB container (glTF 2.0 spec §4.4): 12-byte header, JSON chunk padded with spaces, BIN chunk
+ * padded with zeros. Assembled here because we patch the JSON after gltf-transform serialises it.
+ */
+function assembleGlb(json: unknown, bin: Uint8Array): Uint8Array {
+  const jsonBytes = new TextEncoder().encode(JSON.stringify(json));
+  const jsonPadded = (jsonBytes.length + 3) & ~3;
+  const binPadded = (bin.length + 3) & ~3;
+  const total = 12 + 8 + jsonPadded + (bin.length > 0 ? 8 + binPadded : 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0x46546c67, true); // 'glTF'
+  view.setUint32(4, 2, true);
+  view.setUint32(8, total, true);
+  view.setUint32(12, jsonPadded, true);
+  view.setUint32(16, 0x4e4f534a, true); // 'JSON'
+  out.set(jsonBytes, 20);
+  out.fill(0x20, 20 + jsonBytes.length, 20 + jsonPadded);
+  if (bin.length > 0) {
+    const at = 20 + jsonPadded;
+    view.setUint32(at, binPadded, true);
+    view.setUint32(at + 4, 0x004e4942, true); // 'BIN\0'
+    out.set(bin, at + 8);
+  }
+  return out;
+}
+
+export async function buildGltf(name: string, models: GltfModel[]): Promise<GltfFiles> {
+  const doc = buildDocument(name, models);
+  const io = new NodeIO();
+  const rootName = `${name}_Models`;
+
+  const asGltf = await io.writeJSON(doc, { format: Format.GLTF });
+  useRootMatrix(asGltf.json, rootName);
+  for (const b of asGltf.json.buffers ?? []) {
+    const data = b.uri === undefined ? undefined : asGltf.resources[b.uri];
+    if (b.uri === undefined || data === undefined) continue;
+    b.uri = `data:application/octet-stream;base64,${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64')}`;
+  }
+  const gltf = new TextEncoder().encode(JSON.stringify(asGltf.json));
+
+  const asGlb = await io.writeJSON(doc, { format: Format.GLB });
+  useRootMatrix(asGlb.json, rootName);
+  const bin = Object.values(asGlb.resources)[0] ?? new Uint8Array(0);
+  return { gltf, glb: assembleGlb(asGlb.json, bin) };
+}

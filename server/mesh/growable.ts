@@ -1,0 +1,54 @@
+/**
+ * Append-only typed arrays. Meshes are built by appending millions of numbers; plain JS arrays
+ * of numbers would cost 8+ bytes each and many reallocations, these double a typed buffer.
+ */
+export class GrowableFloat32 {
+  data: Float32Array;
+  length = 0;
+  constructor(capacity = 1024) {
+    this.data = new Float32Array(Math.max(16, capacity));
+  }
+  push3(a: number, b: number, c: number): void {
+    if (this.length + 3 > this.data.length) this.#grow(this.length + 3);
+    const d = this.data;
+    const n = this.length;
+    d[n] = a;
+    d[n + 1] = b;
+    d[n + 2] = c;
+    this.length = n + 3;
+  }
+  #grow(min: number): void {
+    const next = new Float32Array(Math.max(min, this.data.length * 2));
+    next.set(this.data.subarray(0, this.length));
+    this.data = next;
+  }
+  /** A right-sized copy; the builder can then be dropped. */
+  finish(): Float32Array {
+    return this.data.slice(0, this.length);
+  }
+}
+
+export class GrowableUint32 {
+  data: Uint32Array;
+  length = 0;
+  constructor(capacity = 1024) {
+    this.data = new Uint32Array(Math.max(16, capacity));
+  }
+  push3(a: number, b: number, c: number): void {
+    if (this.length + 3 > this.data.length) this.#grow(this.length + 3);
+    const d = this.data;
+    const n = this.length;
+    d[n] = a;
+    d[n + 1] = b;
+    d[n + 2] = c;
+    this.length = n + 3;
+  }
+  #grow(min: number): void {
+    const next = new Uint32Array(Math.max(min, this.data.length * 2));
+    next.set(this.data.subarray(0, this.length));
+    this.data = next;
+  }
+  finish(): Uint32Array {
+    return this.data.slice(0, this.length);
+  }
+}

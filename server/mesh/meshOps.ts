@@ -1,0 +1,169 @@
+import { MeshoptSimplifier } from 'meshoptimizer';
+import type { Mat3, Vec3 } from '../volume/volume.ts';
+import type { SurfaceMesh } from './surfaceNets.ts';
+
+/** Small operations on indexed triangle meshes held in typed arrays. */
+
+export function triangleCount(mesh: SurfaceMesh): number {
+  return mesh.indices.length / 3;
+}
+
+function determinant(m: Mat3): number {
+  return m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6]);
+}
+
+/**
+ * Grid millimetres (index times spacing) to LPS millimetres: `origin + direction * p`. A direction
+ * matrix with a negative determinant (a mirrored grid, common in NIfTI) would turn the mesh inside
+ * out, so the winding is flipped to keep the normals pointing outward.
+ */
+export function gridToLps(mesh: SurfaceMesh, origin: Vec3, direction: Mat3): void {
+  const p = mesh.positions;
+  const [d0, d1, d2, d3, d4, d5, d6, d7, d8] = direction;
+  const [ox, oy, oz] = origin;
+  for (let i = 0; i < p.length; i += 3) {
+    const x = p[i];
+    const y = p[i + 1];
+    const z = p[i + 2];
+    p[i] = ox + d0 * x + d1 * y + d2 * z;
+    p[i + 1] = oy + d3 * x + d4 * y + d5 * z;
+    p[i + 2] = oz + d6 * x + d7 * y + d8 * z;
+  }
+  if (determinant(direction) < 0) {
+    const idx = mesh.indices;
+    for (let t = 0; t < idx.length; t += 3) {
+      const b = idx[t + 1];
+      idx[t + 1] = idx[t + 2];
+      idx[t + 2] = b;
+    }
+  }
+}
+
+/**
+ * Removes `reduction` (0..1) of the triangles with meshoptimizer's quadric edge-collapse
+ * simplifier (the same family as Slicer's default FastQuadric decimation), then drops the
+ * vertices no triangle uses any more. Closed input stays closed: collapses never open borders.
+ */
+export async function decimate(mesh: SurfaceMesh, reduction: number): Promise<SurfaceMesh> {
+  const triangles = triangleCount(mesh);
+  if (reduction <= 0 || triangles < 64) return mesh;
+  await MeshoptSimplifier.ready;
+  const targetTriangles = Math.max(16, Math.floor(triangles * (1 - reduction)));
+  // No error bound: the triangle budget decides, as OpenAnatomy's reduction factor does.
+  const [simplified] = MeshoptSimplifier.simplify(mesh.indices, mesh.positions, 3, targetTriangles * 3, 1, []);
+  return compact({ positions: mesh.positions, indices: simplified });
+}
+
+/** Renumbers vertices in first-use order and drops unused ones. */
+export function compact(mesh: SurfaceMesh): SurfaceMesh {
+  const nv = mesh.positions.length / 3;
+  const remap = new Uint32Array(nv).fill(0xffffffff);
+  const indices = new Uint32Array(mesh.indices.length);
+  let next = 0;
+  for (let i = 0; i < mesh.indices.length; i++) {
+    const v = mesh.indices[i];
+    let r = remap[v];
+    if (r === 0xffffffff) {
+      r = next++;
+      remap[v] = r;
+    }
+    indices[i] = r;
+  }
+  const positions = new Float32Array(next * 3);
+  const src = mesh.positions;
+  for (let v = 0; v < nv; v++) {
+    const r = remap[v];
+    if (r === 0xffffffff) continue;
+    positions[r * 3] = src[v * 3];
+    positions[r * 3 + 1] = src[v * 3 + 1];
+    positions[r * 3 + 2] = src[v * 3 + 2];
+  }
+  return { positions, indices };
+}
+
+/** Area-weighted vertex normals, unit length (glTF requires it); isolated or degenerate vertices get +Z. */
+export function vertexNormals(mesh: SurfaceMesh): Float32Array {
+  const { positions: p, indices: idx } = mesh;
+  const n = new Float32Array(p.length);
+  for (let t = 0; t < idx.length; t += 3) {
+    const a = idx[t] * 3;
+    const b = idx[t + 1] * 3;
+    const c = idx[t + 2] * 3;
+    const ux = p[b] - p[a];
+    const uy = p[b + 1] - p[a + 1];
+    const uz = p[b + 2] - p[a + 2];
+    const vx = p[c] - p[a];
+    const vy = p[c + 1] - p[a + 1];
+    const vz = p[c + 2] - p[a + 2];
+    // The cross product's length is twice the area: summing it weights by area.
+    const nx = uy * vz - uz * vy;
+    const ny = uz * vx - ux * vz;
+    const nz = ux * vy - uy * vx;
+    n[a] += nx; n[a + 1] += ny; n[a + 2] += nz;
+    n[b] += nx; n[b + 1] += ny; n[b + 2] += nz;
+    n[c] += nx; n[c + 1] += ny; n[c + 2] += nz;
+  }
+  for (let i = 0; i < n.length; i += 3) {
+    const len = Math.hypot(n[i], n[i + 1], n[i + 2]);
+    if (len > 1e-20) {
+      n[i] /= len;
+      n[i + 1] /= len;
+      n[i + 2] /= len;
+    } else {
+      n[i] = 0;
+      n[i + 1] = 0;
+      n[i + 2] = 1;
+    }
+  }
+  return n;
+}
+
+/** Enclosed volume (mm³, by the divergence theorem); positive when the winding is outward. */
+export function signedVolume(mesh: SurfaceMesh): number {
+  const { positions: p, indices: idx } = mesh;
+  let sum = 0;
+  for (let t = 0; t < idx.length; t += 3) {
+    const a = idx[t] * 3;
+    const b = idx[t + 1] * 3;
+    const c = idx[t + 2] * 3;
+    sum +=
+      p[a] * (p[b + 1] * p[c + 2] - p[b + 2] * p[c + 1]) -
+      p[a + 1] * (p[b] * p[c + 2] - p[b + 2] * p[c]) +
+      p[a + 2] * (p[b] * p[c + 1] - p[b + 1] * p[c]);
+  }
+  return sum / 6;
+}
+
+export function bounds(positions: Float32Array): { min: Vec3; max: Vec3 } {
+  const min: Vec3 = [Infinity, Infinity, Infinity];
+  const max: Vec3 = [-Infinity, -Infinity, -Infinity];
+  for (let i = 0; i < positions.length; i += 3) {
+    for (let k = 0; k < 3; k++) {
+      const v = positions[i + k];
+      if (v < min[k]) min[k] = v;
+      if (v > max[k]) max[k] = v;
+    }
+  }
+  return { min, max };
+}
+
+/**
+ * Counts edges that are not matched by an edge in the opposite direction: 0 for a closed,
+ * consistently wound surface. Used by tests and as a sanity check.
+ */
+export function unmatchedEdges(mesh: SurfaceMesh): number {
+  const counts = new Map<string, number>();
+  const idx = mesh.indices;
+  const add = (a: number, b: number): void => {
+    const key = a < b ? `${a},${b}` : `${b},${a}`;
+    counts.set(key, (counts.get(key) ?? 0) + (a < b ? 1 : -1));
+  };
+  for (let t = 0; t < idx.length; t += 3) {
+    add(idx[t], idx[t + 1]);
+    add(idx[t + 1], idx[t + 2]);
+    add(idx[t + 2], idx[t]);
+  }
+  let bad = 0;
+  for (const c of counts.values()) if (c !== 0) bad++;
+  return bad;
+}
