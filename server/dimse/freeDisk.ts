@@ -1,0 +1,26 @@
+import { freeDiskMb } from '../ingest/disk.ts';
+
+/**
+ * Free space on DATA_DIR's file system, re-read at most once a second in the background. The SCP
+ * consults it before every instance to refuse early (without writing) when the disk is low; at
+ * hundreds of instances per second a statfs each time would be wasted work.
+ */
+export function freeDiskProbe(dataDir: string, maxAgeMs = 1000): { refresh(): Promise<number>; lastMb(): number | undefined } {
+  let last: { at: number; mb: number } | undefined;
+  let pending: Promise<number> | undefined;
+  return {
+    refresh() {
+      if (last && Date.now() - last.at < maxAgeMs) return Promise.resolve(last.mb);
+      pending ??= freeDiskMb(dataDir)
+        .then((mb) => {
+          last = { at: Date.now(), mb };
+          return mb;
+        })
+        .finally(() => {
+          pending = undefined;
+        });
+      return pending;
+    },
+    lastMb: () => last?.mb,
+  };
+}
