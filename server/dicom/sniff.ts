@@ -1,0 +1,104 @@
+import { gunzipSync, createGunzip } from 'node:zlib';
+
+/**
+ * Recognises what a file is from its first bytes, never from its name: browsers and PACS exports name
+ * files anything (`I10`, `IM-0001`, `scan.dcm` that is really a PNG).
+ */
+export type FileKind =
+  | { kind: 'dicom' }
+  | { kind: 'nifti'; gzip: boolean; version: 1 | 2 }
+  | { kind: 'nrrd'; gzip: false }
+  | { kind: 'zip' }
+  | { kind: 'unknown'; reason: string };
+
+/** Bytes to read before calling `sniff` (covers preamble + DICM and a NIfTI-2 header). */
+export const SNIFF_BYTES = 4096;
+
+export function isDicomPart10(head: Buffer): boolean {
+  return head.length >= 132 && head.toString('latin1', 128, 132) === 'DICM';
+}
+
+function niftiVersion(h: Buffer): 1 | 2 | undefined {
+  if (h.length >= 348) {
+    const le = h.readInt32LE(0);
+    const be = h.readInt32BE(0);
+    const magic1 = h.toString('latin1', 344, 348);
+    if ((le === 348 || be === 348) && (magic1 === 'n+1\0' || magic1 === 'ni1\0')) return 1;
+  }
+  if (h.length >= 8) {
+    const le = h.readInt32LE(0);
+    const be = h.readInt32BE(0);
+    const magic2 = h.toString('latin1', 4, 8);
+    if ((le === 540 || be === 540) && (magic2 === 'n+2\0' || magic2 === 'ni2\0')) return 2;
+  }
+  return undefined;
+}
+
+function isGzip(h: Buffer): boolean {
+  return h.length >= 3 && h[0] === 0x1f && h[1] === 0x8b && h[2] === 0x08;
+}
+
+/** First bytes of a gzip stream's content, without inflating the rest. */
+export async function gunzipHead(file: Buffer | NodeJS.ReadableStream, bytes = 600): Promise<Buffer> {
+  if (Buffer.isBuffer(file)) {
+    try {
+      return gunzipSync(file, { finishFlush: 2 /* Z_SYNC_FLUSH: tolerate a cut-off stream */ }).subarray(0, bytes);
+    } catch {
+      return Buffer.alloc(0);
+    }
+  }
+  return await new Promise<Buffer>((resolve) => {
+    const gunzip = createGunzip();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = (): void => {
+      file.unpipe?.(gunzip);
+      gunzip.destroy();
+      resolve(Buffer.concat(chunks).subarray(0, bytes));
+    };
+    gunzip.on('data', (c: Buffer) => {
+      chunks.push(c);
+      total += c.length;
+      if (total >= bytes) finish();
+    });
+    gunzip.on('end', finish);
+    gunzip.on('error', finish);
+    file.pipe(gunzip);
+  });
+}
+
+/**
+ * `head` = the first SNIFF_BYTES of the file; `gunzipped` = the first bytes of its gzip content when it
+ * is gzip (see gunzipHead), so the NIfTI test runs on the inflated header.
+ */
+export function sniff(head: Buffer, size: number, gunzipped?: Buffer): FileKind {
+  if (isDicomPart10(head)) return { kind: 'dicom' };
+  const v = niftiVersion(head);
+  if (v) return { kind: 'nifti', gzip: false, version: v };
+  if (head.toString('latin1', 0, 7) === 'NRRD000') return { kind: 'nrrd', gzip: false };
+  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return { kind: 'zip' };
+  if (isGzip(head) && gunzipped) {
+    const gv = niftiVersion(gunzipped);
+    if (gv) return { kind: 'nifti', gzip: true, version: gv };
+  }
+  return { kind: 'unknown', reason: describeNonDicom(head, size, gunzipped) };
+}
+
+/** A specific sentence for a file that is not a DICOM Part 10 file. */
+export function describeNonDicom(head: Buffer, size: number, gunzipped?: Buffer): string {
+  if (size === 0) return 'empty file';
+  if (isGzip(head)) {
+    if (gunzipped && isDicomPart10(gunzipped)) return 'gzip-compressed DICOM file: decompress it before sending';
+    return 'gzip-compressed file that is not a NIfTI volume or DICOM file';
+  }
+  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'PNG image, not DICOM';
+  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'JPEG image, not DICOM';
+  if (head.length >= 4 && head.toString('latin1', 0, 4) === '%PDF') return 'PDF document, not DICOM';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'zip archive inside an instance part (send the files it contains)';
+  if (head.length >= 8 && head.readUInt16LE(0) === 0x0008 && head.readUInt16LE(2) <= 0x0018) {
+    return 'DICOM data set without the Part 10 preamble and file meta information (send Part 10 files with "DICM" at byte 128)';
+  }
+  if (size < 132) return `not a DICOM file: only ${size} bytes, too short for the 128-byte preamble and "DICM" prefix`;
+  if (/^[\t\n\r\x20-\x7e]*$/.test(head.toString('latin1', 0, Math.min(head.length, 512)))) return 'text file, not DICOM';
+  return 'not a DICOM Part 10 file: no "DICM" prefix at byte 128';
+}

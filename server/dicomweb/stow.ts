@@ -1,0 +1,254 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Context } from 'koa';
+import { parse as parseContentType, type ContentType } from 'content-type';
+import type { AppDeps } from '../http/deps.ts';
+import { httpError } from '../http/errors.ts';
+import { FailureReason, InstanceRejectedError, type FailureReasonCode } from '../dicom/failure.ts';
+import { isUsableUid } from '../dicom/uid.ts';
+import { checkFreeDisk } from '../ingest/disk.ts';
+import { storeInstance, type StoredInstance } from '../ingest/storeInstance.ts';
+import { newTempPath, removeTemp } from '../ingest/tempFiles.ts';
+import { INGEST_LIMITS } from './limits.ts';
+import { MultipartRelatedTokenizer, MultipartSyntaxError, type MultipartEvent } from './multipartRelated.ts';
+import { num, seq, sorted, str, uid, type DicomJson } from './dicomJson.ts';
+import { dicomwebBaseUrl, instanceUrl, studyUrl } from './urls.ts';
+
+export interface StowFailure {
+  reason: FailureReasonCode;
+  message: string;
+  sopClassUid?: string;
+  sopInstanceUid?: string;
+}
+
+export interface StowOutcome {
+  stored: StoredInstance[];
+  failed: StowFailure[];
+  /** A request-level syntax problem found after some parts were read. */
+  syntaxError?: string;
+}
+
+type Body =
+  | { kind: 'multipart'; boundary: string }
+  | { kind: 'single' };
+
+/** PS3.18 §10.5.1: multipart/related with type application/dicom (quoted or not), or one bare application/dicom. */
+function parseStowContentType(header: string | undefined): Body {
+  if (!header) throw httpError(415, 'Content-Type is required: multipart/related; type="application/dicom"; boundary=...');
+  let parsed: ContentType;
+  try {
+    parsed = parseContentType(header);
+  } catch {
+    throw httpError(415, `unreadable Content-Type "${header.slice(0, 200)}"`);
+  }
+  if (parsed.type === 'application/dicom') return { kind: 'single' };
+  if (parsed.type !== 'multipart/related') {
+    throw httpError(415, `Content-Type ${parsed.type} is not supported: send multipart/related; type="application/dicom"`);
+  }
+  const type = parsed.parameters.type?.toLowerCase();
+  if (type !== undefined && type !== 'application/dicom') {
+    throw httpError(415, `multipart/related type "${type}" is not supported: only Part 10 instances (type="application/dicom") are accepted`);
+  }
+  const boundary = parsed.parameters.boundary;
+  if (!boundary) throw httpError(400, 'the multipart/related Content-Type has no boundary parameter');
+  return { kind: 'multipart', boundary };
+}
+
+function partIsDicom(headers: Record<string, string>): string | undefined {
+  const ct = headers['content-type'];
+  if (ct === undefined) return undefined; // the request's type parameter applies
+  try {
+    const t = parseContentType(ct).type;
+    return t === 'application/dicom' ? undefined : t;
+  } catch {
+    return ct.slice(0, 100);
+  }
+}
+
+function failureOf(e: unknown): StowFailure {
+  if (e instanceof InstanceRejectedError) {
+    return { reason: e.reason, message: e.message, sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid };
+  }
+  return { reason: FailureReason.ProcessingFailure, message: 'internal error while storing the instance' };
+}
+
+/**
+ * Receives a STOW-RS body part by part: each part streams into its own temp file and is handed to
+ * storeInstance while the next part is being received (a few at a time), so memory stays flat whatever
+ * the request size and fsync latency overlaps with network transfer.
+ */
+export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInstanceUid: string | undefined): Promise<StowOutcome> {
+  const body = parseStowContentType(ctx.get('Content-Type') || undefined);
+  await checkFreeDisk(deps).catch((e: unknown) => {
+    if (e instanceof InstanceRejectedError) throw httpError(507, e.message);
+    throw e;
+  });
+  const outcome: StowOutcome = { stored: [], failed: [] };
+  const pending = new Set<Promise<void>>();
+  const origin = { via: 'stow' as const, remoteAddress: ctx.request.ip };
+
+  const store = async (file: string): Promise<void> => {
+    try {
+      outcome.stored.push(await storeInstance(deps, { file }, origin, { expectedStudyInstanceUid }));
+    } catch (e) {
+      outcome.failed.push(failureOf(e));
+    }
+  };
+  const launch = async (file: string): Promise<void> => {
+    while (pending.size >= INGEST_LIMITS.storeConcurrency) await Promise.race(pending);
+    const p = store(file).finally(() => pending.delete(p));
+    pending.add(p);
+  };
+
+  let current: { fh: FileHandle; file: string; bytes: number } | undefined;
+  let discarding: StowFailure | undefined; // the current part is being skipped for this reason
+  let total = 0;
+  const closeCurrent = async (keep: boolean): Promise<string | undefined> => {
+    if (!current) return undefined;
+    const { fh, file } = current;
+    current = undefined;
+    await fh.close();
+    if (keep) return file;
+    await removeTemp(file);
+    return undefined;
+  };
+
+  const onEvent = async (ev: MultipartEvent, partIndex: number): Promise<void> => {
+    switch (ev.type) {
+      case 'part': {
+        discarding = undefined;
+        if (partIndex > INGEST_LIMITS.maxStowParts) {
+          discarding = { reason: FailureReason.OutOfResources, message: `more than ${INGEST_LIMITS.maxStowParts} instances in one request; send the rest in another request` };
+          return;
+        }
+        const wrongType = partIsDicom(ev.headers);
+        if (wrongType !== undefined) {
+          discarding = { reason: FailureReason.CannotUnderstand, message: `part ${partIndex} has Content-Type ${wrongType}; only application/dicom parts are accepted` };
+          return;
+        }
+        const file = await newTempPath(deps.config);
+        current = { fh: await open(file, 'w'), file, bytes: 0 };
+        return;
+      }
+      case 'data': {
+        if (!current) return;
+        current.bytes += ev.chunk.length;
+        if (current.bytes > INGEST_LIMITS.maxInstanceBytes) {
+          await closeCurrent(false);
+          discarding = { reason: FailureReason.OutOfResources, message: `part ${partIndex} exceeds the ${INGEST_LIMITS.maxInstanceBytes} byte limit for one instance` };
+          return;
+        }
+        await current.fh.write(ev.chunk);
+        return;
+      }
+      case 'end': {
+        if (discarding) {
+          outcome.failed.push(discarding);
+          discarding = undefined;
+          return;
+        }
+        if (!ev.complete) {
+          await closeCurrent(false);
+          outcome.failed.push({ reason: FailureReason.CannotUnderstand, message: `part ${partIndex} is incomplete: the request body ended before the closing boundary` });
+          return;
+        }
+        const file = await closeCurrent(true);
+        if (file) await launch(file);
+        return;
+      }
+    }
+  };
+
+  try {
+    if (body.kind === 'single') {
+      await onEvent({ type: 'part', headers: {} }, 1);
+      for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+        total += chunk.length;
+        await onEvent({ type: 'data', chunk }, 1);
+      }
+      await onEvent({ type: 'end', complete: true }, 1);
+    } else {
+      let tokenizer: MultipartRelatedTokenizer;
+      try {
+        tokenizer = new MultipartRelatedTokenizer(body.boundary);
+      } catch (e) {
+        throw httpError(400, (e as Error).message);
+      }
+      try {
+        for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+          total += chunk.length;
+          if (total > INGEST_LIMITS.maxRequestBytes) {
+            throw new MultipartSyntaxError(`the request exceeds ${INGEST_LIMITS.maxRequestBytes} bytes; split it into several requests`);
+          }
+          for (const ev of tokenizer.write(chunk)) await onEvent(ev, tokenizer.partCount);
+        }
+        for (const ev of tokenizer.end()) await onEvent(ev, tokenizer.partCount);
+      } catch (e) {
+        if (!(e instanceof MultipartSyntaxError)) throw e;
+        await closeCurrent(false);
+        outcome.syntaxError = e.message;
+      }
+    }
+  } finally {
+    await closeCurrent(false);
+    await Promise.all(pending);
+  }
+  return outcome;
+}
+
+/** Private creator and element carrying the human-readable failure text next to the numeric reason. */
+export const PRIVATE_CREATOR = 'ANATOMY-GATEWAY 1';
+export const FAILURE_TEXT_TAG = '00091001';
+
+function reasonText(message: string): DicomJson {
+  return { '00090010': str('LO', PRIVATE_CREATOR), [FAILURE_TEXT_TAG]: { vr: 'LT', Value: [message.slice(0, 10240)] } };
+}
+
+/** PS3.18 §10.5.3 Store Instances Response Module and its HTTP status. */
+export function stowResponse(outcome: StowOutcome, baseUrl: string, requestStudy: string | undefined): { status: number; body: DicomJson } {
+  const { stored, failed } = outcome;
+  const failedItems: DicomJson[] = failed.map((f) =>
+    sorted({
+      '00081150': uid(f.sopClassUid),
+      '00081155': uid(f.sopInstanceUid),
+      '00081197': num('US', f.reason),
+      ...reasonText(f.message),
+    }),
+  );
+  const refItems: DicomJson[] = stored.map((s) =>
+    sorted({
+      '00081150': uid(s.sopClassUid),
+      '00081155': uid(s.sopInstanceUid),
+      '00081190': str('UR', instanceUrl(baseUrl, s.studyInstanceUid, s.seriesInstanceUid, s.sopInstanceUid)),
+    }),
+  );
+  const study = requestStudy ?? stored[0]?.studyInstanceUid;
+  const body: DicomJson = { '00081190': str('UR', study ? studyUrl(baseUrl, study) : undefined) };
+  if (failedItems.length > 0 || outcome.syntaxError) {
+    if (outcome.syntaxError) {
+      failedItems.push(sorted({ '00081150': uid(undefined), '00081155': uid(undefined), '00081197': num('US', FailureReason.CannotUnderstand), ...reasonText(outcome.syntaxError) }));
+    }
+    body['00081198'] = seq(failedItems);
+  }
+  if (refItems.length > 0) body['00081199'] = seq(refItems);
+
+  let status: number;
+  if (stored.length > 0) status = failedItems.length > 0 ? 202 : 200;
+  else if (outcome.syntaxError && failed.length === 0) status = 400;
+  else if (failed.length === 0) status = 400;
+  else if (failed.every((f) => f.reason === FailureReason.OutOfResources)) status = 507;
+  else if (failed.every((f) => f.reason === FailureReason.CannotUnderstand)) status = 400;
+  else status = 409; // PS3.18: conflict, or "unable to store any Instances for a mixture of reasons"
+  return { status, body: sorted(body) };
+}
+
+export async function handleStow(deps: AppDeps, ctx: Context, study: string | undefined): Promise<void> {
+  if (study !== undefined && !isUsableUid(study)) throw httpError(400, 'the Study Instance UID in the URL is not a valid UID');
+  const outcome = await receiveStow(deps, ctx, study);
+  const counts = { stored: outcome.stored.length, failed: outcome.failed.length + (outcome.syntaxError ? 1 : 0) };
+  deps.logger.info({ ...counts, remoteAddress: ctx.request.ip, reasons: [...new Set(outcome.failed.map((f) => f.reason))] }, 'STOW-RS request');
+  if (outcome.stored.length === 0 && outcome.failed.length === 0) throw httpError(400, outcome.syntaxError ?? 'the request holds no instances');
+  const { status, body } = stowResponse(outcome, dicomwebBaseUrl(deps.config, ctx), study);
+  ctx.status = status;
+  ctx.type = 'application/dicom+json';
+  ctx.body = JSON.stringify(body);
+}
