@@ -1,0 +1,100 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { extname, join, normalize, sep } from 'node:path';
+import type { Context } from 'koa';
+import { Router } from '@koa/router';
+import type { AppDeps } from './deps.ts';
+import { fail } from '../downloads/fail.ts';
+import { WEB_DIST } from './webAssets.ts';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.map': 'application/json; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+};
+
+/**
+ * The page policy: everything from this server, nothing inline. model-viewer needs blob: and data:
+ * images (textures, the QR code), blob: workers for its decoders and WebAssembly compilation for
+ * Draco/Basis; styles from Lit are constructable stylesheets, which CSP does not restrict.
+ */
+export const PAGE_CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self' data: blob:",
+  "worker-src 'self' blob:",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** Built file names carry a content hash ("upload-X3DE7MS4.js"): safe to cache for a year. */
+const HASHED = /-[A-Za-z0-9]{8,}\.[a-z0-9]+$/;
+
+async function sendFile(ctx: Context, path: string, cacheControl: string): Promise<void> {
+  const type = TYPES[extname(path)] ?? 'application/octet-stream';
+  let file = path;
+  let info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) fail(404, 'Not found.');
+  ctx.vary('Accept-Encoding');
+  if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+    const gz = await stat(`${path}.gz`).catch(() => undefined);
+    if (gz?.isFile()) {
+      file = `${path}.gz`;
+      info = gz;
+      ctx.set('Content-Encoding', 'gzip');
+    }
+  }
+  const etag = `"${info.size.toString(36)}-${Math.floor(info.mtimeMs).toString(36)}"`;
+  ctx.set('Cache-Control', cacheControl);
+  ctx.set('ETag', etag);
+  ctx.type = type;
+  if (ctx.get('If-None-Match') === etag) {
+    ctx.status = 304;
+    return;
+  }
+  ctx.set('Content-Length', String(info.size));
+  ctx.body = createReadStream(file);
+}
+
+/** GET /, /upload, /files (the Lit pages) and /assets/* (the bundle from scripts/build-web.ts). */
+export function pagesRouter(_deps: AppDeps, dist: string = WEB_DIST): Router {
+  const router = new Router();
+  const assets = join(dist, 'assets');
+
+  const page = (file: string) => async (ctx: Context) => {
+    const path = join(dist, file);
+    if (!(await stat(path).catch(() => undefined))) {
+      fail(503, 'The web pages are not built. Run "npm run build" (npm start does it first).');
+    }
+    ctx.set('Content-Security-Policy', PAGE_CSP);
+    ctx.set('X-Frame-Options', 'DENY');
+    // Pages are tiny and name the current hashed assets: always revalidate.
+    await sendFile(ctx, path, 'no-cache');
+  };
+
+  router.get('/', page('index.html'));
+  router.get('/upload', page('index.html'));
+  router.get('/files', page('files.html'));
+
+  router.get(/^\/assets\/(.+)$/, async (ctx) => {
+    const relative = decodeURIComponent(ctx.path.slice('/assets/'.length));
+    if (!/^[A-Za-z0-9._/-]+$/.test(relative) || relative.includes('..') || relative.endsWith('.gz')) fail(404, 'Not found.');
+    const path = normalize(join(assets, relative));
+    if (!path.startsWith(assets + sep)) fail(404, 'Not found.');
+    await sendFile(ctx, path, HASHED.test(relative) ? 'public, max-age=31536000, immutable' : 'public, max-age=3600');
+  });
+
+  return router;
+}

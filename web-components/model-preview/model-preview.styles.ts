@@ -1,0 +1,145 @@
+import { css } from 'lit';
+
+export default css`
+  dialog {
+    width: min(64rem, calc(100vw - 1.5rem));
+    height: min(44rem, calc(100dvh - 1.5rem));
+    padding: 0;
+    border: none;
+    border-radius: var(--ag-radius-large);
+    background: var(--ag-surface);
+    color: var(--ag-text);
+    box-shadow: var(--ag-shadow-large);
+    overflow: hidden;
+  }
+  dialog[open] {
+    display: flex;
+    flex-direction: column;
+  }
+  dialog::backdrop {
+    background: rgba(15, 23, 42, 0.6);
+  }
+  .head {
+    display: flex;
+    align-items: center;
+    justify-content: space-between;
+    gap: 1rem;
+    padding: 0.75rem 1rem;
+    border-bottom: 1px solid var(--ag-border);
+  }
+  h2 {
+    margin: 0;
+    font-size: 1.1rem;
+    overflow-wrap: anywhere;
+  }
+  .layout {
+    flex: 1;
+    display: grid;
+    grid-template-columns: minmax(0, 1fr) 17rem;
+    min-height: 0;
+  }
+  .stage {
+    position: relative;
+    min-height: 0;
+    background: radial-gradient(circle at 50% 40%, #2a3b52, #0d1520);
+  }
+  model-viewer {
+    width: 100%;
+    height: 100%;
+    --poster-color: transparent;
+  }
+  .overlay {
+    position: absolute;
+    inset: 0;
+    display: grid;
+    place-content: center;
+    gap: 0.75rem;
+    padding: 1rem;
+    color: #e6edf5;
+    text-align: center;
+    pointer-events: none;
+  }
+  .overlay progress {
+    width: 14rem;
+  }
+  .overlay.error {
+    color: #ffd7d2;
+  }
+  aside {
+    display: flex;
+    flex-direction: column;
+    min-height: 0;
+    border-left: 1px solid var(--ag-border);
+  }
+  .aside-head {
+    display: flex;
+    align-items: center;
+    justify-content: space-between;
+    gap: 0.5rem;
+    padding: 0.6rem 0.8rem;
+    border-bottom: 1px solid var(--ag-border);
+    font-weight: 600;
+  }
+  .aside-head span {
+    display: flex;
+    gap: 0.3rem;
+  }
+  ul {
+    flex: 1;
+    margin: 0;
+    padding: 0.25rem 0;
+    overflow: auto;
+    list-style: none;
+  }
+  li label {
+    display: grid;
+    grid-template-columns: auto auto minmax(0, 1fr) auto;
+    align-items: center;
+    gap: 0.5rem;
+    padding: 0.35rem 0.8rem;
+    cursor: pointer;
+    font-size: 0.9rem;
+  }
+  li label:hover {
+    background: var(--ag-surface-hover);
+  }
+  input[type='checkbox'] {
+    width: 1.05rem;
+    height: 1.05rem;
+    margin: 0;
+    accent-color: var(--ag-primary);
+  }
+  .swatch {
+    width: 0.9rem;
+    height: 0.9rem;
+    border-radius: 3px;
+    border: 1px solid rgba(0, 0, 0, 0.2);
+  }
+  .seg-name {
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+  }
+  .seg-volume {
+    color: var(--ag-text-muted);
+    font-size: 0.8rem;
+    font-variant-numeric: tabular-nums;
+  }
+  .hint {
+    margin: 0;
+    padding: 0.6rem 0.8rem;
+    border-top: 1px solid var(--ag-border);
+    color: var(--ag-text-muted);
+    font-size: 0.8rem;
+  }
+  @media (max-width: 720px) {
+    .layout {
+      grid-template-columns: minmax(0, 1fr);
+      grid-template-rows: minmax(0, 1.4fr) minmax(0, 1fr);
+    }
+    aside {
+      border-left: none;
+      border-top: 1px solid var(--ag-border);
+    }
+  }
+`;

@@ -1,0 +1,83 @@
+import { css } from 'lit';
+
+export default css`
+  dialog {
+    width: min(28rem, calc(100vw - 1.5rem));
+    max-height: calc(100dvh - 1.5rem);
+    padding: 0;
+    border: none;
+    border-radius: var(--ag-radius-large);
+    background: var(--ag-surface);
+    color: var(--ag-text);
+    box-shadow: var(--ag-shadow-large);
+  }
+  dialog::backdrop {
+    background: rgba(15, 23, 42, 0.55);
+  }
+  .head {
+    display: flex;
+    align-items: center;
+    justify-content: space-between;
+    gap: 1rem;
+    padding: 0.9rem 1rem;
+    border-bottom: 1px solid var(--ag-border);
+  }
+  h2 {
+    margin: 0;
+    font-size: 1.15rem;
+  }
+  .close {
+    min-height: 2rem;
+    padding: 0.2rem 0.6rem;
+  }
+  .body {
+    display: grid;
+    gap: 0.9rem;
+    padding: 1rem;
+    justify-items: center;
+    text-align: center;
+  }
+  .qr {
+    width: min(16rem, 70vw);
+    aspect-ratio: 1;
+    background: #ffffff;
+    border: 1px solid var(--ag-border);
+    border-radius: var(--ag-radius);
+  }
+  .link {
+    display: flex;
+    gap: 0.5rem;
+    width: 100%;
+  }
+  .link input {
+    flex: 1;
+    min-width: 0;
+    padding: 0.4rem 0.6rem;
+    border: 1px solid var(--ag-border-strong);
+    border-radius: var(--ag-radius);
+    font: 0.85rem var(--ag-mono);
+    color: var(--ag-text);
+    background: var(--ag-surface-sunken);
+  }
+  .meta {
+    margin: 0;
+    color: var(--ag-text-muted);
+    font-size: 0.925rem;
+  }
+  .warning {
+    margin: 0;
+    padding: 0.6rem 0.8rem;
+    border-radius: var(--ag-radius);
+    background: var(--ag-warning-soft);
+    color: var(--ag-warning);
+    text-align: left;
+    font-size: 0.9rem;
+  }
+  .error {
+    margin: 0;
+    padding: 0.6rem 0.8rem;
+    border-radius: var(--ag-radius);
+    background: var(--ag-danger-soft);
+    color: var(--ag-danger);
+  }
+`;

@@ -1,0 +1,169 @@
+import { LitElement, html, nothing } from 'lit';
+import { query, state } from 'lit/decorators.js';
+import { live } from 'lit/directives/live.js';
+import { baseStyles } from '../shared/base.styles.ts';
+import { fetchJson, type ResultJson } from '../shared/api.ts';
+import { formatBytes, formatDateTime, formatRelativeFuture, plural } from '../shared/format.ts';
+import { subscribeLive } from '../shared/live-events.ts';
+import type { AgQrDialog } from '../qr-dialog/qr-dialog.component.ts';
+import type { AgModelPreview } from '../model-preview/model-preview.component.ts';
+import '../qr-dialog/qr-dialog.ts';
+import '../model-preview/model-preview.ts';
+import styles from './results-list.styles.ts';
+
+export type AgSelectionChangeEvent = CustomEvent<{ files: string[] }>;
+declare global {
+  interface GlobalEventHandlersEventMap {
+    'ag-selection-change': AgSelectionChangeEvent;
+  }
+}
+
+const DAY = 86_400_000;
+
+/**
+ * @summary Processed results with their files: select files for a QR download, download one file,
+ * or open a 3D preview. Reloads by itself when a new result is announced over /api/events.
+ * @event ag-selection-change - the set of ticked file addresses changed (detail.files).
+ */
+export class AgResultsList extends LitElement {
+  static override styles = [baseStyles, styles];
+
+  @state() private results: ResultJson[] = [];
+  @state() private phase: 'loading' | 'ready' | 'error' = 'loading';
+  @state() private error = '';
+  @state() private selected = new Set<string>();
+
+  @query('ag-qr-dialog') private qrDialog!: AgQrDialog;
+  @query('ag-model-preview') private preview!: AgModelPreview;
+
+  #unsubscribe: (() => void) | undefined;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.load();
+    this.#unsubscribe = subscribeLive({ result: () => void this.load() });
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.#unsubscribe?.();
+  }
+
+  async load(): Promise<void> {
+    try {
+      this.results = await fetchJson<ResultJson[]>('/api/results');
+      const known = new Set(this.results.flatMap((r) => r.files.map((f) => f.url)));
+      this.#select(new Set([...this.selected].filter((url) => known.has(url))));
+      this.phase = 'ready';
+    } catch (error) {
+      // Keep showing what was there; only an empty page turns into an error state.
+      if (this.results.length === 0) this.phase = 'error';
+      this.error = (error as Error).message;
+    }
+  }
+
+  #select(next: Set<string>): void {
+    this.selected = next;
+    this.dispatchEvent(new CustomEvent('ag-selection-change', { detail: { files: [...next] }, bubbles: true, composed: true }));
+  }
+
+  #toggle(urls: string[], on: boolean): void {
+    const next = new Set(this.selected);
+    for (const url of urls) {
+      if (on) next.add(url);
+      else next.delete(url);
+    }
+    this.#select(next);
+  }
+
+  override render() {
+    if (this.phase === 'loading') return html`<div class="state" role="status"><p>Loading results…</p></div>`;
+    if (this.phase === 'error') {
+      return html`<div class="state error" role="alert">
+        <p>The results could not be loaded: ${this.error}</p>
+        <button type="button" @click=${() => { this.phase = 'loading'; void this.load(); }}>Try again</button>
+      </div>`;
+    }
+    const all = this.results.flatMap((r) => r.files.map((f) => f.url));
+    const chosen = all.filter((u) => this.selected.has(u));
+    const bytes = this.results.flatMap((r) => r.files).filter((f) => this.selected.has(f.url)).reduce((s, f) => s + f.size, 0);
+    return html`
+      ${this.results.length === 0
+        ? html`<div class="state">
+            <p>No results yet.</p>
+            <a class="button" href="/">Upload a scan</a>
+          </div>`
+        : html`
+            <div class="toolbar">
+              <label>
+                <input
+                  type="checkbox"
+                  .checked=${live(chosen.length > 0 && chosen.length === all.length)}
+                  .indeterminate=${chosen.length > 0 && chosen.length < all.length}
+                  @change=${(e: Event) => this.#toggle(all, (e.target as HTMLInputElement).checked)}
+                />
+                Select all files
+              </label>
+              <div class="toolbar-actions">
+                <span class="selected" role="status">${chosen.length ? `${plural(chosen.length, 'file')} selected · ${formatBytes(bytes)}` : 'No files selected'}</span>
+                <button class="primary" type="button" ?disabled=${chosen.length === 0} @click=${() => this.qrDialog.show(chosen)}>
+                  Generate QR code
+                </button>
+              </div>
+            </div>
+            ${this.error ? html`<p class="state error" role="alert">Could not refresh: ${this.error}</p>` : nothing}
+            <ol class="results" aria-label="Results">
+              ${this.results.map((r) => this.#renderResult(r))}
+            </ol>
+          `}
+      <ag-qr-dialog></ag-qr-dialog>
+      <ag-model-preview></ag-model-preview>
+    `;
+  }
+
+  #renderResult(r: ResultJson) {
+    const urls = r.files.map((f) => f.url);
+    const n = urls.filter((u) => this.selected.has(u)).length;
+    const expiresSoon = r.expiresAt !== null && Date.parse(r.expiresAt) - Date.now() < 3 * DAY;
+    const headingId = `result-${r.id}`;
+    return html`
+      <li class="result" data-result=${r.id} aria-labelledby=${headingId}>
+        <div class="result-head">
+          <input
+            type="checkbox"
+            aria-label="Select all files of ${r.name}"
+            .checked=${live(n > 0 && n === urls.length)}
+            .indeterminate=${n > 0 && n < urls.length}
+            @change=${(e: Event) => this.#toggle(urls, (e.target as HTMLInputElement).checked)}
+          />
+          <div>
+            <h2 id=${headingId}>${r.name}</h2>
+            <ul class="facts">
+              <li>${formatDateTime(r.createdAt)}</li>
+              ${r.engine ? html`<li>Engine: ${r.engine}</li>` : nothing}
+              <li>${plural(r.segments.length, 'segment')}</li>
+              <li>${formatBytes(r.totalSize)}</li>
+              <li class=${expiresSoon ? 'expiry-soon' : ''}>
+                ${r.expiresAt ? html`Removed <time datetime=${r.expiresAt}>${formatRelativeFuture(r.expiresAt)}</time>` : 'Kept until deleted'}
+              </li>
+            </ul>
+          </div>
+          <button class="preview" type="button" ?disabled=${!r.previewUrl} @click=${() => this.preview.show(r)} aria-label="3D preview of ${r.name}">
+            3D preview
+          </button>
+        </div>
+        <ul class="files" aria-label="Files of ${r.name}">
+          ${r.files.map((f, i) => {
+            const id = `f-${r.id}-${i}`;
+            return html`<li class="file">
+              <input id=${id} type="checkbox" .checked=${live(this.selected.has(f.url))} @change=${(e: Event) => this.#toggle([f.url], (e.target as HTMLInputElement).checked)} />
+              <label for=${id} title=${f.name}>${f.name}</label>
+              <span class="size">${formatBytes(f.size)}</span>
+              <a class="button small" href=${f.url} download=${f.name} aria-label="Download ${f.name}">Download</a>
+            </li>`;
+          })}
+        </ul>
+      </li>
+    `;
+  }
+}

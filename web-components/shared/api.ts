@@ -1,0 +1,67 @@
+import type { LiveJob, QueueCounts } from '../../server/http/liveJobs.ts';
+import type { ResultJson } from '../../server/http/resultsRoutes.ts';
+import type { PublicBase } from '../../server/downloads/lanAddress.ts';
+
+// Shapes come straight from the server modules (type-only imports, erased by the bundler), so a
+// change on one side is a compile error on the other.
+export type { LiveJob, QueueCounts, ResultJson, PublicBase };
+
+export interface UploadResponse {
+  accepted: Array<{ file: string; seriesInstanceUid?: string; jobId?: string; seriesDescription?: string }>;
+  rejected: Array<{ file: string; reason: string }>;
+}
+
+export interface DownloadLink {
+  url: string;
+  qrSvg: string;
+  expiresAt: string;
+  files: number;
+  address: PublicBase;
+}
+
+/** An error whose message is fit to show a user (the server's own explanation when it sent one). */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+export async function errorFromResponse(response: Response): Promise<ApiError> {
+  let message = `${response.status} ${response.statusText}`.trim();
+  try {
+    const text = await response.text();
+    try {
+      const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+      const m = typeof body.error === 'string' ? body.error : typeof body.message === 'string' ? body.message : undefined;
+      if (m) message = m;
+    } catch {
+      if (text && text.length < 300 && !text.trimStart().startsWith('<')) message = text;
+    }
+  } catch {
+    // keep the status line
+  }
+  if (response.status === 401) message = 'Your session has ended. Reload the page and sign in again.';
+  return new ApiError(response.status, message);
+}
+
+export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, { credentials: 'same-origin', ...init, headers: { Accept: 'application/json', ...init?.headers } });
+  } catch {
+    throw new ApiError(0, 'The server cannot be reached. Check the network connection.');
+  }
+  if (!response.ok) throw await errorFromResponse(response);
+  return (await response.json()) as T;
+}
+
+export function postJson<T>(url: string, body?: unknown): Promise<T> {
+  return fetchJson<T>(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: body === undefined ? '{}' : JSON.stringify(body),
+  });
+}

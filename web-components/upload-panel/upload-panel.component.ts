@@ -1,0 +1,323 @@
+import { LitElement, html, nothing } from 'lit';
+import { state } from 'lit/decorators.js';
+import { baseStyles } from '../shared/base.styles.ts';
+import { errorFromResponse, type UploadResponse } from '../shared/api.ts';
+import { formatBytes, plural } from '../shared/format.ts';
+import { filesFromDrop, filesFromInput, type PickedFile } from './collect-files.ts';
+import { planBatches, spreadProgress } from './batches.ts';
+import styles from './upload-panel.styles.ts';
+
+export type UploadState = 'waiting' | 'uploading' | 'checking' | 'accepted' | 'rejected' | 'failed' | 'cancelled';
+
+interface UploadItem {
+  id: number;
+  file: File;
+  path: string;
+  loaded: number;
+  state: UploadState;
+  outcome: string;
+}
+
+export interface UploadFinishedDetail {
+  accepted: number;
+  rejected: number;
+  failed: number;
+  cancelled: number;
+}
+export type AgUploadFinishedEvent = CustomEvent<UploadFinishedDetail>;
+
+declare global {
+  interface GlobalEventHandlersEventMap {
+    'ag-upload-finished': AgUploadFinishedEvent;
+  }
+}
+
+/** Requests in flight at once: enough to hide latency, few enough not to starve the live queue. */
+const PARALLEL_REQUESTS = 2;
+/** Rows drawn at once; a 3000-slice folder is summarised rather than drawn in full. */
+const MAX_ROWS = 150;
+
+function shortUid(uid: string): string {
+  return uid.length > 20 ? `…${uid.slice(-16)}` : uid;
+}
+
+/**
+ * @summary Drag-and-drop, file and folder pickers, and upload progress per file and overall.
+ * Sends files to POST /api/uploads (multipart, field "files") in batches over XMLHttpRequest,
+ * whose upload progress events fetch() does not offer.
+ * @event ag-upload-finished - every file has an outcome (accepted, rejected, failed or cancelled).
+ */
+export class AgUploadPanel extends LitElement {
+  static override styles = [baseStyles, styles];
+
+  @state() private items: UploadItem[] = [];
+  @state() private dragging = false;
+  @state() private error = '';
+
+  #nextId = 1;
+  #requests = new Set<XMLHttpRequest>();
+  #queue: UploadItem[][] = [];
+  #dragDepth = 0;
+
+  private get busy(): boolean {
+    return this.items.some((i) => i.state === 'waiting' || i.state === 'uploading' || i.state === 'checking');
+  }
+
+  override render() {
+    const total = this.items.reduce((s, i) => s + i.file.size, 0);
+    const loaded = this.items.reduce((s, i) => s + (i.state === 'cancelled' ? 0 : i.loaded), 0);
+    const count = (st: UploadState) => this.items.filter((i) => i.state === st).length;
+    const done = this.items.length - count('waiting') - count('uploading') - count('checking');
+    return html`
+      <section class="card" aria-labelledby="upload-heading">
+        <h2 id="upload-heading" class="sr-only">Add files</h2>
+        <div
+          class="drop ${this.dragging ? 'over' : ''}"
+          @dragenter=${this.#onDragEnter}
+          @dragover=${this.#onDragOver}
+          @dragleave=${this.#onDragLeave}
+          @drop=${this.#onDrop}
+        >
+          <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.6" aria-hidden="true">
+            <path d="M12 16V4m0 0L7.5 8.5M12 4l4.5 4.5" stroke-linecap="round" stroke-linejoin="round" />
+            <path d="M4 15v3a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-3" stroke-linecap="round" />
+          </svg>
+          <p class="drop-title">Drop files or folders here</p>
+          <p class="drop-hint">DICOM (.dcm, folders, .zip), NIfTI (.nii, .nii.gz) or NRRD (.nrrd)</p>
+          <div class="pickers">
+            <button class="primary" type="button" @click=${() => this.#pick('files')}>Choose files</button>
+            <button type="button" @click=${() => this.#pick('folder')}>Choose a folder</button>
+          </div>
+          <input id="files" type="file" multiple tabindex="-1" aria-hidden="true" @change=${this.#onPicked} />
+          <input id="folder" type="file" webkitdirectory tabindex="-1" aria-hidden="true" @change=${this.#onPicked} />
+        </div>
+        ${this.error ? html`<p class="banner" role="alert">${this.error}</p>` : nothing}
+        ${this.items.length === 0 ? nothing : this.#renderProgress(total, loaded, done, count)}
+      </section>
+    `;
+  }
+
+  #renderProgress(total: number, loaded: number, done: number, count: (s: UploadState) => number) {
+    const percent = total > 0 ? Math.round((loaded / total) * 100) : 100;
+    const parts = [
+      count('accepted') ? `${count('accepted')} accepted` : '',
+      count('rejected') ? `${count('rejected')} rejected` : '',
+      count('failed') ? `${count('failed')} failed` : '',
+      count('cancelled') ? `${count('cancelled')} cancelled` : '',
+    ].filter(Boolean);
+    const busy = this.busy;
+    const problems = this.items.filter((i) => i.state === 'rejected' || i.state === 'failed');
+    const others = this.items.filter((i) => i.state !== 'rejected' && i.state !== 'failed');
+    const shown = [...problems.slice(0, MAX_ROWS), ...others.slice(0, Math.max(0, MAX_ROWS - problems.length))];
+    shown.sort((a, b) => a.id - b.id);
+    const hidden = this.items.length - shown.length;
+    return html`
+      <div class="overall">
+        <div class="overall-line">
+          <span class="summary" role="status" aria-live="polite">
+            ${busy
+              ? `Uploading ${done} of ${plural(this.items.length, 'file')} · ${formatBytes(loaded)} of ${formatBytes(total)}`
+              : `${plural(this.items.length, 'file')} done${parts.length ? ` · ${parts.join(' · ')}` : ''}`}
+          </span>
+          <span class="overall-actions">
+            ${busy
+              ? html`<button class="danger small" type="button" @click=${this.cancel}>Cancel upload</button>`
+              : html`
+                  ${count('failed') > 0 ? html`<button class="small" type="button" @click=${this.#retryFailed}>Retry failed</button>` : nothing}
+                  <button class="small" type="button" @click=${this.#clear}>Clear list</button>
+                `}
+          </span>
+        </div>
+        <progress max="100" .value=${percent} aria-label="Overall upload progress">${percent}%</progress>
+      </div>
+      <ul class="files" aria-label="Files">
+        ${shown.map((item) => this.#renderItem(item))}
+        ${hidden > 0 ? html`<li class="more">${plural(hidden, 'more file')} not shown</li>` : nothing}
+      </ul>
+    `;
+  }
+
+  #renderItem(item: UploadItem) {
+    const percent = item.file.size > 0 ? Math.round((item.loaded / item.file.size) * 100) : item.state === 'waiting' ? 0 : 100;
+    const showBar = item.state === 'waiting' || item.state === 'uploading' || item.state === 'checking';
+    return html`
+      <li class="file" data-state=${item.state}>
+        <span class="file-name" title=${item.path}>${item.path}</span>
+        <span class="file-size">${formatBytes(item.file.size)}</span>
+        ${showBar ? html`<progress max="100" .value=${percent} aria-label="Upload of ${item.path}"></progress>` : nothing}
+        <span class="file-outcome">${item.outcome}</span>
+      </li>
+    `;
+  }
+
+  #pick(which: 'files' | 'folder'): void {
+    this.renderRoot.querySelector<HTMLInputElement>(`#${which}`)?.click();
+  }
+
+  #onPicked(event: Event): void {
+    const input = event.target as HTMLInputElement;
+    this.add(filesFromInput(input));
+    input.value = '';
+  }
+
+  #onDragEnter(event: DragEvent): void {
+    event.preventDefault();
+    this.#dragDepth++;
+    this.dragging = true;
+  }
+
+  #onDragOver(event: DragEvent): void {
+    event.preventDefault();
+    if (event.dataTransfer) event.dataTransfer.dropEffect = 'copy';
+  }
+
+  #onDragLeave(): void {
+    this.#dragDepth = Math.max(0, this.#dragDepth - 1);
+    if (this.#dragDepth === 0) this.dragging = false;
+  }
+
+  async #onDrop(event: DragEvent): Promise<void> {
+    event.preventDefault();
+    this.#dragDepth = 0;
+    this.dragging = false;
+    if (!event.dataTransfer) return;
+    try {
+      this.add(await filesFromDrop(event.dataTransfer));
+    } catch {
+      this.error = 'Some dropped items could not be read. Try the "Choose a folder" button instead.';
+    }
+  }
+
+  /** Queues files for upload and starts sending. Public so tests and other pages can feed files in. */
+  add(picked: PickedFile[]): void {
+    this.error = '';
+    if (picked.length === 0) {
+      this.error = 'No files found in what was dropped or chosen.';
+      return;
+    }
+    const items: UploadItem[] = picked.map((p) => ({
+      id: this.#nextId++,
+      file: p.file,
+      path: p.path,
+      loaded: 0,
+      state: 'waiting',
+      outcome: 'Waiting',
+    }));
+    this.items = [...this.items, ...items];
+    for (const batch of planBatches(items.map((i) => i.file.size))) this.#queue.push(batch.map((n) => items[n]));
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#requests.size < PARALLEL_REQUESTS && this.#queue.length > 0) {
+      const batch = this.#queue.shift();
+      if (batch) this.#send(batch);
+    }
+    if (this.#requests.size === 0 && this.#queue.length === 0 && !this.busy && this.items.length > 0) {
+      const n = (s: UploadState) => this.items.filter((i) => i.state === s).length;
+      this.dispatchEvent(
+        new CustomEvent<UploadFinishedDetail>('ag-upload-finished', {
+          bubbles: true,
+          composed: true,
+          detail: { accepted: n('accepted'), rejected: n('rejected'), failed: n('failed'), cancelled: n('cancelled') },
+        }),
+      );
+    }
+  }
+
+  #update(batch: UploadItem[], change: Partial<UploadItem> | ((item: UploadItem) => Partial<UploadItem>)): void {
+    const ids = new Set(batch.map((i) => i.id));
+    this.items = this.items.map((item) => {
+      if (!ids.has(item.id) || item.state === 'cancelled') return item;
+      const patch = typeof change === 'function' ? change(item) : change;
+      return Object.assign(item, patch);
+    });
+  }
+
+  #send(batch: UploadItem[]): void {
+    const form = new FormData();
+    for (const item of batch) form.append('files', item.file, item.path);
+    const xhr = new XMLHttpRequest();
+    this.#requests.add(xhr);
+    this.#update(batch, { state: 'uploading', outcome: 'Uploading' });
+    const sizes = batch.map((i) => i.file.size);
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      const parts = spreadProgress(sizes, e.loaded, e.total);
+      this.#update(batch, (item) => ({ loaded: parts[batch.indexOf(item)] }));
+    };
+    xhr.upload.onload = () => this.#update(batch, (item) => ({ loaded: item.file.size, state: 'checking', outcome: 'Checking…' }));
+    const finish = (): void => {
+      this.#requests.delete(xhr);
+      this.#pump();
+    };
+    xhr.onload = async () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        this.#applyResponse(batch, xhr.response as UploadResponse | null);
+      } else {
+        const response = new Response(xhr.responseText, { status: xhr.status, statusText: xhr.statusText });
+        const error = await errorFromResponse(response);
+        this.#update(batch, { state: 'failed', outcome: `Not sent: ${error.message}` });
+      }
+      finish();
+    };
+    xhr.onerror = () => {
+      this.#update(batch, { state: 'failed', outcome: 'Not sent: the connection to the server was lost.' });
+      finish();
+    };
+    xhr.onabort = () => {
+      this.#update(batch, { state: 'cancelled', outcome: 'Cancelled' });
+      finish();
+    };
+    xhr.open('POST', '/api/uploads');
+    xhr.responseType = 'json';
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.send(form);
+  }
+
+  #applyResponse(batch: UploadItem[], body: UploadResponse | null): void {
+    const accepted = body?.accepted ?? [];
+    const rejected = body?.rejected ?? [];
+    // Archives answer per inner file ("scan.zip/IM0001"): fold those into the archive's row.
+    const about = <T extends { file: string }>(list: T[], path: string): T[] =>
+      list.filter((e) => e.file === path || e.file.startsWith(`${path}/`) || e.file.startsWith(`${path}:`));
+    this.#update(batch, (item) => {
+      const ok = about(accepted, item.path);
+      const bad = about(rejected, item.path);
+      if (ok.length === 0 && bad.length > 0) {
+        return { state: 'rejected', outcome: `Rejected: ${bad[0].reason}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}` };
+      }
+      if (ok.length === 0) return { state: 'accepted', outcome: 'Received' };
+      const series = [...new Set(ok.map((a) => a.seriesDescription || (a.seriesInstanceUid ? shortUid(a.seriesInstanceUid) : '')).filter(Boolean))];
+      const where = series.length === 1 ? ` into series ${series[0]}` : series.length > 1 ? ` into ${series.length} series` : '';
+      const queued = ok.some((a) => a.jobId) ? ' · queued' : '';
+      const extra = bad.length ? ` · ${bad.length} inner files rejected (${bad[0].reason})` : '';
+      return { state: 'accepted', outcome: `Accepted${where}${queued}${extra}` };
+    });
+  }
+
+  /** Stops every request in flight and drops the files not yet sent. */
+  cancel(): void {
+    const waiting = this.#queue.flat();
+    this.#queue = [];
+    this.#update(waiting, { state: 'cancelled', outcome: 'Cancelled' });
+    for (const xhr of [...this.#requests]) xhr.abort();
+  }
+
+  #retryFailed(): void {
+    const failed = this.items.filter((i) => i.state === 'failed');
+    this.#update(failed, { state: 'waiting', outcome: 'Waiting', loaded: 0 });
+    for (const batch of planBatches(failed.map((i) => i.file.size))) this.#queue.push(batch.map((n) => failed[n]));
+    this.#pump();
+  }
+
+  #clear(): void {
+    this.items = [];
+    this.error = '';
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.cancel();
+  }
+}
