@@ -5,6 +5,7 @@ import { jobsRouter } from './jobsRoutes.ts';
 import { resultsRouter } from './resultsRoutes.ts';
 import { downloadsRouter } from './downloadsRoutes.ts';
 import { eventsRouter } from './eventsRoutes.ts';
+import { pagesRouter } from './pagesRoutes.ts';
 import { ingestRouter } from '../ingest/routes.ts';
 
 /** Every route module of the HTTP server, in the order they are tried. One line each. */
@@ -15,6 +16,7 @@ export function allRouters(deps: AppDeps): Router[] {
     resultsRouter(deps),
     downloadsRouter(deps),
     eventsRouter(deps),
+    pagesRouter(deps),
     ingestRouter(deps),
   ];
 }
