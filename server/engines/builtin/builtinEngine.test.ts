@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeSyntheticCt, SYNTHETIC_HU } from '../../../test/support/syntheticCt.ts';
+import { requireTestData, testDataPath } from '../../../test/support/requirements.ts';
+import { readNifti } from '../../volume/nifti.ts';
+import type { Volume } from '../../volume/volume.ts';
+import { fillHolesPerSlice, labelComponents, largestComponent } from './components.ts';
+import { builtinEngine } from './builtinEngine.ts';
+import { BUILTIN_LABELS, segmentBody } from './segmentBody.ts';
+
+function volumesMl(labels: ArrayLike<number>, spacing: [number, number, number]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (let i = 0; i < labels.length; i++) if (labels[i]) counts[labels[i]] = (counts[labels[i]] ?? 0) + 1;
+  const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
+  return Object.fromEntries(Object.entries(counts).map(([l, c]) => [l, c * voxelMl]));
+}
+
+test('connected components: sizes, 6-connectivity, largest', () => {
+  const dims: [number, number, number] = [6, 4, 3];
+  const mask = new Uint8Array(6 * 4 * 3);
+  const at = (x: number, y: number, z: number) => (z * 4 + y) * 6 + x;
+  // A 2x2x2 cube, a diagonal neighbour (not 6-connected), and a bar through z.
+  for (const [x, y, z] of [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]]) mask[at(x, y, z)] = 1;
+  mask[at(2, 2, 2)] = 1;
+  for (let z = 0; z < 3; z++) mask[at(5, 3, z)] = 1;
+  const c = labelComponents(mask, dims);
+  assert.equal(c.count, 3);
+  assert.deepEqual([...c.sizes].sort((a, b) => a - b), [1, 3, 8]);
+  assert.equal(c.sizes[largestComponent(c)], 8);
+});
+
+test('per-slice hole filling fills enclosed cavities but not regions open to the border', () => {
+  const dims: [number, number, number] = [7, 7, 2];
+  const mask = new Uint8Array(7 * 7 * 2);
+  for (let z = 0; z < 2; z++) {
+    for (let y = 1; y <= 5; y++) for (let x = 1; x <= 5; x++) if (x === 1 || x === 5 || y === 1 || y === 5) mask[(z * 7 + y) * 7 + x] = 1;
+  }
+  mask[(1 * 7 + 3) * 7 + 5] = 0; // open the ring in the second slice
+  fillHolesPerSlice(mask, dims, 2, 9);
+  assert.equal(mask[(0 * 7 + 3) * 7 + 3], 9, 'closed ring filled');
+  assert.equal(mask[(1 * 7 + 3) * 7 + 3], 0, 'open ring left alone');
+  assert.equal(mask[0], 0, 'outside untouched');
+});
+
+test('built-in CT segmentation of a synthetic torso finds body, lungs and bone where they are', () => {
+  const ct = makeSyntheticCt({ dims: [96, 96, 60], spacing: [3.75, 3.75, 5], seed: 3 });
+  const seg = segmentBody(ct);
+  assert.equal(seg.kind, 'ct');
+  assert.deepEqual(seg.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  assert.deepEqual(seg.segments[0].containsLabels, [BUILTIN_LABELS.lung, BUILTIN_LABELS.bone]);
+  assert.ok((seg.segments[0].opacity ?? 1) < 1, 'the skin is see-through');
+  const ml = volumesMl(seg.labelMap.data, ct.spacing);
+  // Truth from the generator's values: lung parenchyma (-850 HU) inside the body, dense bone.
+  let lungTruth = 0;
+  let lungCorrect = 0;
+  let boneTruth = 0;
+  let boneCorrect = 0;
+  let lungZ = 0;
+  for (let i = 0; i < ct.data.length; i++) {
+    const v = ct.data[i];
+    if (Math.abs(v - SYNTHETIC_HU.lung) < 60) {
+      lungTruth++;
+      if (seg.labelMap.data[i] === BUILTIN_LABELS.lung) lungCorrect++;
+    }
+    if (v > 600) {
+      boneTruth++;
+      if (seg.labelMap.data[i] === BUILTIN_LABELS.bone) boneCorrect++;
+    }
+    if (seg.labelMap.data[i] === BUILTIN_LABELS.lung) lungZ += Math.floor(i / (96 * 96));
+  }
+  assert.ok(lungCorrect / lungTruth > 0.95, `lung parenchyma found: ${lungCorrect}/${lungTruth}`);
+  assert.ok(boneCorrect / boneTruth > 0.9, `dense bone found: ${boneCorrect}/${boneTruth}`);
+  const lungVoxels = ml[BUILTIN_LABELS.lung] / ((3.75 * 3.75 * 5) / 1000);
+  assert.ok(lungZ / lungVoxels > 0.45 * 60, 'lungs are in the upper (superior) part');
+  assert.ok(ml[BUILTIN_LABELS.body] > ml[BUILTIN_LABELS.lung], 'soft tissue outweighs lungs');
+  // Everything outside the torso ellipse (corners of the grid) is background.
+  assert.equal(seg.labelMap.data[0], 0);
+});
+
+test('a volume not in Hounsfield units gets body only', () => {
+  const dims: [number, number, number] = [40, 40, 20];
+  const data = new Int16Array(40 * 40 * 20);
+  for (let z = 0; z < 20; z++) for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) {
+    const inside = (x - 20) ** 2 + (y - 20) ** 2 < 15 ** 2;
+    data[(z * 40 + y) * 40 + x] = inside ? 400 + ((x * 7 + y * 13) % 50) : (x + y) % 9;
+  }
+  const volume: Volume = { dims, spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], data };
+  const seg = segmentBody(volume);
+  assert.equal(seg.kind, 'mr');
+  assert.deepEqual(seg.segments.map((s) => s.name), ['body']);
+  const ml = volumesMl(seg.labelMap.data, [1, 1, 1]);
+  const expected = (Math.PI * 15 ** 2 * 20) / 1000;
+  assert.ok(Math.abs(ml[1] - expected) / expected < 0.05, `${ml[1]} vs ${expected}`);
+});
+
+test('builtinEngine runs through the Engine contract and reports progress', async () => {
+  const ct = makeSyntheticCt({ dims: [64, 64, 40], spacing: [5.6, 5.6, 7.5], seed: 5 });
+  const progress: number[] = [];
+  const log: string[] = [];
+  const result = await builtinEngine.run(
+    { volume: ct, niftiPath: '/nonexistent.nii.gz', name: 'x' },
+    { jobId: 'j', workDir: '/tmp', signal: new AbortController().signal, progress: async (p) => void progress.push(p), log: (l) => void log.push(l) },
+  );
+  assert.equal(builtinEngine.name, 'builtin');
+  assert.deepEqual(result.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  assert.equal(result.labelMap.data.length, ct.data.length);
+  assert.deepEqual(result.labelMap.origin, ct.origin);
+  assert.equal(progress.at(-1), 100);
+  assert.ok(log.some((l) => l.includes('lungs')));
+  const aborted = new AbortController();
+  aborted.abort(new Error('cancelled by user'));
+  await assert.rejects(
+    builtinEngine.run({ volume: ct, niftiPath: '', name: 'x' }, { jobId: 'j', workDir: '/tmp', signal: aborted.signal, progress: async () => {}, log: () => {} }),
+    /cancelled by user/,
+  );
+});
+
+test('built-in engine on TotalSegmentator example_ct finds bone, lungs and body with plausible volumes', async (t) => {
+  if (!requireTestData(t)) return;
+  const ct = await readNifti(testDataPath('nifti/totalsegmentator/example_ct.nii.gz'));
+  const seg = segmentBody(ct);
+  assert.equal(seg.kind, 'ct');
+  assert.deepEqual(seg.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  const ml = volumesMl(seg.labelMap.data, ct.spacing);
+  const total = Object.values(ml).reduce((a, b) => a + b, 0);
+  // Reference (TotalSegmentator --fast on the same CT): lung lobes 111 mL (only the lung bases are in
+  // view), bones 1576 mL including marrow, which a 250 HU threshold partly misses at 3 mm voxels.
+  assert.ok(ml[BUILTIN_LABELS.lung] > 80 && ml[BUILTIN_LABELS.lung] < 160, `lungs ${ml[BUILTIN_LABELS.lung]} mL`);
+  assert.ok(ml[BUILTIN_LABELS.bone] > 350 && ml[BUILTIN_LABELS.bone] < 1800, `bone ${ml[BUILTIN_LABELS.bone]} mL`);
+  assert.ok(total > 15_000 && total < 40_000, `body ${total} mL`);
+});

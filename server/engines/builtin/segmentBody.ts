@@ -1,0 +1,209 @@
+import type { LabelMap, Volume, VoxelArray } from '../../volume/volume.ts';
+import type { ExportSegment } from '../../mesh/exportModels.ts';
+import { fillHolesPerSlice, labelComponents, largestComponent, paintComponents } from './components.ts';
+
+/**
+ * The built-in engine's segmentation: thresholds and connected components, no model weights,
+ * a few seconds per CT. CT: body (largest component above -300 HU, cavities filled slice by
+ * slice), lungs and airways (air enclosed by the body), bone (above 250 HU, small islands
+ * removed). MR (or anything not in Hounsfield units): body only, above an Otsu threshold.
+ */
+
+export const BUILTIN_LABELS = { body: 1, lung: 2, bone: 3 } as const;
+
+/** HU thresholds and size limits; exported for tests and the docs. */
+export const BUILTIN_CT = {
+  bodyAboveHu: -300,
+  airBelowHu: -400,
+  boneAboveHu: 250,
+  /** Air pockets smaller than this are bowel gas or noise, not lung. */
+  minLungMl: 20,
+  /** Gas (bowel, outside air) is about -1000 HU; lung parenchyma is about -850 HU. */
+  pureAirBelowHu: -950,
+  /** An air component with more than this fraction of pure-air voxels is gas, not lung. */
+  maxPureAirFraction: 0.5,
+  /** Air components smaller than this fraction of the largest are not a second lung. */
+  secondLungFraction: 0.1,
+  minBoneIslandMl: 0.3,
+} as const;
+
+// Names follow TotalSegmentator's `body` task and Slicer's terminology labels; colours are
+// Slicer's GenericAnatomyColors for skin (177,122,101), lung (197,165,145) and bone (241,214,145).
+const SEGMENTS: Record<keyof typeof BUILTIN_LABELS, ExportSegment> = {
+  body: { label: BUILTIN_LABELS.body, name: 'body', color: [177 / 255, 122 / 255, 101 / 255], opacity: 0.3 },
+  lung: { label: BUILTIN_LABELS.lung, name: 'lungs', color: [197 / 255, 165 / 255, 145 / 255] },
+  bone: { label: BUILTIN_LABELS.bone, name: 'bone', color: [241 / 255, 214 / 255, 145 / 255] },
+};
+
+export interface BodySegmentation {
+  labelMap: LabelMap;
+  segments: ExportSegment[];
+  /** What was found, for the job log (counts and volumes only). */
+  notes: string[];
+  kind: 'ct' | 'mr';
+}
+
+/** The index axis that runs most nearly head-foot: slices across it are axial. */
+export function axialAxis(volume: Pick<Volume, 'direction'>): 0 | 1 | 2 {
+  const d = volume.direction;
+  const z = [Math.abs(d[6]), Math.abs(d[7]), Math.abs(d[8])];
+  return z[0] >= z[1] && z[0] >= z[2] ? 0 : z[1] >= z[2] ? 1 : 2;
+}
+
+/** Whether the values are Hounsfield units: the modality says so, or the file shows air at about -1000. */
+export function looksLikeCt(volume: Volume): boolean {
+  if (volume.modality) return volume.modality.toUpperCase() === 'CT';
+  const data = volume.data;
+  const step = Math.max(1, Math.floor(data.length / 200_000));
+  let samples = 0;
+  let air = 0;
+  let min = Infinity;
+  for (let i = 0; i < data.length; i += step) {
+    const v = data[i];
+    samples++;
+    if (v < -500) air++;
+    if (v < min) min = v;
+  }
+  return min <= -900 && air / samples > 0.02;
+}
+
+/** Otsu's threshold over a sampled 256-bin histogram between the minimum and the 99.5th percentile. */
+export function otsuThreshold(data: VoxelArray): number {
+  const step = Math.max(1, Math.floor(data.length / 500_000));
+  const sample: number[] = [];
+  for (let i = 0; i < data.length; i += step) sample.push(data[i]);
+  sample.sort((a, b) => a - b);
+  const lo = sample[0];
+  const hi = sample[Math.min(sample.length - 1, Math.floor(sample.length * 0.995))];
+  if (!(hi > lo)) return lo;
+  const bins = 256;
+  const hist = new Float64Array(bins);
+  for (const v of sample) hist[Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * bins)))]++;
+  const total = sample.length;
+  let sumAll = 0;
+  for (let b = 0; b < bins; b++) sumAll += b * hist[b];
+  let wB = 0;
+  let sumB = 0;
+  let best = 0;
+  let bestVar = -1;
+  for (let b = 0; b < bins; b++) {
+    wB += hist[b];
+    if (wB === 0) continue;
+    const wF = total - wB;
+    if (wF === 0) break;
+    sumB += b * hist[b];
+    const mB = sumB / wB;
+    const mF = (sumAll - sumB) / wF;
+    const between = wB * wF * (mB - mF) ** 2;
+    if (between > bestVar) {
+      bestVar = between;
+      best = b;
+    }
+  }
+  return lo + ((best + 1) / bins) * (hi - lo);
+}
+
+export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentation {
+  const { dims, spacing, data } = volume;
+  const n = data.length;
+  const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
+  const labels = new Uint8Array(n);
+  const work = new Uint8Array(n);
+  const notes: string[] = [];
+  const kind = looksLikeCt(volume) ? 'ct' : 'mr';
+  const bodyThreshold = kind === 'ct' ? BUILTIN_CT.bodyAboveHu : otsuThreshold(data);
+
+  // Body: the largest connected component above the threshold (drops the table, cables, noise).
+  for (let i = 0; i < n; i++) work[i] = data[i] > bodyThreshold ? 1 : 0;
+  signal?.throwIfAborted();
+  const bodyParts = labelComponents(work, dims, signal);
+  const body = largestComponent(bodyParts);
+  const segments: ExportSegment[] = [];
+  if (body < 0) {
+    notes.push('no body found: nothing in the image is above the tissue threshold');
+    return { labelMap: { ...geometry(volume), data: labels }, segments, notes, kind };
+  }
+  const keep = new Uint8Array(bodyParts.count);
+  keep[body] = 1;
+  paintComponents(bodyParts, keep, labels, BUILTIN_LABELS.body);
+  fillHolesPerSlice(labels, dims, axialAxis(volume), BUILTIN_LABELS.body, signal);
+
+  if (kind === 'ct') {
+    // Lungs and airways: air enclosed by the body outline. Bowel gas is enclosed too; it is told
+    // apart by its values: lung parenchyma is about -850 HU with vessels through it, gas is about
+    // -1000 HU throughout (in TotalSegmentator's example CT, lung components have 0% of voxels
+    // below -950 HU, colon gas 60-70%).
+    for (let i = 0; i < n; i++) work[i] = labels[i] === BUILTIN_LABELS.body && data[i] < BUILTIN_CT.airBelowHu ? 1 : 0;
+    const air = labelComponents(work, dims, signal);
+    const pureAir = new Float64Array(air.count);
+    for (let r = 0; r < air.runComponent.length; r++) {
+      const base = air.runs[r * 3 + 2] * dims[0];
+      let count = 0;
+      for (let x = air.runs[r * 3]; x < air.runs[r * 3 + 1]; x++) if (data[base + x] < BUILTIN_CT.pureAirBelowHu) count++;
+      pureAir[air.runComponent[r]] += count;
+    }
+    const lungLike = (c: number): boolean => air.sizes[c] * voxelMl >= BUILTIN_CT.minLungMl && pureAir[c] / air.sizes[c] < BUILTIN_CT.maxPureAirFraction;
+    let largestLung = 0;
+    let gasPockets = 0;
+    for (let c = 0; c < air.count; c++) if (lungLike(c)) largestLung = Math.max(largestLung, air.sizes[c]);
+    const keepAir = new Uint8Array(air.count);
+    let lungVoxels = 0;
+    for (let c = 0; c < air.count; c++) {
+      if (lungLike(c) && air.sizes[c] >= largestLung * BUILTIN_CT.secondLungFraction) {
+        keepAir[c] = 1;
+        lungVoxels += air.sizes[c];
+      } else if (air.sizes[c] * voxelMl >= 1) gasPockets++;
+    }
+    paintComponents(air, keepAir, labels, BUILTIN_LABELS.lung);
+
+    // Bone: dense voxels inside the body, without specks (calcifications, noise, contrast drops).
+    for (let i = 0; i < n; i++) work[i] = labels[i] === BUILTIN_LABELS.body && data[i] > BUILTIN_CT.boneAboveHu ? 1 : 0;
+    const bone = labelComponents(work, dims, signal);
+    const keepBone = new Uint8Array(bone.count);
+    const minBone = BUILTIN_CT.minBoneIslandMl / voxelMl;
+    let boneVoxels = 0;
+    let dropped = 0;
+    for (let c = 0; c < bone.count; c++) {
+      if (bone.sizes[c] >= minBone) {
+        keepBone[c] = 1;
+        boneVoxels += bone.sizes[c];
+      } else dropped++;
+    }
+    paintComponents(bone, keepBone, labels, BUILTIN_LABELS.bone);
+    // Marrow (100-250 HU) enclosed by cortex belongs to the bone: fill it slice by slice, only
+    // where it is body (never over the lungs).
+    fillEnclosed(labels, dims, axialAxis(volume), BUILTIN_LABELS.bone, BUILTIN_LABELS.body, work, signal);
+    notes.push(
+      `CT: lungs ${(lungVoxels * voxelMl).toFixed(0)} mL (${gasPockets} gas pockets of 1 mL or more left out), ` +
+        `bone ${(boneVoxels * voxelMl).toFixed(0)} mL before filling marrow ` +
+        `(${dropped} bone specks under ${BUILTIN_CT.minBoneIslandMl} mL dropped)`,
+    );
+  } else {
+    notes.push(`not in Hounsfield units (MR or unknown): body only, threshold ${bodyThreshold.toFixed(1)}`);
+  }
+
+  // Only labels that are present; the body surface wraps whatever lies inside it.
+  const present = new Set<number>();
+  for (let i = 0; i < n; i++) if (labels[i] !== 0) present.add(labels[i]);
+  const inner = [BUILTIN_LABELS.lung, BUILTIN_LABELS.bone].filter((l) => present.has(l));
+  if (present.has(BUILTIN_LABELS.body) || inner.length > 0) {
+    segments.push(inner.length > 0 ? { ...SEGMENTS.body, containsLabels: inner } : { ...SEGMENTS.body });
+  }
+  if (present.has(BUILTIN_LABELS.lung)) segments.push({ ...SEGMENTS.lung });
+  if (present.has(BUILTIN_LABELS.bone)) segments.push({ ...SEGMENTS.bone });
+  return { labelMap: { ...geometry(volume), data: labels }, segments, notes, kind };
+}
+
+/**
+ * Sets `value` on voxels labelled `over` that are enclosed, within an axial slice, by voxels
+ * labelled `value`. `scratch` is a mask-sized buffer to reuse.
+ */
+function fillEnclosed(labels: Uint8Array, dims: Volume['dims'], axis: 0 | 1 | 2, value: number, over: number, scratch: Uint8Array, signal?: AbortSignal): void {
+  for (let i = 0; i < labels.length; i++) scratch[i] = labels[i] === value ? 1 : 0;
+  fillHolesPerSlice(scratch, dims, axis, 2, signal);
+  for (let i = 0; i < labels.length; i++) if (scratch[i] === 2 && labels[i] === over) labels[i] = value;
+}
+
+function geometry(volume: Volume): Omit<LabelMap, 'data'> {
+  return { dims: [...volume.dims], spacing: [...volume.spacing], origin: [...volume.origin], direction: [...volume.direction] };
+}
