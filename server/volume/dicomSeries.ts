@@ -102,7 +102,9 @@ function parse(buf: Buffer, name: string): DataSet {
   try {
     return dicomParser.parseDicom(buf);
   } catch (err) {
-    const reason = typeof err === 'string' ? err : err instanceof Error ? err.message : 'unreadable';
+    // dicom-parser throws strings, Errors, or { exception, dataSet } objects.
+    const ex = typeof err === 'object' && err !== null && 'exception' in err ? (err as { exception: unknown }).exception : err;
+    const reason = typeof ex === 'string' ? ex : ex instanceof Error ? ex.message : 'unreadable';
     throw new VolumeError('not-dicom', `"${name}" could not be parsed as DICOM (${reason.replace(/^dicomParser\.\w+: ?/, '')}); the file is truncated or damaged.`, { cause: err });
   }
 }
@@ -136,6 +138,8 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
       exclusions.noPixels ??= new VolumeError('no-pixel-data', `"${name}" holds no pixel data (it is a ${sopClass === '1.2.840.10008.1.3.10' ? 'DICOMDIR' : 'non-image object such as a report or structure set'}), so there is no image to build a volume from.`);
       continue;
     }
+    const transferSyntax = (ds.string('x00020010') ?? '').trim().replace(/\0/g, '');
+    assertSupportedTransferSyntax(transferSyntax);
     if (SECONDARY_CAPTURE_CLASSES.has(sopClass)) {
       excluded.secondary++;
       exclusions.secondary ??= new VolumeError('secondary-capture', 'The images are secondary captures (screenshots such as dose reports, protocol pages or saved views), not slices of a scan; send the original CT or MR series.');
@@ -146,8 +150,6 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
       exclusions.localizer ??= new VolumeError('localizer', 'The images are localizers (scout/surview projection images), not cross-sectional slices; send the axial (or other reconstructed) series instead.');
       continue;
     }
-    const transferSyntax = (ds.string('x00020010') ?? '').trim().replace(/\0/g, '');
-    assertSupportedTransferSyntax(transferSyntax);
     const format = readPixelFormat(ds);
     if (format.samplesPerPixel !== 1) {
       throw new VolumeError('inconsistent-images', `"${name}" is a colour image (${format.photometricInterpretation || `${format.samplesPerPixel} samples per pixel`}); only greyscale CT/MR slices can form a volume.`);
