@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { builtinEngine } from './builtin/builtinEngine.ts';
 import type { Engine } from './engine.ts';
 import { MIN_SLICER, atLeast, slicerVersion, totalSegmentatorVersion } from './probes.ts';
 import { resolveExecutable } from './runProgram.ts';
@@ -35,34 +36,12 @@ export interface RegistryDeps {
   settings: EngineSettings;
 }
 
-function isEngine(v: unknown): v is Engine {
-  return typeof v === 'object' && v !== null && typeof (v as { run?: unknown }).run === 'function' && (v as { name?: unknown }).name === 'builtin';
-}
-
-/** The built-in engine module is imported lazily so a broken outside engine never blocks it. */
-async function loadBuiltinEngine(): Promise<Engine> {
-  const candidates = ['./builtin/index.ts', './builtin/builtinEngine.ts', './builtin/engine.ts'];
-  for (const spec of candidates) {
-    let mod: unknown;
-    try {
-      mod = await import(spec);
-    } catch {
-      continue;
-    }
-    if (typeof mod === 'object' && mod !== null) {
-      const exported = (mod as Record<string, unknown>).builtinEngine;
-      if (isEngine(exported)) return exported;
-    }
-  }
-  throw new EngineUnavailableError('the built-in engine module (server/engines/builtin) exports no builtinEngine');
-}
-
 export const defaultRegistryDeps: RegistryDeps = {
   env: process.env,
   discoverSlicer: () => discoverSlicer(),
   slicerVersion: (p) => slicerVersion(p),
   totalSegmentatorVersion: (p) => totalSegmentatorVersion(p),
-  loadBuiltin: loadBuiltinEngine,
+  loadBuiltin: () => Promise.resolve(builtinEngine),
   settings: { quality: 'normal', device: 'gpu' },
 };
 
