@@ -98,7 +98,7 @@ export function describeNonDicom(head: Buffer, size: number, gunzipped?: Buffer)
   if (head.length >= 8 && head.readUInt16LE(0) === 0x0008 && head.readUInt16LE(2) <= 0x0018) {
     return 'DICOM data set without the Part 10 preamble and file meta information (send Part 10 files with "DICM" at byte 128)';
   }
-  if (size < 132) return `not a DICOM file: only ${size} bytes, too short for the 128-byte preamble and "DICM" prefix`;
   if (/^[\t\n\r\x20-\x7e]*$/.test(head.toString('latin1', 0, Math.min(head.length, 512)))) return 'text file, not DICOM';
+  if (size < 132) return `not a DICOM file: only ${size} bytes, too short for the 128-byte preamble and "DICM" prefix`;
   return 'not a DICOM Part 10 file: no "DICM" prefix at byte 128';
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { dj, multipartRelated, startTestServer } from '../../test/support/dicomweb.ts';
+import { dj, fetchBody, multipartRelated, startTestServer } from '../../test/support/dicomweb.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
 import { FailureReason } from '../dicom/failure.ts';
 import { FAILURE_TEXT_TAG } from './stow.ts';
@@ -11,7 +11,7 @@ import { FAILURE_TEXT_TAG } from './stow.ts';
 const ct = makeSyntheticCt({ dims: [32, 32, 4], seed: 7 });
 
 async function post(url: string, body: Buffer, contentType: string): Promise<{ status: number; json: Record<string, unknown>; type: string | null }> {
-  const res = await fetch(url, { method: 'POST', body, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
+  const res = await fetch(url, { method: 'POST', body: fetchBody(body), headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, type: res.headers.get('content-type') };
 }

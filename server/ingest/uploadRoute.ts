@@ -1,7 +1,107 @@
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Router } from '@koa/router';
+import busboy from 'busboy';
+import type { Context } from 'koa';
 import type { AppDeps } from '../http/deps.ts';
+import { httpError } from '../http/errors.ts';
+import { InstanceRejectedError } from '../dicom/failure.ts';
+import { INGEST_LIMITS } from '../dicomweb/limits.ts';
+import { checkFreeDisk } from './disk.ts';
+import { displayName, ingestFile, type IngestReport } from './ingestFile.ts';
+import { newTempPath, removeTemp } from './tempFiles.ts';
+
+/**
+ * POST /api/uploads: multipart/form-data from the web page, field `files` (many).
+ * busboy parses the form: it streams each file with backpressure and hard limits and leaves naming and
+ * storage to us (formidable, via koa-body, picks its own temp names and buffers fields); its parser has
+ * no open advisories, unlike dicer.
+ */
+export const UPLOAD_FIELD = 'files';
+
+export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<IngestReport> {
+  const type = ctx.get('Content-Type');
+  if (!/^multipart\/form-data/i.test(type)) throw httpError(415, `Content-Type must be multipart/form-data with a "${UPLOAD_FIELD}" field, got "${type.slice(0, 100) || 'none'}"`);
+  try {
+    await checkFreeDisk(deps);
+  } catch (e) {
+    if (e instanceof InstanceRejectedError) throw httpError(507, e.message);
+    throw e;
+  }
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({
+      headers: ctx.req.headers,
+      limits: { files: INGEST_LIMITS.maxUploadFiles, fileSize: INGEST_LIMITS.maxZipTotalBytes, fields: 100, fieldSize: 64 * 1024, parts: INGEST_LIMITS.maxUploadFiles + 100 },
+    });
+  } catch (e) {
+    throw httpError(400, `malformed multipart/form-data request (${(e as Error).message})`);
+  }
+  const report: IngestReport = { accepted: [], rejected: [] };
+  const origin = { via: 'upload' as const, remoteAddress: ctx.request.ip };
+  const pending = new Set<Promise<void>>();
+  const received: Array<Promise<void>> = [];
+  let fileCount = 0;
+
+  const process = async (temp: string, name: string): Promise<void> => {
+    while (pending.size >= INGEST_LIMITS.storeConcurrency) await Promise.race(pending);
+    const p = ingestFile(deps, temp, name, origin, report).finally(() => pending.delete(p));
+    pending.add(p);
+  };
+
+  bb.on('file', (field, stream, info) => {
+    const name = displayName(info.filename);
+    if (field !== UPLOAD_FIELD && field !== 'file') {
+      stream.resume();
+      report.rejected.push({ file: name, reason: `unexpected form field "${displayName(field)}"; send files in "${UPLOAD_FIELD}"` });
+      return;
+    }
+    fileCount += 1;
+    let truncated = false;
+    stream.on('limit', () => {
+      truncated = true;
+    });
+    received.push((async () => {
+      const temp = await newTempPath(deps.config);
+      try {
+        await pipeline(stream, createWriteStream(temp));
+      } catch (e) {
+        await removeTemp(temp);
+        report.rejected.push({ file: name, reason: `upload interrupted (${(e as Error).message})` });
+        return;
+      }
+      if (truncated) {
+        await removeTemp(temp);
+        report.rejected.push({ file: name, reason: `file is larger than the ${INGEST_LIMITS.maxZipTotalBytes} byte upload limit` });
+        return;
+      }
+      await process(temp, name);
+    })());
+  });
+  bb.on('filesLimit', () => report.rejected.push({ file: '(more files)', reason: `more than ${INGEST_LIMITS.maxUploadFiles} files in one upload; the rest were not read` }));
+
+  try {
+    await pipeline(ctx.req, bb);
+  } catch (e) {
+    await Promise.allSettled(received);
+    await Promise.allSettled([...pending]);
+    throw httpError(400, `the upload could not be read (${(e as Error).message})`);
+  }
+  await Promise.all(received);
+  await Promise.all([...pending]);
+  if (fileCount === 0 && report.rejected.length === 0) throw httpError(400, `no files in the form; send them in the "${UPLOAD_FIELD}" field`);
+  return report;
+}
 
 export function uploadsRouter(deps: AppDeps): Router {
-  void deps;
-  return new Router();
+  const router = new Router();
+  router.post('/api/uploads', async (ctx) => {
+    const report = await receiveUploads(deps, ctx);
+    const series = new Set(report.accepted.flatMap((a) => (a.kind === 'dicom' ? [a.seriesInstanceUid] : [])));
+    deps.logger.info({ accepted: report.accepted.length, rejected: report.rejected.length, series: series.size }, 'upload received');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = report.accepted.length > 0 ? 200 : 422;
+    ctx.body = report;
+  });
+  return router;
 }

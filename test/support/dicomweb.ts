@@ -32,3 +32,8 @@ export function dj(obj: unknown, tag: string): unknown[] | undefined {
   const el = (obj as Record<string, { Value?: unknown[] }> | undefined)?.[tag];
   return el?.Value;
 }
+
+/** A Buffer as a fetch body (fetch's types want an ArrayBuffer-backed view). */
+export function fetchBody(buf: Buffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(buf);
+}

@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import yauzl from 'yauzl';
+import type { Entry, ZipFile } from 'yauzl';
+import { InstanceRejectedError } from '../dicom/failure.ts';
+import { SNIFF_BYTES, gunzipHead, sniff, type FileKind } from '../dicom/sniff.ts';
+import { INGEST_LIMITS } from '../dicomweb/limits.ts';
+import { checkFreeDisk } from './disk.ts';
+import { PROCESS_KIND, safeBaseName, type ProcessPayload } from './seriesStable.ts';
+import { storeInstance, type IngestOrigin, type StoreDeps } from './storeInstance.ts';
+import { fsyncDir, newTempPath, removeTemp } from './tempFiles.ts';
+
+/**
+ * The browser/drop-folder way in: one received file (written by us to DATA_DIR/tmp) is recognised by
+ * content and becomes a stored DICOM instance, a `process` job for a NIfTI/NRRD volume, or the entries
+ * of a zip archive, each handled the same way. Client file names are only echoed back in the report.
+ */
+
+export type Accepted =
+  | { file: string; kind: 'dicom'; studyInstanceUid: string; seriesInstanceUid: string; sopInstanceUid: string; volumeImage: boolean }
+  | { file: string; kind: 'volume'; format: 'nifti' | 'nrrd'; jobId: string };
+
+export interface Rejected {
+  file: string;
+  reason: string;
+}
+
+export interface IngestReport {
+  accepted: Accepted[];
+  rejected: Rejected[];
+}
+
+/** Display form of a client-supplied name: no control characters, bounded length. */
+export function displayName(name: string | undefined): string {
+  const cleaned = (name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
+  return cleaned === '' ? '(unnamed file)' : cleaned;
+}
+
+async function readHead(file: string): Promise<{ head: Buffer; size: number }> {
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const buf = Buffer.alloc(Math.min(SNIFF_BYTES, size));
+    await fh.read(buf, 0, buf.length, 0);
+    return { head: buf, size };
+  } finally {
+    await fh.close();
+  }
+}
+
+function stripVolumeExtension(name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? name;
+  return base.replace(/\.(nii\.gz|nii|nrrd|nhdr|gz)$/i, '');
+}
+
+/** NRRD: refuse detached headers (the data file would have to come from elsewhere). */
+function nrrdProblem(head: Buffer): string | undefined {
+  const text = head.toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  const header = end >= 0 ? text.slice(0, end) : text;
+  if (/^data ?file\s*:/im.test(header)) return 'detached-header NRRD (it names a separate data file); save it as a single .nrrd file';
+  return undefined;
+}
+
+async function acceptVolume(deps: StoreDeps, temp: string, kind: Extract<FileKind, { kind: 'nifti' | 'nrrd' }>, name: string): Promise<Accepted> {
+  const ext = kind.kind === 'nrrd' ? '.nrrd' : kind.gzip ? '.nii.gz' : '.nii';
+  const id = randomUUID();
+  const rel = `volumes/${id}${ext}`;
+  const dest = join(deps.config.dataDir, 'volumes', `${id}${ext}`);
+  await mkdir(dirname(dest), { recursive: true });
+  const fh = await open(temp, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(temp, dest);
+  await fsyncDir(dirname(dest));
+  const payload: ProcessPayload = {
+    name: safeBaseName(stripVolumeExtension(name), id),
+    input: { kind: 'volume-file', file: rel, originalName: name },
+  };
+  const job = await deps.queue.add(PROCESS_KIND, payload);
+  deps.events.emit({ type: 'ingest', files: 1 });
+  deps.logger.info({ jobId: job.id, format: kind.kind }, 'volume file accepted');
+  return { file: name, kind: 'volume', format: kind.kind, jobId: job.id };
+}
+
+/**
+ * Handles one received temp file (takes ownership: it is moved or deleted). `depth` > 0 inside a zip,
+ * where nested archives are not opened.
+ */
+export async function ingestFile(deps: StoreDeps, temp: string, name: string, origin: IngestOrigin, report: IngestReport, depth = 0): Promise<void> {
+  let owned = true;
+  try {
+    const { head, size } = await readHead(temp);
+    const gunzipped = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b ? await gunzipHead(head) : undefined;
+    const kind = sniff(head, size, gunzipped);
+    switch (kind.kind) {
+      case 'dicom': {
+        owned = false;
+        const s = await storeInstance(deps, { file: temp }, origin);
+        report.accepted.push({ file: name, kind: 'dicom', studyInstanceUid: s.studyInstanceUid, seriesInstanceUid: s.seriesInstanceUid, sopInstanceUid: s.sopInstanceUid, volumeImage: s.volumeImage });
+        return;
+      }
+      case 'nifti': {
+        if (kind.version === 1 && gunzipped === undefined && head.toString('latin1', 344, 347) === 'ni1') {
+          report.rejected.push({ file: name, reason: 'NIfTI header/image pair (.hdr/.img); save the volume as a single .nii or .nii.gz file' });
+          return;
+        }
+        await checkFreeDisk(deps);
+        owned = false;
+        report.accepted.push(await acceptVolume(deps, temp, kind, name));
+        return;
+      }
+      case 'nrrd': {
+        const problem = nrrdProblem(head);
+        if (problem) {
+          report.rejected.push({ file: name, reason: problem });
+          return;
+        }
+        await checkFreeDisk(deps);
+        owned = false;
+        report.accepted.push(await acceptVolume(deps, temp, kind, name));
+        return;
+      }
+      case 'zip':
+        if (depth > 0) {
+          report.rejected.push({ file: name, reason: 'archive inside an archive: nested zip files are not opened' });
+          return;
+        }
+        await ingestZip(deps, temp, name, origin, report);
+        return;
+      case 'unknown':
+        report.rejected.push({ file: name, reason: `${kind.reason}; accepted are DICOM files, zip archives of them, .nii, .nii.gz and .nrrd` });
+        return;
+    }
+  } catch (e) {
+    if (e instanceof InstanceRejectedError) {
+      report.rejected.push({ file: name, reason: e.message });
+      return;
+    }
+    deps.logger.error({ err: e }, 'ingesting an uploaded file failed');
+    report.rejected.push({ file: name, reason: 'internal error while storing this file; please send it again' });
+  } finally {
+    if (owned) await removeTemp(temp);
+  }
+}
+
+function openZip(file: string): Promise<ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zip) => {
+      if (err || !zip) reject(err ?? new Error('cannot open zip'));
+      else resolve(zip);
+    });
+  });
+}
+
+function entryName(entry: Entry): string {
+  const raw = entry.fileNameRaw ?? Buffer.from(String(entry.fileName), 'latin1');
+  // Bit 11: the name is UTF-8; otherwise CP437, which latin1 approximates for display.
+  return raw.toString((entry.generalPurposeBitFlag & 0x800) !== 0 ? 'utf8' : 'latin1');
+}
+
+/** Why an entry name is unsafe (zip-slip), or undefined. The name is never used as a path anyway. */
+export function unsafeEntryName(name: string): string | undefined {
+  if (name.includes('\0')) return 'entry name contains a NUL byte';
+  const n = name.replace(/\\/g, '/');
+  if (n.startsWith('/') || /^[A-Za-z]:/.test(n)) return 'entry has an absolute path';
+  if (n.split('/').includes('..')) return 'entry path contains ".." (path traversal)';
+  return undefined;
+}
+
+function isJunkEntry(name: string): boolean {
+  const n = name.replace(/\\/g, '/');
+  const base = n.split('/').pop() ?? '';
+  return n.startsWith('__MACOSX/') || base === '.DS_Store' || base === 'Thumbs.db' || base === 'desktop.ini' || base.startsWith('._');
+}
+
+function openEntryStream(zip: ZipFile, entry: Entry): Promise<NodeJS.ReadableStream> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (err, stream) => {
+      if (err || !stream) reject(err ?? new Error('cannot read zip entry'));
+      else resolve(stream);
+    });
+  });
+}
+
+/**
+ * Streams each entry of a zip to its own temp file and ingests it. Bounded against zip bombs: entry
+ * count, per-entry size and compression ratio, total expansion; yauzl checks actual sizes against the
+ * declared ones while streaming.
+ */
+async function ingestZip(deps: StoreDeps, zipPath: string, zipName: string, origin: IngestOrigin, report: IngestReport): Promise<void> {
+  let zip: ZipFile;
+  try {
+    zip = await openZip(zipPath);
+  } catch (e) {
+    report.rejected.push({ file: zipName, reason: `unreadable zip archive (${(e as Error).message})` });
+    return;
+  }
+  const L = INGEST_LIMITS;
+  let entries = 0;
+  let total = 0;
+  let usable = 0;
+  let stopped = false;
+  const before = report.accepted.length + report.rejected.length;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      zip.on('error', reject);
+      zip.on('end', resolve);
+      zip.on('entry', (entry: Entry) => {
+        void (async () => {
+          const name = entryName(entry);
+          const shown = `${zipName}/${displayName(name)}`;
+          const skip = (reason: string): void => {
+            report.rejected.push({ file: shown, reason });
+          };
+          if (name.endsWith('/') || isJunkEntry(name)) return;
+          entries += 1;
+          if (entries > L.maxZipEntries) {
+            report.rejected.push({ file: shown, reason: `the archive has more than ${L.maxZipEntries} files; this and later entries were not read` });
+            stopped = true;
+            return;
+          }
+          const unsafe = unsafeEntryName(name);
+          if (unsafe) return skip(unsafe);
+          if (entry.isEncrypted()) return skip('entry is encrypted');
+          if (entry.uncompressedSize > L.maxZipEntryBytes) return skip(`entry expands to ${entry.uncompressedSize} bytes, more than the ${L.maxZipEntryBytes} byte limit`);
+          if (entry.uncompressedSize > 1024 * 1024 && entry.uncompressedSize / Math.max(1, entry.compressedSize) > L.maxZipExpansionRatio) {
+            return skip(`entry compression ratio ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}:1 exceeds ${L.maxZipExpansionRatio}:1 (possible zip bomb)`);
+          }
+          if (total + entry.uncompressedSize > L.maxZipTotalBytes) return skip(`the archive expands to more than ${L.maxZipTotalBytes} bytes; this entry was not read`);
+          total += entry.uncompressedSize;
+          usable += 1;
+          const temp = await newTempPath(deps.config);
+          try {
+            await checkFreeDisk(deps, entry.uncompressedSize);
+            const stream = await openEntryStream(zip, entry);
+            let seen = 0;
+            const guard = new Transform({
+              transform(chunk: Buffer, _enc, cb) {
+                seen += chunk.length;
+                cb(seen > entry.uncompressedSize ? new Error('entry is larger than its declared size') : null, chunk);
+              },
+            });
+            await pipeline(stream, guard, createWriteStream(temp));
+          } catch (e) {
+            await removeTemp(temp);
+            const msg = e instanceof InstanceRejectedError ? e.message : `entry could not be extracted (${(e as Error).message})`;
+            return skip(msg);
+          }
+          await ingestFile(deps, temp, shown, origin, report, 1);
+        })().then(() => (stopped ? resolve() : zip.readEntry()), reject);
+      });
+      zip.readEntry();
+    });
+  } catch (e) {
+    report.rejected.push({ file: zipName, reason: `corrupt zip archive (${(e as Error).message})` });
+  } finally {
+    zip.close();
+  }
+  if (usable === 0 && report.accepted.length + report.rejected.length === before) {
+    report.rejected.push({ file: zipName, reason: 'the archive holds no files' });
+  }
+}
