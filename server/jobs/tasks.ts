@@ -1,11 +1,13 @@
 import type { AppDeps } from '../http/deps.ts';
 import type { TaskList } from './task.ts';
 import { seriesStableTask } from '../ingest/seriesStable.ts';
+import { createProcessTask } from './processTask.ts';
 
 /** Every kind of job and the handler that runs it. One line per kind. */
 export function taskList(deps: AppDeps): TaskList {
   void deps;
   return {
     'series-stable': seriesStableTask(deps),
+    process: createProcessTask(deps),
   };
 }
