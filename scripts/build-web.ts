@@ -20,8 +20,7 @@ import { build, type Metafile } from 'esbuild';
 
 const root = join(import.meta.dirname, '..');
 const src = join(root, 'web-components');
-const out = join(root, 'dist', 'web');
-const assets = join(out, 'assets');
+export const WEB_OUT = join(root, 'dist', 'web');
 
 /** Entry scripts and stylesheets, by the stable name pages refer to. */
 const ENTRIES = {
@@ -43,7 +42,7 @@ async function walk(dir: string): Promise<string[]> {
   return files.flat();
 }
 
-async function copyHashed(from: string, manifest: Record<string, string>, as = basename(from)): Promise<void> {
+async function copyHashed(assets: string, from: string, manifest: Record<string, string>, as = basename(from)): Promise<void> {
   const data = await readFile(from);
   const ext = extname(as);
   const name = `${as.slice(0, -ext.length || undefined)}-${hash(data)}${ext}`;
@@ -51,12 +50,18 @@ async function copyHashed(from: string, manifest: Record<string, string>, as = b
   manifest[as] = `/assets/${name}`;
 }
 
-export async function buildWeb(options: { minify?: boolean } = {}): Promise<{ manifest: Record<string, string>; metafile: Metafile }> {
+/** `outDir` other than dist/web is for tests that must not disturb a server using the real one. */
+export async function buildWeb(
+  options: { minify?: boolean; outDir?: string } = {},
+): Promise<{ manifest: Record<string, string>; metafile: Metafile; outDir: string }> {
+  const out = options.outDir ?? WEB_OUT;
+  const assets = join(out, 'assets');
   await rm(out, { recursive: true, force: true });
   await mkdir(join(assets, 'vendor', 'draco'), { recursive: true });
   await mkdir(join(assets, 'vendor', 'basis'), { recursive: true });
 
   const result = await build({
+    absWorkingDir: root,
     entryPoints: ENTRIES,
     outdir: assets,
     bundle: true,
@@ -91,7 +96,7 @@ export async function buildWeb(options: { minify?: boolean } = {}): Promise<{ ma
   }
 
   const static_ = join(src, 'static');
-  for (const file of await walk(static_).catch(() => [])) await copyHashed(file, manifest);
+  for (const file of await walk(static_).catch(() => [])) await copyHashed(assets, file, manifest);
 
   // Decoders for compressed glTF, served locally; the names stay fixed because the decoder loaders
   // build the file names themselves from a directory path.
@@ -128,11 +133,11 @@ export async function buildWeb(options: { minify?: boolean } = {}): Promise<{ ma
     await writeFile(`${file}.gz`, gzipSync(data, { level: zlibConstants.Z_BEST_COMPRESSION }));
   }
 
-  return { manifest, metafile: result.metafile };
+  return { manifest, metafile: result.metafile, outDir: out };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const started = Date.now();
   const { manifest } = await buildWeb();
-  process.stdout.write(`web: built ${Object.keys(manifest).length} assets into ${relative(process.cwd(), out) || out} in ${Date.now() - started} ms\n`);
+  process.stdout.write(`web: built ${Object.keys(manifest).length} assets into ${relative(process.cwd(), WEB_OUT)} in ${Date.now() - started} ms\n`);
 }
