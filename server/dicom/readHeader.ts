@@ -3,6 +3,7 @@ import dicomParser from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
 import { FailureReason, InstanceRejectedError } from './failure.ts';
 import { isUsableUid } from './uid.ts';
+import { MEDIA_STORAGE_DIRECTORY } from './sopClasses.ts';
 import { describeNonDicom, gunzipHead } from './sniff.ts';
 
 /** What the index and the ways in need from one Part 10 file. Patient fields are for QIDO only: never log them. */
@@ -107,6 +108,11 @@ export async function readInstanceHeader(file: string): Promise<InstanceHeader> 
       dataSet = undefined;
     }
     if (!dataSet) reject('unreadable DICOM data set');
+    if (dataSet.string('x00020002')?.trim() === MEDIA_STORAGE_DIRECTORY) {
+      throw new InstanceRejectedError(FailureReason.SopClassNotSupported, 'DICOMDIR (Media Storage Directory) is an index of a file set, not an instance; send the files it lists', {
+        sopClassUid: MEDIA_STORAGE_DIRECTORY,
+      });
+    }
     const header = extractHeader(dataSet);
     await checkPixelDataComplete(fh, dataSet, header, size);
     return header;

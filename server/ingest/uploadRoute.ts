@@ -32,6 +32,8 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
   try {
     bb = busboy({
       headers: ctx.req.headers,
+      // Folder drops send relative paths; they are only echoed back in the report, never used as paths.
+      preservePath: true,
       limits: { files: INGEST_LIMITS.maxUploadFiles, fileSize: INGEST_LIMITS.maxZipTotalBytes, fields: 100, fieldSize: 64 * 1024, parts: INGEST_LIMITS.maxUploadFiles + 100 },
     });
   } catch (e) {

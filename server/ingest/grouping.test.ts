@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { Queue } from '../jobs/queue.ts';
+import type { TaskHelpers, TaskJob } from '../jobs/task.ts';
+import { silentLogger } from '../log.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
+import { storeInstance } from './storeInstance.ts';
+import { newTempPath } from './tempFiles.ts';
+import { PROCESS_KIND, SERIES_STABLE_KIND, seriesStableTask, type ProcessPayload, type SeriesStablePayload } from './seriesStable.ts';
+import type { AppDeps } from '../http/deps.ts';
+
+const ct = makeSyntheticCt({ dims: [16, 16, 4], seed: 11 });
+
+async function store(deps: AppDeps, data: Buffer): Promise<void> {
+  const file = await newTempPath(deps.config);
+  await writeFile(file, data);
+  await storeInstance(deps, { file }, { via: 'dimse', callingAet: 'MODALITY1', remoteAddress: '127.0.0.1' });
+}
+
+function helpers(deps: AppDeps, lines: string[]): TaskHelpers {
+  return { db: deps.db, signal: new AbortController().signal, progress: async () => {}, log: (l) => void lines.push(l), logger: silentLogger() };
+}
+
+async function runDueSeriesStable(deps: AppDeps, lines: string[]): Promise<number> {
+  let ran = 0;
+  for (;;) {
+    const job = await deps.queue.claim('test-worker', [SERIES_STABLE_KIND], 30);
+    if (!job) return ran;
+    await seriesStableTask(deps)(job as unknown as TaskJob<SeriesStablePayload>, helpers(deps, lines));
+    await deps.queue.complete(job.id, 'test-worker');
+    ran += 1;
+  }
+}
+
+async function processJobs(deps: AppDeps): Promise<ProcessPayload[]> {
+  const r = await deps.db.query<{ payload: ProcessPayload }>(`SELECT payload FROM jobs WHERE kind = $1 ORDER BY created_at`, [PROCESS_KIND]);
+  return r.rows.map((x) => x.payload);
+}
+
+for (const driver of testDatabases()) {
+  test(`a series becomes one process job after its quiet period, survives a restart, and re-runs only when changed (${driver})`, async (t) => {
+    await withTestDatabase(driver, t, async (db) => {
+      const deps = await testAppDeps(db, t, { SERIES_STABLE_SECONDS: '1' });
+      const series = newUid();
+      const study = newUid();
+      const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series, seriesDescription: 'Thorax 1.0 B31f' });
+      await store(deps, slices[0]);
+      const first = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
+      assert.equal(first.length, 1);
+      await new Promise((r) => setTimeout(r, 50));
+      await store(deps, slices[1]);
+      await store(deps, slices[2]);
+      const pushed = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
+      assert.equal(pushed.length, 1, 'still one timer job');
+      assert.equal(pushed[0].id, first[0].id);
+      assert.ok(pushed[0].run_after.getTime() > first[0].run_after.getTime(), 'each instance pushes the timer later');
+      assert.equal(await runDueSeriesStable(deps, []), 0, 'not due before the quiet period');
+
+      // "Restart": fresh queue and deps over the same database; the timer is a row, not an in-memory timer.
+      const restarted: AppDeps = { ...deps, queue: new Queue(db) };
+      await new Promise((r) => setTimeout(r, 1100));
+      const lines: string[] = [];
+      assert.equal(await runDueSeriesStable(restarted, lines), 1);
+      let jobs = await processJobs(restarted);
+      assert.equal(jobs.length, 1, lines.join('\n'));
+      const input = jobs[0].input;
+      assert.equal(input.kind, 'dicom-series');
+      if (input.kind !== 'dicom-series') return;
+      assert.equal(input.seriesInstanceUid, series);
+      assert.equal(input.studyInstanceUid, study);
+      assert.equal(input.seriesDescription, 'Thorax 1.0 B31f');
+      assert.deepEqual(input.files, [1, 2, 3].map((k) => `dicom/${study}/${series}/${series}.${k}.dcm`));
+      assert.match(jobs[0].name, /^CT_Thorax_1\.0_B31f-\d{8}$/);
+
+      // A late instance re-arms the timer and yields a job for the updated series; a re-sent one too.
+      await store(restarted, slices[3]);
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(await runDueSeriesStable(restarted, lines), 1);
+      jobs = await processJobs(restarted);
+      assert.equal(jobs.length, 2);
+      assert.equal(jobs[1].input.kind === 'dicom-series' && jobs[1].input.files.length, 4);
+
+      // Nothing changed: a stray timer run makes no job.
+      await restarted.queue.add(SERIES_STABLE_KIND, { seriesInstanceUid: series });
+      assert.equal(await runDueSeriesStable(restarted, lines), 1);
+      assert.equal((await processJobs(restarted)).length, 2);
+      assert.match(lines.at(-1) ?? '', /no new instances/);
+    });
+  });
+}
