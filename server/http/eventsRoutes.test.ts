@@ -8,13 +8,14 @@ async function readEvents(
   body: ReadableStream<Uint8Array>,
   until: (events: Array<{ event: string; data: unknown }>) => boolean,
 ): Promise<Array<{ event: string; data: unknown }>> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   const events: Array<{ event: string; data: unknown }> = [];
   let buffer = '';
   while (!until(events)) {
     const { value, done } = await reader.read();
     if (done) break;
-    buffer += value;
+    buffer += decoder.decode(value, { stream: true });
     let end: number;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const block = buffer.slice(0, end);
