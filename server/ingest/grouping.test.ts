@@ -20,7 +20,7 @@ async function store(deps: AppDeps, data: Buffer): Promise<void> {
 }
 
 function helpers(deps: AppDeps, lines: string[]): TaskHelpers {
-  return { db: deps.db, signal: new AbortController().signal, progress: async () => {}, log: (l) => void lines.push(l), logger: silentLogger() };
+  return { db: deps.db, signal: new AbortController().signal, progress: async () => {}, setEngine: async () => {}, log: (l) => void lines.push(l), logger: silentLogger() };
 }
 
 async function runDueSeriesStable(deps: AppDeps, lines: string[]): Promise<number> {
