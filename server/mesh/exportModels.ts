@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
 import { buildGltf, type GltfModel } from './gltf.ts';
 import { labelStats, type LabelStats } from './labelStats.ts';
-import { bounds, decimate, gridToLps, signedVolume, triangleCount, vertexNormals } from './meshOps.ts';
+import { bounds, decimate, gridToLps, matchVolume, signedVolume, triangleCount, vertexNormals } from './meshOps.ts';
 import { smoothSurface } from './smooth.ts';
 import { extractSurface } from './surfaceNets.ts';
 
@@ -143,6 +143,7 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
     if (iterations > 0) smoothSurface(mesh, spacing, { iterations }, signal);
     gridToLps(mesh, origin, direction);
     mesh = await decimate(mesh, reduction);
+    matchVolume(mesh, box.voxels * voxelMl * 1000, 0.5 * Math.min(...spacing));
     const normals = vertexNormals(mesh);
     const opacity = segment.opacity ?? 1;
     models.push({ name: segment.name, color: segment.color, opacity, positions: mesh.positions, normals, indices: mesh.indices });
