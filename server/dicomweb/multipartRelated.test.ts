@@ -99,6 +99,7 @@ test('boundary syntax follows RFC 2046', () => {
   assert.equal(isValidBoundary('with space inside'), true);
   assert.equal(isValidBoundary('trailing '), false);
   assert.equal(isValidBoundary(''), false);
-  assert.equal(isValidBoundary('x'.repeat(71)), false);
+  assert.equal(isValidBoundary(`${crypto.randomUUID()}-${crypto.randomUUID()}`), true, 'Orthanc sends 73 characters');
+  assert.equal(isValidBoundary('x'.repeat(201)), false);
   assert.throws(() => new MultipartRelatedTokenizer('bad"quote'), MultipartSyntaxError);
 });

@@ -58,7 +58,7 @@ export class MultipartRelatedTokenizer {
   #parts = 0;
 
   constructor(boundary: string, limits: Partial<MultipartLimits> = {}) {
-    if (!isValidBoundary(boundary)) throw new MultipartSyntaxError('the multipart boundary is missing or invalid (RFC 2046: 1-70 characters)');
+    if (!isValidBoundary(boundary)) throw new MultipartSyntaxError('the multipart boundary is missing or invalid (RFC 2046 characters, at most 200)');
     this.#delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
   }
@@ -214,7 +214,10 @@ function parseHeaders(text: string): Record<string, string> {
   return headers;
 }
 
-/** RFC 2046 §5.1.1 bchars, 1-70 characters, not ending in a space. */
+/**
+ * RFC 2046 §5.1.1 bchars, not ending in a space. The RFC caps the length at 70, but real senders exceed
+ * it (Orthanc's DICOMweb client sends 73 characters: two UUIDs), so up to 200 are accepted.
+ */
 export function isValidBoundary(boundary: string): boolean {
-  return /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/.test(boundary);
+  return /^[0-9A-Za-z'()+_,\-./:=? ]{0,199}[0-9A-Za-z'()+_,\-./:=?]$/.test(boundary);
 }
