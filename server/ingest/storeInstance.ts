@@ -10,6 +10,7 @@ import { isUsableUid } from '../dicom/uid.ts';
 import { checkFreeDisk } from './disk.ts';
 import { fsyncDir, removeTemp } from './tempFiles.ts';
 import { scheduleSeriesStable } from './seriesStable.ts';
+import type { Database } from '../db/database.ts';
 
 export type IngestVia = 'stow' | 'upload' | 'dimse';
 
@@ -133,11 +134,7 @@ export async function storeInstance(
 
     let previousPath: string | null = null;
     try {
-      previousPath = await deps.db.transaction(async (tx) => {
-        const prev = await indexInstance(tx, header, { rel, sizeBytes, volumeImage, origin });
-        if (volumeImage) await scheduleSeriesStable(deps, header.seriesInstanceUid, tx);
-        return prev;
-      });
+      previousPath = await indexBatcher(deps).submit({ header, rel, sizeBytes, volumeImage, origin });
     } catch (e) {
       logger.error({ err: e, sopInstanceUid: header.sopInstanceUid }, 'indexing a stored instance failed');
       throw new InstanceRejectedError(FailureReason.ProcessingFailure, 'the instance could not be recorded in the database; please send it again', {
@@ -255,4 +252,85 @@ export function storedInstanceFile(dataDir: string, rel: string): string {
   const abs = absoluteDataPath(dataDir, rel);
   if (relative(dataDir, abs).startsWith('..')) throw new Error('path escapes DATA_DIR');
   return abs;
+}
+
+interface IndexItem {
+  header: InstanceHeader;
+  rel: string;
+  sizeBytes: number;
+  volumeImage: boolean;
+  origin: IngestOrigin;
+}
+
+/**
+ * Group commit for the index: instances stored concurrently (parallel STOW parts and requests, DIMSE
+ * associations) share one transaction, so a commit (and its WAL flush) is paid per batch rather than per
+ * instance. Each caller still resolves only after the commit holding its row. If a batch fails, its items
+ * are retried one transaction each so one bad row cannot fail the others.
+ */
+class IndexBatcher {
+  readonly #deps: StoreDeps;
+  #pending: Array<{ item: IndexItem; resolve: (prev: string | null) => void; reject: (e: unknown) => void }> = [];
+  #flushing = false;
+
+  constructor(deps: StoreDeps) {
+    this.#deps = deps;
+  }
+
+  submit(item: IndexItem): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ item, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.splice(0, 256);
+        try {
+          const prevs = await this.#deps.db.transaction(async (tx) => this.#write(tx, batch.map((b) => b.item)));
+          batch.forEach((b, i) => b.resolve(prevs[i]));
+        } catch (batchError) {
+          if (batch.length === 1) {
+            batch[0].reject(batchError);
+            continue;
+          }
+          for (const b of batch) {
+            try {
+              const [prev] = await this.#deps.db.transaction(async (tx) => this.#write(tx, [b.item]));
+              b.resolve(prev);
+            } catch (e) {
+              b.reject(e);
+            }
+          }
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #write(tx: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
+    const prevs: Array<string | null> = [];
+    const series = new Set<string>();
+    for (const it of items) {
+      prevs.push(await indexInstance(tx, it.header, it));
+      if (it.volumeImage) series.add(it.header.seriesInstanceUid);
+    }
+    for (const uid of series) await scheduleSeriesStable(this.#deps, uid, tx);
+    return prevs;
+  }
+}
+
+const batchers = new WeakMap<Database, IndexBatcher>();
+
+function indexBatcher(deps: StoreDeps): IndexBatcher {
+  let b = batchers.get(deps.db);
+  if (!b) {
+    b = new IndexBatcher(deps);
+    batchers.set(deps.db, b);
+  }
+  return b;
 }

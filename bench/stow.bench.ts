@@ -1,0 +1,105 @@
+/**
+ * STOW-RS ingest of a 300-slice 512x512 CT series: one request and 4 parallel requests, instances/s, MB/s
+ * and the server's RSS growth; the same against Orthanc (fsync on, its default) when it is installed.
+ * Orthanc's published figures: 179 instances/s in one request, 467 with 4 in parallel; target 1.5x the
+ * Orthanc rate measured in the same run, RSS growth under 150 MB.
+ */
+import { fork } from 'node:child_process';
+import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../test/support/syntheticCt.ts';
+import { hasOrthanc, startOrthanc } from '../test/support/orthanc.ts';
+import { round } from './support.ts';
+
+const SLICES = Number(process.env.STOW_BENCH_SLICES ?? 300);
+
+/** Streams parts as a chunked multipart/related request, honouring backpressure. */
+async function stow(url: string, parts: Buffer[]): Promise<number> {
+  const boundary = `bench-${newUid()}`;
+  return await new Promise<number>((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    void (async () => {
+      for (const p of parts) {
+        const ok = req.write(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), p, Buffer.from('\r\n')]));
+        if (!ok) await new Promise((r) => req.once('drain', r));
+      }
+      req.end(`--${boundary}--\r\n`);
+    })();
+  });
+}
+
+async function timed(url: string, parts: Buffer[], parallel: number): Promise<{ seconds: number; statuses: number[] }> {
+  const groups: Buffer[][] = Array.from({ length: parallel }, () => []);
+  parts.forEach((p, i) => groups[Math.floor((i * parallel) / parts.length)].push(p));
+  const t0 = process.hrtime.bigint();
+  const statuses = await Promise.all(groups.map((g) => stow(url, g)));
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, statuses };
+}
+
+async function gateway(parts: Buffer[], parallel: number): Promise<Record<string, unknown>> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ag-stow-bench-'));
+  const child = fork(join(import.meta.dirname, 'stowServer.ts'), [], {
+    execArgv: ['--expose-gc', '--import', 'tsx'],
+    env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: process.env.BENCH_DATABASE_URL ?? '' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m) => resolve((m as { port: number }).port));
+      child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
+    });
+    const { seconds, statuses } = await timed(`http://127.0.0.1:${port}/dicomweb/studies`, parts, parallel);
+    child.send('rss');
+    const rss = await new Promise<{ baselineMb: number; peakMb: number }>((resolve) => child.once('message', (m) => resolve(m as { baselineMb: number; peakMb: number })));
+    const mb = parts.reduce((s, p) => s + p.length, 0) / 2 ** 20;
+    return {
+      statuses,
+      seconds: round(seconds),
+      instancesPerSecond: round(parts.length / seconds, 1),
+      mbPerSecond: round(mb / seconds, 1),
+      serverRssBaselineMb: round(rss.baselineMb, 0),
+      serverRssGrowthMb: round(rss.peakMb - rss.baselineMb, 0),
+    };
+  } finally {
+    child.send('stop');
+    await new Promise((r) => child.once('exit', r));
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function orthanc(parts: Buffer[], parallel: number): Promise<Record<string, unknown>> {
+  const o = await startOrthanc();
+  try {
+    const { seconds, statuses } = await timed(`${o.url}/dicom-web/studies`, parts, parallel);
+    return { statuses, seconds: round(seconds), instancesPerSecond: round(parts.length / seconds, 1) };
+  } finally {
+    await o.stop();
+  }
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const volume = makeSyntheticCt({ dims: [512, 512, SLICES], seed: 42 });
+  const series = () => syntheticDicomSliceBuffers(volume, { studyUid: newUid(), seriesUid: newUid() });
+  const result: Record<string, unknown> = { slices: SLICES, sliceBytes: 0, fsync: true };
+  let parts = series();
+  result.sliceBytes = parts[0].length;
+  result.gatewayOneRequest = await gateway(parts, 1);
+  parts = series();
+  result.gatewayFourParallel = await gateway(parts, 4);
+  if (hasOrthanc()) {
+    result.orthancOneRequest = await orthanc(series(), 1);
+    result.orthancFourParallel = await orthanc(series(), 4);
+    const ratio = (a: unknown, b: unknown): number => round((a as { instancesPerSecond: number }).instancesPerSecond / (b as { instancesPerSecond: number }).instancesPerSecond);
+    result.speedupOneRequest = ratio(result.gatewayOneRequest, result.orthancOneRequest);
+    result.speedupFourParallel = ratio(result.gatewayFourParallel, result.orthancFourParallel);
+  } else {
+    result.orthanc = 'not installed (Debian: orthanc orthanc-dicomweb)';
+  }
+  return result;
+}
