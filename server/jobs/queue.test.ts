@@ -147,9 +147,9 @@ for (const driver of testDatabases()) {
       assert.ok(abortedWith instanceof Error);
       assert.ok(cancelled.finishedAt);
 
-      const again = await queue.retry(job.id);
-      assert.equal(again?.state, 'queued');
       started = false;
+      const again = await queue.retry(job.id);
+      assert.ok(again?.state === 'queued' || again?.state === 'running');
       await waitFor('started again', async () => started);
       await queue.cancel(job.id);
       await waitFor('cancelled again', async () => ((await queue.get(job.id))?.state === 'cancelled' ? true : undefined));
@@ -210,6 +210,23 @@ for (const driver of testDatabases()) {
       assert.equal(j?.state, 'queued');
       assert.equal(j?.attempts, 0);
       assert.equal(j?.leaseOwner, null);
+    });
+  });
+}
+
+for (const driver of testDatabases()) {
+  test(`a job whose worker dies on every attempt ends failed with the reason, not in a loop (${driver})`, async (t) => {
+    await withTestDatabase(driver, t, async (db) => {
+      const queue = new Queue(db, { sweepIntervalMs: 0 });
+      const job = await queue.add('crashy', {}, { maxAttempts: 2 });
+      assert.ok(await queue.claim('w1', ['crashy'], 0.1));
+      await sleep(200);
+      assert.ok(await queue.claim('w2', ['crashy'], 0.1), 'the lapsed lease is claimable again');
+      await sleep(200);
+      assert.equal(await queue.claim('w3', ['crashy'], 30), undefined);
+      const j = await queue.get(job.id);
+      assert.equal(j?.state, 'failed');
+      assert.match(j?.lastError ?? '', /stopped responding \(attempt 2 of 2\)/);
     });
   });
 }

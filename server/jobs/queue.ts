@@ -99,6 +99,8 @@ export interface QueueOptions {
   /** First retry delay; doubles per attempt. */
   backoffBaseSeconds?: number;
   backoffMaxSeconds?: number;
+  /** How often claim() looks for running jobs that lost their worker with no attempts left. */
+  sweepIntervalMs?: number;
 }
 
 export interface ListJobsOptions {
@@ -129,11 +131,14 @@ export class Queue {
   readonly db: Database;
   readonly #backoffBase: number;
   readonly #backoffMax: number;
+  readonly #sweepIntervalMs: number;
+  #lastSweep = 0;
 
   constructor(db: Database, options: QueueOptions = {}) {
     this.db = db;
     this.#backoffBase = options.backoffBaseSeconds ?? 10;
     this.#backoffMax = options.backoffMaxSeconds ?? 3600;
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? 5000;
   }
 
   async add<P extends object>(kind: string, payload: P, options: AddJobOptions = {}, tx?: Queryable): Promise<Job<P>> {
@@ -167,26 +172,20 @@ export class Queue {
   }
 
   /**
-   * Takes the oldest due job of the given kinds, or a running one whose lease lapsed. Running jobs whose
-   * lease lapsed with no attempts left are failed first, so a job that kills its worker cannot loop forever.
+   * Takes the oldest due job of the given kinds, or a running one whose lease lapsed (its worker died).
    */
   async claim(workerId: string, kinds: string[], leaseSeconds: number): Promise<Job | undefined> {
-    const lost = await this.db.query<JobRow>(
-      `UPDATE jobs SET state = 'failed', finished_at = now(), updated_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL,
-              last_error = coalesce(last_error || ' / ', '') || 'the worker running this job stopped responding (attempt ' || attempts || ' of ' || max_attempts || ')'
-        WHERE state = 'running' AND lease_expires_at < now() AND attempts >= max_attempts AND kind = ANY($1::text[])
-        RETURNING *`,
-      [kinds],
-    );
-    for (const r of lost.rows) await this.#notifyChange(toJob(r));
-
+    // Lapsed leases are rare; looking for exhausted ones once every few seconds is plenty.
+    if (Date.now() - this.#lastSweep >= this.#sweepIntervalMs) {
+      this.#lastSweep = Date.now();
+      await this.#failExhausted(kinds);
+    }
     const res = await this.db.query<JobRow>(
       `WITH next AS (
          SELECT id FROM jobs
           WHERE kind = ANY($1::text[])
             AND ((state = 'queued' AND run_after <= now())
-              OR (state = 'running' AND lease_expires_at < now()))
+              OR (state = 'running' AND lease_expires_at < now() AND attempts < max_attempts))
           ORDER BY run_after, created_at
           LIMIT 1
           FOR UPDATE SKIP LOCKED
@@ -204,6 +203,19 @@ export class Queue {
     const job = toJob(res.rows[0]);
     await this.#notifyChange(job);
     return job;
+  }
+
+  /** Running jobs whose lease lapsed with no attempts left: a job that kills its worker must not loop forever. */
+  async #failExhausted(kinds: string[]): Promise<void> {
+    const lost = await this.db.query<JobRow>(
+      `UPDATE jobs SET state = 'failed', finished_at = now(), updated_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL,
+              last_error = coalesce(last_error || ' / ', '') || 'the worker running this job stopped responding (attempt ' || attempts || ' of ' || max_attempts || ')'
+        WHERE state = 'running' AND lease_expires_at < now() AND attempts >= max_attempts AND kind = ANY($1::text[])
+        RETURNING *`,
+      [kinds],
+    );
+    for (const r of lost.rows) await this.#notifyChange(toJob(r));
   }
 
   /** Extends the lease. `ok` false means another worker took the job over: stop working on it. */
