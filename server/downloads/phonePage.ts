@@ -27,7 +27,7 @@ export function formatBytes(bytes: number): string {
   return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
 
-function shell(title: string, stylesheet: string | undefined, body: string): string {
+function shell(title: string, stylesheet: string | undefined, body: string, icon?: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -37,6 +37,7 @@ function shell(title: string, stylesheet: string | undefined, body: string): str
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)} · Anatomy Gateway</title>
 ${stylesheet ? `<link rel="stylesheet" href="${escapeHtml(stylesheet)}">` : ''}
+${icon ? `<link rel="icon" type="image/svg+xml" href="${escapeHtml(icon)}">` : ''}
 </head>
 <body class="phone">
 <header class="phone-header"><span class="brand">Anatomy Gateway</span></header>
@@ -53,10 +54,13 @@ export function renderPhonePage(options: {
   zipHref: string;
   expiresAt: number;
   stylesheet: string | undefined;
+  icon?: string;
 }): string {
   const available = options.files.filter((f) => f.href !== undefined);
   const total = available.reduce((sum, f) => sum + f.size, 0);
-  const expires = new Date(options.expiresAt).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  // The server's own clock and zone: the phone page has no script to localise it, and the server
+  // stands in the same hospital as the phone.
+  const expires = new Date(options.expiresAt).toLocaleString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' });
   const items = options.files
     .map((f) =>
       f.href
@@ -78,10 +82,11 @@ ${zip}
 ${items}
 </ul>
 <p class="hint">Files open in apps that read glTF (.glb, .gltf) or NIfTI (.nii.gz).</p>`,
+    options.icon,
   );
 }
 
-export function renderLinkProblem(options: { status: number; message: string; stylesheet: string | undefined }): string {
+export function renderLinkProblem(options: { status: number; message: string; stylesheet: string | undefined; icon?: string }): string {
   const heading = options.status === 410 ? 'Link expired' : options.status === 403 ? 'Link not valid' : 'Not available';
   return shell(
     heading,
@@ -89,5 +94,6 @@ export function renderLinkProblem(options: { status: number; message: string; st
     `<h1>${escapeHtml(heading)}</h1>
 <p class="notice">${escapeHtml(options.message)}</p>
 <p class="hint">Ask for a new QR code on the Files page of Anatomy Gateway.</p>`,
+    options.icon,
   );
 }

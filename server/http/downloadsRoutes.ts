@@ -99,7 +99,7 @@ export function downloadsRouter(deps: AppDeps): Router {
     if (!html) fail(verdict.status, verdict.reason);
     ctx.status = verdict.status;
     ctx.type = 'html';
-    ctx.body = renderLinkProblem({ status: verdict.status, message: verdict.reason, stylesheet: webManifest()['phone.css'] });
+    ctx.body = renderLinkProblem({ status: verdict.status, message: verdict.reason, stylesheet: webManifest()['phone.css'], icon: webManifest()['favicon.svg'] });
     return undefined;
   }
 
@@ -121,6 +121,7 @@ export function downloadsRouter(deps: AppDeps): Router {
       zipHref: `/d/${ctx.params.token}/zip`,
       expiresAt: grant.expiresAt,
       stylesheet: webManifest()['phone.css'],
+      icon: webManifest()['favicon.svg'],
     });
   });
 

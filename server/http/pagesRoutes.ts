@@ -21,14 +21,16 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * The page policy: everything from this server, nothing inline. model-viewer needs blob: and data:
+ * The page policy: everything from this server, no inline script. model-viewer needs blob: and data:
  * images (textures, the QR code), blob: workers for its decoders and WebAssembly compilation for
- * Draco/Basis; styles from Lit are constructable stylesheets, which CSP does not restrict.
+ * Draco/Basis. Our own elements use constructable stylesheets (not restricted by CSP), but
+ * model-viewer's shadow template carries a <style> block and style attributes, hence 'unsafe-inline'
+ * for styles only; scripts stay 'self'.
  */
 export const PAGE_CSP = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
-  "style-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data: blob:",
   "connect-src 'self' data: blob:",
   "worker-src 'self' blob:",

@@ -38,7 +38,7 @@ export default css`
     text-align: center;
   }
   .qr {
-    width: min(16rem, 70vw);
+    width: min(18rem, 72vw);
     aspect-ratio: 1;
     background: #ffffff;
     border: 1px solid var(--ag-border);

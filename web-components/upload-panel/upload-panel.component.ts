@@ -252,10 +252,13 @@ export class AgUploadPanel extends LitElement {
       this.#pump();
     };
     xhr.onload = async () => {
-      if (xhr.status >= 200 && xhr.status < 300) {
-        this.#applyResponse(batch, xhr.response as UploadResponse | null);
+      const report = xhr.response as Partial<UploadResponse> | null;
+      // 422 still carries the per-file report (every file rejected): show the reasons, not a status.
+      if ((xhr.status >= 200 && xhr.status < 300) || (Array.isArray(report?.accepted) && Array.isArray(report?.rejected))) {
+        this.#applyResponse(batch, report as UploadResponse | null);
       } else {
-        const response = new Response(xhr.responseText, { status: xhr.status, statusText: xhr.statusText });
+        const text = typeof xhr.response === 'object' && xhr.response !== null ? JSON.stringify(xhr.response) : '';
+        const response = new Response(text, { status: xhr.status, statusText: xhr.statusText });
         const error = await errorFromResponse(response);
         this.#update(batch, { state: 'failed', outcome: `Not sent: ${error.message}` });
       }
