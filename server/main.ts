@@ -14,6 +14,10 @@ import { CHANNEL_JOB_CHANGED, Queue, type JobChange } from './jobs/queue.ts';
 import { taskList } from './jobs/tasks.ts';
 import { Worker } from './jobs/worker.ts';
 import { createLogger, type Logger } from './log.ts';
+import { runDoctor } from './engines/doctor.ts';
+import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
+import { startDimseServer } from './dimse/scp.ts';
+import { cleanTempDir } from './ingest/tempFiles.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -42,6 +46,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return 2;
   }
 
+  if (parsed.command === 'doctor') {
+    return runDoctor(config, (line) => process.stdout.write(`${line}\n`));
+  }
+
   mkdirSync(config.dataDir, { recursive: true });
   let db: Database;
   try {
@@ -57,11 +65,6 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     logger.info('migrations are up to date');
     return 0;
   }
-  if (parsed.command === 'doctor') {
-    await db.close();
-    process.stderr.write('anatomy-gateway: doctor is not available in this build\n');
-    return 1;
-  }
   return run(parsed.command, config, db, logger);
 }
 
@@ -71,6 +74,20 @@ async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Da
   const events = new Events();
   const runtime: RuntimeInfo = { startedAt: new Date() };
   const deps: AppDeps = { config, db, logger, queue, events, runtime };
+
+  if (config.workerConcurrency > 0) {
+    try {
+      const chosen = await resolveEngine(config, logger);
+      runtime.resolvedEngine = chosen;
+      runtime.engine = { name: chosen.engine.name, reason: chosen.reason };
+      logger.info({ engine: chosen.engine.name }, `engine: ${chosen.reason}`);
+    } catch (err) {
+      if (!(err instanceof EngineUnavailableError)) throw err;
+      process.stderr.write(`anatomy-gateway: ENGINE: ${err.message.split('\n')[0]}\n`);
+      await db.close();
+      return 1;
+    }
+  }
 
   const worker =
     config.workerConcurrency > 0
@@ -86,6 +103,10 @@ async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Da
   let server: Server | undefined;
   const closers: Array<() => Promise<void>> = [];
   if (command === 'serve') {
+    // Anything a crash left half-written in DATA_DIR/tmp was never acknowledged to a sender.
+    const cleaned = await cleanTempDir(config);
+    if (cleaned > 0) logger.info({ files: cleaned }, 'removed unacknowledged temp files left by an earlier run');
+
     // Job changes made by workers in any process reach the live queue through NOTIFY.
     const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {
       try {
@@ -112,6 +133,12 @@ async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Da
     const address = s.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     logger.info({ host: config.host, port, tls: Boolean(config.tlsCert), database: db.driver }, 'listening');
+
+    if (config.dimsePort !== undefined) {
+      const dimse = await startDimseServer(deps);
+      closers.push(() => dimse.close());
+      logger.info({ port: dimse.port, aeTitle: config.aeTitle }, 'DIMSE C-STORE/C-ECHO listening');
+    }
   }
   await worker?.start();
   if (worker) logger.info({ concurrency: config.workerConcurrency, kinds: worker.kinds }, 'worker started');

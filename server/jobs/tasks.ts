@@ -5,9 +5,9 @@ import { createProcessTask } from './processTask.ts';
 
 /** Every kind of job and the handler that runs it. One line per kind. */
 export function taskList(deps: AppDeps): TaskList {
-  void deps;
+  const chosen = deps.runtime?.resolvedEngine;
   return {
     'series-stable': seriesStableTask(deps),
-    process: createProcessTask(deps),
+    process: createProcessTask(deps, chosen ? { resolveEngine: async () => chosen } : {}),
   };
 }
