@@ -1,0 +1,132 @@
+/**
+ * DIMSE C-STORE ingest of a generated 300-slice 512x512 CT series with DCMTK storescu as the sender:
+ * one association, and four associations in parallel (the series split in four), instances/s, MB/s
+ * and the receiving process's RSS. The receiver (SCP + embedded PGlite, as `serve` runs it) lives in
+ * a child process so its RSS is its own. Orthanc's figures on this kind of machine (performance.md):
+ * 211 instances/s with one association, 359 with four (TCP_NODELAY); target 1.5x.
+ *
+ * storescu runs with TCP_NODELAY=1: Debian's DCMTK leaves Nagle on by default, and a sender with
+ * Nagle on holds each C-STORE's data PDU until the receiver's delayed ACK (~40 ms), whatever the
+ * receiver does; `senderWithNagle` measures that case on a few instances.
+ */
+import { fork, spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../test/support/syntheticCt.ts';
+import { round } from './support.ts';
+
+const SLICES = Number(process.env.CSTORE_BENCH_SLICES ?? 300);
+const ORTHANC = { oneAssociation: 211, fourAssociations: 359 };
+
+function storescu(port: number, files: string[], nodelay = true): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    if (nodelay) env.TCP_NODELAY = '1';
+    else delete env.TCP_NODELAY;
+    const child = spawn('storescu', ['-aet', 'BENCH', '-aec', 'ANATOMYGW', '127.0.0.1', String(port), ...files], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(code) : reject(new Error(`storescu exited ${code}: ${stderr.slice(-500)}`))));
+  });
+}
+
+interface ReceiverReport {
+  baselineMb: number;
+  peakMb: number;
+  instances: number;
+}
+
+async function scenario(files: string[], associations: number, opts: { nodelay?: boolean } = {}): Promise<Record<string, unknown>> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ag-cstore-bench-'));
+  const child = fork(import.meta.filename, [], {
+    execArgv: ['--expose-gc', '--import', 'tsx'],
+    env: { ...process.env, CSTORE_BENCH_RECEIVER: '1', DATA_DIR: dataDir, DATABASE_URL: process.env.BENCH_DATABASE_URL ?? '' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m) => resolve((m as { port: number }).port));
+      child.once('exit', (code) => reject(new Error(`receiver exited (${code})`)));
+    });
+    const groups: string[][] = Array.from({ length: associations }, () => []);
+    files.forEach((f, i) => groups[Math.floor((i * associations) / files.length)].push(f));
+    const t0 = process.hrtime.bigint();
+    await Promise.all(groups.map((g) => storescu(port, g, opts.nodelay ?? true)));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    child.send('report');
+    const report = await new Promise<ReceiverReport>((resolve) => child.once('message', (m) => resolve(m as ReceiverReport)));
+    let bytes = 0;
+    for (const f of files) bytes += (await stat(f)).size;
+    if (report.instances !== files.length) throw new Error(`${report.instances} of ${files.length} instances indexed`);
+    return {
+      associations,
+      instances: files.length,
+      seconds: round(seconds),
+      instancesPerSecond: round(files.length / seconds, 1),
+      mbPerSecond: round(bytes / 2 ** 20 / seconds, 1),
+      receiverPeakRssMb: round(report.peakMb, 0),
+      receiverRssGrowthMb: round(report.peakMb - report.baselineMb, 0),
+    };
+  } finally {
+    child.send('stop');
+    await new Promise((r) => child.once('exit', r));
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const work = await mkdtemp(join(tmpdir(), 'ag-cstore-series-'));
+  try {
+    const files = await writeSyntheticDicomSeries(join(work, 'series'), makeSyntheticCt({ dims: [512, 512, SLICES] }), { seriesUid: newUid() });
+    const one = await scenario(files, 1);
+    const four = await scenario(files, 4);
+    const nagle = await scenario(files.slice(0, 40), 1, { nodelay: false });
+    return {
+      series: `${SLICES} x 512x512 int16, explicit VR little endian`,
+      oneAssociation: { ...one, vsOrthanc: round((one.instancesPerSecond as number) / ORTHANC.oneAssociation) },
+      fourAssociations: { ...four, vsOrthanc: round((four.instancesPerSecond as number) / ORTHANC.fourAssociations) },
+      senderWithNagle: nagle,
+      orthancReference: ORTHANC,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The receiving side: the SCP with the ingest pipeline and database `serve` would use. */
+async function receiver(): Promise<void> {
+  const { loadConfig } = await import('../server/config.ts');
+  const { openDatabase } = await import('../server/db/open.ts');
+  const { migrate } = await import('../server/db/migrate.ts');
+  const { Events } = await import('../server/events.ts');
+  const { Queue } = await import('../server/jobs/queue.ts');
+  const { silentLogger } = await import('../server/log.ts');
+  const { startDimseServer } = await import('../server/dimse/scp.ts');
+  const config = loadConfig({ ...process.env, AUTH: 'off', LOG_LEVEL: 'silent', MIN_FREE_DISK_MB: '0' });
+  const logger = silentLogger();
+  const db = await openDatabase(config, logger);
+  await migrate(db, logger);
+  const server = await startDimseServer({ config, db, logger, queue: new Queue(db), events: new Events() }, { port: 0 });
+  (globalThis as { gc?: () => void }).gc?.();
+  const baseline = process.memoryUsage.rss();
+  let peak = baseline;
+  setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 10).unref();
+  process.on('message', (m) => {
+    if (m === 'report') {
+      void db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances').then((r) => {
+        process.send?.({ baselineMb: baseline / 2 ** 20, peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20, instances: r.rows[0].n });
+      });
+    }
+    if (m === 'stop') void server.close().then(() => db.close()).then(() => process.exit(0));
+  });
+  process.send?.({ port: server.port });
+}
+
+if (process.env.CSTORE_BENCH_RECEIVER) await receiver();
