@@ -111,6 +111,8 @@ async function receiver(): Promise<void> {
   const logger = silentLogger();
   const db = await openDatabase(config, logger);
   await migrate(db, logger);
+  // A reused Postgres database keeps earlier runs' rows (same SOP UIDs, upserted): count this run's.
+  const since = (await db.query<{ t: string }>('SELECT now()::text AS t')).rows[0].t;
   const server = await startDimseServer({ config, db, logger, queue: new Queue(db), events: new Events() }, { port: 0 });
   (globalThis as { gc?: () => void }).gc?.();
   const baseline = process.memoryUsage.rss();
@@ -120,7 +122,7 @@ async function receiver(): Promise<void> {
   }, 10).unref();
   process.on('message', (m) => {
     if (m === 'report') {
-      void db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances').then((r) => {
+      void db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE received_at >= $1::timestamptz', [since]).then((r) => {
         process.send?.({ baselineMb: baseline / 2 ** 20, peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20, instances: r.rows[0].n });
       });
     }
