@@ -15,9 +15,13 @@ test('defaults match the public contract', () => {
   assert.equal(c.aeTitle, 'ANATOMYGW');
   assert.deepEqual(c.dimseAllowedAets, []);
   assert.equal(c.auth, true);
+  assert.equal(c.sessionTtlHours, 12);
+  assert.equal(c.loginMaxFailures, 10);
   assert.equal(c.downloadLinkTtlSeconds, 3600);
   assert.equal(c.meshReduction, 0.9);
   assert.equal(c.slicerTimeoutSeconds, 3600);
+  assert.equal(c.segmentationQuality, 'normal');
+  assert.equal(c.segmentationDevice, 'gpu');
   assert.ok(Object.isFrozen(c));
 });
 
@@ -52,11 +56,15 @@ const bad: Array<[Record<string, string>, string]> = [
   [{ AE_TITLE: 'THIS_AE_TITLE_IS_TOO_LONG' }, 'AE_TITLE'],
   [{ DIMSE_ALLOWED_AETS: 'OK,BAD\\AE' }, 'DIMSE_ALLOWED_AETS'],
   [{ AUTH: 'maybe' }, 'AUTH'],
+  [{ SESSION_TTL_HOURS: '0' }, 'SESSION_TTL_HOURS'],
+  [{ LOGIN_MAX_FAILURES: 'many' }, 'LOGIN_MAX_FAILURES'],
   [{ MESH_REDUCTION: '1.5' }, 'MESH_REDUCTION'],
   [{ MESH_REDUCTION: 'lots' }, 'MESH_REDUCTION'],
   [{ TLS_CERT: '/x.pem' }, 'TLS_KEY'],
   [{ PUBLIC_URL: 'ftp://x' }, 'PUBLIC_URL'],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  [{ SEGMENTATION_QUALITY: 'best' }, 'SEGMENTATION_QUALITY'],
+  [{ SEGMENTATION_DEVICE: 'tpu' }, 'SEGMENTATION_DEVICE'],
 ];
 for (const [env, setting] of bad) {
   test(`a bad ${setting} (${JSON.stringify(env)}) is refused with a message naming it`, () => {

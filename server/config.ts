@@ -8,6 +8,8 @@ import { isAbsolute, resolve } from 'node:path';
 
 export const ENGINE_CHOICES = ['auto', 'builtin', 'slicer', 'totalsegmentator'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+export const SEGMENTATION_QUALITIES = ['normal', 'fast', 'fastest'] as const;
+export const SEGMENTATION_DEVICES = ['gpu', 'cpu'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -22,13 +24,23 @@ export interface Config {
   slicerPath: string | undefined;
   slicerTimeoutSeconds: number;
   totalSegmentatorPath: string | undefined;
+  /** TotalSegmentator model resolution: normal (1.5 mm), fast (3 mm), fastest (6 mm). */
+  segmentationQuality: (typeof SEGMENTATION_QUALITIES)[number];
+  /** 'gpu' uses a GPU when PyTorch sees one and falls back to the CPU. */
+  segmentationDevice: (typeof SEGMENTATION_DEVICES)[number];
   workerConcurrency: number;
+  /** How long a claimed job stays ours without a renewal; after a crash the job is run again once it lapses. */
+  jobLeaseSeconds: number;
   seriesStableSeconds: number;
   dimsePort: number | undefined;
   aeTitle: string;
   /** Empty means any calling AE title is accepted. */
   dimseAllowedAets: string[];
   auth: boolean;
+  /** How long a browser sign-in lasts. */
+  sessionTtlHours: number;
+  /** Failed sign-ins from one address per 15 minutes before it gets 429 (a user name gets 5 times this). */
+  loginMaxFailures: number;
   downloadLinkTtlSeconds: number;
   keepInputs: boolean;
   resultRetentionDays: number;
@@ -61,12 +73,17 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'SLICER_PATH', default: '(search)', help: '3D Slicer executable' },
   { name: 'SLICER_TIMEOUT_SECONDS', default: '3600', help: 'kill Slicer after this long' },
   { name: 'TOTALSEGMENTATOR_PATH', default: '(PATH)', help: 'TotalSegmentator CLI executable' },
+  { name: 'SEGMENTATION_QUALITY', default: 'normal', help: 'TotalSegmentator: normal | fast | fastest (CPU: fast takes minutes, normal up to an hour)' },
+  { name: 'SEGMENTATION_DEVICE', default: 'gpu', help: 'gpu (falls back to the CPU when none) | cpu' },
   { name: 'WORKER_CONCURRENCY', default: '1', help: 'jobs run at once by this process' },
+  { name: 'JOB_LEASE_SECONDS', default: '60', help: 'a crashed worker\'s job runs again after this long' },
   { name: 'SERIES_STABLE_SECONDS', default: '10', help: 'quiet period before a series is queued' },
   { name: 'DIMSE_PORT', default: '(off)', help: 'DICOM C-STORE/C-ECHO port' },
   { name: 'AE_TITLE', default: 'ANATOMYGW', help: 'our DICOM AE title' },
   { name: 'DIMSE_ALLOWED_AETS', default: '(any)', help: 'comma-separated calling AE titles allowed' },
   { name: 'AUTH', default: 'on', help: 'off disables access control (logged at every start)' },
+  { name: 'SESSION_TTL_HOURS', default: '12', help: 'a browser sign-in lasts this long' },
+  { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
   { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid' },
   { name: 'KEEP_INPUTS', default: 'false', help: 'keep input images after successful processing' },
   { name: 'RESULT_RETENTION_DAYS', default: '30', help: 'results are removed after this many days' },
@@ -159,7 +176,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     slicerPath: text(env, 'SLICER_PATH'),
     slicerTimeoutSeconds: integer(env, 'SLICER_TIMEOUT_SECONDS', 3600, 1, 7 * 24 * 3600),
     totalSegmentatorPath: text(env, 'TOTALSEGMENTATOR_PATH'),
+    segmentationQuality: oneOf(env, 'SEGMENTATION_QUALITY', SEGMENTATION_QUALITIES, 'normal'),
+    segmentationDevice: oneOf(env, 'SEGMENTATION_DEVICE', SEGMENTATION_DEVICES, 'gpu'),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 1, 0, 64),
+    jobLeaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 60, 2, 3600),
     seriesStableSeconds: integer(env, 'SERIES_STABLE_SECONDS', 10, 0, 86400),
     dimsePort: dimsePortRaw === undefined || dimsePortRaw === 'off' ? undefined : integer(env, 'DIMSE_PORT', 0, 1, 65535),
     aeTitle: aeTitle('AE_TITLE', text(env, 'AE_TITLE') ?? 'ANATOMYGW'),
@@ -169,6 +189,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
       .filter((s) => s !== '')
       .map((s) => aeTitle('DIMSE_ALLOWED_AETS', s)),
     auth: boolean(env, 'AUTH', true),
+    sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 30),
+    loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
     downloadLinkTtlSeconds: integer(env, 'DOWNLOAD_LINK_TTL', 3600, 30, 30 * 24 * 3600),
     keepInputs: boolean(env, 'KEEP_INPUTS', false),
     resultRetentionDays: integer(env, 'RESULT_RETENTION_DAYS', 30, 0, 36500),

@@ -33,7 +33,8 @@ export interface RegistryDeps {
   slicerVersion: (path: string) => Promise<string>;
   totalSegmentatorVersion: (path: string) => Promise<string>;
   loadBuiltin: () => Promise<Engine>;
-  settings: EngineSettings;
+  /** Overrides SEGMENTATION_QUALITY / SEGMENTATION_DEVICE from the config (tests). */
+  settings?: EngineSettings;
 }
 
 export const defaultRegistryDeps: RegistryDeps = {
@@ -42,8 +43,11 @@ export const defaultRegistryDeps: RegistryDeps = {
   slicerVersion: (p) => slicerVersion(p),
   totalSegmentatorVersion: (p) => totalSegmentatorVersion(p),
   loadBuiltin: () => Promise.resolve(builtinEngine),
-  settings: { quality: 'normal', device: 'gpu' },
 };
+
+function engineSettings(config: Config, deps: RegistryDeps): EngineSettings {
+  return deps.settings ?? { quality: config.segmentationQuality, device: config.segmentationDevice };
+}
 
 type Attempt = { engine: Engine; reason: string } | { error: string };
 
@@ -64,7 +68,7 @@ async function trySlicer(config: Config, deps: RegistryDeps): Promise<Attempt> {
     return { error: `3D Slicer at ${path} does not start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
   if (!atLeast(version, MIN_SLICER)) return { error: `3D Slicer ${version} at ${path} is too old; install Slicer ${MIN_SLICER.join('.')} or later` };
-  const engine = createSlicerEngine({ slicerPath: path, timeoutSeconds: config.slicerTimeoutSeconds, reduction: config.meshReduction, ...deps.settings });
+  const engine = createSlicerEngine({ slicerPath: path, timeoutSeconds: config.slicerTimeoutSeconds, reduction: config.meshReduction, ...engineSettings(config, deps) });
   return { engine, reason: `3D Slicer ${version} at ${path}${configured ? ' (SLICER_PATH)' : ' (found in a standard install place)'}; extensions are checked by the doctor command` };
 }
 
@@ -84,7 +88,7 @@ async function tryTotalSegmentator(config: Config, deps: RegistryDeps): Promise<
   } catch (err) {
     return { error: `TotalSegmentator at ${path} does not run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
-  const engine = createTotalSegmentatorEngine({ executable: path, timeoutSeconds: config.slicerTimeoutSeconds, version, ...deps.settings });
+  const engine = createTotalSegmentatorEngine({ executable: path, timeoutSeconds: config.slicerTimeoutSeconds, version, ...engineSettings(config, deps) });
   return { engine, reason: `TotalSegmentator ${version} at ${path}${configured ? ' (TOTALSEGMENTATOR_PATH)' : ' (PATH)'}` };
 }
 
