@@ -18,6 +18,7 @@ import { runDoctor } from './engines/doctor.ts';
 import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
 import { startDimseServer } from './dimse/scp.ts';
 import { cleanTempDir } from './ingest/tempFiles.ts';
+import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -91,7 +92,7 @@ async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Da
 
   const worker =
     config.workerConcurrency > 0
-      ? new Worker({ db, queue, tasks: taskList(deps), logger, concurrency: config.workerConcurrency })
+      ? new Worker({ db, queue, tasks: taskList(deps), logger, concurrency: config.workerConcurrency, leaseSeconds: config.jobLeaseSeconds })
       : undefined;
   if (worker) runtime.worker = worker;
   if (command === 'worker' && !worker) {
@@ -106,6 +107,8 @@ async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Da
     // Anything a crash left half-written in DATA_DIR/tmp was never acknowledged to a sender.
     const cleaned = await cleanTempDir(config);
     if (cleaned > 0) logger.info({ files: cleaned }, 'removed unacknowledged temp files left by an earlier run');
+    // The retention sweep is one keyed job that re-arms itself; this runs a sweep now and restarts a broken chain.
+    await scheduleRetentionSweep(queue);
 
     // Job changes made by workers in any process reach the live queue through NOTIFY.
     const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {

@@ -30,7 +30,7 @@ function helpersFor(db: Database, progress: Array<[number, string]> = [], log: s
 for (const driver of testDatabases()) {
   test(`process task turns a NIfTI into a recorded result with glTF, GLB, label map and stats (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
-      const deps = await testAppDeps(db, t, { MESH_REDUCTION: '0.8', RESULT_RETENTION_DAYS: '7' });
+      const deps = await testAppDeps(db, t, { MESH_REDUCTION: '0.8', RESULT_RETENTION_DAYS: '7', KEEP_INPUTS: 'true' });
       const events: GatewayEvent[] = [];
       deps.events.subscribe((e) => void events.push(e));
       const ct = makeSyntheticCt({ dims: [80, 80, 48], spacing: [4.5, 4.5, 6], seed: 2 });

@@ -6,7 +6,8 @@ import type { AppDeps } from '../http/deps.ts';
 import type { Engine, EngineResult } from '../engines/engine.ts';
 import { EmptySegmentationError, exportModels, type ExportSegment, type SegmentStats } from '../mesh/exportModels.ts';
 import { labelStats } from '../mesh/labelStats.ts';
-import { recordResult, resultIdForJob } from '../results/resultsStore.ts';
+import { getResult, recordResult, resultIdForJob } from '../results/resultsStore.ts';
+import { deleteSeriesInputs, deleteVolumeInput, fileIdentities, type FileIdentity } from '../retention/inputs.ts';
 import { VolumeError } from '../volume/errors.ts';
 import { readDicomSeries } from '../volume/dicomSeries.ts';
 import { writeNifti } from '../volume/nifti.ts';
@@ -117,6 +118,42 @@ async function readInput(dataDir: string, input: ProcessInput, helpers: TaskHelp
   }
 }
 
+function inputPaths(dataDir: string, input: ProcessInput): string[] {
+  return input.kind === 'dicom-series' ? input.files.map((f) => inDataDir(dataDir, f)) : [inDataDir(dataDir, input.file)];
+}
+
+/**
+ * Inputs go once the result is recorded (KEEP_INPUTS keeps them). A failure here does not fail the job:
+ * its result stands, and a leftover input is only disk space.
+ */
+async function deleteInputs(deps: AppDeps, jobId: string, input: ProcessInput, read: ReadonlyMap<string, FileIdentity>, helpers: TaskHelpers): Promise<void> {
+  try {
+    if (input.kind === 'dicom-series') {
+      const d = await deleteSeriesInputs(deps, jobId, input.files, read);
+      helpers.log(`inputs deleted: ${d.files} DICOM file(s), ${d.indexRows} index row(s)${d.keptNewer ? `; ${d.keptNewer} kept (sent again meanwhile)` : ''}`);
+      deps.logger.info({ jobId, files: d.files, indexRows: d.indexRows, keptNewer: d.keptNewer }, 'inputs deleted after processing');
+    } else {
+      const removed = await deleteVolumeInput(inDataDir(deps.config.dataDir, input.file));
+      helpers.log(`inputs deleted: ${removed ? 1 : 0} volume file`);
+      deps.logger.info({ jobId, files: removed ? 1 : 0 }, 'inputs deleted after processing');
+    }
+  } catch (err) {
+    helpers.log('warning: the inputs could not all be deleted; they stay until removed by hand');
+    deps.logger.warn({ jobId, err: (err as Error).message }, 'deleting inputs after processing failed');
+  }
+}
+
+/** Folders an earlier attempt of this job left when its process died; only the lease holder gets here. */
+async function removeEarlierAttempts(dir: string, prefix: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.startsWith(prefix)) await rm(join(dir, n), { recursive: true, force: true });
+}
+
 /** Statistics of an engine's own glTF: the label map gives voxel counts; triangles are not re-counted. */
 function voxelStats(result: EngineResult): SegmentStats[] {
   const stats = labelStats(result.labelMap);
@@ -186,11 +223,26 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
       await helpers.progress(Math.round(pct), status);
     };
 
+    await removeEarlierAttempts(resultsDir, `.tmp-${resultId}-`);
+    await removeEarlierAttempts(join(config.dataDir, 'work'), `${job.id}-`);
     await mkdir(tmpDir, { recursive: true });
     await mkdir(workDir, { recursive: true });
     try {
       await stage(2, payload.input.kind === 'dicom-series' ? `reading ${payload.input.files.length} DICOM images` : 'reading the volume file');
-      const volume = await readInput(config.dataDir, payload.input, helpers);
+      const readIdentities = await fileIdentities(inputPaths(config.dataDir, payload.input));
+      let volume: Volume;
+      try {
+        volume = await readInput(config.dataDir, payload.input, helpers);
+      } catch (err) {
+        // A crash after the result was recorded and the inputs deleted, but before the job was marked done.
+        const gone = (err as { cause?: { code?: unknown } }).cause?.code === 'ENOENT';
+        if (gone && (await getResult(helpers.db, resultId))) {
+          helpers.log('the result of this job was already recorded and its inputs deleted; nothing left to do');
+          await helpers.progress(100, 'done (recorded by an earlier attempt)');
+          return;
+        }
+        throw err;
+      }
       helpers.log(`volume ${volume.dims.join('x')} voxels, ${volume.spacing.map((s) => s.toFixed(2)).join(' x ')} mm${volume.modality ? `, ${volume.modality}` : ''}`);
 
       await stage(8, 'writing the input volume as NIfTI');
@@ -255,6 +307,7 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         retentionDays: config.resultRetentionDays,
       });
       deps.events.emit({ type: 'result', resultId, jobId: job.id });
+      if (!config.keepInputs) await deleteInputs(deps, job.id, payload.input, readIdentities, helpers);
       await helpers.progress(100, `done: ${segments.length} structures`);
     } catch (err) {
       if (err instanceof EmptySegmentationError) {

@@ -2,6 +2,7 @@ import type { AppDeps } from '../http/deps.ts';
 import type { TaskList } from './task.ts';
 import { seriesStableTask } from '../ingest/seriesStable.ts';
 import { createProcessTask } from './processTask.ts';
+import { SWEEP_RETENTION_KIND, sweepRetentionTask } from '../retention/sweepRetention.ts';
 
 /** Every kind of job and the handler that runs it. One line per kind. */
 export function taskList(deps: AppDeps): TaskList {
@@ -9,5 +10,6 @@ export function taskList(deps: AppDeps): TaskList {
   return {
     'series-stable': seriesStableTask(deps),
     process: createProcessTask(deps, chosen ? { resolveEngine: async () => chosen } : {}),
+    [SWEEP_RETENTION_KIND]: sweepRetentionTask(deps),
   };
 }
