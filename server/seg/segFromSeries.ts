@@ -1,0 +1,66 @@
+import { open } from 'node:fs/promises';
+import { readDicomSeries } from '../volume/dicomSeries.ts';
+import type { LabelMap } from '../volume/volume.ts';
+import { alignToGrid } from './alignGrid.ts';
+import { readHeaderDataset } from './dcmjsData.ts';
+import { writeSeg, type SegSegment, type SegWriteResult } from './segWriter.ts';
+
+/**
+ * A DICOM SEG for a label map computed from a DICOM series: the series is read again for its exact
+ * slice geometry and SOP Instance UIDs, the label map is put on that grid, and the Patient/Study
+ * attributes are copied from the first instance.
+ */
+
+export interface SegFromSeriesOptions {
+  files: string[];
+  labelMap: LabelMap;
+  segments: SegSegment[];
+  algorithmName: string;
+  algorithmVersion?: string;
+  seriesDescription?: string;
+  softwareVersion?: string;
+  signal?: AbortSignal;
+}
+
+/** The attributes before Pixel Data; a CT header is a few KB, so 1 MB is plenty and stops before pixels. */
+async function readHeaderBytes(file: string): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const buf = Buffer.alloc(Math.min(size, 1 << 20));
+    await fh.read(buf, 0, buf.length, 0);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function segFromSeries(opts: SegFromSeriesOptions): Promise<SegWriteResult> {
+  const series = await readDicomSeries(opts.files, { signal: opts.signal });
+  const { volume, meta } = series;
+  const onGrid = alignToGrid(opts.labelMap, volume);
+  const header = readHeaderDataset(await readHeaderBytes(opts.files[0]));
+  const sopClassUid = typeof header.SOPClassUID === 'string' ? header.SOPClassUID : '1.2.840.10008.5.1.4.1.1.2';
+  // One UID per output slice when the series was not resampled (gantry tilt, irregular spacing).
+  const oneToOne = meta.sopInstanceUids.length === volume.dims[2] && new Set(meta.sopInstanceUids).size === meta.sopInstanceUids.length;
+  const sliceSopInstanceUids: Array<string | undefined> = oneToOne ? meta.sopInstanceUids : new Array<string | undefined>(volume.dims[2]);
+  const result = writeSeg({
+    labelMap: onGrid,
+    segments: opts.segments,
+    source: {
+      header,
+      studyInstanceUid: meta.studyInstanceUid,
+      seriesInstanceUid: meta.seriesInstanceUid,
+      frameOfReferenceUid: meta.frameOfReferenceUid,
+      sopClassUid,
+      sliceSopInstanceUids,
+      instances: [...new Set(meta.sopInstanceUids)].map((sopInstanceUid) => ({ sopClassUid, sopInstanceUid })),
+    },
+    algorithmName: opts.algorithmName,
+    algorithmVersion: opts.algorithmVersion,
+    seriesDescription: opts.seriesDescription,
+    softwareVersion: opts.softwareVersion,
+  });
+  if (!oneToOne) result.warnings.push('the source series was resampled or is multi-frame; frames reference the series but not individual images');
+  return result;
+}

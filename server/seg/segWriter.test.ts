@@ -1,0 +1,134 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { segmentBody } from '../engines/builtin/segmentBody.ts';
+import { TOTAL_SEGMENTATOR_CLASSES } from '../mesh/totalSegmentatorClasses.ts';
+import type { LabelMap, Mat3, Vec3 } from '../volume/volume.ts';
+import { tempDataDir } from '../../test/support/db.ts';
+import { dciodvfy, hasDciodvfy } from '../../test/support/dciodvfy.ts';
+import { requireOrSkip } from '../../test/support/requirements.ts';
+import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../../test/support/syntheticCt.ts';
+import { alignToGrid } from './alignGrid.ts';
+import { readDataset, type NaturalDataset } from './dcmjsData.ts';
+import { segFromSeries } from './segFromSeries.ts';
+import { rgbToDicomLab, SEGMENTATION_STORAGE } from './segWriter.ts';
+import { knownStructures, terminologyFor } from './terminology.ts';
+
+type Item = NaturalDataset;
+const seq = (ds: Item, key: string): Item[] => (ds[key] as Item[] | undefined) ?? [];
+const first = (ds: Item, key: string): Item => seq(ds, key)[0] ?? {};
+
+/** A 48x40x10 series, its builtin segmentation (body, lungs, bone) and the SEG built from both. */
+async function syntheticSeg(t: Parameters<typeof tempDataDir>[0]) {
+  const dir = await tempDataDir(t);
+  const volume = makeSyntheticCt({ dims: [48, 40, 10], spacing: [7, 7, 5], seed: 3 });
+  const study = newUid();
+  const series = newUid();
+  const files = await writeSyntheticDicomSeries(join(dir, 'src'), volume, { studyUid: study, seriesUid: series, patientName: 'Test^Seg', patientId: 'SEG-1' });
+  const seg = segmentBody(volume);
+  const result = await segFromSeries({ files, labelMap: seg.labelMap, segments: seg.segments, algorithmName: 'anatomy-gateway builtin', algorithmVersion: '1' });
+  const file = join(dir, 'seg.dcm');
+  await writeFile(file, result.buffer);
+  return { dir, volume, seg, study, series, files, result, file, dataset: readDataset(result.buffer) };
+}
+
+test('SEG of a synthetic CT: one segment per label, coded, only non-empty frames, bit-packed, referencing the source', async (t) => {
+  const { seg, study, series, files, result, dataset } = await syntheticSeg(t);
+  assert.equal(dataset.SOPClassUID, SEGMENTATION_STORAGE);
+  assert.equal(dataset.Modality, 'SEG');
+  assert.equal(dataset.StudyInstanceUID, study);
+  assert.equal(dataset.PatientID, 'SEG-1');
+  assert.equal(dataset.SegmentationType, 'BINARY');
+  assert.equal(dataset.BitsAllocated, 1);
+  assert.equal(dataset.Rows, 40);
+  assert.equal(dataset.Columns, 48);
+
+  const segments = seq(dataset, 'SegmentSequence');
+  const labelsPresent = [...new Set(seg.labelMap.data)].filter((v) => v > 0).sort();
+  assert.equal(segments.length, labelsPresent.length);
+  const byName = new Map(segments.map((s) => [s.SegmentLabel as string, s]));
+  for (const name of ['body', 'lungs', 'bone']) assert.ok(byName.has(name), `segment ${name}`);
+  assert.equal(first(byName.get('lungs') as Item, 'SegmentedPropertyTypeCodeSequence').CodeValue, '39607008');
+  assert.equal(first(byName.get('body') as Item, 'SegmentedPropertyTypeCodeSequence').CodeValue, '38266002');
+  assert.equal(first(byName.get('bone') as Item, 'SegmentedPropertyTypeCodeSequence').CodeValue, '272673000');
+  assert.equal(first(byName.get('lungs') as Item, 'SegmentedPropertyCategoryCodeSequence').CodingSchemeDesignator, 'SCT');
+
+  // Referenced Series Sequence lists every source instance.
+  const refSeries = first(dataset, 'ReferencedSeriesSequence');
+  assert.equal(refSeries.SeriesInstanceUID, series);
+  assert.equal(seq(refSeries, 'ReferencedInstanceSequence').length, files.length);
+
+  // Frames: exactly the (segment, slice) pairs with voxels, each with its source image and position.
+  const [nx, ny, nz] = seg.labelMap.dims;
+  const expected: Array<{ segment: number; slice: number; label: number }> = [];
+  segments.forEach((s) => {
+    const label = seg.segments.find((x) => x.name === s.SegmentLabel)?.label as number;
+    for (let k = 0; k < nz; k++) {
+      const slice = seg.labelMap.data.subarray(k * nx * ny, (k + 1) * nx * ny);
+      if (slice.includes(label)) expected.push({ segment: s.SegmentNumber as number, slice: k, label });
+    }
+  });
+  assert.ok(expected.length < segments.length * nz, 'the synthetic CT has slices without lungs, so some frames are empty');
+  assert.equal(Number(dataset.NumberOfFrames), expected.length);
+  assert.equal(result.frames, expected.length);
+  const perFrame = seq(dataset, 'PerFrameFunctionalGroupsSequence');
+  assert.equal(perFrame.length, expected.length);
+  const srcUids = (await Promise.all(files.map(async (f) => readDataset(await readFile(f))))).map((d) => ({ uid: d.SOPInstanceUID, ipp: d.ImagePositionPatient as number[] }));
+  const pixels = new Uint8Array((dataset.PixelData as ArrayBuffer[])[0]);
+  perFrame.forEach((frame, f) => {
+    const exp = expected[f];
+    assert.equal(first(frame, 'SegmentIdentificationSequence').ReferencedSegmentNumber, exp.segment);
+    const source = first(first(frame, 'DerivationImageSequence'), 'SourceImageSequence');
+    assert.equal(source.ReferencedSOPInstanceUID, srcUids[exp.slice].uid);
+    const ipp = first(frame, 'PlanePositionSequence').ImagePositionPatient as number[];
+    ipp.forEach((v, d) => assert.ok(Math.abs(v - srcUids[exp.slice].ipp[d]) < 1e-3));
+    // Bit-packed, frames back to back, first pixel in the lowest bit.
+    for (let p = 0; p < nx * ny; p++) {
+      const bit = f * nx * ny + p;
+      const on = (pixels[bit >>> 3] >> (bit & 7)) & 1;
+      assert.equal(on, seg.labelMap.data[exp.slice * nx * ny + p] === exp.label ? 1 : 0);
+    }
+  });
+});
+
+test('the SEG passes dciodvfy without errors', async (t) => {
+  if (!requireOrSkip(t, hasDciodvfy(), 'dciodvfy (Debian: dicom3tools)')) return;
+  const { file } = await syntheticSeg(t);
+  const report = await dciodvfy(file);
+  assert.deepEqual(report.errors, [], report.output);
+  if (report.warnings.length > 0) t.diagnostic(`dciodvfy warnings:\n${report.warnings.join('\n')}`);
+});
+
+test('terminology covers every TotalSegmentator class with a SNOMED CT code and laterality', () => {
+  for (const { name } of TOTAL_SEGMENTATOR_CLASSES.values()) {
+    const term = terminologyFor(name);
+    assert.ok(term, `no code for ${name}`);
+    assert.equal(term.type.scheme, 'SCT');
+    assert.match(term.type.value, /^\d+$/);
+    if (/_left($|_)/.test(name)) assert.equal(term.typeModifier?.value ?? term.regionModifier?.value, '7771000', name);
+    if (/_right($|_)/.test(name) && name !== 'lung_middle_lobe_right') assert.equal(term.typeModifier?.value ?? term.regionModifier?.value, '24028007', name);
+  }
+  assert.equal(terminologyFor('kidney left')?.type.meaning, 'Kidney');
+  assert.equal(terminologyFor('liver')?.type.value, '10200004');
+  assert.ok(knownStructures().length >= 120);
+  assert.equal(terminologyFor('no such thing'), undefined);
+});
+
+test('a label map with flipped axes is put back onto the source grid', () => {
+  const dims: Vec3 = [3, 2, 2];
+  const data = new Uint8Array(12).map((_, i) => i + 1);
+  const grid = { dims, spacing: [1, 2, 3] as Vec3, origin: [10, 20, 30] as Vec3, direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3 };
+  // The same voxels with i and k reversed: origin at the far corner of those axes.
+  const flipped = new Uint8Array(12);
+  for (let k = 0; k < 2; k++) for (let j = 0; j < 2; j++) for (let i = 0; i < 3; i++) flipped[((1 - k) * 2 + j) * 3 + (2 - i)] = data[(k * 2 + j) * 3 + i];
+  const labels: LabelMap = { dims, spacing: [1, 2, 3], origin: [12, 20, 33], direction: [-1, 0, 0, 0, 1, 0, 0, 0, -1], data: flipped };
+  assert.deepEqual([...alignToGrid(labels, grid).data], [...data]);
+  assert.throws(() => alignToGrid({ ...labels, spacing: [1, 2, 2] }, grid), /spacing/);
+});
+
+test('CIELab of white and of a colour follow the DICOM encoding', () => {
+  assert.deepEqual(rgbToDicomLab([1, 1, 1]), [65535, 32896, 32896]);
+  const [L] = rgbToDicomLab([0, 0, 0]);
+  assert.equal(L, 0);
+});

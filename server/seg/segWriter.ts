@@ -1,0 +1,301 @@
+import { randomUUID } from 'node:crypto';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dimse/part10Header.ts';
+import { column } from '../volume/geometry.ts';
+import type { LabelMap, Rgb } from '../volume/volume.ts';
+import { writePart10, type NaturalDataset } from './dcmjsData.ts';
+import { UNKNOWN_TERMINOLOGY, terminologyFor, type CodedConcept } from './terminology.ts';
+
+/**
+ * DICOM Segmentation (PS3.3 A.51), binary, written by us on top of dcmjs's encoder. dcmjs's own
+ * `derivations.Segmentation` copies the whole source header, writes a frame for every slice of every
+ * segment and leaves the functional groups to Cornerstone adapters; a medical archive needs exactly
+ * the Segmentation IOD, only non-empty frames, and a derivation reference per frame, so the data set
+ * is assembled here and dcmjs only encodes it.
+ *
+ * Frames are ordered by segment, then by slice; frame f of segment s on slice k carries
+ * Referenced Segment Number s, Image Position (Patient) of slice k and, when the source slice is
+ * known, its SOP Instance UID in Derivation Image / Source Image.
+ */
+
+export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
+
+export interface SegSegment {
+  label: number;
+  name: string;
+  color?: Rgb | number[];
+}
+
+export interface SegSourceSeries {
+  /** Attributes of one source instance (Patient and Study modules are copied from it). */
+  header: NaturalDataset;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  frameOfReferenceUid: string;
+  sopClassUid: string;
+  /** SOP Instance UID of each slice k of the label map grid; undefined where unknown. */
+  sliceSopInstanceUids: Array<string | undefined>;
+  /** Every instance of the source series (Referenced Series Sequence), slice or not. */
+  instances: Array<{ sopClassUid: string; sopInstanceUid: string }>;
+}
+
+export interface SegOptions {
+  /** The label map on the source grid (see alignToGrid). */
+  labelMap: LabelMap;
+  segments: SegSegment[];
+  source: SegSourceSeries;
+  algorithmName: string;
+  algorithmVersion?: string;
+  seriesDescription?: string;
+  seriesNumber?: number;
+  manufacturerModelName?: string;
+  softwareVersion?: string;
+  deviceSerialNumber?: string;
+  /** For tests: fixed UIDs and time. */
+  seriesInstanceUid?: string;
+  sopInstanceUid?: string;
+  now?: Date;
+}
+
+export interface SegWriteResult {
+  buffer: Buffer;
+  sopInstanceUid: string;
+  seriesInstanceUid: string;
+  frames: number;
+  /** Segment number (1-based) per label, for the segments that have at least one frame. */
+  segmentNumbers: Map<number, number>;
+  warnings: string[];
+}
+
+export class EmptySegmentationSegError extends Error {
+  constructor() {
+    super('the segmentation has no voxel in any segment, so there is nothing to write as DICOM SEG');
+    this.name = 'EmptySegmentationSegError';
+  }
+}
+
+/** A UID in the 2.25 form (PS3.5 B.2): no registered root needed, unique by construction. */
+export function newUid(): string {
+  return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;
+}
+
+const code = (c: CodedConcept): NaturalDataset => ({ CodeValue: c.value, CodingSchemeDesignator: c.scheme, CodeMeaning: c.meaning });
+
+/** sRGB (0..1) to the DICOM CIELab encoding (PS3.3 C.10.7.1.1: L 0..100, a/b -128..127, scaled to 0..65535). */
+export function rgbToDicomLab(rgb: ArrayLike<number>): [number, number, number] {
+  const lin = [0, 1, 2].map((i) => {
+    const c = Math.min(1, Math.max(0, rgb[i]));
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  // D65 sRGB -> XYZ, then to Lab against the D65 white point.
+  const x = (0.4124564 * lin[0] + 0.3575761 * lin[1] + 0.1804375 * lin[2]) / 0.95047;
+  const y = 0.2126729 * lin[0] + 0.7151522 * lin[1] + 0.072175 * lin[2];
+  const z = (0.0193339 * lin[0] + 0.119192 * lin[1] + 0.9503041 * lin[2]) / 1.08883;
+  const f = (t: number): number => (t > 216 / 24389 ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116);
+  const L = 116 * f(y) - 16;
+  const a = 500 * (f(x) - f(y));
+  const b = 200 * (f(y) - f(z));
+  const clamp = (v: number): number => Math.min(65535, Math.max(0, Math.round(v)));
+  return [clamp((L * 65535) / 100), clamp(((a + 128) * 65535) / 255), clamp(((b + 128) * 65535) / 255)];
+}
+
+/** DICOM DS: at most 16 characters. */
+function ds(v: number): number {
+  if (Math.abs(v) < 1e-10) return 0;
+  for (let p = 10; p >= 1; p--) {
+    const s = Number(v.toPrecision(p));
+    if (String(s).length <= 16) return s;
+  }
+  return Math.round(v);
+}
+
+function dicomDate(d: Date): string {
+  return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, '0')}${String(d.getDate()).padStart(2, '0')}`;
+}
+
+function dicomTime(d: Date): string {
+  return `${String(d.getHours()).padStart(2, '0')}${String(d.getMinutes()).padStart(2, '0')}${String(d.getSeconds()).padStart(2, '0')}`;
+}
+
+/** Patient, Study and related attributes copied unchanged from the source (never logged). */
+const COPIED_FROM_SOURCE = [
+  'PatientName', 'PatientID', 'IssuerOfPatientID', 'PatientBirthDate', 'PatientSex', 'PatientAge', 'PatientWeight', 'PatientSize',
+  'StudyInstanceUID', 'StudyDate', 'StudyTime', 'ReferringPhysicianName', 'StudyID', 'AccessionNumber', 'StudyDescription',
+  'PositionReferenceIndicator', 'BodyPartExamined',
+] as const;
+/** Type 2 attributes: present even when empty. */
+const TYPE2 = ['PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex', 'StudyDate', 'StudyTime', 'ReferringPhysicianName', 'StudyID', 'AccessionNumber', 'PositionReferenceIndicator'];
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : s.slice(0, max);
+}
+
+export function writeSeg(opts: SegOptions): SegWriteResult {
+  const { labelMap, source } = opts;
+  const [nx, ny, nz] = labelMap.dims;
+  const sliceSize = nx * ny;
+  const warnings: string[] = [];
+  const data = labelMap.data;
+
+  // Which (segment, slice) pairs contain the segment: one pass over the label map.
+  const labels = new Map<number, SegSegment>();
+  for (const s of opts.segments) if (s.label > 0) labels.set(s.label, s);
+  const present = new Map<number, Uint8Array>();
+  for (let k = 0; k < nz; k++) {
+    const base = k * sliceSize;
+    for (let p = 0; p < sliceSize; p++) {
+      const v = data[base + p];
+      if (v === 0) continue;
+      let slices = present.get(v);
+      if (!slices) {
+        slices = new Uint8Array(nz);
+        present.set(v, slices);
+      }
+      slices[k] = 1;
+    }
+  }
+  const unknown = [...present.keys()].filter((l) => !labels.has(l));
+  if (unknown.length > 0) warnings.push(`label values without a segment description were written as "label_<n>": ${unknown.sort((a, b) => a - b).join(', ')}`);
+  const written = [...present.keys()].sort((a, b) => a - b).map((l) => labels.get(l) ?? { label: l, name: `label_${l}` });
+  if (written.length === 0) throw new EmptySegmentationSegError();
+
+  const segmentNumbers = new Map<number, number>();
+  written.forEach((s, i) => segmentNumbers.set(s.label, i + 1));
+  const frames: Array<{ segment: number; label: number; slice: number }> = [];
+  for (const s of written) {
+    const slices = present.get(s.label) as Uint8Array;
+    for (let k = 0; k < nz; k++) if (slices[k]) frames.push({ segment: segmentNumbers.get(s.label) as number, label: s.label, slice: k });
+  }
+
+  // Binary frames are concatenated bit by bit (PS3.5 8.1.1: no padding between frames), first pixel in the lowest bit.
+  const totalBits = frames.length * sliceSize;
+  const pixelBytes = Math.ceil(totalBits / 8);
+  const pixels = new Uint8Array(pixelBytes + (pixelBytes % 2));
+  let bit = 0;
+  for (const f of frames) {
+    const base = f.slice * sliceSize;
+    for (let p = 0; p < sliceSize; p++, bit++) {
+      if (data[base + p] === f.label) pixels[bit >>> 3] |= 1 << (bit & 7);
+    }
+  }
+
+  const rowDir = column(labelMap.direction, 0);
+  const colDir = column(labelMap.direction, 1);
+  const normal = column(labelMap.direction, 2);
+  const position = (k: number): number[] => [0, 1, 2].map((d) => ds(labelMap.origin[d] + normal[d] * labelMap.spacing[2] * k));
+
+  const missingRefs = frames.filter((f) => !source.sliceSopInstanceUids[f.slice]).length;
+  if (missingRefs > 0) warnings.push(`${missingRefs} frames lie on slices that do not match one source image (resampled series); they carry no Source Image reference`);
+
+  const now = opts.now ?? new Date();
+  const seriesInstanceUid = opts.seriesInstanceUid ?? newUid();
+  const sopInstanceUid = opts.sopInstanceUid ?? newUid();
+  const dimensionOrganizationUid = newUid();
+  const h = source.header;
+
+  const segmentSequence = written.map((s): NaturalDataset => {
+    const term = terminologyFor(s.name);
+    if (!term) warnings.push(`no SNOMED CT code is known for segment "${s.name}"; it is coded as Tissue`);
+    const t = term ?? UNKNOWN_TERMINOLOGY;
+    const item: NaturalDataset = {
+      SegmentNumber: segmentNumbers.get(s.label),
+      SegmentLabel: truncate(s.name, 64),
+      SegmentAlgorithmType: 'AUTOMATIC',
+      SegmentAlgorithmName: truncate(opts.algorithmName, 64),
+      SegmentedPropertyCategoryCodeSequence: [code(t.category)],
+      SegmentedPropertyTypeCodeSequence: [
+        t.typeModifier ? { ...code(t.type), SegmentedPropertyTypeModifierCodeSequence: [code(t.typeModifier)] } : code(t.type),
+      ],
+    };
+    if (t.region) {
+      item.AnatomicRegionSequence = [t.regionModifier ? { ...code(t.region), AnatomicRegionModifierSequence: [code(t.regionModifier)] } : code(t.region)];
+    }
+    if (s.color && s.color.length >= 3) item.RecommendedDisplayCIELabValue = rgbToDicomLab(s.color);
+    return item;
+  });
+
+  const derivationCode = { CodeValue: '113076', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Segmentation' };
+  const purposeCode = { CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' };
+  const perFrame = frames.map((f): NaturalDataset => {
+    const item: NaturalDataset = {
+      FrameContentSequence: [{ DimensionIndexValues: [f.segment, f.slice + 1] }],
+      PlanePositionSequence: [{ ImagePositionPatient: position(f.slice) }],
+      SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }],
+    };
+    const ref = source.sliceSopInstanceUids[f.slice];
+    if (ref) {
+      item.DerivationImageSequence = [{
+        DerivationCodeSequence: [derivationCode],
+        SourceImageSequence: [{ ReferencedSOPClassUID: source.sopClassUid, ReferencedSOPInstanceUID: ref, PurposeOfReferenceCodeSequence: [purposeCode] }],
+      }];
+    }
+    return item;
+  });
+
+  const dataset: NaturalDataset = {
+    SpecificCharacterSet: 'ISO_IR 192',
+    SOPClassUID: SEGMENTATION_STORAGE,
+    SOPInstanceUID: sopInstanceUid,
+    ImageType: ['DERIVED', 'PRIMARY'],
+    InstanceCreationDate: dicomDate(now),
+    InstanceCreationTime: dicomTime(now),
+    ContentDate: dicomDate(now),
+    ContentTime: dicomTime(now),
+    SeriesDate: dicomDate(now),
+    SeriesTime: dicomTime(now),
+    Modality: 'SEG',
+    Manufacturer: 'anatomy-gateway',
+    ManufacturerModelName: truncate(opts.manufacturerModelName ?? 'anatomy-gateway', 64),
+    DeviceSerialNumber: truncate(opts.deviceSerialNumber ?? '1', 64),
+    SoftwareVersions: truncate(opts.softwareVersion ?? '1', 64),
+    SeriesInstanceUID: seriesInstanceUid,
+    SeriesNumber: opts.seriesNumber ?? 9001,
+    SeriesDescription: truncate(opts.seriesDescription ?? `Segmentation (${opts.algorithmName})`, 64),
+    InstanceNumber: 1,
+    FrameOfReferenceUID: source.frameOfReferenceUid,
+    ContentLabel: 'SEGMENTATION',
+    ContentDescription: truncate(`${opts.algorithmName}${opts.algorithmVersion ? ` ${opts.algorithmVersion}` : ''}`, 64),
+    ContentCreatorName: '',
+    SamplesPerPixel: 1,
+    PhotometricInterpretation: 'MONOCHROME2',
+    Rows: ny,
+    Columns: nx,
+    BitsAllocated: 1,
+    BitsStored: 1,
+    HighBit: 0,
+    PixelRepresentation: 0,
+    LossyImageCompression: '00',
+    SegmentationType: 'BINARY',
+    SegmentsOverlap: 'NO',
+    NumberOfFrames: frames.length,
+    SegmentSequence: segmentSequence,
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUid }],
+    DimensionIndexSequence: [
+      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: 0x0062000b, FunctionalGroupPointer: 0x0062000a, DimensionDescriptionLabel: 'Segment Number' },
+      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: 0x00200032, FunctionalGroupPointer: 0x00209113, DimensionDescriptionLabel: 'Image Position Patient' },
+    ],
+    SharedFunctionalGroupsSequence: [{
+      PixelMeasuresSequence: [{
+        PixelSpacing: [ds(labelMap.spacing[1]), ds(labelMap.spacing[0])],
+        SliceThickness: ds(labelMap.spacing[2]),
+        SpacingBetweenSlices: ds(labelMap.spacing[2]),
+      }],
+      PlaneOrientationSequence: [{ ImageOrientationPatient: [...rowDir, ...colDir].map(ds) }],
+    }],
+    PerFrameFunctionalGroupsSequence: perFrame,
+    ReferencedSeriesSequence: [{
+      SeriesInstanceUID: source.seriesInstanceUid,
+      ReferencedInstanceSequence: source.instances.map((i) => ({ ReferencedSOPClassUID: i.sopClassUid, ReferencedSOPInstanceUID: i.sopInstanceUid })),
+    }],
+    PixelData: pixels.buffer,
+    _vrMap: { PixelData: 'OB' },
+  };
+  for (const key of COPIED_FROM_SOURCE) {
+    const v = h[key];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) dataset[key] = v;
+    else if (TYPE2.includes(key)) dataset[key] = '';
+  }
+  dataset.StudyInstanceUID = source.studyInstanceUid;
+
+  const buffer = writePart10(dataset, { classUid: IMPLEMENTATION_CLASS_UID, versionName: IMPLEMENTATION_VERSION_NAME });
+  return { buffer, sopInstanceUid, seriesInstanceUid, frames: frames.length, segmentNumbers, warnings };
+}
