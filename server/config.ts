@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { parsePacsNodes, PacsNodesError, type PacsNode } from './pacs/nodes.ts';
 
 /**
  * Settings come from the environment (CLI flags mirror them; see main.ts) and are read once, here,
@@ -49,6 +50,8 @@ export interface Config {
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   logLevel: LogLevel;
+  /** PACS nodes to search, retrieve from and export to (PACS_NODES); credentials never leave the server. */
+  pacsNodes: PacsNode[];
 }
 
 export class ConfigError extends Error {
@@ -92,6 +95,7 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'TLS_CERT', default: '', help: 'PEM certificate: serve HTTPS' },
   { name: 'TLS_KEY', default: '', help: 'PEM private key for TLS_CERT' },
   { name: 'LOG_LEVEL', default: 'info', help: LOG_LEVELS.join(' | ') },
+  { name: 'PACS_NODES', default: '[]', help: 'JSON list of PACS nodes (name, dicomweb {url, auth}, dimse {host, port, aeTitle}, export rules)' },
 ];
 
 function text(env: Env, name: string): string | undefined {
@@ -157,6 +161,15 @@ function aeTitle(name: string, raw: string): string {
   return raw.trim();
 }
 
+function pacsNodes(env: Env): PacsNode[] {
+  try {
+    return parsePacsNodes(env.PACS_NODES);
+  } catch (e) {
+    if (e instanceof PacsNodesError) throw new ConfigError('PACS_NODES', e.message);
+    throw e;
+  }
+}
+
 export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Config> {
   const dataDirRaw = text(env, 'DATA_DIR') ?? './data';
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
@@ -199,6 +212,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     tlsCert,
     tlsKey,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    pacsNodes: pacsNodes(env),
   };
   return Object.freeze(config);
 }
