@@ -34,6 +34,10 @@ export class GrowableUint32 {
   constructor(capacity = 1024) {
     this.data = new Uint32Array(Math.max(16, capacity));
   }
+  push(a: number): void {
+    if (this.length + 1 > this.data.length) this.#grow(this.length + 1);
+    this.data[this.length++] = a;
+  }
   push3(a: number, b: number, c: number): void {
     if (this.length + 3 > this.data.length) this.#grow(this.length + 3);
     const d = this.data;

