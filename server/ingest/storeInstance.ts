@@ -12,7 +12,7 @@ import { fsyncDir, removeTemp } from './tempFiles.ts';
 import { scheduleSeriesStable } from './seriesStable.ts';
 import type { Database } from '../db/database.ts';
 
-export type IngestVia = 'stow' | 'upload' | 'dimse';
+export type IngestVia = 'stow' | 'upload' | 'dimse' | 'pacs';
 
 export interface IngestOrigin {
   via: IngestVia;
