@@ -18,6 +18,7 @@ import { runDoctor } from './engines/doctor.ts';
 import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
 import { startDimseServer } from './dimse/scp.ts';
 import { cleanTempDir } from './ingest/tempFiles.ts';
+import { ensureFirstAdmin } from './auth/firstAdmin.ts';
 import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
@@ -71,6 +72,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 
 async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Database, logger: Logger): Promise<number> {
   if (!config.auth) logger.warn('AUTH=off: anyone who can reach this server can upload, read and download scans');
+  else if (command === 'serve') await ensureFirstAdmin({ db, logger, dataDir: config.dataDir });
   const queue = new Queue(db);
   const events = new Events();
   const runtime: RuntimeInfo = { startedAt: new Date() };

@@ -12,6 +12,7 @@ import { INGEST_LIMITS } from './limits.ts';
 import { MultipartRelatedTokenizer, MultipartSyntaxError, type MultipartEvent } from './multipartRelated.ts';
 import { num, seq, sorted, str, uid, type DicomJson } from './dicomJson.ts';
 import { dicomwebBaseUrl, instanceUrl, studyUrl } from './urls.ts';
+import { auditRequest } from '../audit/audit.ts';
 
 export interface StowFailure {
   reason: FailureReasonCode;
@@ -246,6 +247,7 @@ export async function handleStow(deps: AppDeps, ctx: Context, study: string | un
   const outcome = await receiveStow(deps, ctx, study);
   const counts = { stored: outcome.stored.length, failed: outcome.failed.length + (outcome.syntaxError ? 1 : 0) };
   deps.logger.info({ ...counts, remoteAddress: ctx.request.ip, reasons: [...new Set(outcome.failed.map((f) => f.reason))] }, 'STOW-RS request');
+  await auditRequest(deps, ctx, { event: 'stow', outcome: counts.stored > 0 ? 'success' : 'failure', target: study ?? null, details: counts });
   if (outcome.stored.length === 0 && outcome.failed.length === 0) throw httpError(400, outcome.syntaxError ?? 'the request holds no instances');
   const { status, body } = stowResponse(outcome, dicomwebBaseUrl(deps.config, ctx), study);
   ctx.status = status;

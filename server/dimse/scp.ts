@@ -41,6 +41,7 @@ import { freeDiskProbe } from './freeDisk.ts';
 import { InstanceSpool } from './instanceSpool.ts';
 import { part10Header } from './part10Header.ts';
 import { errorComment, lowDiskOutcome, outcomeForError, StoreStatus, type StoreOutcome } from './storeStatus.ts';
+import { audit } from '../audit/audit.ts';
 
 /**
  * DICOM C-STORE and C-ECHO SCP (PS3.4 Annexes A and B, PS3.7, PS3.8) on dcmjs-dimse.
@@ -170,6 +171,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
           );
       if (!decision.accept) {
         this.#log.warn({ reason: decision.reason }, `DICOM association rejected: ${decision.why}`);
+        void audit(deps, { event: 'dimse-store', outcome: 'failure', actor: `ae:${callingAet}`, address: this.#remoteAddress ?? null, details: { rejected: decision.reason } });
         this.sendAssociationReject(
           decision.result === 'permanent' ? RejectResult.Permanent : RejectResult.Transient,
           decision.source === 'service-user' ? RejectSource.ServiceUser : RejectSource.ServiceProviderPresentation,
@@ -361,6 +363,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
         { stored: this.#stored, failed: this.#failed, incomplete: partial, bytes: this.#bytes, seconds: (Date.now() - this.#openedAt) / 1000 },
         'DICOM association closed',
       );
+      void audit(deps, { event: 'dimse-store', outcome: this.#failed > 0 && this.#stored === 0 ? 'failure' : 'success', actor: `ae:${this.#callingAet ?? ''}`, address: this.#remoteAddress ?? null, details: { stored: this.#stored, failed: this.#failed, incomplete: partial } });
     }
   }
 

@@ -2,6 +2,8 @@ import Koa from 'koa';
 import type { AppDeps } from './deps.ts';
 import { errorMiddleware } from './errors.ts';
 import { allRouters } from './routes.ts';
+import { securityHeaders } from './securityHeaders.ts';
+import { accessControl } from '../auth/accessControl.ts';
 
 /** The Koa application without a listening socket (main.ts listens; tests use app.callback()). */
 export function createApp(deps: AppDeps): Koa {
@@ -11,11 +13,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware((err, ctx) => {
     deps.logger.error({ err: { message: err.message, stack: err.stack }, method: ctx.method, path: ctx.path }, 'request failed');
   }));
-  app.use(async (ctx, next) => {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    await next();
-  });
+  app.use(securityHeaders());
+  app.use(accessControl(deps));
   for (const router of allRouters(deps)) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -11,6 +11,7 @@ import { locateResultFile, parseResultFileUrl, type FileLookup } from '../downlo
 import { loadOrCreateKey, signGrant, verifyToken, type DownloadGrant, type GrantedFile } from '../downloads/signing.ts';
 import { createZipStream } from '../downloads/zipStream.ts';
 import { fail } from '../downloads/fail.ts';
+import { auditRequest, fileKind } from '../audit/audit.ts';
 
 /** More than this in one link makes a QR code too dense to scan and a zip nobody wants on a phone. */
 export const MAX_FILES_PER_LINK = 200;
@@ -80,6 +81,7 @@ export function downloadsRouter(deps: AppDeps): Router {
     });
     const url = `${base.url}/d/${token}`;
     deps.logger.info({ files: files.length, addressSource: base.source }, 'download link created');
+    await auditRequest(deps, ctx, { event: 'download-link', target: [...new Set(files.map((f) => f.resultId))].join(',').slice(0, 2000), details: { files: files.length, expiresAt: new Date(expiresAt).toISOString() } });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       url,
@@ -138,6 +140,7 @@ export function downloadsRouter(deps: AppDeps): Router {
     ctx.set('Content-Type', 'application/zip');
     ctx.set('Content-Disposition', attachment(`anatomy-models-${stamp}.zip`));
     deps.logger.info({ files: present.length }, 'zip download started');
+    await auditRequest(deps, ctx, { event: 'download-zip', target: [...new Set(present.map((f) => f.ok ? f.result.id : ''))].join(',').slice(0, 2000), details: { files: present.length, via: 'signed-link' } });
     ctx.body = zip;
   });
 
@@ -152,6 +155,7 @@ export function downloadsRouter(deps: AppDeps): Router {
     ctx.set('Content-Type', contentTypeOf(found.name));
     ctx.set('Content-Length', String(found.size));
     ctx.set('Content-Disposition', attachment(found.name));
+    await auditRequest(deps, ctx, { event: 'download-link-file', target: found.result.id, details: { file: fileKind(found.name), via: 'signed-link' } });
     ctx.body = createReadStream(found.path);
   });
 

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { AppDeps } from './deps.ts';
 import { httpError } from './errors.ts';
 import { JOB_STATES, type Job, type JobState } from '../jobs/queue.ts';
+import { auditRequest } from '../audit/audit.ts';
 
 /** A job as clients see it: the payload is reduced to its display fields (it may list file paths). */
 export function jobJson(job: Job) {
@@ -73,6 +74,7 @@ export function jobsRouter(deps: AppDeps): Router {
     }
     const job = await deps.queue.cancel(before.id);
     if (!job) throw httpError(404, 'no such job');
+    await auditRequest(deps, ctx, { event: 'job-cancel', target: job.id });
     ctx.status = 202;
     ctx.body = jobJson(job);
   });
@@ -85,6 +87,7 @@ export function jobsRouter(deps: AppDeps): Router {
     }
     const job = await deps.queue.retry(before.id);
     if (!job) throw httpError(404, 'no such job');
+    await auditRequest(deps, ctx, { event: 'job-retry', target: job.id });
     ctx.status = 202;
     ctx.body = jobJson(job);
   });

@@ -20,26 +20,8 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
-/**
- * The page policy: everything from this server, no inline script. model-viewer needs blob: and data:
- * images (textures, the QR code), blob: workers for its decoders and WebAssembly compilation for
- * Draco/Basis. Our own elements use constructable stylesheets (not restricted by CSP), but
- * model-viewer's shadow template carries a <style> block and style attributes, hence 'unsafe-inline'
- * for styles only; scripts stay 'self'.
- */
-export const PAGE_CSP = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
-  "connect-src 'self' data: blob:",
-  "worker-src 'self' blob:",
-  "font-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+// The content security policy and the other security headers are set for every response by securityHeaders.ts.
+export { PAGE_CSP } from './securityHeaders.ts';
 
 /** Built file names carry a content hash ("upload-X3DE7MS4.js"): safe to cache for a year. */
 const HASHED = /-[A-Za-z0-9]{8,}\.[a-z0-9]+$/;
@@ -80,8 +62,6 @@ export function pagesRouter(_deps: AppDeps, dist: string = WEB_DIST): Router {
     if (!(await stat(path).catch(() => undefined))) {
       fail(503, 'The web pages are not built. Run "npm run build" (npm start does it first).');
     }
-    ctx.set('Content-Security-Policy', PAGE_CSP);
-    ctx.set('X-Frame-Options', 'DENY');
     // Pages are tiny and name the current hashed assets: always revalidate.
     await sendFile(ctx, path, 'no-cache');
   };

@@ -4,6 +4,7 @@ import type { AppDeps } from './deps.ts';
 import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { fail } from '../downloads/fail.ts';
 import { isExpired, listResults, locateResultFile, resultFileUrl, type ResultRecord } from '../downloads/resultFiles.ts';
+import { auditRequest, fileKind } from '../audit/audit.ts';
 
 /** The JSON shape of a result for the web pages (api.md, `GET /api/results`). */
 export function resultJson(result: ResultRecord) {
@@ -45,6 +46,7 @@ export function resultsRouter(deps: AppDeps): Router {
     ctx.set('Content-Disposition', ctx.query.inline === '1' ? 'inline' : attachment(found.name));
     ctx.set('Cache-Control', 'private, no-cache');
     ctx.set('X-Content-Type-Options', 'nosniff');
+    await auditRequest(deps, ctx, { event: 'download-file', target: found.result.id, details: { file: fileKind(found.name), inline: ctx.query.inline === '1' } });
     ctx.body = createReadStream(found.path);
   });
 

@@ -7,11 +7,13 @@ import { downloadsRouter } from './downloadsRoutes.ts';
 import { eventsRouter } from './eventsRoutes.ts';
 import { pagesRouter } from './pagesRoutes.ts';
 import { ingestRouter } from '../ingest/routes.ts';
+import { authRouter } from '../auth/routes.ts';
 
 /** Every route module of the HTTP server, in the order they are tried. One line each. */
 export function allRouters(deps: AppDeps): Router[] {
   return [
     healthRouter(deps),
+    authRouter(deps),
     jobsRouter(deps),
     resultsRouter(deps),
     downloadsRouter(deps),

@@ -10,6 +10,7 @@ import { INGEST_LIMITS } from '../dicomweb/limits.ts';
 import { checkFreeDisk } from './disk.ts';
 import { displayName, ingestFile, type IngestReport } from './ingestFile.ts';
 import { newTempPath, removeTemp } from './tempFiles.ts';
+import { auditRequest } from '../audit/audit.ts';
 
 /**
  * POST /api/uploads: multipart/form-data from the web page, field `files` (many).
@@ -101,6 +102,7 @@ export function uploadsRouter(deps: AppDeps): Router {
     const report = await receiveUploads(deps, ctx);
     const series = new Set(report.accepted.flatMap((a) => (a.kind === 'dicom' ? [a.seriesInstanceUid] : [])));
     deps.logger.info({ accepted: report.accepted.length, rejected: report.rejected.length, series: series.size }, 'upload received');
+    await auditRequest(deps, ctx, { event: 'upload', outcome: report.accepted.length > 0 ? 'success' : 'failure', details: { accepted: report.accepted.length, rejected: report.rejected.length, series: [...series].slice(0, 50) } });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = report.accepted.length > 0 ? 200 : 422;
     ctx.body = report;
