@@ -41,6 +41,10 @@ export const ACCESS_RULES: readonly Rule[] = [
   { methods: READ, path: '/api/results', access: 'read' },
   { methods: ['POST'], path: '/api/downloads', access: 'read' },
   { methods: READ, path: '/api/events', access: 'read' },
+  // PACS: searching shows what the node holds; retrieving and sending a SEG put work in the queue.
+  { methods: READ, path: '/api/pacs', access: 'read' },
+  { methods: ['POST'], path: '/api/pacs/nodes', access: 'ingest' },
+  { methods: ['POST'], path: '/api/results', access: 'ingest' },
 
   { methods: '*', path: '/api/users', access: 'admin' },
   { methods: '*', path: '/api/tokens', access: 'admin' },
@@ -50,6 +54,7 @@ export const ACCESS_RULES: readonly Rule[] = [
   { methods: READ, path: '/', exact: true, access: 'authenticated' },
   { methods: READ, path: '/upload', access: 'authenticated' },
   { methods: READ, path: '/files', access: 'authenticated' },
+  { methods: READ, path: '/pacs', access: 'authenticated' },
   { methods: READ, path: '/admin', access: 'admin' },
 ];
 

@@ -8,6 +8,7 @@ import { eventsRouter } from './eventsRoutes.ts';
 import { pagesRouter } from './pagesRoutes.ts';
 import { ingestRouter } from '../ingest/routes.ts';
 import { authRouter } from '../auth/routes.ts';
+import { pacsRouter } from '../pacs/routes.ts';
 
 /** Every route module of the HTTP server, in the order they are tried. One line each. */
 export function allRouters(deps: AppDeps): Router[] {
@@ -20,5 +21,6 @@ export function allRouters(deps: AppDeps): Router[] {
     eventsRouter(deps),
     pagesRouter(deps),
     ingestRouter(deps),
+    pacsRouter(deps),
   ];
 }

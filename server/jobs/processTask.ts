@@ -7,6 +7,7 @@ import type { Engine, EngineResult } from '../engines/engine.ts';
 import { EmptySegmentationError, exportModels, type ExportSegment, type SegmentStats } from '../mesh/exportModels.ts';
 import { labelStats } from '../mesh/labelStats.ts';
 import { getResult, recordResult, resultIdForJob } from '../results/resultsStore.ts';
+import { queueRuleExports, writeSegStep } from '../seg/segStep.ts';
 import { deleteSeriesInputs, deleteVolumeInput, fileIdentities, type FileIdentity } from '../retention/inputs.ts';
 import { VolumeError } from '../volume/errors.ts';
 import { readDicomSeries } from '../volume/dicomSeries.ts';
@@ -291,6 +292,11 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
 
       await stage(93, 'writing the label map as NIfTI');
       await writeNifti(join(tmpDir, `${name}_seg.nii.gz`), engineResult.labelMap);
+      if (payload.input.kind === 'dicom-series') {
+        await stage(95, 'writing the DICOM SEG');
+        const input = payload.input;
+        await writeSegStep({ files: input.files.map((f) => inDataDir(config.dataDir, f)), labelMap: engineResult.labelMap, segments, engine: engine.name, seriesDescription: input.seriesDescription, outFile: join(tmpDir, `${name}_seg.dcm`), helpers });
+      }
 
       await stage(97, 'recording the result');
       const files: Array<{ name: string; size: number }> = [];
@@ -306,6 +312,7 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         files,
         retentionDays: config.resultRetentionDays,
       });
+      if (payload.input.kind === 'dicom-series') await queueRuleExports(deps, resultId, payload.input.seriesInstanceUid, files, helpers.log);
       deps.events.emit({ type: 'result', resultId, jobId: job.id });
       if (!config.keepInputs) await deleteInputs(deps, job.id, payload.input, readIdentities, helpers);
       await helpers.progress(100, `done: ${segments.length} structures`);
