@@ -26,11 +26,12 @@ export const WEB_OUT = join(root, 'dist', 'web');
 const ENTRIES = {
   upload: join(src, 'pages', 'upload-page.ts'),
   files: join(src, 'pages', 'files-page.ts'),
+  login: join(src, 'pages', 'login-page.ts'),
   app: join(src, 'styles', 'app.css'),
   phone: join(src, 'styles', 'phone.css'),
 };
 
-const PAGES = ['index.html', 'files.html'];
+const PAGES = ['index.html', 'files.html', 'login.html'];
 
 function hash(data: Buffer): string {
   return createHash('sha256').update(data).digest('base64url').slice(0, 10).replace(/[-_]/g, 'x');

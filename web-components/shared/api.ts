@@ -47,10 +47,21 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
   return new ApiError(response.status, message);
 }
 
+/**
+ * The session's CSRF token, from the cookie the server sets at sign-in (readable by script on purpose).
+ * Every request that changes something sends it in X-CSRF-Token; without it the server answers 403.
+ */
+export function csrfToken(): string {
+  const m = /(?:^|;\s*)(?:__Host-)?ag_csrf=([^;]*)/.exec(document.cookie);
+  return m ? decodeURIComponent(m[1]) : '';
+}
+
 export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> {
   let response: Response;
+  const method = (init?.method ?? 'GET').toUpperCase();
+  const csrf: Record<string, string> = method === 'GET' || method === 'HEAD' ? {} : { 'X-CSRF-Token': csrfToken() };
   try {
-    response = await fetch(url, { credentials: 'same-origin', ...init, headers: { Accept: 'application/json', ...init?.headers } });
+    response = await fetch(url, { credentials: 'same-origin', ...init, headers: { Accept: 'application/json', ...csrf, ...init?.headers } });
   } catch {
     throw new ApiError(0, 'The server cannot be reached. Check the network connection.');
   }

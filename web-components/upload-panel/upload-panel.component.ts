@@ -1,7 +1,7 @@
 import { LitElement, html, nothing } from 'lit';
 import { state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
-import { errorFromResponse, type UploadResponse } from '../shared/api.ts';
+import { csrfToken, errorFromResponse, type UploadResponse } from '../shared/api.ts';
 import { formatBytes, plural } from '../shared/format.ts';
 import { filesFromDrop, filesFromInput, type PickedFile } from './collect-files.ts';
 import { planBatches, spreadProgress } from './batches.ts';
@@ -275,6 +275,7 @@ export class AgUploadPanel extends LitElement {
     xhr.open('POST', '/api/uploads');
     xhr.responseType = 'json';
     xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('X-CSRF-Token', csrfToken());
     xhr.send(form);
   }
 

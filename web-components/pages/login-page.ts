@@ -1,0 +1,2 @@
+// Entry of /login: the sign-in form only.
+import '../login-form/login-form.ts';
