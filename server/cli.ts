@@ -5,6 +5,7 @@ export const COMMANDS = {
   worker: 'a worker only, for more machines against one PostgreSQL (needs DATABASE_URL)',
   migrate: 'apply database migrations and exit',
   doctor: 'check the segmentation engines for real and say how to fix what is missing',
+  users: 'list | add <name> [roles] | reset-password <name>: accounts, from this machine (prints the password)',
 } as const;
 export type Command = keyof typeof COMMANDS;
 
@@ -12,6 +13,8 @@ export interface ParsedArgs {
   command: Command | 'help';
   /** Settings given as flags, by their environment name (`--port 9000` -> PORT=9000). */
   env: Record<string, string>;
+  /** Words after `users` (its action and name). */
+  args?: string[];
 }
 
 export class UsageError extends Error {}
@@ -22,6 +25,7 @@ const SETTING_NAMES = new Set(SETTINGS.map((s) => s.name));
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   let command: ParsedArgs['command'] | undefined;
   const env: Record<string, string> = {};
+  const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h' || arg === 'help') return { command: 'help', env };
@@ -38,11 +42,15 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       env[name] = value;
       continue;
     }
+    if (command === 'users') {
+      args.push(arg);
+      continue;
+    }
     if (command !== undefined) throw new UsageError(`unexpected argument "${arg}" (see --help)`);
     if (!(arg in COMMANDS)) throw new UsageError(`unknown command "${arg}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
     command = arg as Command;
   }
-  return { command: command ?? 'serve', env };
+  return command === 'users' ? { command, env, args } : { command: command ?? 'serve', env };
 }
 
 export function helpText(): string {

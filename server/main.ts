@@ -19,6 +19,7 @@ import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
 import { startDimseServer } from './dimse/scp.ts';
 import { cleanTempDir } from './ingest/tempFiles.ts';
 import { ensureFirstAdmin } from './auth/firstAdmin.ts';
+import { runUsersCommand } from './auth/usersCommand.ts';
 import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
@@ -62,6 +63,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return 1;
   }
 
+  if (parsed.command === 'users') {
+    const code = await runUsersCommand({ db, logger }, parsed.args ?? [], (line) => process.stdout.write(`${line}\n`));
+    await db.close();
+    return code;
+  }
   if (parsed.command === 'migrate') {
     await db.close();
     logger.info('migrations are up to date');
