@@ -67,26 +67,33 @@ function toLiveJob(row: JobRow): LiveJob {
   };
 }
 
+/**
+ * Only `process` jobs are shown: they are the series people sent. Housekeeping kinds (waiting for a
+ * series to settle, sweeping old results) are internal and would read as noise in the queue.
+ */
+export const VISIBLE_KINDS = ['process'];
+
 const SELECT = `SELECT id, kind, state, progress, status, last_error, engine, attempts, max_attempts,
-  created_at, started_at, finished_at, payload->>'name' AS name, payload->>'seriesDescription' AS series_description
+  created_at, started_at, finished_at, payload->>'name' AS name,
+  COALESCE(payload->>'seriesDescription', payload->'input'->>'seriesDescription', payload->'input'->>'originalName') AS series_description
   FROM jobs`;
 
 /** The most recent jobs, plus every unfinished one however old, newest first. */
 export async function recentJobs(db: Queryable, limit = 200): Promise<LiveJob[]> {
   const { rows } = await db.query<JobRow>(
     `${SELECT} WHERE id IN (
-       (SELECT id FROM jobs ORDER BY created_at DESC LIMIT $1)
+       (SELECT id FROM jobs WHERE kind = ANY($2::text[]) ORDER BY created_at DESC LIMIT $1)
        UNION
-       (SELECT id FROM jobs WHERE state IN ('queued', 'running')))
+       (SELECT id FROM jobs WHERE kind = ANY($2::text[]) AND state IN ('queued', 'running')))
      ORDER BY created_at DESC`,
-    [limit],
+    [limit, VISIBLE_KINDS],
   );
   return rows.map(toLiveJob);
 }
 
 export async function jobsById(db: Queryable, ids: readonly string[]): Promise<LiveJob[]> {
   if (ids.length === 0) return [];
-  const { rows } = await db.query<JobRow>(`${SELECT} WHERE id = ANY($1::uuid[])`, [[...ids]]);
+  const { rows } = await db.query<JobRow>(`${SELECT} WHERE id = ANY($1::uuid[]) AND kind = ANY($2::text[])`, [[...ids], VISIBLE_KINDS]);
   return rows.map(toLiveJob);
 }
 
@@ -95,7 +102,8 @@ export async function queueCounts(db: Queryable): Promise<QueueCounts> {
     `SELECT count(*) FILTER (WHERE created_at > now() - interval '24 hours') AS added,
             count(*) FILTER (WHERE state = 'queued') AS queued,
             count(*) FILTER (WHERE state = 'running') AS processing
-       FROM jobs`,
+       FROM jobs WHERE kind = ANY($1::text[])`,
+    [VISIBLE_KINDS],
   );
   const r = rows[0] ?? { added: 0, queued: 0, processing: 0 };
   const queued = Number(r.queued);

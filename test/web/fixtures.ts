@@ -49,7 +49,7 @@ export async function insertJob(
   const finished = ['succeeded', 'failed', 'cancelled'].includes(options.state) ? new Date() : null;
   const { rows } = await db.query<{ id: string }>(
     `INSERT INTO jobs (kind, payload, state, progress, status, last_error, engine, started_at, finished_at)
-     VALUES ('process-series', $1::jsonb, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+     VALUES ('process', $1::jsonb, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
     [
       JSON.stringify({ seriesDescription: options.seriesDescription ?? 'Test series', name: options.seriesDescription ?? 'Test series' }),
       options.state,
