@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { labelStats } from './labelStats.ts';
+import { unmatchedEdges } from './meshOps.ts';
+import { meshAll } from './meshPool.ts';
+import type { MeshJob } from './meshSegment.ts';
+import { ellipsoidLabelMap } from './testShapes.ts';
+
+test('worker threads give the same meshes as meshing in this thread, in job order', async () => {
+  const map = ellipsoidLabelMap({
+    dims: [70, 60, 50],
+    spacing: [0.9, 1.1, 2],
+    direction: [0, 1, 0, -1, 0, 0, 0, 0, 1],
+    origin: [10, -20, 30],
+    shapes: [
+      { label: 1, center: [35, 30, 25], radii: [30, 24, 36] },
+      { label: 2, center: [25, 30, 25], radii: [8, 12, 10] },
+      { label: 3, center: [48, 28, 20], radii: [6, 6, 14] },
+    ],
+  });
+  const stats = labelStats(map);
+  const box = (labels: number[]): MeshJob => {
+    const s = labels.map((l) => stats.get(l)).filter((b) => b !== undefined);
+    return {
+      labels,
+      box: { min: [0, 1, 2].map((k) => Math.min(...s.map((b) => b.min[k]))) as MeshJob['box']['min'], max: [0, 1, 2].map((k) => Math.max(...s.map((b) => b.max[k]))) as MeshJob['box']['max'] },
+      voxels: s.reduce((a, b) => a + b.voxels, 0),
+    };
+  };
+  // Small jobs first, so with two threads they finish out of order.
+  const jobs = [box([3]), box([2]), box([1, 2, 3])];
+  const settings = { reduction: 0.5, smoothingIterations: 10 };
+  const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
+  const finished: number[] = [];
+  const parallel = await meshAll(map.data, map, jobs, settings, { threads: 2, onDone: (i) => void finished.push(i) });
+  assert.equal(serial.threads, 1);
+  assert.equal(parallel.threads, 2, 'meshed in worker threads');
+  assert.deepEqual([...finished].sort(), [0, 1, 2]);
+  for (let i = 0; i < jobs.length; i++) {
+    const a = serial.meshes[i];
+    const b = parallel.meshes[i];
+    assert.ok(a.triangles > 100);
+    assert.deepEqual(b.indices, a.indices, `job ${i}: same triangles`);
+    assert.deepEqual(b.positions, a.positions, `job ${i}: same vertices`);
+    assert.deepEqual(b.normals, a.normals);
+    assert.equal(b.meshVolumeMm3, a.meshVolumeMm3);
+    assert.equal(unmatchedEdges(b), 0, 'closed');
+  }
+});
+
+test('meshing in worker threads stops when aborted', async () => {
+  const map = ellipsoidLabelMap({ dims: [60, 60, 60], shapes: [{ label: 1, center: [30, 30, 30], radii: [25, 25, 25] }, { label: 2, center: [30, 30, 30], radii: [10, 10, 10] }] });
+  const stats = labelStats(map);
+  const jobs = [1, 2].map((l) => {
+    const s = stats.get(l);
+    assert.ok(s);
+    return { labels: [l], box: { min: s.min, max: s.max }, voxels: s.voxels };
+  });
+  const controller = new AbortController();
+  const run = meshAll(map.data, map, jobs, { reduction: 0.5, smoothingIterations: 20 }, { threads: 2, signal: controller.signal });
+  controller.abort(new Error('cancelled by user'));
+  await assert.rejects(run, /cancelled by user/);
+});
