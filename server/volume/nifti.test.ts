@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { readNifti, writeNifti } from './nifti.ts';
 import { readNrrd } from './nrrd.ts';
 import { readVolumeFile } from './readVolume.ts';
@@ -86,4 +86,22 @@ test('real: NIfTI and NRRD copies of example_ct give identical volumes and geome
   const brain = await readVolumeFile(testDataPath('nrrd/pyradiomics/brain1_image.nrrd'));
   assert.deepEqual(brain.dims, [256, 256, 25]);
   close(brain.direction, [1, 0, 0, 0, -1, 0, 0, 0, 1], 1e-9, 'brain direction');
+});
+
+test('NIfTI .nii.gz from a path is decompressed as it is read: same voxels, grows past a short gzip trailer, clear error when truncated', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nifti-gz-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ct = makeSyntheticCt({ dims: [40, 30, 20], seed: 2 });
+  const path = join(dir, 'a.nii.gz');
+  await writeNifti(path, ct);
+  const gz = await readFile(path);
+  assert.deepEqual((await readNifti(path)).data, ct.data);
+  // Two gzip members: the trailer only gives the last member's length, so the buffer must grow.
+  const raw = gunzipSync(gz);
+  const split = join(dir, 'two-members.nii.gz');
+  await writeFile(split, Buffer.concat([gzipSync(raw.subarray(0, 1000)), gzipSync(raw.subarray(1000))]));
+  assert.deepEqual((await readNifti(split)).data, ct.data);
+  const cut = join(dir, 'cut.nii.gz');
+  await writeFile(cut, gz.subarray(0, gz.length >> 1));
+  await assert.rejects(readNifti(cut), { code: 'corrupt-volume-file' });
 });
