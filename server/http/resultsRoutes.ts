@@ -5,6 +5,7 @@ import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { fail } from '../downloads/fail.ts';
 import { isExpired, listResults, locateResultFile, resultFileUrl, type ResultRecord } from '../downloads/resultFiles.ts';
 import { auditRequest, fileKind } from '../audit/audit.ts';
+import { exportsForResults } from '../pacs/exportStore.ts';
 
 /** The JSON shape of a result for the web pages (api.md, `GET /api/results`). */
 export function resultJson(result: ResultRecord) {
@@ -33,7 +34,10 @@ export function resultsRouter(deps: AppDeps): Router {
     const now = Date.now();
     const results = await listResults(deps.db);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = results.filter((r) => !isExpired(r, now)).map(resultJson);
+    const shown = results.filter((r) => !isExpired(r, now));
+    // Export status per PACS node (api.md "PACS"): shown on each result with its Send to PACS button.
+    const exports = await exportsForResults(deps.db, shown.map((r) => r.id));
+    ctx.body = shown.map((r) => ({ ...resultJson(r), pacsExports: exports.get(r.id) ?? [] }));
   });
 
   router.get('/api/results/:id/files/:name', async (ctx) => {

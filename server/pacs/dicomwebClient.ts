@@ -123,11 +123,15 @@ export class DicomwebClient {
   ): Promise<number> {
     const path = `/studies/${encodeURIComponent(target.studyUid)}${target.seriesUid ? `/series/${encodeURIComponent(target.seriesUid)}` : ''}`;
     const what = target.seriesUid ? 'send a series' : 'send a study';
-    const res = await this.request(path, {
-      headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*, multipart/related; type="application/dicom"' },
-      signal,
-      what,
-    });
+    // Instances as stored (transfer-syntax=*, PS3.18 8.7.3.5.2) saves the node from transcoding; a node
+    // that does not understand it gets a second request without it (Explicit VR Little Endian).
+    let res: Response;
+    try {
+      res = await this.request(path, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' }, signal, what });
+    } catch (e) {
+      if (!(e instanceof PacsError) || (e.status !== 400 && e.status !== 406)) throw e;
+      res = await this.request(path, { headers: { Accept: 'multipart/related; type="application/dicom"' }, signal, what });
+    }
     if (res.status === 204 || !res.body) return 0;
     let boundary: string;
     try {

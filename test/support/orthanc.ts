@@ -27,14 +27,23 @@ export async function freePort(): Promise<number> {
 
 export interface RunningOrthanc {
   url: string;
+  /** Orthanc's DICOM port (AE title ORTHANC). */
+  dicomPort: number;
+  /** Headers for Orthanc's own REST API when started with `users` (the first user). */
+  headers: Record<string, string>;
   stop(): Promise<void>;
+}
+
+export interface OrthancOptions {
+  /** HTTP Basic users; when given, Orthanc refuses every request without one of them. */
+  users?: Record<string, string>;
 }
 
 /**
  * Starts a private Orthanc on loopback ports with its own storage and configuration, DICOMweb enabled
  * (fsync on, the default), and `servers` registered as DICOMweb peers.
  */
-export async function startOrthanc(servers: Record<string, string[]> = {}): Promise<RunningOrthanc> {
+export async function startOrthanc(servers: Record<string, string[]> = {}, options: OrthancOptions = {}): Promise<RunningOrthanc> {
   const dir = await mkdtemp(join(tmpdir(), 'ag-orthanc-'));
   const httpPort = await freePort();
   const dicomPort = await freePort();
@@ -45,7 +54,8 @@ export async function startOrthanc(servers: Record<string, string[]> = {}): Prom
     HttpPort: httpPort,
     DicomPort: dicomPort,
     RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
+    AuthenticationEnabled: options.users !== undefined,
+    ...(options.users ? { RegisteredUsers: options.users } : {}),
     SyncStorageArea: true,
     HttpDescribeErrors: true,
     Plugins: [ORTHANC_DICOMWEB_PLUGIN],
@@ -60,6 +70,8 @@ export async function startOrthanc(servers: Record<string, string[]> = {}): Prom
     if (process.env.ORTHANC_VERBOSE) process.stderr.write(c);
   });
   const url = `http://127.0.0.1:${httpPort}`;
+  const [user] = Object.entries(options.users ?? {});
+  const headers: Record<string, string> = user ? { Authorization: `Basic ${Buffer.from(`${user[0]}:${user[1]}`).toString('base64')}` } : {};
   const stop = async (): Promise<void> => {
     if (child.exitCode === null) {
       child.kill('SIGTERM');
@@ -74,7 +86,7 @@ export async function startOrthanc(servers: Record<string, string[]> = {}): Prom
       throw new Error(`Orthanc exited at start: ${stderr}`);
     }
     try {
-      const res = await fetch(`${url}/system`);
+      const res = await fetch(`${url}/system`, { headers });
       if (res.ok) break;
     } catch {
       // not listening yet
@@ -85,5 +97,5 @@ export async function startOrthanc(servers: Record<string, string[]> = {}): Prom
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, stop };
+  return { url, dicomPort, headers, stop };
 }
