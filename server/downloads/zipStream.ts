@@ -41,7 +41,9 @@ export function uniqueEntryNames(names: readonly string[]): string[] {
  */
 export function createZipStream(entries: readonly ZipEntry[]): Readable {
   // forceZip64 is left off: archiver switches to zip64 per entry when a file passes 4 GB.
-  const archive = new ZipArchive({ zlib: { level: 1 }, highWaterMark: 1 << 20 });
+  // statConcurrency 1: archiver appends files in the order their stat() returns, and a download
+  // should list files in the order they were chosen.
+  const archive = new ZipArchive({ zlib: { level: 1 }, highWaterMark: 1 << 20, statConcurrency: 1 });
   const names = uniqueEntryNames(entries.map((e) => e.name));
   entries.forEach((entry, i) => {
     // file() opens lazily (lazystream), so a 500-file zip holds one descriptor at a time.
