@@ -69,6 +69,7 @@ export function pagesRouter(_deps: AppDeps, dist: string = WEB_DIST): Router {
   router.get('/', page('index.html'));
   router.get('/upload', page('index.html'));
   router.get('/files', page('files.html'));
+  router.get('/pacs', page('pacs.html'));
   router.get('/login', page('login.html'));
 
   router.get(/^\/assets\/(.+)$/, async (ctx) => {

@@ -5,6 +5,7 @@ import styles from './app-header.styles.ts';
 const LINKS = [
   { id: 'upload', href: '/', label: 'Upload & queue' },
   { id: 'files', href: '/files', label: 'Files' },
+  { id: 'pacs', href: '/pacs', label: 'PACS' },
 ] as const;
 
 /**
