@@ -113,9 +113,16 @@ export async function readInstanceHeader(file: string): Promise<InstanceHeader> 
         sopClassUid: MEDIA_STORAGE_DIRECTORY,
       });
     }
-    const header = extractHeader(dataSet);
-    await checkPixelDataComplete(fh, dataSet, header, size);
-    return header;
+    // An element whose length points past the data read makes dicom-parser throw a bare string when the
+    // value is read; that is a corrupt file, not an internal error.
+    try {
+      const header = extractHeader(dataSet);
+      await checkPixelDataComplete(fh, dataSet, header, size);
+      return header;
+    } catch (e) {
+      if (e instanceof InstanceRejectedError) throw e;
+      reject(`corrupt DICOM data set (${parserMessage(e)})`, {}, e);
+    }
   } finally {
     await fh.close();
   }

@@ -53,6 +53,9 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
   };
 
   bb.on('file', (field, stream, info) => {
+    // A form cut off mid-file errors this stream, maybe before the pipeline below is attached; an error
+    // with no listener would take the whole server down. The pipeline still sees it.
+    stream.on('error', () => undefined);
     const name = displayName(info.filename);
     if (field !== UPLOAD_FIELD && field !== 'file') {
       stream.resume();
