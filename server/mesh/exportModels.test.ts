@@ -171,3 +171,21 @@ test('totalSegmentatorSegments names labels after the class map and colours them
   assert.equal(all.find((s) => s.label === 115)?.name, 'rib_right_12');
   assert.equal(all.find((s) => s.label === 117)?.name, 'costal_cartilages');
 });
+
+test('glTF and GLB carry the same buffer, and a structure name cannot clash with the data URI', async () => {
+  const { buildGltf } = await import('./gltf.ts');
+  const positions = new Float32Array([0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  const normals = new Float32Array([0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1]);
+  const indices = new Uint32Array([0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3]);
+  const files = await buildGltf('t', [{ name: '@@BUFFER@@', color: [1, 0, 0], opacity: 0.5, positions, normals, indices }]);
+  for (const [bytes, format] of [[files.gltf, 'gltf'], [files.glb, 'glb']] as const) {
+    const report = await validateGltf(bytes, format);
+    assert.equal(report.issues.numErrors, 0, errorLines(report));
+  }
+  const json = JSON.parse(new TextDecoder().decode(files.gltf)) as GltfJson;
+  const fromUri = Buffer.from((json.buffers[0].uri ?? '').split(',')[1], 'base64');
+  const binLength = new DataView(files.glb.buffer, files.glb.byteOffset).getUint32(12, true);
+  const bin = files.glb.subarray(20 + binLength + 8);
+  assert.deepEqual(new Uint8Array(fromUri), bin);
+  assert.equal(json.nodes[1].name, '@@BUFFER@@');
+});
