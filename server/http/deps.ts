@@ -25,4 +25,6 @@ export interface AppDeps {
   /** In-process bus feeding Server-Sent Events and the UI's live queue. */
   events: Events;
   runtime?: RuntimeInfo;
+  /** Where the built pages are (default dist/web); browser tests build their own so parallel runs do not clash. */
+  webDist?: string;
 }

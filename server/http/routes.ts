@@ -19,7 +19,7 @@ export function allRouters(deps: AppDeps): Router[] {
     resultsRouter(deps),
     downloadsRouter(deps),
     eventsRouter(deps),
-    pagesRouter(deps),
+    pagesRouter(deps, deps.webDist),
     ingestRouter(deps),
     pacsRouter(deps),
   ];

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireOrSkip } from '../support/requirements.ts';
 import { withTestDatabase, testAppDeps } from '../support/db.ts';
@@ -23,9 +26,12 @@ function watchConsole(page: Page, expected: RegExp[]): string[] {
 
 test('in Chromium with AUTH on: a page sends you to sign in and back; the upload carries the CSRF token', async (t) => {
   if (!requireOrSkip(t, existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package "chromium")`)) return;
-  await buildWeb();
+  // Its own build: other browser tests rebuild dist/web while this one runs.
+  const webDist = await mkdtemp(join(tmpdir(), 'ag-web-login-'));
+  t.after(() => rm(webDist, { recursive: true, force: true }));
+  await buildWeb({ outDir: webDist, minify: false });
   await withTestDatabase('pglite', t, async (db) => {
-    const deps = await testAppDeps(db, t, { AUTH: 'on' });
+    const deps = { ...(await testAppDeps(db, t, { AUTH: 'on' })), webDist };
     await addUser(db, 'lab', 'lab password 123', ['ingest', 'read']);
     const { base } = await listen(t, deps);
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
