@@ -43,7 +43,6 @@ export interface InstanceHeader {
   hasPixelData: boolean;
 }
 
-const FIRST_READ = 128 * 1024;
 const DEFLATED = '1.2.840.10008.1.2.1.99';
 const BIG_ENDIAN = '1.2.840.10008.1.2.2';
 
@@ -79,52 +78,70 @@ export async function readInstanceHeader(file: string): Promise<InstanceHeader> 
   const fh = await open(file, 'r');
   try {
     const size = (await fh.stat()).size;
-    let length = Math.min(size, FIRST_READ);
-    let head = await readAt(fh, 0, length);
-    if (size < 132 || head.toString('latin1', 128, 132) !== 'DICM') {
-      reject(describeNonDicom(head, size, await gunzipHead(head)));
-    }
-    let dataSet: DataSet | undefined;
-    for (;;) {
-      let failure: unknown;
-      try {
-        dataSet = dicomParser.parseDicom(head, { untilTag: 'x7fe00010' });
-      } catch (e) {
-        failure = e;
-      }
-      const ts = dataSet?.string('x00020010');
-      const incomplete = failure !== undefined || (dataSet !== undefined && !dataSet.elements.x7fe00010);
-      if (!incomplete && ts !== DEFLATED) break;
-      if (length >= size) {
-        if (failure === undefined) break; // whole file read: an instance without pixel data
-        const msg = parserMessage(failure);
-        if (/0002,0010/.test(msg)) reject('the file meta information has no Transfer Syntax UID (0002,0010)');
-        if (/DICM prefix/.test(msg)) reject(describeNonDicom(head, size, await gunzipHead(head)));
-        reject(`truncated or corrupt DICOM data set (${msg})`);
-      }
-      // Deflated data sets can only be inflated whole; otherwise grow the window until the header fits.
-      length = ts === DEFLATED ? size : Math.min(size, length * 4);
-      head = await readAt(fh, 0, length);
-      dataSet = undefined;
-    }
-    if (!dataSet) reject('unreadable DICOM data set');
-    if (dataSet.string('x00020002')?.trim() === MEDIA_STORAGE_DIRECTORY) {
-      throw new InstanceRejectedError(FailureReason.SopClassNotSupported, 'DICOMDIR (Media Storage Directory) is an index of a file set, not an instance; send the files it lists', {
-        sopClassUid: MEDIA_STORAGE_DIRECTORY,
-      });
-    }
-    // An element whose length points past the data read makes dicom-parser throw a bare string when the
-    // value is read; that is a corrupt file, not an internal error.
-    try {
-      const header = extractHeader(dataSet);
-      await checkPixelDataComplete(fh, dataSet, header, size);
-      return header;
-    } catch (e) {
-      if (e instanceof InstanceRejectedError) throw e;
-      reject(`corrupt DICOM data set (${parserMessage(e)})`, {}, e);
-    }
+    return await readInstanceHeaderFrom({ size, read: (position, length) => readAt(fh, position, length) });
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Bytes of one received instance. STOW-RS keeps the first HEADER_READ_BYTES of each part in memory as
+ * they stream to disk, so its header is parsed without reading the file back.
+ */
+export interface InstanceBytes {
+  size: number;
+  read(position: number, length: number): Promise<Buffer>;
+}
+
+/** How much readInstanceHeaderFrom asks for first; a header that fits needs no further read. */
+export const HEADER_READ_BYTES = 128 * 1024;
+
+/** readInstanceHeader on bytes that need not be a file yet (same checks, same messages). */
+export async function readInstanceHeaderFrom(src: InstanceBytes): Promise<InstanceHeader> {
+  const size = src.size;
+  let length = Math.min(size, HEADER_READ_BYTES);
+  let head = await src.read(0, length);
+  if (size < 132 || head.toString('latin1', 128, 132) !== 'DICM') {
+    reject(describeNonDicom(head, size, await gunzipHead(head)));
+  }
+  let dataSet: DataSet | undefined;
+  for (;;) {
+    let failure: unknown;
+    try {
+      dataSet = dicomParser.parseDicom(head, { untilTag: 'x7fe00010' });
+    } catch (e) {
+      failure = e;
+    }
+    const ts = dataSet?.string('x00020010');
+    const incomplete = failure !== undefined || (dataSet !== undefined && !dataSet.elements.x7fe00010);
+    if (!incomplete && ts !== DEFLATED) break;
+    if (length >= size) {
+      if (failure === undefined) break; // whole file read: an instance without pixel data
+      const msg = parserMessage(failure);
+      if (/0002,0010/.test(msg)) reject('the file meta information has no Transfer Syntax UID (0002,0010)');
+      if (/DICM prefix/.test(msg)) reject(describeNonDicom(head, size, await gunzipHead(head)));
+      reject(`truncated or corrupt DICOM data set (${msg})`);
+    }
+    // Deflated data sets can only be inflated whole; otherwise grow the window until the header fits.
+    length = ts === DEFLATED ? size : Math.min(size, length * 4);
+    head = await src.read(0, length);
+    dataSet = undefined;
+  }
+  if (!dataSet) reject('unreadable DICOM data set');
+  if (dataSet.string('x00020002')?.trim() === MEDIA_STORAGE_DIRECTORY) {
+    throw new InstanceRejectedError(FailureReason.SopClassNotSupported, 'DICOMDIR (Media Storage Directory) is an index of a file set, not an instance; send the files it lists', {
+      sopClassUid: MEDIA_STORAGE_DIRECTORY,
+    });
+  }
+  // An element whose length points past the data read makes dicom-parser throw a bare string when the
+  // value is read; that is a corrupt file, not an internal error.
+  try {
+    const header = extractHeader(dataSet);
+    await checkPixelDataComplete(src, dataSet, header, size);
+    return header;
+  } catch (e) {
+    if (e instanceof InstanceRejectedError) throw e;
+    reject(`corrupt DICOM data set (${parserMessage(e)})`, {}, e);
   }
 }
 
@@ -217,7 +234,7 @@ const SEQUENCE_DELIMITER = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
  * A file cut short in its pixel data still has a perfectly readable header; catching it here gives the
  * sender a failure now instead of a broken volume minutes later.
  */
-async function checkPixelDataComplete(fh: FileHandle, ds: DataSet, header: InstanceHeader, size: number): Promise<void> {
+async function checkPixelDataComplete(src: InstanceBytes, ds: DataSet, header: InstanceHeader, size: number): Promise<void> {
   const el = ds.elements.x7fe00010;
   if (!el) return;
   const uids = { sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid };
@@ -239,9 +256,9 @@ async function checkPixelDataComplete(fh: FileHandle, ds: DataSet, header: Insta
     return;
   }
   // Encapsulated: a complete file ends with the Sequence Delimitation Item (unless trailing padding follows).
-  const tail = await readAt(fh, Math.max(0, size - 8), Math.min(8, size));
+  const tail = await src.read(Math.max(0, size - 8), Math.min(8, size));
   if (tail.equals(SEQUENCE_DELIMITER) && header.transferSyntaxUid !== BIG_ENDIAN) return;
-  const whole = await readAt(fh, 0, size);
+  const whole = await src.read(0, size);
   try {
     const full = dicomParser.parseDicom(whole);
     const px = full.elements.x7fe00010;

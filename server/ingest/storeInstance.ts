@@ -1,7 +1,7 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { AppDeps } from '../http/deps.ts';
-import type { Queryable } from '../db/database.ts';
+import type { Queryable, SqlValue } from '../db/database.ts';
 import { FailureReason, InstanceRejectedError } from '../dicom/failure.ts';
 import { readInstanceHeader, type InstanceHeader } from '../dicom/readHeader.ts';
 import { MEDIA_STORAGE_DIRECTORY, isVolumeImageSopClass } from '../dicom/sopClasses.ts';
@@ -68,18 +68,89 @@ async function zeroPreambleAndSync(file: string): Promise<number> {
   }
 }
 
-/** mkdir -p that fsyncs each parent whose entry list changed, so the new directories survive a crash. */
-async function ensureDurableDir(root: string, dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  let d = dir;
-  const toSync: string[] = [];
-  while (d.length >= first.length && d !== root) {
-    toSync.push(dirname(d));
-    d = dirname(d);
+/**
+ * Directories this process knows to be durable down from DATA_DIR (each entry: the promise of making it so).
+ * A series directory is made durable once (mkdir -p, then fsync of every ancestor up to DATA_DIR, whether
+ * this call or a concurrent one created it), so later instances of the series only rename and fsync the
+ * series directory. Rename-first would be unsafe alone: the directory may exist while its creator is still
+ * fsyncing the parents, so everyone waits on the same promise.
+ */
+const durableDirs = new Map<string, Promise<void>>();
+const MAX_KNOWN_DIRS = 10_000;
+
+function durableDir(root: string, dir: string): Promise<void> {
+  let ready = durableDirs.get(dir);
+  if (!ready) {
+    if (durableDirs.size >= MAX_KNOWN_DIRS) durableDirs.clear(); // forgetting only costs a re-check
+    ready = (async () => {
+      await mkdir(dir, { recursive: true });
+      const parents: string[] = [];
+      for (let d = dirname(dir); d.length >= root.length; d = dirname(d)) {
+        parents.push(d);
+        if (d === root) break;
+      }
+      await Promise.all(parents.map((p) => syncDirBatched(p)));
+    })();
+    durableDirs.set(dir, ready);
+    ready.catch(() => durableDirs.delete(dir));
   }
-  for (const p of toSync) await fsyncDir(p);
+  return ready;
 }
+
+/** Moves the durable temp file into its directory; retention may have removed a known directory meanwhile. */
+async function placeFile(root: string, file: string, dest: string): Promise<void> {
+  const dir = dirname(dest);
+  await durableDir(root, dir);
+  try {
+    await rename(file, dest);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    durableDirs.delete(dir);
+    await durableDir(root, dir);
+    await rename(file, dest);
+  }
+  await syncDirBatched(dir);
+}
+
+interface DirSync {
+  running: Promise<void>;
+  /** The next fsync, shared by everyone who asked while `running` was already under way. */
+  queued?: Promise<void>;
+}
+const dirSyncs = new Map<string, DirSync>();
+
+/**
+ * fsync of a directory shared by concurrent callers (group commit for directory entries): a caller is
+ * covered by an fsync that starts after its rename, so callers arriving while one runs share the next one.
+ * Parts of one request land in one series directory, so at N instances in flight this is about one
+ * directory fsync per batch instead of one per instance.
+ */
+export function syncDirBatched(dir: string): Promise<void> {
+  const state = dirSyncs.get(dir);
+  if (!state) {
+    const s: DirSync = { running: fsyncDir(dir) };
+    dirSyncs.set(dir, s);
+    const settle = (): void => {
+      if (dirSyncs.get(dir) === s && s.queued === undefined) dirSyncs.delete(dir);
+    };
+    s.running.then(settle, settle);
+    return s.running;
+  }
+  if (!state.queued) {
+    state.queued = state.running.then(noop, noop).then(() => {
+      state.queued = undefined;
+      state.running = fsyncDir(dir);
+      const settle = (): void => {
+        if (dirSyncs.get(dir) === state && state.queued === undefined) dirSyncs.delete(dir);
+      };
+      state.running.then(settle, settle);
+      return state.running;
+    });
+  }
+  return state.queued;
+}
+
+function noop(): void {}
 
 function rejectBeforeStore(header: InstanceHeader, options: StoreOptions): void {
   const uids = { sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid };
@@ -103,34 +174,52 @@ function rejectBeforeStore(header: InstanceHeader, options: StoreOptions): void 
 }
 
 /**
+ * A received instance: a temp file the caller wrote under DATA_DIR/tmp. By default storeInstance reads its
+ * header from the file, zeroes the preamble and fsyncs it. A caller that streamed the bytes itself (STOW-RS)
+ * passes `prepare` instead: it parses the header from the head it kept in memory, runs `check` on it (so a
+ * rejected instance costs no fsync), zeroes the preamble in what it writes and fsyncs through its own handle.
+ * That saves reopening, re-reading and a second write per instance (13 ms -> about 3 ms sequentially).
+ */
+export interface InstanceSource {
+  file: string;
+  prepare?: (check: (header: InstanceHeader) => void) => Promise<{ header: InstanceHeader; sizeBytes: number }>;
+}
+
+/**
  * The one path every way in (STOW-RS, the upload form, the DIMSE SCP) stores an instance through.
  * `source.file` is a temp file the caller wrote under DATA_DIR/tmp; this function takes ownership of it:
  * it is moved into place on success and deleted on failure. When the promise resolves the file and its
  * index row are durable (file and directory fsynced, row committed), so the sender may be told "stored".
+ * Concurrent calls share directory fsyncs and index transactions (group commit); each still resolves only
+ * after its own file, directory entry and row are durable.
  * Failures are InstanceRejectedError with a DICOM failure reason and a message safe to show the sender.
  */
 export async function storeInstance(
   deps: StoreDeps,
-  source: { file: string },
+  source: InstanceSource,
   origin: IngestOrigin,
   options: StoreOptions = {},
 ): Promise<StoredInstance> {
   const { config, logger } = deps;
-  let moved = false;
   try {
-    const size = (await stat(source.file)).size;
-    await checkFreeDisk(deps, size);
-    const header = await readInstanceHeader(source.file);
-    rejectBeforeStore(header, options);
+    let header: InstanceHeader;
+    let sizeBytes: number;
+    if (source.prepare) {
+      // The bytes are already on disk, so the free space left is what the check compares.
+      await checkFreeDisk(deps, 0);
+      ({ header, sizeBytes } = await source.prepare((h) => rejectBeforeStore(h, options)));
+    } else {
+      const size = (await stat(source.file)).size;
+      await checkFreeDisk(deps, size);
+      header = await readInstanceHeader(source.file);
+      rejectBeforeStore(header, options);
+      sizeBytes = await zeroPreambleAndSync(source.file);
+    }
 
     const volumeImage = isVolumeImageSopClass(header.sopClassUid) && header.hasPixelData;
     const rel = instanceRelativePath(header.studyInstanceUid, header.seriesInstanceUid, header.sopInstanceUid);
     const dest = absoluteDataPath(config.dataDir, rel);
-    const sizeBytes = await zeroPreambleAndSync(source.file);
-    await ensureDurableDir(config.dataDir, dirname(dest));
-    await rename(source.file, dest);
-    moved = true;
-    await fsyncDir(dirname(dest));
+    await placeFile(config.dataDir, source.file, dest);
 
     let previousPath: string | null = null;
     try {
@@ -160,7 +249,8 @@ export async function storeInstance(
       volumeImage,
     };
   } catch (e) {
-    if (!moved) await removeTemp(source.file);
+    // After the rename the temp name no longer exists and this does nothing: the stored copy stays.
+    await removeTemp(source.file);
     if (e instanceof InstanceRejectedError) throw e;
     const code = (e as { code?: unknown }).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -171,80 +261,106 @@ export async function storeInstance(
   }
 }
 
-/** Upserts study, series and instance rows; returns the previously stored path of this SOP instance, if any. */
-async function indexInstance(
-  tx: Queryable,
-  h: InstanceHeader,
-  f: { rel: string; sizeBytes: number; volumeImage: boolean; origin: IngestOrigin },
-): Promise<string | null> {
+const STUDY_COLUMNS = ['study_uid', 'patient_name', 'patient_id', 'patient_birth_date', 'patient_sex', 'study_date', 'study_time',
+  'accession_number', 'referring_physician_name', 'study_id', 'study_description', 'timezone_offset', 'specific_character_set'] as const;
+const SERIES_COLUMNS = ['series_uid', 'study_uid', 'modality', 'series_number', 'series_description', 'series_date', 'series_time',
+  'body_part_examined', 'manufacturer', 'manufacturer_model_name', 'performed_procedure_step_start_date'] as const;
+const INSTANCE_COLUMNS = ['sop_instance_uid', 'series_uid', 'study_uid', 'sop_class_uid', 'transfer_syntax_uid', 'instance_number', 'rows',
+  'columns', 'bits_allocated', 'number_of_frames', 'image_type', 'has_pixel_data', 'volume_image', 'path', 'size_bytes', 'received_via',
+  'calling_aet', 'remote_address'] as const;
+
+function studyValues(h: InstanceHeader): SqlValue[] {
+  return [h.studyInstanceUid, h.patientName ?? null, h.patientId ?? null, h.patientBirthDate ?? null, h.patientSex ?? null, h.studyDate ?? null,
+    h.studyTime ?? null, h.accessionNumber ?? null, h.referringPhysicianName ?? null, h.studyId ?? null, h.studyDescription ?? null,
+    h.timezoneOffsetFromUtc ?? null, h.specificCharacterSet ?? null];
+}
+
+function seriesValues(h: InstanceHeader): SqlValue[] {
+  return [h.seriesInstanceUid, h.studyInstanceUid, h.modality ?? null, h.seriesNumber ?? null, h.seriesDescription ?? null, h.seriesDate ?? null,
+    h.seriesTime ?? null, h.bodyPartExamined ?? null, h.manufacturer ?? null, h.manufacturerModelName ?? null,
+    h.performedProcedureStepStartDate ?? null];
+}
+
+function instanceValues(it: IndexItem): SqlValue[] {
+  const h = it.header;
+  return [h.sopInstanceUid, h.seriesInstanceUid, h.studyInstanceUid, h.sopClassUid, h.transferSyntaxUid, h.instanceNumber ?? null, h.rows ?? null,
+    h.columns ?? null, h.bitsAllocated ?? null, h.numberOfFrames ?? null, h.imageType, h.hasPixelData, it.volumeImage, it.rel, it.sizeBytes,
+    it.origin.via, it.origin.callingAet ?? null, it.origin.remoteAddress ?? null];
+}
+
+/**
+ * One row per key, in key order (a stable lock order), each column the last non-null value in batch order:
+ * the same result as upserting the instances one by one with COALESCE(new, old).
+ */
+function mergeRows(rows: SqlValue[][]): SqlValue[][] {
+  const byKey = new Map<string, SqlValue[]>();
+  for (const r of rows) {
+    const key = r[0] as string;
+    const m = byKey.get(key);
+    if (!m) byKey.set(key, [...r]);
+    else r.forEach((v, i) => { if (v !== null) m[i] = v; });
+  }
+  return [...byKey.entries()].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)).map((e) => e[1]);
+}
+
+/** `($1, $2, ...), ($n+1, ...)` for a multi-row VALUES list; the parameters are typed by the target columns. */
+function valuesList(rows: SqlValue[][], params: SqlValue[], extra = ''): string {
+  return rows.map((r) => `(${r.map((v) => { params.push(v); return `$${params.length}`; }).join(', ')}${extra})`).join(', ');
+}
+
+const coalesceSet = (table: string, cols: readonly string[]): string =>
+  cols.map((c) => `${c} = COALESCE(EXCLUDED.${c}, ${table}.${c})`).join(',\n        ');
+
+/**
+ * Upserts the study, series and instance rows of a batch of distinct SOP instances in five statements,
+ * whatever the batch size (one statement per row costs about 1 ms each on PGlite); returns for each
+ * instance its previously stored path, if any.
+ */
+async function indexInstances(tx: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
   // Study/series attributes: the newest instance's non-empty values win (COALESCE keeps older ones otherwise).
+  let params: SqlValue[] = [];
+  let values = valuesList(mergeRows(items.map((it) => studyValues(it.header))), params);
   await tx.query(
-    `INSERT INTO dicom_studies (study_uid, patient_name, patient_id, patient_birth_date, patient_sex, study_date, study_time,
-        accession_number, referring_physician_name, study_id, study_description, timezone_offset, specific_character_set)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    `INSERT INTO dicom_studies (${STUDY_COLUMNS.join(', ')}) VALUES ${values}
      ON CONFLICT (study_uid) DO UPDATE SET
-        patient_name = COALESCE(EXCLUDED.patient_name, dicom_studies.patient_name),
-        patient_id = COALESCE(EXCLUDED.patient_id, dicom_studies.patient_id),
-        patient_birth_date = COALESCE(EXCLUDED.patient_birth_date, dicom_studies.patient_birth_date),
-        patient_sex = COALESCE(EXCLUDED.patient_sex, dicom_studies.patient_sex),
-        study_date = COALESCE(EXCLUDED.study_date, dicom_studies.study_date),
-        study_time = COALESCE(EXCLUDED.study_time, dicom_studies.study_time),
-        accession_number = COALESCE(EXCLUDED.accession_number, dicom_studies.accession_number),
-        referring_physician_name = COALESCE(EXCLUDED.referring_physician_name, dicom_studies.referring_physician_name),
-        study_id = COALESCE(EXCLUDED.study_id, dicom_studies.study_id),
-        study_description = COALESCE(EXCLUDED.study_description, dicom_studies.study_description),
-        timezone_offset = COALESCE(EXCLUDED.timezone_offset, dicom_studies.timezone_offset),
-        specific_character_set = COALESCE(EXCLUDED.specific_character_set, dicom_studies.specific_character_set),
+        ${coalesceSet('dicom_studies', STUDY_COLUMNS.slice(1))},
         updated_at = now()`,
-    [h.studyInstanceUid, h.patientName ?? null, h.patientId ?? null, h.patientBirthDate ?? null, h.patientSex ?? null, h.studyDate ?? null,
-      h.studyTime ?? null, h.accessionNumber ?? null, h.referringPhysicianName ?? null, h.studyId ?? null, h.studyDescription ?? null,
-      h.timezoneOffsetFromUtc ?? null, h.specificCharacterSet ?? null],
+    params,
   );
+  params = [];
+  values = valuesList(mergeRows(items.map((it) => seriesValues(it.header))), params, ', 1, now()');
   await tx.query(
-    `INSERT INTO dicom_series (series_uid, study_uid, modality, series_number, series_description, series_date, series_time,
-        body_part_examined, manufacturer, manufacturer_model_name, performed_procedure_step_start_date, revision, last_instance_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, now())
+    `INSERT INTO dicom_series (${SERIES_COLUMNS.join(', ')}, revision, last_instance_at) VALUES ${values}
      ON CONFLICT (series_uid) DO UPDATE SET
-        modality = COALESCE(EXCLUDED.modality, dicom_series.modality),
-        series_number = COALESCE(EXCLUDED.series_number, dicom_series.series_number),
-        series_description = COALESCE(EXCLUDED.series_description, dicom_series.series_description),
-        series_date = COALESCE(EXCLUDED.series_date, dicom_series.series_date),
-        series_time = COALESCE(EXCLUDED.series_time, dicom_series.series_time),
-        body_part_examined = COALESCE(EXCLUDED.body_part_examined, dicom_series.body_part_examined),
-        manufacturer = COALESCE(EXCLUDED.manufacturer, dicom_series.manufacturer),
-        manufacturer_model_name = COALESCE(EXCLUDED.manufacturer_model_name, dicom_series.manufacturer_model_name),
-        performed_procedure_step_start_date = COALESCE(EXCLUDED.performed_procedure_step_start_date, dicom_series.performed_procedure_step_start_date),
+        ${coalesceSet('dicom_series', SERIES_COLUMNS.slice(2))},
         revision = dicom_series.revision + 1,
         last_instance_at = now()`,
-    [h.seriesInstanceUid, h.studyInstanceUid, h.modality ?? null, h.seriesNumber ?? null, h.seriesDescription ?? null, h.seriesDate ?? null,
-      h.seriesTime ?? null, h.bodyPartExamined ?? null, h.manufacturer ?? null, h.manufacturerModelName ?? null,
-      h.performedProcedureStepStartDate ?? null],
+    params,
   );
-  const prev = await tx.query<{ path: string; series_uid: string }>(
-    'SELECT path, series_uid FROM dicom_instances WHERE sop_instance_uid = $1 FOR UPDATE',
-    [h.sopInstanceUid],
+  const sopUids = items.map((it) => it.header.sopInstanceUid);
+  const prev = await tx.query<{ sop_instance_uid: string; path: string; series_uid: string }>(
+    'SELECT sop_instance_uid, path, series_uid FROM dicom_instances WHERE sop_instance_uid = ANY($1::text[]) ORDER BY sop_instance_uid FOR UPDATE',
+    [sopUids],
   );
-  const old = prev.rows[0];
-  if (old && old.series_uid !== h.seriesInstanceUid) {
-    // The series that lost an instance changed too; its next job must not list the moved file.
-    await tx.query('UPDATE dicom_series SET revision = revision + 1 WHERE series_uid = $1', [old.series_uid]);
+  const old = new Map(prev.rows.map((r) => [r.sop_instance_uid, r]));
+  // A series that lost an instance changed too; its next job must not list the moved file.
+  const lost = new Set<string>();
+  for (const it of items) {
+    const o = old.get(it.header.sopInstanceUid);
+    if (o && o.series_uid !== it.header.seriesInstanceUid) lost.add(o.series_uid);
   }
+  if (lost.size > 0) {
+    await tx.query('UPDATE dicom_series SET revision = revision + 1 WHERE series_uid = ANY($1::text[])', [[...lost].sort()]);
+  }
+  params = [];
+  values = valuesList(items.map(instanceValues).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)), params);
   await tx.query(
-    `INSERT INTO dicom_instances (sop_instance_uid, series_uid, study_uid, sop_class_uid, transfer_syntax_uid, instance_number, rows, columns,
-        bits_allocated, number_of_frames, image_type, has_pixel_data, volume_image, path, size_bytes, received_via, calling_aet, remote_address)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    `INSERT INTO dicom_instances (${INSTANCE_COLUMNS.join(', ')}) VALUES ${values}
      ON CONFLICT (sop_instance_uid) DO UPDATE SET
-        series_uid = EXCLUDED.series_uid, study_uid = EXCLUDED.study_uid, sop_class_uid = EXCLUDED.sop_class_uid,
-        transfer_syntax_uid = EXCLUDED.transfer_syntax_uid, instance_number = EXCLUDED.instance_number, rows = EXCLUDED.rows,
-        columns = EXCLUDED.columns, bits_allocated = EXCLUDED.bits_allocated, number_of_frames = EXCLUDED.number_of_frames,
-        image_type = EXCLUDED.image_type, has_pixel_data = EXCLUDED.has_pixel_data, volume_image = EXCLUDED.volume_image,
-        path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, received_via = EXCLUDED.received_via,
-        calling_aet = EXCLUDED.calling_aet, remote_address = EXCLUDED.remote_address, received_at = now()`,
-    [h.sopInstanceUid, h.seriesInstanceUid, h.studyInstanceUid, h.sopClassUid, h.transferSyntaxUid, h.instanceNumber ?? null, h.rows ?? null,
-      h.columns ?? null, h.bitsAllocated ?? null, h.numberOfFrames ?? null, h.imageType, h.hasPixelData, f.volumeImage, f.rel, f.sizeBytes,
-      f.origin.via, f.origin.callingAet ?? null, f.origin.remoteAddress ?? null],
+        ${INSTANCE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, received_at = now()`,
+    params,
   );
-  return old ? old.path : null;
+  return items.map((it) => old.get(it.header.sopInstanceUid)?.path ?? null);
 }
 
 /** For tests and tools: the DATA_DIR-relative path of a stored instance, resolved safely. */
@@ -313,13 +429,32 @@ class IndexBatcher {
   }
 
   async #write(tx: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
-    const prevs: Array<string | null> = [];
-    const series = new Set<string>();
-    for (const it of items) {
-      prevs.push(await indexInstance(tx, it.header, it));
-      if (it.volumeImage) series.add(it.header.seriesInstanceUid);
+    const prevs: Array<string | null> = new Array<string | null>(items.length).fill(null);
+    // One statement must not touch a row twice, so the same instance twice in a batch (sent twice at once)
+    // goes in a later round, which then sees the earlier copy as the previous one, as one by one would.
+    let rest = items.map((item, index) => ({ item, index }));
+    while (rest.length > 0) {
+      const seen = new Set<string>();
+      const round: typeof rest = [];
+      const later: typeof rest = [];
+      for (const e of rest) {
+        const uid = e.item.header.sopInstanceUid;
+        if (seen.has(uid)) later.push(e);
+        else {
+          seen.add(uid);
+          round.push(e);
+        }
+      }
+      const roundPrevs = await indexInstances(tx, round.map((e) => e.item));
+      round.forEach((e, i) => {
+        prevs[e.index] = roundPrevs[i];
+      });
+      rest = later;
     }
-    for (const uid of series) await scheduleSeriesStable(this.#deps, uid, tx);
+    // The quiet-period job is pushed back once per series per batch, not once per instance.
+    const series = new Set<string>();
+    for (const it of items) if (it.volumeImage) series.add(it.header.seriesInstanceUid);
+    for (const uid of [...series].sort()) await scheduleSeriesStable(this.#deps, uid, tx);
     return prevs;
   }
 }
