@@ -6,8 +6,14 @@ export const INGEST_LIMITS = {
   maxInstanceBytes: 4 * 1024 ** 3,
   /** One STOW-RS request or upload form. */
   maxRequestBytes: 64 * 1024 ** 3,
-  /** Instances being stored (fsync + index) at once per request while the next part is received. */
-  storeConcurrency: 4,
+  /**
+   * Instances being stored (fsync, rename, index) at once per request while the next parts are received.
+   * Each holds a closed temp file and its parsed header (its 128 KB head only until the header is parsed),
+   * so 64 cost little memory and let 32 index rows share a transaction while the next 32 arrive.
+   * 300-slice CT, one request, PGlite: 4 in flight with one transaction per instance 101 inst/s; 64 with
+   * group commit about 270 (same machine, Orthanc 140-180).
+   */
+  storeConcurrency: 64,
   /** Files per upload form. */
   maxUploadFiles: 20_000,
   /** Zip archives: entries, total and per-entry expansion. */

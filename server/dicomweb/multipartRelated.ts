@@ -75,6 +75,21 @@ export class MultipartRelatedTokenizer {
   write(chunk: Buffer): MultipartEvent[] {
     const events: MultipartEvent[] = [];
     if (this.#state === State.Epilogue) return events; // epilogue is ignored (RFC 2046)
+    const d = this.#delimiter.length;
+    if (this.#state === State.Body && this.#buf.length > 0 && chunk.length >= d - 1) {
+      // In a body only a tail shorter than the delimiter is held back. Any delimiter starting in it ends
+      // within its first d-1 bytes of the chunk, so look there; if none, the tail is data and the chunk is
+      // scanned as it came, without copying it onto the tail (the body's bytes are then never copied:
+      // parts reach the file as views of the socket's buffers).
+      const tail = this.#buf;
+      const at = Buffer.concat([tail, chunk.subarray(0, d - 1)]).indexOf(this.#delimiter);
+      if (at < 0 || at >= tail.length) {
+        events.push({ type: 'data', chunk: tail });
+        this.#buf = chunk;
+        this.#run(events);
+        return events;
+      }
+    }
     this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
     this.#run(events);
     return events;

@@ -1,4 +1,3 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import type { Context } from 'koa';
 import { parse as parseContentType, type ContentType } from 'content-type';
 import type { AppDeps } from '../http/deps.ts';
@@ -7,7 +6,7 @@ import { FailureReason, InstanceRejectedError, type FailureReasonCode } from '..
 import { isUsableUid } from '../dicom/uid.ts';
 import { checkFreeDisk } from '../ingest/disk.ts';
 import { storeInstance, type StoredInstance } from '../ingest/storeInstance.ts';
-import { newTempPath, removeTemp } from '../ingest/tempFiles.ts';
+import { StreamedInstanceFile } from '../ingest/streamedFile.ts';
 import { INGEST_LIMITS } from './limits.ts';
 import { MultipartRelatedTokenizer, MultipartSyntaxError, type MultipartEvent } from './multipartRelated.ts';
 import { num, seq, sorted, str, uid, type DicomJson } from './dicomJson.ts';
@@ -73,9 +72,17 @@ function failureOf(e: unknown): StowFailure {
 }
 
 /**
- * Receives a STOW-RS body part by part: each part streams into its own temp file and is handed to
- * storeInstance while the next part is being received (a few at a time), so memory stays flat whatever
- * the request size and fsync latency overlaps with network transfer.
+ * The sender is answered once for the whole request, so a part's index row may wait this long for the
+ * rows of the next parts to share one transaction (see storeInstance's IndexBatcher).
+ */
+const STOW_INDEX_LINGER_MS = 25;
+
+/**
+ * Receives a STOW-RS body part by part: each part streams into its own temp file (StreamedInstanceFile:
+ * socket buffers written in one writev, header parsed from memory) and is handed to storeInstance while
+ * the next parts are being received (up to storeConcurrency at a time; their fsyncs, directory fsyncs and
+ * index rows are batched), so memory stays flat whatever the request size and fsync latency overlaps with
+ * network transfer.
  */
 export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInstanceUid: string | undefined): Promise<StowOutcome> {
   const body = parseStowContentType(ctx.get('Content-Type') || undefined);
@@ -87,29 +94,29 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
   const pending = new Set<Promise<void>>();
   const origin = { via: 'stow' as const, remoteAddress: ctx.request.ip };
 
-  const store = async (file: string): Promise<void> => {
+  const store = async (part: StreamedInstanceFile): Promise<void> => {
     try {
-      outcome.stored.push(await storeInstance(deps, { file }, origin, { expectedStudyInstanceUid }));
+      const source = { file: part.file, prepare: part.prepare.bind(part) };
+      outcome.stored.push(await storeInstance(deps, source, origin, { expectedStudyInstanceUid, indexLingerMs: STOW_INDEX_LINGER_MS }));
     } catch (e) {
       outcome.failed.push(failureOf(e));
     }
   };
-  const launch = async (file: string): Promise<void> => {
+  const launch = async (part: StreamedInstanceFile): Promise<void> => {
     while (pending.size >= INGEST_LIMITS.storeConcurrency) await Promise.race(pending);
-    const p = store(file).finally(() => pending.delete(p));
+    const p = store(part).finally(() => pending.delete(p));
     pending.add(p);
   };
 
-  let current: { fh: FileHandle; file: string; bytes: number } | undefined;
+  let current: StreamedInstanceFile | undefined;
   let discarding: StowFailure | undefined; // the current part is being skipped for this reason
   let total = 0;
-  const closeCurrent = async (keep: boolean): Promise<string | undefined> => {
+  const closeCurrent = async (keep: boolean): Promise<StreamedInstanceFile | undefined> => {
     if (!current) return undefined;
-    const { fh, file } = current;
+    const part = current;
     current = undefined;
-    await fh.close();
-    if (keep) return file;
-    await removeTemp(file);
+    if (keep) return part;
+    await part.discard();
     return undefined;
   };
 
@@ -126,19 +133,17 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
           discarding = { reason: FailureReason.CannotUnderstand, message: `part ${partIndex} has Content-Type ${wrongType}; only application/dicom parts are accepted` };
           return;
         }
-        const file = await newTempPath(deps.config);
-        current = { fh: await open(file, 'w'), file, bytes: 0 };
+        current = await StreamedInstanceFile.create(deps.config);
         return;
       }
       case 'data': {
         if (!current) return;
-        current.bytes += ev.chunk.length;
-        if (current.bytes > INGEST_LIMITS.maxInstanceBytes) {
+        if (current.bytes + ev.chunk.length > INGEST_LIMITS.maxInstanceBytes) {
           await closeCurrent(false);
           discarding = { reason: FailureReason.OutOfResources, message: `part ${partIndex} exceeds the ${INGEST_LIMITS.maxInstanceBytes} byte limit for one instance` };
           return;
         }
-        await current.fh.write(ev.chunk);
+        await current.write(ev.chunk);
         return;
       }
       case 'end': {
@@ -152,8 +157,8 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
           outcome.failed.push({ reason: FailureReason.CannotUnderstand, message: `part ${partIndex} is incomplete: the request body ended before the closing boundary` });
           return;
         }
-        const file = await closeCurrent(true);
-        if (file) await launch(file);
+        const part = await closeCurrent(true);
+        if (part) await launch(part);
         return;
       }
     }

@@ -1,0 +1,149 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Config } from '../config.ts';
+import { HEADER_READ_BYTES, readInstanceHeaderFrom, type InstanceHeader } from '../dicom/readHeader.ts';
+import { newTempPath, removeTemp } from './tempFiles.ts';
+
+/** PS3.10 §7.5: the 128-byte preamble can carry executable content (CVE-2019-11687); it is stored as zeros. */
+const PREAMBLE = 128;
+const ZEROS = Buffer.alloc(PREAMBLE);
+
+/**
+ * Received bytes are written once at least this much is waiting, in one writev of the chunks as they came
+ * off the socket (no copy). A 512x512 CT slice (513 KB) arrives in about eight 64 KB chunks: eight writes
+ * on the 4-thread libuv pool, which the fsyncs of other instances also occupy, became one.
+ */
+export const WRITE_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * One instance streamed into a temp file under DATA_DIR/tmp (STOW-RS parts). It keeps the first
+ * HEADER_READ_BYTES in memory as received, so the header is parsed without reading the file back; the
+ * preamble goes to disk as zeros; `prepare` parses, lets the caller reject, and fsyncs through the same
+ * handle. Memory per instance: at most WRITE_BATCH_BYTES waiting plus the head.
+ */
+export class StreamedInstanceFile {
+  readonly file: string;
+  readonly #fh: FileHandle;
+  #bytes = 0;
+  #written = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #head: Buffer[] = [];
+  #headBytes = 0;
+  #closed = false;
+
+  private constructor(file: string, fh: FileHandle) {
+    this.file = file;
+    this.#fh = fh;
+  }
+
+  static async create(config: Pick<Config, 'dataDir'>): Promise<StreamedInstanceFile> {
+    const file = await newTempPath(config);
+    return new StreamedInstanceFile(file, await open(file, 'w+'));
+  }
+
+  /** Bytes received so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Takes the chunk as is (the caller must not reuse it); resolves once it is written or queued. */
+  async write(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return;
+    const start = this.#bytes;
+    this.#bytes += chunk.length;
+    if (this.#headBytes < HEADER_READ_BYTES) {
+      this.#head.push(chunk);
+      this.#headBytes += chunk.length;
+    }
+    if (start < PREAMBLE) {
+      const n = Math.min(PREAMBLE - start, chunk.length);
+      this.#queue(ZEROS.subarray(0, n));
+      if (n < chunk.length) this.#queue(chunk.subarray(n));
+    } else {
+      this.#queue(chunk);
+    }
+    if (this.#pendingBytes >= WRITE_BATCH_BYTES) await this.#flush();
+  }
+
+  #queue(b: Buffer): void {
+    this.#pending.push(b);
+    this.#pendingBytes += b.length;
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0) {
+      // writev takes at most IOV_MAX (1024) buffers at a time.
+      const batch = this.#pending.splice(0, 1024);
+      const length = batch.reduce((s, b) => s + b.length, 0);
+      this.#pendingBytes -= length;
+      let done = 0;
+      while (done < length) {
+        const { bytesWritten } = await this.#fh.writev(done === 0 ? batch : remainder(batch, done), this.#written);
+        done += bytesWritten;
+        this.#written += bytesWritten;
+      }
+    }
+  }
+
+  #read = async (position: number, length: number): Promise<Buffer> => {
+    if (position + length <= this.#headBytes) {
+      if (this.#head.length > 1) this.#head = [Buffer.concat(this.#head)];
+      return this.#head[0].subarray(position, position + length);
+    }
+    // Beyond the head (a header larger than 128 KB, a deflated data set, encapsulated pixel data checks):
+    // read back what is on disk. Its zeroed preamble does not matter: the DICM check used the head.
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.#fh.read(buf, done, length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === length ? buf : buf.subarray(0, done);
+  };
+
+  /**
+   * Writes what is left, parses the header, runs `check` (which throws to reject), fsyncs and closes.
+   * On any failure the handle is closed; the caller (storeInstance) removes the file.
+   */
+  async prepare(check: (header: InstanceHeader) => void): Promise<{ header: InstanceHeader; sizeBytes: number }> {
+    try {
+      await this.#flush();
+      const header = await readInstanceHeaderFrom({ size: this.#bytes, read: this.#read });
+      check(header);
+      this.#head = [];
+      await this.#fh.sync();
+      return { header, sizeBytes: this.#bytes };
+    } finally {
+      await this.#close();
+    }
+  }
+
+  /** Drops the part (incomplete, too large, refused): closes and deletes the temp file. */
+  async discard(): Promise<void> {
+    this.#pending = [];
+    this.#head = [];
+    await this.#close();
+    await removeTemp(this.file);
+  }
+
+  async #close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#fh.close();
+  }
+}
+
+/** The buffers of `batch` after its first `skip` bytes (a short writev). */
+function remainder(batch: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of batch) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
