@@ -1,0 +1,185 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Database, Queryable, SqlValue } from '../db/database.ts';
+import { InstanceRejectedError, FailureReason } from '../dicom/failure.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
+import { storeInstance, storedInstanceFile, syncDirBatched } from './storeInstance.ts';
+import { StreamedInstanceFile } from './streamedFile.ts';
+import { newTempPath, tempDir } from './tempFiles.ts';
+import type { AppDeps } from '../http/deps.ts';
+
+const ct = makeSyntheticCt({ dims: [16, 16, 8], seed: 5 });
+
+const mentions = (params: readonly SqlValue[] | undefined, uid: string): boolean =>
+  (params ?? []).some((p) => p === uid || (Array.isArray(p) && (p as unknown[]).includes(uid)));
+
+/** The database with a hook on every statement run inside a transaction, and a count of transactions. */
+function instrumented(db: Database, onQuery: (sql: string, params: readonly SqlValue[] | undefined) => void): Database & { transactions: number } {
+  const wrapped = {
+    ...db,
+    transactions: 0,
+    transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      wrapped.transactions += 1;
+      return db.transaction((tx) =>
+        fn({
+          query: (sql, params) => {
+            onQuery(sql, params);
+            return tx.query(sql, params);
+          },
+          exec: (sql) => tx.exec(sql),
+        }),
+      );
+    },
+  };
+  return wrapped as Database & { transactions: number };
+}
+
+async function tempFiles(deps: AppDeps, buffers: Buffer[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const b of buffers) {
+    const f = await newTempPath(deps.config);
+    await writeFile(f, b);
+    files.push(f);
+  }
+  return files;
+}
+
+async function indexedCount(db: Database, series: string): Promise<number> {
+  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1', [series])).rows[0].n;
+}
+
+for (const driver of testDatabases()) {
+  test(`group commit: one bad row fails only its own instance; the rest of the batch is stored and indexed (${driver})`, async (t) => {
+    await withTestDatabase(driver, t, async (base) => {
+      const series = newUid();
+      const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
+      const badUid = `${series}.3`; // the SOP Instance UIDs are <series>.<k>
+      const db = instrumented(base, (_sql, params) => {
+        if (mentions(params, badUid)) throw new Error('injected index failure');
+      });
+      const deps = { ...(await testAppDeps(base, t)), db };
+      const files = await tempFiles(deps, slices);
+      // Lingering lets all eight share the first transaction, which then fails as a whole.
+      const results = await Promise.allSettled(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })));
+
+      const failed = results.filter((r) => r.status === 'rejected');
+      assert.equal(failed.length, 1);
+      const reason = (failed[0] as PromiseRejectedResult).reason as InstanceRejectedError;
+      assert.ok(reason instanceof InstanceRejectedError);
+      assert.equal(reason.reason, FailureReason.ProcessingFailure);
+      assert.equal(reason.sopInstanceUid, badUid);
+      assert.equal(db.transactions, 1 + slices.length, 'one shared transaction, then one per instance after it failed');
+      assert.equal(await indexedCount(base, series), slices.length - 1);
+      for (const r of results) {
+        if (r.status !== 'fulfilled') continue;
+        const bytes = await readFile(storedInstanceFile(deps.config.dataDir, r.value.path));
+        assert.equal(bytes.length, r.value.sizeBytes);
+      }
+      assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+    });
+  });
+
+  test(`group commit: when the database fails mid-batch nothing is acknowledged, and nothing resolves before its commit (${driver})`, async (t) => {
+    await withTestDatabase(driver, t, async (base) => {
+      const series = newUid();
+      const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
+      let broken = true;
+      let committedAt = Infinity;
+      const db = instrumented(base, (sql) => {
+        // The database "crashes" at the instance insert: after the study and series rows of the batch.
+        if (broken && sql.includes('INSERT INTO dicom_instances')) throw new Error('connection terminated');
+      });
+      const deps = { ...(await testAppDeps(base, t)), db };
+      const files = await tempFiles(deps, slices);
+      const results = await Promise.allSettled(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })));
+      assert.ok(results.every((r) => r.status === 'rejected'), 'no instance acknowledged');
+      assert.equal(await indexedCount(base, series), 0, 'rolled back: no index row');
+      assert.equal((await base.query('SELECT 1 FROM dicom_series WHERE series_uid = $1', [series])).rows.length, 0);
+
+      // Healthy again: every caller resolves only after the transaction holding its row committed.
+      broken = false;
+      const commitTracking: Database = {
+        ...db,
+        transaction: async (fn) => {
+          const r = await db.transaction(fn);
+          committedAt = performance.now();
+          return r;
+        },
+      };
+      const deps2 = { ...deps, db: commitTracking };
+      const files2 = await tempFiles(deps2, slices);
+      const resolvedAt: number[] = [];
+      await Promise.all(files2.map((file) => storeInstance(deps2, { file }, { via: 'stow' }, { indexLingerMs: 200 }).then(() => resolvedAt.push(performance.now()))));
+      assert.equal(resolvedAt.length, slices.length);
+      assert.ok(resolvedAt.every((at) => at >= committedAt));
+      assert.equal(await indexedCount(base, series), slices.length);
+    });
+  });
+}
+
+test('group commit: the same instance twice in one batch is indexed once, the second copy replacing the first', async (t) => {
+  await withTestDatabase('pglite', t, async (db) => {
+    const deps = await testAppDeps(db, t);
+    const series = newUid();
+    const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
+    const files = await tempFiles(deps, [slices[0], slices[1], slices[0]]);
+    const stored = await Promise.all(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 100 })));
+    assert.equal(await indexedCount(db, series), 2);
+    assert.equal(stored.filter((s) => s.replaced).length, 1, 'the later copy sees the earlier one');
+  });
+});
+
+test('streamed instance file: written in batches with the preamble zeroed, header parsed from memory, fsynced', async (t) => {
+  await withTestDatabase('pglite', t, async (db) => {
+    const deps = await testAppDeps(db, t);
+    const slice = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: newUid() })[0];
+    // Chunks of every awkward size: inside the preamble, across its end, tiny and large.
+    const cuts = [1, 7, 127, 128, 129, 130, 1000, 4096, slice.length];
+    const part = await StreamedInstanceFile.create(deps.config);
+    let at = 0;
+    for (const cut of cuts) {
+      const end = Math.min(cut, slice.length);
+      if (end > at) await part.write(Buffer.from(slice.subarray(at, end)));
+      at = Math.max(at, end);
+    }
+    assert.equal(part.bytes, slice.length);
+    let checked = '';
+    const { header, sizeBytes } = await part.prepare((h) => {
+      checked = h.sopInstanceUid;
+    });
+    assert.equal(sizeBytes, slice.length);
+    assert.equal(checked, header.sopInstanceUid);
+    const onDisk = await readFile(part.file);
+    assert.ok(onDisk.subarray(0, 128).equals(Buffer.alloc(128)), 'preamble stored as zeros');
+    assert.ok(onDisk.subarray(128).equals(slice.subarray(128)), 'the rest byte for byte');
+
+    // A rejected header: the check throws before any fsync and the caller gets the rejection.
+    const other = await StreamedInstanceFile.create(deps.config);
+    await other.write(Buffer.from(slice));
+    await assert.rejects(other.prepare(() => {
+      throw new InstanceRejectedError(FailureReason.StudyInstanceUidMismatch, 'wrong study');
+    }), /wrong study/);
+    await other.discard();
+    await assert.rejects(stat(other.file), { code: 'ENOENT' });
+  });
+});
+
+test('directory fsyncs are shared by concurrent callers, each covered by one that started after its call', async (t) => {
+  await withTestDatabase('pglite', t, async (db) => {
+    const deps = await testAppDeps(db, t);
+    const dir = join(deps.config.dataDir, 'dicom');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    const calls = Array.from({ length: 50 }, () => syncDirBatched(dir));
+    // All but the first share at most one further fsync: at most two distinct promises.
+    assert.ok(new Set(calls).size <= 2);
+    await Promise.all(calls);
+    // A call after they settled starts a new fsync.
+    const later = syncDirBatched(dir);
+    assert.ok(!calls.includes(later));
+    await later;
+  });
+});
