@@ -83,21 +83,53 @@ async function orthanc(parts: Buffer[], parallel: number): Promise<Record<string
   }
 }
 
+/** The round whose instances/s is the median (its other figures come along). */
+function median(rounds: Array<Record<string, unknown>>): Record<string, unknown> {
+  const sorted = [...rounds].sort((a, b) => (a.instancesPerSecond as number) - (b.instancesPerSecond as number));
+  return { ...sorted[Math.floor(sorted.length / 2)], rounds: rounds.map((r) => r.instancesPerSecond) };
+}
+
+/**
+ * STOW_BENCH_ROUNDS rounds (default 3), each running ours and Orthanc back to back in alternating order, so
+ * load from other processes on a shared machine drifts over both alike; each figure is the median round.
+ */
 export async function run(): Promise<Record<string, unknown>> {
   const volume = makeSyntheticCt({ dims: [512, 512, SLICES], seed: 42 });
   const series = () => syntheticDicomSliceBuffers(volume, { studyUid: newUid(), seriesUid: newUid() });
-  const result: Record<string, unknown> = { slices: SLICES, sliceBytes: 0, fsync: true };
-  let parts = series();
-  result.sliceBytes = parts[0].length;
-  result.gatewayOneRequest = await gateway(parts, 1);
-  parts = series();
-  result.gatewayFourParallel = await gateway(parts, 4);
-  if (hasOrthanc()) {
-    result.orthancOneRequest = await orthanc(series(), 1);
-    result.orthancFourParallel = await orthanc(series(), 4);
-    const ratio = (a: unknown, b: unknown): number => round((a as { instancesPerSecond: number }).instancesPerSecond / (b as { instancesPerSecond: number }).instancesPerSecond);
-    result.speedupOneRequest = ratio(result.gatewayOneRequest, result.orthancOneRequest);
-    result.speedupFourParallel = ratio(result.gatewayFourParallel, result.orthancFourParallel);
+  const rounds = Number(process.env.STOW_BENCH_ROUNDS ?? 3);
+  const withOrthanc = hasOrthanc();
+  const result: Record<string, unknown> = { slices: SLICES, sliceBytes: 0, fsync: true, rounds, database: process.env.BENCH_DATABASE_URL ? 'postgresql' : 'pglite' };
+  const runs: Record<string, Array<Record<string, unknown>>> = { gatewayOneRequest: [], gatewayFourParallel: [], orthancOneRequest: [], orthancFourParallel: [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const parallel of [1, 4]) {
+      const name = parallel === 1 ? 'OneRequest' : 'FourParallel';
+      const ours = async () => runs[`gateway${name}`].push(await gateway(series(), parallel));
+      const theirs = async () => {
+        if (withOrthanc) runs[`orthanc${name}`].push(await orthanc(series(), parallel));
+      };
+      if (i % 2 === 0) {
+        await ours();
+        await theirs();
+      } else {
+        await theirs();
+        await ours();
+      }
+    }
+  }
+  result.sliceBytes = series()[0].length;
+  result.gatewayOneRequest = median(runs.gatewayOneRequest);
+  result.gatewayFourParallel = median(runs.gatewayFourParallel);
+  if (withOrthanc) {
+    result.orthancOneRequest = median(runs.orthancOneRequest);
+    result.orthancFourParallel = median(runs.orthancFourParallel);
+    // Ratios per round (ours / Orthanc's of the same round), then their median.
+    const ratios = (ours: Array<Record<string, unknown>>, theirs: Array<Record<string, unknown>>): number[] =>
+      ours.map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number))).sort((a, b) => a - b);
+    const one = ratios(runs.gatewayOneRequest, runs.orthancOneRequest);
+    const four = ratios(runs.gatewayFourParallel, runs.orthancFourParallel);
+    result.speedupOneRequest = one[Math.floor(one.length / 2)];
+    result.speedupFourParallel = four[Math.floor(four.length / 2)];
+    result.speedupRounds = { oneRequest: one, fourParallel: four };
   } else {
     result.orthanc = 'not installed (Debian: orthanc orthanc-dicomweb)';
   }

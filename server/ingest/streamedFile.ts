@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { HEADER_READ_BYTES, readInstanceHeaderFrom, type InstanceHeader } from '../dicom/readHeader.ts';
-import { newTempPath, removeTemp } from './tempFiles.ts';
+import { newTempPath, removeTemp, tempDir } from './tempFiles.ts';
 
 /** PS3.10 §7.5: the 128-byte preamble can carry executable content (CVE-2019-11687); it is stored as zeros. */
 const PREAMBLE = 128;
@@ -37,8 +39,16 @@ export class StreamedInstanceFile {
   }
 
   static async create(config: Pick<Config, 'dataDir'>): Promise<StreamedInstanceFile> {
-    const file = await newTempPath(config);
-    return new StreamedInstanceFile(file, await open(file, 'w+'));
+    // DATA_DIR/tmp exists after the first part; creating it (mkdir -p) only when the open says it is
+    // missing saves one file-system call per part.
+    let file = join(tempDir(config), `${randomUUID()}.part`);
+    try {
+      return new StreamedInstanceFile(file, await open(file, 'w+'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      file = await newTempPath(config);
+      return new StreamedInstanceFile(file, await open(file, 'w+'));
+    }
   }
 
   /** Bytes received so far. */
