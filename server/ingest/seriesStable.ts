@@ -3,6 +3,7 @@ import type { AppDeps } from '../http/deps.ts';
 import type { TaskHandler } from '../jobs/task.ts';
 import { PermanentError } from '../jobs/task.ts';
 import { isUsableUid } from '../dicom/uid.ts';
+import { unfinishedRetrieveOf } from '../pacs/retrieveGate.ts';
 
 /**
  * Series grouping. Neither DIMSE nor DICOMweb says when a series is complete, so, as Orthanc's StableAge
@@ -32,8 +33,8 @@ export function seriesStableKey(seriesInstanceUid: string): string {
   return `${SERIES_STABLE_KIND}:${seriesInstanceUid}`;
 }
 
-export async function scheduleSeriesStable(deps: Pick<AppDeps, 'config' | 'queue'>, seriesInstanceUid: string, tx?: Queryable): Promise<void> {
-  const runAfter = new Date(Date.now() + deps.config.seriesStableSeconds * 1000);
+export async function scheduleSeriesStable(deps: Pick<AppDeps, 'config' | 'queue'>, seriesInstanceUid: string, tx?: Queryable, delaySeconds = deps.config.seriesStableSeconds): Promise<void> {
+  const runAfter = new Date(Date.now() + delaySeconds * 1000);
   await deps.queue.add<SeriesStablePayload>(SERIES_STABLE_KIND, { seriesInstanceUid }, { key: seriesStableKey(seriesInstanceUid), runAfter, maxAttempts: 5 }, tx);
 }
 
@@ -113,6 +114,15 @@ export function seriesStableTask(deps: AppDeps): TaskHandler<SeriesStablePayload
   return async (job, helpers) => {
     const uid = job.payload.seriesInstanceUid;
     if (!isUsableUid(uid)) throw new PermanentError('series-stable job without a valid seriesInstanceUid');
+    // A quiet series may only be a slow PACS retrieve between two instances: wait for the retrieve.
+    const retrieve = await unfinishedRetrieveOf(deps.db, uid);
+    if (retrieve) {
+      // At least a second apart, so SERIES_STABLE_SECONDS=0 does not spin the queue while it waits.
+      const again = Math.max(1, deps.config.seriesStableSeconds);
+      await scheduleSeriesStable(deps, uid, undefined, again);
+      helpers.log(`series ${uid}: PACS retrieve job ${retrieve} is still bringing instances in; checking again in ${again} s`);
+      return;
+    }
     const outcome = await createProcessJobForSeries(deps, uid);
     if (outcome.created) {
       helpers.log(`series ${uid}: ${outcome.files} image(s) quiet for ${deps.config.seriesStableSeconds} s; process job ${outcome.jobId} created`);

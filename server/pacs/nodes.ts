@@ -131,7 +131,7 @@ export function publicNode(n: PacsNode) {
     dicomweb: n.dicomweb ? { url: n.dicomweb.url, auth: n.dicomweb.auth ? ('bearer' in n.dicomweb.auth ? 'bearer' : 'basic') : 'none' } : null,
     dimse: n.dimse ? { host: n.dimse.host, port: n.dimse.port, aeTitle: n.dimse.aeTitle } : null,
     export: n.export,
-    canSearch: Boolean(n.dicomweb),
+    canSearch: Boolean(n.dicomweb || n.dimse),
     canRetrieve: Boolean(n.dicomweb || n.dimse),
     canStore: Boolean(n.dicomweb || n.dimse),
   };

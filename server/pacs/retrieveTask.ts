@@ -4,18 +4,21 @@ import { InstanceRejectedError } from '../dicom/failure.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import { storeInstance } from '../ingest/storeInstance.ts';
 import { newTempPath, removeTemp } from '../ingest/tempFiles.ts';
-import { PermanentError, type TaskHandler } from '../jobs/task.ts';
+import { PermanentError, type TaskHandler, type TaskHelpers } from '../jobs/task.ts';
+import { outcomeForError } from '../dimse/storeStatus.ts';
 import { DicomwebClient, PacsError } from './dicomwebClient.ts';
-import { findNode } from './nodes.ts';
+import { cGet, type InstanceOutcome } from './dimseClient.ts';
+import { findNode, type PacsNode } from './nodes.ts';
 
 /**
- * Kind `pacs-retrieve`: a study or series is fetched from a PACS node with WADO-RS, each instance
- * streamed to a temp file and stored through `storeInstance` like any other arrival, so the usual
- * grouping queues the process job once the series is complete. A node that cannot be reached is
+ * Kind `pacs-retrieve`: a study or series is fetched from a PACS node with WADO-RS (or C-GET when
+ * the node speaks only DIMSE), each instance streamed to a temp file and stored through
+ * `storeInstance` like any other arrival, so the usual grouping queues the process job once the
+ * series is complete; the grouping waits while this job is unfinished (retrieveGate.ts). A node that cannot be reached is
  * retried with backoff; refused credentials or an unknown study fail at once with the reason.
  */
 
-export const PACS_RETRIEVE = 'pacs-retrieve';
+export { PACS_RETRIEVE } from './retrieveGate.ts';
 
 export interface RetrievePayload {
   node: string;
@@ -46,55 +49,101 @@ async function expectedCount(client: DicomwebClient, p: RetrievePayload, signal:
   return n > 0 ? n : undefined;
 }
 
+/** Outcome of storing one retrieved instance through the ingest pipeline. */
+interface RetrieveTally {
+  stored: number;
+  rejected: string[];
+  series: Set<string>;
+}
+
+async function storeRetrieved(deps: AppDeps, node: PacsNode, file: string, index: number, tally: RetrieveTally): Promise<InstanceOutcome> {
+  try {
+    const s = await storeInstance(deps, { file }, { via: 'pacs', remoteAddress: node.name });
+    tally.stored += 1;
+    tally.series.add(s.seriesInstanceUid);
+    return { stored: true };
+  } catch (e) {
+    if (!(e instanceof InstanceRejectedError)) throw e;
+    tally.rejected.push(`instance ${index}: ${e.message}`);
+    const outcome = outcomeForError(e);
+    return { stored: false, status: outcome.status, reason: e.message };
+  }
+}
+
+/** WADO-RS: each part streamed to a temp file, then stored. Returns the number of parts the node sent. */
+async function retrieveDicomweb(deps: AppDeps, node: PacsNode, p: RetrievePayload, helpers: TaskHelpers, tally: RetrieveTally): Promise<number> {
+  const client = new DicomwebClient(node);
+  const expected = await expectedCount(client, p, helpers.signal);
+  helpers.log(`retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over WADO-RS${expected ? ` (${expected} instances)` : ''}`);
+  let lastProgress = 0;
+  return await client.retrieve(
+    { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
+    async (chunks, index) => {
+      const file = await newTempPath(deps.config, '.dcm');
+      const fh = await open(file, 'w');
+      try {
+        for await (const chunk of chunks) await fh.write(chunk);
+      } catch (e) {
+        await fh.close();
+        await removeTemp(file);
+        throw e;
+      }
+      await fh.close();
+      await storeRetrieved(deps, node, file, index, tally);
+      if (Date.now() - lastProgress > 500) {
+        lastProgress = Date.now();
+        const pct = expected ? 5 + (90 * Math.min(index, expected)) / expected : Math.min(90, 5 + index);
+        await helpers.progress(pct, `received ${index}${expected ? ` of ${expected}` : ''} instances from ${node.name}`);
+      }
+    },
+    helpers.signal,
+  );
+}
+
+/** C-GET: the node sends each instance back on our association as a C-STORE sub-operation. */
+async function retrieveDimse(deps: AppDeps, node: PacsNode, p: RetrievePayload, helpers: TaskHelpers, tally: RetrieveTally): Promise<number> {
+  helpers.log(`retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over DIMSE C-GET`);
+  let lastProgress = 0;
+  let progress: Promise<void> = Promise.resolve();
+  const out = await cGet(
+    deps.config,
+    node,
+    { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
+    (file, index) => storeRetrieved(deps, node, file, index, tally),
+    {
+      callingAeTitle: deps.config.aeTitle,
+      signal: helpers.signal,
+      onProgress: ({ remaining, completed, failed }) => {
+        if (Date.now() - lastProgress < 500) return;
+        lastProgress = Date.now();
+        const total = remaining + completed + failed;
+        const pct = total > 0 ? 5 + (90 * (completed + failed)) / total : 5;
+        progress = progress.then(() => helpers.progress(pct, `received ${completed + failed} of ${total} instances from ${node.name}`)).catch(() => undefined);
+      },
+    },
+  );
+  await progress;
+  if (out.failed > 0) helpers.log(`${node.name} reports ${out.failed} instance(s) it could not send`);
+  if (out.failed > 0 && tally.rejected.length < out.failed) {
+    // Sub-operations that failed on the node's side (not refused by us): the series would be partial.
+    throw new PacsError(`PACS node "${node.name}" could not send ${out.failed} of ${out.completed + out.failed} instances (C-GET sub-operations failed on its side)`, true);
+  }
+  return out.completed + out.failed + out.warnings;
+}
+
 export function pacsRetrieveTask(deps: AppDeps): TaskHandler<RetrievePayload> {
   return async (job, helpers) => {
     const p = parseRetrievePayload(job.payload);
     const node = findNode(deps.config.pacsNodes, p.node);
     if (!node) throw new PermanentError(`PACS node "${p.node}" is not configured (any more); see PACS_NODES`);
-    if (!node.dicomweb) {
-      throw new PermanentError(`PACS node "${node.name}" is configured for DIMSE only; retrieval over C-MOVE/C-GET is not available yet, give the node a DICOMweb address`);
-    }
-    const client = new DicomwebClient(node);
     const what = p.seriesInstanceUid ? 'series' : 'study';
     try {
       await helpers.progress(1, `asking ${node.name} for the ${what}`);
-      const expected = await expectedCount(client, p, helpers.signal);
-      helpers.log(`retrieving a ${what} from ${node.name}${expected ? ` (${expected} instances)` : ''}`);
-      let stored = 0;
-      const rejected: string[] = [];
-      const series = new Set<string>();
-      let lastProgress = 0;
-      const parts = await client.retrieve(
-        { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
-        async (chunks, index) => {
-          const file = await newTempPath(deps.config, '.dcm');
-          const fh = await open(file, 'w');
-          try {
-            for await (const chunk of chunks) await fh.write(chunk);
-          } catch (e) {
-            await fh.close();
-            await removeTemp(file);
-            throw e;
-          }
-          await fh.close();
-          try {
-            const s = await storeInstance(deps, { file }, { via: 'pacs', remoteAddress: node.name });
-            stored += 1;
-            series.add(s.seriesInstanceUid);
-          } catch (e) {
-            if (!(e instanceof InstanceRejectedError)) throw e;
-            rejected.push(`instance ${index}: ${e.message}`);
-          }
-          if (Date.now() - lastProgress > 500) {
-            lastProgress = Date.now();
-            const pct = expected ? 5 + (90 * Math.min(index, expected)) / expected : Math.min(90, 5 + index);
-            await helpers.progress(pct, `received ${index}${expected ? ` of ${expected}` : ''} instances from ${node.name}`);
-          }
-        },
-        helpers.signal,
-      );
+      const tally: RetrieveTally = { stored: 0, rejected: [], series: new Set() };
+      const parts = node.dicomweb ? await retrieveDicomweb(deps, node, p, helpers, tally) : await retrieveDimse(deps, node, p, helpers, tally);
+      const { stored, rejected, series } = tally;
       for (const r of rejected.slice(0, 20)) helpers.log(`not stored: ${r}`);
-      if (parts === 0) throw new PermanentError(`PACS node "${node.name}" sent no instances for this ${what}`);
+      if (parts === 0 && stored === 0) throw new PermanentError(`PACS node "${node.name}" sent no instances for this ${what}`);
       if (stored === 0) throw new PermanentError(`none of the ${parts} instances from ${node.name} could be stored: ${rejected[0] ?? 'unknown reason'}`);
       for (const uid of series) {
         await deps.db.query(
@@ -103,7 +152,7 @@ export function pacsRetrieveTask(deps: AppDeps): TaskHandler<RetrievePayload> {
           [uid, node.name],
         );
       }
-      helpers.log(`stored ${stored} of ${parts} instances in ${series.size} series${rejected.length ? `; ${rejected.length} refused` : ''}`);
+      helpers.log(`stored ${stored} of ${Math.max(parts, stored)} instances in ${series.size} series${rejected.length ? `; ${rejected.length} refused` : ''}`);
       await helpers.progress(100, `retrieved ${stored} instances from ${node.name}`);
     } catch (e) {
       throw asTaskError(e);

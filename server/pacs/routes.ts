@@ -7,6 +7,7 @@ import { getResult } from '../results/resultsStore.ts';
 import { DicomwebClient, PacsError, jsonText, jsonTexts, type DicomJsonObject } from './dicomwebClient.ts';
 import { exportsForResults, queueExport } from './exportStore.ts';
 import { segFileOf } from './exportTask.ts';
+import { searchSeriesDimse, searchStudiesDimse } from './dimseSearch.ts';
 import { findNode, publicNode, type PacsNode } from './nodes.ts';
 import { PACS_RETRIEVE } from './retrieveTask.ts';
 
@@ -53,7 +54,8 @@ function searchable(node: PacsNode): DicomwebClient {
 
 /** A failure of the node becomes 502 (it answered badly) or 504 (unreachable), with the reason shown. */
 function nodeFailure(e: unknown): never {
-  if (e instanceof PacsError) throw httpError(e.status === undefined ? 504 : 502, e.message, { expose: true, code: e.status === 401 || e.status === 403 ? 'pacs-auth' : 'pacs' });
+  // No HTTP status and retryable means the node was not reached; a DIMSE refusal is an answer (502).
+  if (e instanceof PacsError) throw httpError(e.status === undefined && e.retryable ? 504 : 502, e.message, { expose: true, code: e.status === 401 || e.status === 403 ? 'pacs-auth' : 'pacs' });
   throw e;
 }
 
@@ -131,26 +133,33 @@ export function pacsRouter(deps: AppDeps): Router {
   });
 
   router.get('/api/pacs/nodes/:name/studies', async (ctx) => {
-    const client = searchable(nodeOr404(deps, ctx.params.name));
+    const node = nodeOr404(deps, ctx.params.name);
     const query = studyQuery(ctx);
-    const rows = await client.searchStudies(query).catch(nodeFailure);
+    // DICOMweb when the node has it, else C-FIND: the answer has the same shape either way.
+    const rows = node.dicomweb
+      ? (await searchable(node).searchStudies(query).catch(nodeFailure)).map(studyJson)
+      : await searchStudiesDimse(node, query, { callingAeTitle: deps.config.aeTitle }).catch(nodeFailure);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = rows.map(studyJson).filter((s) => s.studyInstanceUid !== '');
+    ctx.body = rows.filter((s) => s.studyInstanceUid !== '');
   });
 
   router.get('/api/pacs/nodes/:name/studies/:uid/series', async (ctx) => {
-    const client = searchable(nodeOr404(deps, ctx.params.name));
+    const node = nodeOr404(deps, ctx.params.name);
     if (!isUsableUid(ctx.params.uid)) throw httpError(400, 'That is not a Study Instance UID.');
-    const q = new URLSearchParams();
-    for (const f of ['0008103E', '00201209', '00180015', '00200011']) q.append('includefield', f);
-    const rows = await client.searchSeries(ctx.params.uid, q).catch(nodeFailure);
+    let rows;
+    if (node.dicomweb) {
+      const q = new URLSearchParams();
+      for (const f of ['0008103E', '00201209', '00180015', '00200011']) q.append('includefield', f);
+      rows = (await searchable(node).searchSeries(ctx.params.uid, q).catch(nodeFailure)).map(seriesJson);
+    } else {
+      rows = await searchSeriesDimse(node, ctx.params.uid, { callingAeTitle: deps.config.aeTitle }).catch(nodeFailure);
+    }
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = rows.map(seriesJson).filter((s) => s.seriesInstanceUid !== '').sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0));
+    ctx.body = rows.filter((s) => s.seriesInstanceUid !== '').sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0));
   });
 
   router.post('/api/pacs/nodes/:name/retrieve', async (ctx) => {
     const node = nodeOr404(deps, ctx.params.name);
-    if (!node.dicomweb) throw httpError(409, `PACS node "${node.name}" has no DICOMweb address; retrieval over DIMSE is not available yet.`);
     const body = await readJson(ctx);
     if (!isUsableUid(body.studyInstanceUid)) throw httpError(400, '"studyInstanceUid" must be a Study Instance UID.');
     if (body.seriesInstanceUid !== undefined && !isUsableUid(body.seriesInstanceUid)) throw httpError(400, '"seriesInstanceUid" must be a Series Instance UID.');

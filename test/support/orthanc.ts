@@ -37,6 +37,8 @@ export interface RunningOrthanc {
 export interface OrthancOptions {
   /** HTTP Basic users; when given, Orthanc refuses every request without one of them. */
   users?: Record<string, string>;
+  /** More Orthanc settings (e.g. DicomModalities, DicomAlwaysAllowGet), merged over the defaults. */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function startOrthanc(servers: Record<string, string[]> = {}, optio
     HttpDescribeErrors: true,
     Plugins: [ORTHANC_DICOMWEB_PLUGIN],
     DicomWeb: { Enable: true, Root: '/dicom-web/', Servers: servers },
+    ...options.config,
   };
   const configPath = join(dir, 'orthanc.json');
   await writeFile(configPath, JSON.stringify(config));

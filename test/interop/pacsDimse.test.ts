@@ -1,0 +1,161 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Database } from '../../server/db/database.ts';
+import type { AppDeps } from '../../server/http/deps.ts';
+import type { Job } from '../../server/jobs/queue.ts';
+import { taskList } from '../../server/jobs/tasks.ts';
+import { Worker } from '../../server/jobs/worker.ts';
+import { testAppDeps, withTestDatabase } from '../support/db.ts';
+import { fetchBody, startTestServer } from '../support/dicomweb.ts';
+import { freePort, hasOrthanc, startOrthanc } from '../support/orthanc.ts';
+import { requireOrSkip, requireTestData, testDataPath } from '../support/requirements.ts';
+
+/**
+ * A PACS node that speaks only DIMSE (Orthanc's DICOM port, its DICOMweb never named): C-FIND
+ * search through the same API as QIDO-RS, C-GET retrieval through storeInstance, processing, and
+ * the SEG sent back with C-STORE, checked through Orthanc's REST API.
+ */
+
+const SERIES_DIR = ['derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed'];
+
+function startWorker(t: TestContext, db: Database, deps: AppDeps): void {
+  const worker = new Worker({ db, queue: deps.queue, tasks: taskList(deps), logger: deps.logger, concurrency: 2, pollIntervalMs: 100 });
+  void worker.start();
+  t.after(() => worker.stop(2000));
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+async function finishedJob(deps: AppDeps, id: string, timeoutMs = 60_000): Promise<Job> {
+  return waitFor(`job ${id}`, timeoutMs, async () => {
+    const j = await deps.queue.get(id);
+    return j && (j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled') ? j : undefined;
+  });
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, `${url}: ${await res.clone().text()}`);
+  return (await res.json()) as T;
+}
+
+type Tags = Record<string, unknown>;
+
+test('DIMSE-only PACS node: C-FIND search, C-GET retrieve, process, SEG sent back with C-STORE', async (t) => {
+  if (!requireOrSkip(t, hasOrthanc(), 'Orthanc with the DICOMweb plugin (Debian: orthanc orthanc-dicomweb)')) return;
+  if (!requireTestData(t)) return;
+  const orthanc = await startOrthanc({}, { config: { DicomAlwaysAllowFind: true, DicomAlwaysAllowGet: true, DicomAlwaysAllowStore: true } });
+  t.after(() => orthanc.stop());
+  const dir = testDataPath(...SERIES_DIR);
+  let orthancStudy = '';
+  for (const f of (await readdir(dir)).sort()) {
+    const res = await fetch(`${orthanc.url}/instances`, { method: 'POST', body: fetchBody(await readFile(join(dir, f))), headers: { 'Content-Type': 'application/dicom' } });
+    assert.equal(res.status, 200);
+    orthancStudy = ((await res.json()) as { ParentStudy: string }).ParentStudy;
+  }
+  const studyInfo = await getJson<{ MainDicomTags: { StudyInstanceUID: string; StudyDate?: string }; PatientMainDicomTags: { PatientID: string } }>(`${orthanc.url}/studies/${orthancStudy}`);
+  const studyUid = studyInfo.MainDicomTags.StudyInstanceUID;
+
+  await withTestDatabase('pglite', t, async (db) => {
+    const nodes = [{ name: 'dimse-only', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC' }, export: { retrieved: true } }];
+    const deps = await testAppDeps(db, t, { ENGINE: 'builtin', SERIES_STABLE_SECONDS: '2', PACS_NODES: JSON.stringify(nodes) });
+    const { url } = await startTestServer(deps, t);
+    startWorker(t, db, deps);
+
+    const [listed] = await getJson<Array<{ name: string; canSearch: boolean; canRetrieve: boolean; dicomweb: unknown }>>(`${url}/api/pacs/nodes`);
+    assert.deepEqual([listed.name, listed.canSearch, listed.canRetrieve, listed.dicomweb], ['dimse-only', true, true, null]);
+
+    const patientId = studyInfo.PatientMainDicomTags.PatientID;
+    const studies = await getJson<Array<{ studyInstanceUid: string; patientId: string; modalities: string[]; numberOfInstances: number | null; numberOfSeries: number | null }>>(
+      `${url}/api/pacs/nodes/dimse-only/studies?patientId=${encodeURIComponent(patientId)}&modality=CT`,
+    );
+    assert.equal(studies.length, 1);
+    assert.equal(studies[0].studyInstanceUid, studyUid);
+    assert.equal(studies[0].patientId, patientId);
+    assert.deepEqual(studies[0].modalities, ['CT']);
+    assert.equal(studies[0].numberOfInstances, 20);
+    assert.equal(studies[0].numberOfSeries, 1);
+    assert.deepEqual(await getJson<unknown[]>(`${url}/api/pacs/nodes/dimse-only/studies?patientId=NO-SUCH-PATIENT`), []);
+
+    const series = await getJson<Array<{ seriesInstanceUid: string; modality: string; numberOfInstances: number | null }>>(`${url}/api/pacs/nodes/dimse-only/studies/${studyUid}/series`);
+    assert.equal(series.length, 1);
+    assert.equal(series[0].modality, 'CT');
+    assert.equal(series[0].numberOfInstances, 20);
+    const sourceSeries = series[0].seriesInstanceUid;
+
+    const post = await fetch(`${url}/api/pacs/nodes/dimse-only/retrieve`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ studyInstanceUid: studyUid, seriesInstanceUid: sourceSeries }),
+    });
+    assert.equal(post.status, 202, await post.clone().text());
+    const retrieve = await finishedJob(deps, ((await post.json()) as { jobId: string }).jobId);
+    assert.equal(retrieve.state, 'succeeded', retrieve.lastError ?? '');
+    const stored = await db.query<{ n: number; via: string }>(`SELECT count(*)::int AS n, min(received_via) AS via FROM dicom_instances WHERE series_uid = $1`, [sourceSeries]);
+    assert.deepEqual(stored.rows[0], { n: 20, via: 'pacs' });
+    const log = (await deps.queue.log(retrieve.id)).map((l) => l.line).join('\n');
+    assert.match(log, /over DIMSE C-GET/);
+    assert.match(log, /stored 20 of 20 instances in 1 series/);
+
+    // The export rule sends the SEG back to the node it came from, over C-STORE (no DICOMweb there).
+    const exported = await waitFor('the SEG export', 80_000, async () => {
+      const r = await db.query<{ state: string; detail: string | null; seg_sop_instance_uid: string | null }>('SELECT * FROM pacs_exports');
+      const row = r.rows[0];
+      if (row?.state === 'failed') assert.fail(`export failed: ${row.detail}`);
+      return row?.state === 'succeeded' ? row : undefined;
+    });
+    const studySeries = await getJson<Array<{ ID: string; MainDicomTags: { Modality: string } }>>(`${orthanc.url}/studies/${orthancStudy}/series`);
+    assert.deepEqual(studySeries.map((s) => s.MainDicomTags.Modality).sort(), ['CT', 'SEG']);
+    const segSeries = studySeries.find((s) => s.MainDicomTags.Modality === 'SEG') as { ID: string };
+    const [segInstance] = await getJson<Array<{ ID: string; MainDicomTags: { SOPInstanceUID: string } }>>(`${orthanc.url}/series/${segSeries.ID}/instances`);
+    assert.equal(segInstance.MainDicomTags.SOPInstanceUID, exported.seg_sop_instance_uid);
+    const tags = await getJson<Tags>(`${orthanc.url}/instances/${segInstance.ID}/simplified-tags`);
+    assert.equal(tags.SOPClassUID, '1.2.840.10008.5.1.4.1.1.66.4');
+    assert.equal(((tags.ReferencedSeriesSequence as Tags[])[0]).SeriesInstanceUID, sourceSeries);
+    const meta = await getJson<Record<string, unknown>>(`${orthanc.url}/instances/${segInstance.ID}/metadata?expand`);
+    assert.equal(meta.ReceptionDate !== undefined, true);
+    assert.equal(meta.Origin, 'DicomProtocol', 'the SEG came in over DIMSE, not REST or DICOMweb');
+    assert.equal(meta.RemoteAET, deps.config.aeTitle);
+  });
+});
+
+test('DIMSE-only node: a study that is not there fails the retrieve with the reason; a node that is down answers 504', async (t) => {
+  if (!requireOrSkip(t, hasOrthanc(), 'Orthanc with the DICOMweb plugin (Debian: orthanc orthanc-dicomweb)')) return;
+  const orthanc = await startOrthanc({}, { config: { DicomAlwaysAllowFind: true, DicomAlwaysAllowGet: true } });
+  t.after(() => orthanc.stop());
+  const downPort = await freePort();
+  await withTestDatabase('pglite', t, async (db) => {
+    const nodes = [
+      { name: 'empty', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC' } },
+      { name: 'down', dimse: { host: '127.0.0.1', port: downPort, aeTitle: 'NOBODY' } },
+    ];
+    const deps = await testAppDeps(db, t, { PACS_NODES: JSON.stringify(nodes) });
+    const { url } = await startTestServer(deps, t);
+    startWorker(t, db, deps);
+
+    const search = await fetch(`${url}/api/pacs/nodes/down/studies`);
+    assert.equal(search.status, 504);
+    assert.match(((await search.json()) as { error: string }).error, /could not reach PACS node "down" \(127\.0\.0\.1:\d+\) over DIMSE to search studies/);
+
+    const post = await fetch(`${url}/api/pacs/nodes/empty/retrieve`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ studyInstanceUid: '1.2.3.4' }),
+    });
+    assert.equal(post.status, 202);
+    const job = await finishedJob(deps, ((await post.json()) as { jobId: string }).jobId);
+    assert.equal(job.state, 'failed');
+    assert.equal(job.attempts, 1, 'an empty answer is not retried');
+    assert.match(job.lastError ?? '', /PACS node "empty" answered the C-GET with unable to process \(0xC000\)/);
+  });
+});
