@@ -2,12 +2,13 @@ import { createRequire } from 'node:module';
 import dicomParser from 'dicom-parser';
 import type { DataSet, Element } from 'dicom-parser';
 import { VolumeError } from './errors.ts';
+import { decodeJpeg12 } from './jpeg12.ts';
 
 /**
  * Pixel data of one DICOM frame as stored values (before Rescale Slope/Intercept), for every transfer
  * syntax we accept. Compressed syntaxes go to maintained WASM codecs (CharLS, OpenJPEG, libjpeg-turbo) and
- * jpeg-lossless-decoder-js; RLE is decoded here (PS3.5 Annex G is 40 lines and no npm package is kept up),
- * deflate is inflated by dicom-parser through zlib.
+ * jpeg-lossless-decoder-js, 12-bit DCT JPEG to libjpeg's 12-bit build (jpeg12.ts); RLE is decoded here
+ * (PS3.5 Annex G is 40 lines and no npm package is kept up), deflate is inflated by dicom-parser through zlib.
  */
 
 export const SUPPORTED_TRANSFER_SYNTAXES: Readonly<Record<string, string>> = Object.freeze({
@@ -137,7 +138,7 @@ function decodeJpegLossless(bytes: Uint8Array, bytesPerSample: number): Uint8Arr
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** The SOF marker's sample precision, so 12-bit JPEG can be refused with a clear reason. */
+/** The SOF marker's sample precision, which chooses between the 8-bit and the 12-bit JPEG decoder. */
 function jpegPrecision(bytes: Uint8Array): number | null {
   for (let i = 2; i + 4 < bytes.length; ) {
     if (bytes[i] !== 0xff) return null;
@@ -292,10 +293,9 @@ async function decodeCompressed(encoded: Uint8Array, ts: string, fmt: PixelForma
       return (await decodeWithWasm('@cornerstonejs/codec-openjpeg/decodewasmjs', 'J2KDecoder', encoded)).data;
     case '1.2.840.10008.1.2.4.50':
     case '1.2.840.10008.1.2.4.51': {
+      // Process 4 (12-bit) needs libjpeg's 12-bit build; libjpeg-turbo-8bit stays the decoder for 8-bit.
       const precision = jpegPrecision(encoded);
-      if (precision !== null && precision !== 8) {
-        throw new VolumeError('unsupported-pixel-format', `The images are ${precision}-bit JPEG Extended (lossy), which this server cannot decode yet. Send them uncompressed or losslessly compressed.`);
-      }
+      if (precision !== null && precision > 8) return decodeJpeg12(encoded, fmt, precision, fmt.samplesPerPixel);
       return (await decodeWithWasm('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', 'JPEGDecoder', encoded)).data;
     }
     default:
