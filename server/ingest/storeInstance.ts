@@ -183,7 +183,8 @@ function rejectBeforeStore(header: InstanceHeader, options: StoreOptions): void 
  * header from the file, zeroes the preamble and fsyncs it. A caller that streamed the bytes itself (STOW-RS)
  * passes `prepare` instead: it parses the header from the head it kept in memory, runs `check` on it (so a
  * rejected instance costs no fsync), zeroes the preamble in what it writes and fsyncs through its own handle.
- * That saves reopening, re-reading and a second write per instance (13 ms -> about 3 ms sequentially).
+ * That saves an open, a 128 KB read, a 128-byte write, a stat and a close per instance, on the 4-thread
+ * libuv pool that the fsyncs also occupy.
  */
 export interface InstanceSource {
   file: string;
