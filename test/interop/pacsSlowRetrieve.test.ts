@@ -75,16 +75,6 @@ function startWorker(t: TestContext, db: Database, deps: AppDeps): void {
   t.after(() => worker.stop(2000));
 }
 
-async function waitForJob(deps: AppDeps, id: string, timeoutMs: number): Promise<Job> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const j = await deps.queue.get(id);
-    if (j && (j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled')) return j;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for job ${id}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function processJobs(deps: AppDeps): Promise<Job[]> {
   return deps.queue.list({ kinds: [PROCESS_KIND] });
 }
