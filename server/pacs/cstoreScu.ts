@@ -1,4 +1,5 @@
 import dcmjsDimse from 'dcmjs-dimse';
+import { silenceLibraryLog } from '../dimse/dcmjsDimse.ts';
 import { PacsError } from './dicomwebClient.ts';
 import type { PacsNode } from './nodes.ts';
 
@@ -13,6 +14,8 @@ export async function cStoreFile(node: PacsNode, callingAeTitle: string, file: s
   const { CStoreRequest } = dcmjsDimse.requests;
   const { Status } = dcmjsDimse.constants;
   signal?.throwIfAborted();
+  // The library would log every PDU (with AE titles) to the console; we log the outcome ourselves.
+  silenceLibraryLog();
   await new Promise<void>((resolve, reject) => {
     const client = new Client();
     const request = new CStoreRequest(file);

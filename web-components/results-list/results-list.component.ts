@@ -9,6 +9,8 @@ import type { AgQrDialog } from '../qr-dialog/qr-dialog.component.ts';
 import type { AgModelPreview } from '../model-preview/model-preview.component.ts';
 import '../qr-dialog/qr-dialog.ts';
 import '../model-preview/model-preview.ts';
+import './pacs-send.ts';
+import type { PacsExport, PublicPacsNode } from './pacs-send.component.ts';
 import styles from './results-list.styles.ts';
 
 export type AgSelectionChangeEvent = CustomEvent<{ files: string[] }>;
@@ -20,6 +22,9 @@ declare global {
 
 const DAY = 86_400_000;
 
+/** GET /api/results adds each result's PACS export states (resultsRoutes.ts). */
+type ResultRow = ResultJson & { pacsExports?: PacsExport[] };
+
 /**
  * @summary Processed results with their files: select files for a QR download, download one file,
  * or open a 3D preview. Reloads by itself when a new result is announced over /api/events.
@@ -28,7 +33,9 @@ const DAY = 86_400_000;
 export class AgResultsList extends LitElement {
   static override styles = [baseStyles, styles];
 
-  @state() private results: ResultJson[] = [];
+  @state() private results: ResultRow[] = [];
+  /** PACS nodes a SEG can be sent to; none (or not allowed to list them) hides Send to PACS. */
+  @state() private pacsNodes: PublicPacsNode[] = [];
   @state() private phase: 'loading' | 'ready' | 'error' = 'loading';
   @state() private error = '';
   @state() private selected = new Set<string>();
@@ -37,6 +44,7 @@ export class AgResultsList extends LitElement {
   @query('ag-model-preview') private preview!: AgModelPreview;
 
   #unsubscribe: (() => void) | undefined;
+  #loadNodes: Promise<unknown> | undefined;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -51,7 +59,11 @@ export class AgResultsList extends LitElement {
 
   async load(): Promise<void> {
     try {
-      this.results = await fetchJson<ResultJson[]>('/api/results');
+      this.results = await fetchJson<ResultRow[]>('/api/results');
+      this.#loadNodes ??= fetchJson<PublicPacsNode[]>('/api/pacs/nodes').then(
+        (nodes) => (this.pacsNodes = nodes),
+        () => (this.pacsNodes = []),
+      );
       const known = new Set(this.results.flatMap((r) => r.files.map((f) => f.url)));
       this.#select(new Set([...this.selected].filter((url) => known.has(url))));
       this.phase = 'ready';
@@ -121,7 +133,7 @@ export class AgResultsList extends LitElement {
     `;
   }
 
-  #renderResult(r: ResultJson) {
+  #renderResult(r: ResultRow) {
     const urls = r.files.map((f) => f.url);
     const n = urls.filter((u) => this.selected.has(u)).length;
     const expiresSoon = r.expiresAt !== null && Date.parse(r.expiresAt) - Date.now() < 3 * DAY;
@@ -152,6 +164,15 @@ export class AgResultsList extends LitElement {
             3D preview
           </button>
         </div>
+        ${this.pacsNodes.length > 0
+          ? html`<ag-pacs-send
+              class="pacs"
+              result-id=${r.id}
+              ?has-seg=${r.files.some((f) => f.name.endsWith('_seg.dcm'))}
+              .nodes=${this.pacsNodes}
+              .exports=${r.pacsExports ?? []}
+            ></ag-pacs-send>`
+          : nothing}
         <ul class="files" aria-label="Files of ${r.name}">
           ${r.files.map((f, i) => {
             const id = `f-${r.id}-${i}`;

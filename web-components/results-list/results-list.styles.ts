@@ -88,6 +88,9 @@ export default css`
     color: var(--ag-warning);
     font-weight: 600;
   }
+  .pacs {
+    padding: 0 1rem 0.8rem;
+  }
   .files {
     margin: 0;
     padding: 0;
