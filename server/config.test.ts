@@ -14,6 +14,7 @@ test('defaults match the public contract', () => {
   assert.equal(c.dimsePort, undefined);
   assert.equal(c.aeTitle, 'ANATOMYGW');
   assert.deepEqual(c.dimseAllowedAets, []);
+  assert.equal(c.dimseTls, undefined);
   assert.equal(c.auth, true);
   assert.equal(c.sessionTtlHours, 12);
   assert.equal(c.loginMaxFailures, 10);
@@ -45,6 +46,12 @@ test('values are parsed and validated', () => {
   assert.equal(c.logLevel, 'debug');
 });
 
+test('DICOM TLS settings give the file paths (read at start), with or without a client CA', () => {
+  const base = { DIMSE_PORT: '2762', DIMSE_TLS_CERT: '/etc/gw/dicom.pem', DIMSE_TLS_KEY: '/etc/gw/dicom.key' };
+  assert.deepEqual(loadConfig(base).dimseTls, { cert: '/etc/gw/dicom.pem', key: '/etc/gw/dicom.key', ca: undefined });
+  assert.deepEqual(loadConfig({ ...base, DIMSE_TLS_CA: '/etc/gw/ca.pem' }).dimseTls, { cert: '/etc/gw/dicom.pem', key: '/etc/gw/dicom.key', ca: '/etc/gw/ca.pem' });
+});
+
 const bad: Array<[Record<string, string>, string]> = [
   [{ PORT: 'abc' }, 'PORT'],
   [{ PORT: '70000' }, 'PORT'],
@@ -61,6 +68,10 @@ const bad: Array<[Record<string, string>, string]> = [
   [{ MESH_REDUCTION: '1.5' }, 'MESH_REDUCTION'],
   [{ MESH_REDUCTION: 'lots' }, 'MESH_REDUCTION'],
   [{ TLS_CERT: '/x.pem' }, 'TLS_KEY'],
+  [{ DIMSE_PORT: '11112', DIMSE_TLS_CERT: '/c.pem' }, 'DIMSE_TLS_KEY'],
+  [{ DIMSE_PORT: '11112', DIMSE_TLS_KEY: '/k.pem' }, 'DIMSE_TLS_CERT'],
+  [{ DIMSE_PORT: '11112', DIMSE_TLS_CA: '/ca.pem' }, 'DIMSE_TLS_CA'],
+  [{ DIMSE_TLS_CERT: '/c.pem', DIMSE_TLS_KEY: '/k.pem' }, 'DIMSE_TLS_CERT'],
   [{ PUBLIC_URL: 'ftp://x' }, 'PUBLIC_URL'],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   [{ SEGMENTATION_QUALITY: 'best' }, 'SEGMENTATION_QUALITY'],

@@ -37,6 +37,8 @@ export interface Config {
   aeTitle: string;
   /** Empty means any calling AE title is accepted. */
   dimseAllowedAets: string[];
+  /** PEM file paths for DICOM TLS on DIMSE_PORT; `ca` set means peers must present a certificate it signed. */
+  dimseTls: DimseTlsPaths | undefined;
   auth: boolean;
   /** How long a browser sign-in lasts. */
   sessionTtlHours: number;
@@ -52,6 +54,12 @@ export interface Config {
   logLevel: LogLevel;
   /** PACS nodes to search, retrieve from and export to (PACS_NODES); credentials never leave the server. */
   pacsNodes: PacsNode[];
+}
+
+export interface DimseTlsPaths {
+  cert: string;
+  key: string;
+  ca: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -84,6 +92,9 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'DIMSE_PORT', default: '(off)', help: 'DICOM C-STORE/C-ECHO port' },
   { name: 'AE_TITLE', default: 'ANATOMYGW', help: 'our DICOM AE title' },
   { name: 'DIMSE_ALLOWED_AETS', default: '(any)', help: 'comma-separated calling AE titles allowed' },
+  { name: 'DIMSE_TLS_CERT', default: '', help: 'PEM certificate: DIMSE_PORT speaks DICOM TLS only' },
+  { name: 'DIMSE_TLS_KEY', default: '', help: 'PEM private key for DIMSE_TLS_CERT' },
+  { name: 'DIMSE_TLS_CA', default: '', help: 'PEM CA certificates: DICOM peers must present a certificate they signed' },
   { name: 'AUTH', default: 'on', help: 'off disables access control (logged at every start)' },
   { name: 'SESSION_TTL_HOURS', default: '12', help: 'a browser sign-in lasts this long' },
   { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
@@ -161,6 +172,23 @@ function aeTitle(name: string, raw: string): string {
   return raw.trim();
 }
 
+/** Paths only: the files are read at start by readDimseTls (server/dimse/tlsFiles.ts), so this stays pure. */
+function dimseTls(env: Env, dimsePort: number | undefined): DimseTlsPaths | undefined {
+  const cert = text(env, 'DIMSE_TLS_CERT');
+  const key = text(env, 'DIMSE_TLS_KEY');
+  const ca = text(env, 'DIMSE_TLS_CA');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(cert === undefined ? 'DIMSE_TLS_CERT' : 'DIMSE_TLS_KEY', 'DIMSE_TLS_CERT and DIMSE_TLS_KEY must be set together');
+  }
+  if (cert === undefined || key === undefined) {
+    if (ca !== undefined) throw new ConfigError('DIMSE_TLS_CA', 'needs DIMSE_TLS_CERT and DIMSE_TLS_KEY: client certificates are checked only on a TLS port');
+    return undefined;
+  }
+  // TLS settings without a DICOM port would be silently unused; a site that meant to require TLS should know.
+  if (dimsePort === undefined) throw new ConfigError('DIMSE_TLS_CERT', 'is set but DIMSE_PORT is off: set DIMSE_PORT for the DICOM TLS port');
+  return { cert, key, ca };
+}
+
 function pacsNodes(env: Env): PacsNode[] {
   try {
     return parsePacsNodes(env.PACS_NODES);
@@ -179,6 +207,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     throw new ConfigError(tlsCert === undefined ? 'TLS_CERT' : 'TLS_KEY', 'TLS_CERT and TLS_KEY must be set together');
   }
   const dimsePortRaw = text(env, 'DIMSE_PORT');
+  const dimsePort = dimsePortRaw === undefined || dimsePortRaw === 'off' ? undefined : integer(env, 'DIMSE_PORT', 0, 1, 65535);
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -194,13 +223,14 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 1, 0, 64),
     jobLeaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 60, 2, 3600),
     seriesStableSeconds: integer(env, 'SERIES_STABLE_SECONDS', 10, 0, 86400),
-    dimsePort: dimsePortRaw === undefined || dimsePortRaw === 'off' ? undefined : integer(env, 'DIMSE_PORT', 0, 1, 65535),
+    dimsePort,
     aeTitle: aeTitle('AE_TITLE', text(env, 'AE_TITLE') ?? 'ANATOMYGW'),
     dimseAllowedAets: (text(env, 'DIMSE_ALLOWED_AETS') ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '')
       .map((s) => aeTitle('DIMSE_ALLOWED_AETS', s)),
+    dimseTls: dimseTls(env, dimsePort),
     auth: boolean(env, 'AUTH', true),
     sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 30),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './log.ts';
 import { runDoctor } from './engines/doctor.ts';
 import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
 import { startDimseServer } from './dimse/scp.ts';
+import { readDimseTls, type DimseTlsMaterial } from './dimse/tlsFiles.ts';
 import { cleanTempDir } from './ingest/tempFiles.ts';
 import { ensureFirstAdmin } from './auth/firstAdmin.ts';
 import { runUsersCommand } from './auth/usersCommand.ts';
@@ -28,6 +29,7 @@ const SHUTDOWN_GRACE_MS = 20_000;
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let parsed;
   let config: Readonly<Config>;
+  let dimseTls: DimseTlsMaterial | undefined;
   try {
     parsed = parseArgs(argv);
     if (parsed.command === 'help') {
@@ -35,6 +37,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       return 0;
     }
     config = loadConfig({ ...env, ...parsed.env });
+    // Read before the database opens, so a wrong DIMSE_TLS_* file stops the start with one line.
+    if (parsed.command === 'serve' && config.dimseTls) dimseTls = readDimseTls(config.dimseTls);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) {
       process.stderr.write(`anatomy-gateway: ${err.message}\n`);
@@ -73,10 +77,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     logger.info('migrations are up to date');
     return 0;
   }
-  return run(parsed.command, config, db, logger);
+  return run(parsed.command, config, db, logger, dimseTls);
 }
 
-async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Database, logger: Logger): Promise<number> {
+async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Database, logger: Logger, dimseTls?: DimseTlsMaterial): Promise<number> {
   if (!config.auth) logger.warn('AUTH=off: anyone who can reach this server can upload, read and download scans');
   else if (command === 'serve') await ensureFirstAdmin({ db, logger, dataDir: config.dataDir });
   const queue = new Queue(db);
@@ -146,9 +150,9 @@ async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Da
     logger.info({ host: config.host, port, tls: Boolean(config.tlsCert), database: db.driver }, 'listening');
 
     if (config.dimsePort !== undefined) {
-      const dimse = await startDimseServer(deps);
+      const dimse = await startDimseServer(deps, { tls: dimseTls });
       closers.push(() => dimse.close());
-      logger.info({ port: dimse.port, aeTitle: config.aeTitle }, 'DIMSE C-STORE/C-ECHO listening');
+      logger.info({ port: dimse.port, aeTitle: config.aeTitle, tls: Boolean(dimseTls) }, 'DIMSE C-STORE/C-ECHO listening');
     }
   }
   await worker?.start();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { AppDeps } from '../http/deps.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -10,6 +11,7 @@ import {
   normalizeAeTitle,
   type AssociationDecision,
 } from './associationPolicy.ts';
+import { readDimseTls, type DimseTlsMaterial } from './tlsFiles.ts';
 import {
   AbortReason,
   AbortSource,
@@ -73,6 +75,8 @@ export interface DimseServerOptions {
   /** dcmjs-dimse timeouts: from connection to A-ASSOCIATE-RQ, and between PDUs. */
   associationTimeoutMs?: number;
   pduTimeoutMs?: number;
+  /** Already read by main.ts at start; otherwise read here from config.dimseTls. */
+  tls?: DimseTlsMaterial;
 }
 
 export interface RunningDimseServer {
@@ -119,6 +123,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
   const store: StoreInstance = opts.storeInstance ?? ingestStoreInstance;
   const maxAssociations = opts.maxAssociations ?? DEFAULT_MAX_ASSOCIATIONS;
   const closeGraceMs = opts.closeGraceMs ?? 10_000;
+  const tls = opts.tls ?? (config.dimseTls ? readDimseTls(config.dimseTls) : undefined);
   const log: Logger = deps.logger.child({ component: 'dimse' });
   const tmpDir = tempDir(config);
   await mkdir(tmpDir, { recursive: true });
@@ -384,13 +389,25 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       pduTimeout: opts.pduTimeoutMs ?? 60_000,
       logDatasets: false,
       logCommandDatasets: false,
+      // DICOM TLS (PS3.15 B.9, BCP 195): TLS 1.2 or later only; with a CA, a peer without a certificate it
+      // signed fails the handshake before any association is read.
+      ...(tls
+        ? { securityOptions: { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: tls.ca !== undefined, minVersion: 'TLSv1.2' } }
+        : {}),
     });
   });
   const actualPort = listeningPort(server);
   server.on('networkError', (err: Error) => {
     log.warn({ err: safeError(err) }, 'DICOM network error');
   });
-  log.info({ port: actualPort, aeTitle: config.aeTitle, allowedAets: config.dimseAllowedAets.length || 'any' }, 'DICOM C-STORE SCP listening');
+  if (tls) {
+    // Plain DICOM, an unknown or missing client certificate, an old TLS version: the peer sees only a
+    // closed connection, so the reason is logged here (address and OpenSSL reason, nothing else).
+    netServerOf(server)?.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      log.warn({ remoteAddress: socket.remoteAddress, err: safeError(err) }, 'DICOM TLS handshake failed');
+    });
+  }
+  log.info({ port: actualPort, aeTitle: config.aeTitle, allowedAets: config.dimseAllowedAets.length || 'any', tls: tls ? (tls.ca ? 'client certificates required' : 'on') : 'off' }, 'DICOM C-STORE SCP listening');
 
   let closed: Promise<void> | undefined;
   return {
