@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import type { Database, Queryable, QueryResult, SqlValue } from './database.ts';
@@ -36,12 +37,66 @@ async function initdbInChild(dataDir: string): Promise<void> {
 }
 
 /**
+ * PGlite runs PostgreSQL with fsync off (`-F`) and its file layer has no fsync either: a commit's WAL reaches
+ * the OS page cache but not the disk, so a power cut could lose index rows of instances whose senders were
+ * told "stored". After every writing statement we fsync, from Node, the WAL segments and pg_control; WAL
+ * replay at the next start then restores every commit that was acknowledged. Concurrent requests share one
+ * fsync that started after their own write (group commit), so a burst pays for few syncs.
+ */
+export function walSyncer(dataDir: string, fsyncFile: (path: string) => Promise<void> = fsyncPath): () => Promise<void> {
+  const walDir = join(dataDir, 'pg_wal');
+  const syncOnce = async (): Promise<void> => {
+    const segments = (await readdir(walDir)).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort();
+    // A commit record can straddle the boundary of the newest segment and the one before it.
+    for (const f of segments.slice(-2)) await fsyncFile(join(walDir, f));
+    await fsyncFile(join(dataDir, 'global', 'pg_control'));
+  };
+  let current: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  const request = (): Promise<void> => {
+    if (!current) {
+      current = syncOnce().finally(() => {
+        current = undefined;
+      });
+      return current;
+    }
+    // The running sync may have started before the caller's write: wait for one that starts after it.
+    next ??= current.then(
+      () => {
+        next = undefined;
+        return request();
+      },
+      () => {
+        next = undefined;
+        return request();
+      },
+    );
+    return next;
+  };
+  return request;
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+const READ_ONLY = /^\s*(SELECT|SHOW|EXPLAIN)\b/i;
+
+/**
  * Embedded PostgreSQL (PGlite, WASM) in one folder, for a single-machine install with no database server.
  * PGlite is one connection inside this process: it serialises queries and transactions itself, so only one
  * process may open a folder (`worker` processes on other machines need a real PostgreSQL).
  * `dataDir` undefined = in memory (tests).
  */
-export async function openPgliteDatabase(dataDir: string | undefined): Promise<Database> {
+export async function openPgliteDatabase(
+  dataDir: string | undefined,
+  options: { fsyncFile?: (path: string) => Promise<void> } = {},
+): Promise<Database> {
   if (dataDir) {
     mkdirSync(dataDir, { recursive: true });
     if (!existsSync(join(dataDir, 'PG_VERSION'))) await initdbInChild(dataDir);
@@ -63,12 +118,24 @@ export async function openPgliteDatabase(dataDir: string | undefined): Promise<D
     },
   });
   const base = wrap(lite);
+  const sync = dataDir ? walSyncer(dataDir, options.fsyncFile) : async () => undefined;
 
   return {
     driver: 'pglite',
-    query: base.query,
-    exec: base.exec,
-    transaction: (fn) => lite.transaction((tx) => fn(wrap(tx))),
+    async query<R>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> {
+      const res = await base.query<R>(sql, params);
+      if (!READ_ONLY.test(sql)) await sync();
+      return res;
+    },
+    async exec(sql) {
+      await base.exec(sql);
+      await sync();
+    },
+    async transaction(fn) {
+      const result = await lite.transaction((tx) => fn(wrap(tx)));
+      await sync();
+      return result;
+    },
     async listen(channel, onNotify) {
       const unlisten = await lite.listen(channel, onNotify);
       return async () => {

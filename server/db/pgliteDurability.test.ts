@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openPgliteDatabase, walSyncer } from './pgliteDatabase.ts';
+
+test('a committed write on the embedded database is fsynced (WAL and pg_control) before it resolves', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ag-pglite-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const synced: string[] = [];
+  const db = await openPgliteDatabase(join(dir, 'db'), {
+    fsyncFile: async (path) => {
+      synced.push(path);
+    },
+  });
+  try {
+    await db.exec('CREATE TABLE t (v int)');
+    synced.length = 0;
+    await db.query('SELECT 1');
+    assert.equal(synced.length, 0, 'reads need no fsync');
+
+    await db.query('INSERT INTO t VALUES (1)');
+    assert.ok(synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)), `WAL not synced: ${synced.join(', ')}`);
+    assert.ok(synced.some((p) => p.endsWith(join('global', 'pg_control'))));
+
+    synced.length = 0;
+    await db.transaction(async (tx) => {
+      await tx.query('INSERT INTO t VALUES (2)');
+      assert.equal(synced.length, 0, 'nothing is synced before the commit');
+    });
+    assert.ok(synced.length > 0, 'the commit was synced before transaction() resolved');
+  } finally {
+    await db.close();
+  }
+});
+
+test('concurrent callers share fsyncs, and each waits for one that started after its call', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ag-wal-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  await mkdir(join(dir, 'pg_wal'));
+  await mkdir(join(dir, 'global'));
+  await writeFile(join(dir, 'pg_wal', '000000010000000000000001'), '');
+  await writeFile(join(dir, 'global', 'pg_control'), '');
+  let started = 0;
+  let release: () => void = () => undefined;
+  const sync = walSyncer(dir, async (path) => {
+    if (path.endsWith('pg_control')) {
+      started++;
+      await new Promise<void>((r) => (release = r));
+    }
+  });
+  const until = async (cond: () => boolean): Promise<void> => {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  };
+  const first = sync();
+  await until(() => started === 1);
+  assert.equal(started, 1);
+  // Three callers arrive while the first sync runs: they share exactly one more sync.
+  const later = [sync(), sync(), sync()];
+  release();
+  await first;
+  await until(() => started === 2);
+  assert.equal(started, 2);
+  release();
+  await Promise.all(later);
+  assert.equal(started, 2);
+});
