@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
 import { helpText, parseArgs, UsageError } from './cli.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -17,7 +16,7 @@ import { createLogger, type Logger } from './log.ts';
 import { runDoctor } from './engines/doctor.ts';
 import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
 import { startDimseServer } from './dimse/scp.ts';
-import { readDimseTls, type DimseTlsMaterial } from './dimse/tlsFiles.ts';
+import { readDimseTls, readTlsFiles, type DimseTlsMaterial } from './dimse/tlsFiles.ts';
 import { cleanTempDir } from './ingest/tempFiles.ts';
 import { ensureFirstAdmin } from './auth/firstAdmin.ts';
 import { runUsersCommand } from './auth/usersCommand.ts';
@@ -30,6 +29,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   let parsed;
   let config: Readonly<Config>;
   let dimseTls: DimseTlsMaterial | undefined;
+  let httpsTls: DimseTlsMaterial | undefined;
   try {
     parsed = parseArgs(argv);
     if (parsed.command === 'help') {
@@ -39,6 +39,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     config = loadConfig({ ...env, ...parsed.env });
     // Read before the database opens, so a wrong DIMSE_TLS_* file stops the start with one line.
     if (parsed.command === 'serve' && config.dimseTls) dimseTls = readDimseTls(config.dimseTls);
+    if (parsed.command === 'serve' && config.tlsCert && config.tlsKey) {
+      httpsTls = readTlsFiles('TLS', { cert: config.tlsCert, key: config.tlsKey, ca: undefined });
+    }
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) {
       process.stderr.write(`anatomy-gateway: ${err.message}\n`);
@@ -77,10 +80,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     logger.info('migrations are up to date');
     return 0;
   }
-  return run(parsed.command, config, db, logger, dimseTls);
+  return run(parsed.command, config, db, logger, { dimse: dimseTls, https: httpsTls });
 }
 
-async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Database, logger: Logger, dimseTls?: DimseTlsMaterial): Promise<number> {
+async function run(
+  command: 'serve' | 'worker',
+  config: Readonly<Config>,
+  db: Database,
+  logger: Logger,
+  tls: { dimse?: DimseTlsMaterial; https?: DimseTlsMaterial },
+): Promise<number> {
+  const dimseTls = tls.dimse;
   if (!config.auth) logger.warn('AUTH=off: anyone who can reach this server can upload, read and download scans');
   else if (command === 'serve') await ensureFirstAdmin({ db, logger, dataDir: config.dataDir });
   const queue = new Queue(db);
@@ -134,8 +144,8 @@ async function run(command: 'serve' | 'worker', config: Readonly<Config>, db: Da
     closers.push(unlisten);
 
     const app = createApp(deps);
-    server = config.tlsCert && config.tlsKey
-      ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }, app.callback())
+    server = tls.https
+      ? createHttpsServer({ cert: tls.https.cert, key: tls.https.key }, app.callback())
       : createHttpServer(app.callback());
     // Large STOW-RS bodies from slow links must not be cut off by Node's default request timeout.
     server.requestTimeout = 0;

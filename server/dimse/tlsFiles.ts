@@ -35,33 +35,38 @@ function opensslReason(err: unknown): string {
  * the setting, instead of every scanner's association failing later with a bare handshake error.
  */
 export function readDimseTls(paths: DimseTlsPaths, readFile: ReadFile = readFileSync, now: Date = new Date()): DimseTlsMaterial {
-  const cert = read('DIMSE_TLS_CERT', paths.cert, readFile);
-  const key = read('DIMSE_TLS_KEY', paths.key, readFile);
-  const ca = paths.ca === undefined ? undefined : read('DIMSE_TLS_CA', paths.ca, readFile);
+  return readTlsFiles('DIMSE_TLS', paths, readFile, now);
+}
+
+/** The same checks for any pair of settings `<prefix>_CERT` / `<prefix>_KEY` (/ `<prefix>_CA`); HTTPS uses `TLS`. */
+export function readTlsFiles(prefix: string, paths: DimseTlsPaths, readFile: ReadFile = readFileSync, now: Date = new Date()): DimseTlsMaterial {
+  const cert = read(`${prefix}_CERT`, paths.cert, readFile);
+  const key = read(`${prefix}_KEY`, paths.key, readFile);
+  const ca = paths.ca === undefined ? undefined : read(`${prefix}_CA`, paths.ca, readFile);
 
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new ConfigError('DIMSE_TLS_CERT', `${paths.cert} is not a PEM certificate (${opensslReason(err)})`);
+    throw new ConfigError(`${prefix}_CERT`, `${paths.cert} is not a PEM certificate (${opensslReason(err)})`);
   }
   if (new Date(x509.validTo).getTime() < now.getTime()) {
-    throw new ConfigError('DIMSE_TLS_CERT', `the certificate in ${paths.cert} expired on ${new Date(x509.validTo).toISOString()}`);
+    throw new ConfigError(`${prefix}_CERT`, `the certificate in ${paths.cert} expired on ${new Date(x509.validTo).toISOString()}`);
   }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new ConfigError('DIMSE_TLS_KEY', `${paths.key} is not the PEM private key of DIMSE_TLS_CERT (${opensslReason(err)})`);
+    throw new ConfigError(`${prefix}_KEY`, `${paths.key} is not the PEM private key of ${prefix}_CERT (${opensslReason(err)})`);
   }
   if (ca !== undefined) {
     // createSecureContext skips CA text it cannot parse, which would leave every client certificate refused.
     const blocks = ca.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-    if (blocks.length === 0) throw new ConfigError('DIMSE_TLS_CA', `${paths.ca} holds no PEM certificate`);
+    if (blocks.length === 0) throw new ConfigError(`${prefix}_CA`, `${paths.ca} holds no PEM certificate`);
     for (const block of blocks) {
       try {
         new X509Certificate(block);
       } catch (err) {
-        throw new ConfigError('DIMSE_TLS_CA', `${paths.ca} holds a certificate that cannot be read (${opensslReason(err)})`);
+        throw new ConfigError(`${prefix}_CA`, `${paths.ca} holds a certificate that cannot be read (${opensslReason(err)})`);
       }
     }
   }
