@@ -16,22 +16,22 @@ import type { PacsNode } from './nodes.ts';
 
 /**
  * DIMSE query/retrieve SCU for nodes that speak no DICOMweb: C-FIND at study and series level
- * (Study Root), and C-GET, which brings the instances back on the same association, so the node
- * needs no route back to us. Each instance received during a C-GET is streamed to a temp Part-10
+ * (Study Root), C-GET, which brings the instances back on the same association, so the node
+ * needs no route back to us, and C-MOVE for nodes without C-GET (they send to our SCP). Each instance received during a C-GET is streamed to a temp Part-10
  * file (as the SCP does) and handed to `onInstance` before its C-STORE response is sent, so a
  * success status to the PACS means the instance is stored. Every failure is a PacsError that says
  * whether trying again can help.
  */
 
 const { Client, Dataset } = dcmjsDimse;
-const { CFindRequest, CGetRequest } = dcmjsDimse.requests;
+const { CFindRequest, CGetRequest, CMoveRequest } = dcmjsDimse.requests;
 const { CStoreResponse } = dcmjsDimse.responses;
 const { Status } = dcmjsDimse.constants;
 
 type CStoreRequestType = requests.CStoreRequest;
 type CStoreResponseType = responses.CStoreResponse;
 type PresentationContext = association.PresentationContext;
-type AnyRequest = requests.CFindRequest | requests.CGetRequest;
+type AnyRequest = requests.CFindRequest | requests.CGetRequest | requests.CMoveRequest;
 type StatusResponse = { getStatus(): number; getErrorComment?(): string | undefined; getDataset(): { getElements(): Record<string, unknown> } | undefined };
 
 /** The parts of dcmjs-dimse's internal Network the C-GET receiver hooks into (not in its typings). */
@@ -131,7 +131,8 @@ function runAssociation(
         const ctx = a.getPresentationContext(c.id);
         return ctx.getAbstractSyntaxUid() === asked && ctx.getResult() === 0;
       });
-      if (!ok) finish(new PacsError(`PACS node "${node.name}" does not offer ${what} over DIMSE (it refused the ${request instanceof CGetRequest ? 'C-GET' : 'C-FIND'} presentation context)`, false));
+      const service = request instanceof CGetRequest ? 'C-GET' : request instanceof CMoveRequest ? 'C-MOVE' : 'C-FIND';
+      if (!ok) finish(new PacsError(`PACS node "${node.name}" does not offer ${what} over DIMSE (it refused the ${service} presentation context)`, false));
     });
     on('closed', () => finish());
     setup?.(client);
@@ -309,6 +310,55 @@ export async function cGet(
   if (status !== Status.Success && (status & 0xf000) !== 0xb000) {
     throw new PacsError(
       `PACS node "${node.name}" answered the C-GET with ${describeQrStatus(status)}${comment ? `: ${comment}` : ''}${outcome.completed || outcome.failed ? ` (${outcome.completed} sent, ${outcome.failed} failed)` : ''}`,
+      (status & 0xff00) === 0xa700 || status === 0xfe00,
+    );
+  }
+  return outcome;
+}
+
+export interface CMoveOutcome {
+  completed: number;
+  failed: number;
+  warnings: number;
+  status: number;
+}
+
+/**
+ * C-MOVE of a study or series to `destinationAeTitle` (our SCP). The instances arrive on separate
+ * associations the node opens to us and are stored by the SCP; this settles on the final response.
+ */
+export async function cMove(
+  node: PacsNode,
+  destinationAeTitle: string,
+  target: { studyUid: string; seriesUid?: string },
+  options: DimseOptions & { onProgress?: (p: { remaining: number; completed: number; failed: number }) => void },
+): Promise<CMoveOutcome> {
+  const request = target.seriesUid
+    ? CMoveRequest.createSeriesMoveRequest(destinationAeTitle, target.studyUid, target.seriesUid)
+    : CMoveRequest.createStudyMoveRequest(destinationAeTitle, target.studyUid);
+  const what = target.seriesUid ? 'send a series' : 'send a study';
+  const outcome: CMoveOutcome = { completed: 0, failed: 0, warnings: 0, status: -1 };
+  let comment: string | undefined;
+  const status = await runAssociation(node, request, what, options, (response) => {
+    const r = response as unknown as responses.CMoveResponse;
+    const s = response.getStatus();
+    outcome.completed = r.getCompleted?.() ?? outcome.completed;
+    outcome.failed = r.getFailures?.() ?? outcome.failed;
+    outcome.warnings = r.getWarnings?.() ?? outcome.warnings;
+    if (s === Status.Pending) options.onProgress?.({ remaining: r.getRemaining?.() ?? 0, completed: outcome.completed, failed: outcome.failed });
+    else if (s !== Status.Success) comment = response.getErrorComment?.();
+  });
+  outcome.status = status;
+  if (status === 0xa801) {
+    throw new PacsError(`PACS node "${node.name}" does not know our AE title ${destinationAeTitle} as a C-MOVE destination; register it there with this server's address and DIMSE_PORT`, false);
+  }
+  if (status !== Status.Success && (status & 0xf000) !== 0xb000) {
+    // Several PACS (Orthanc among them) answer an unknown destination with a plain 0xC000.
+    const hint = outcome.completed === 0 && (status & 0xf000) === 0xc000
+      ? `; check that the node knows our AE title ${destinationAeTitle} as a C-MOVE destination, with this server's address and DIMSE_PORT`
+      : '';
+    throw new PacsError(
+      `PACS node "${node.name}" answered the C-MOVE with ${describeQrStatus(status)}${comment ? `: ${comment}` : ''}${outcome.completed || outcome.failed ? ` (${outcome.completed} sent, ${outcome.failed} failed)` : ''}${hint}`,
       (status & 0xff00) === 0xa700 || status === 0xfe00,
     );
   }

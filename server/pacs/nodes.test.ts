@@ -18,7 +18,7 @@ test('PACS_NODES: unset means no nodes; a full node is parsed with its export ru
   assert.equal(n.name, 'main-pacs');
   assert.equal(n.dicomweb?.url, 'https://pacs.example/dicom-web', 'trailing slash removed');
   assert.deepEqual(n.dicomweb?.auth, { username: 'gw', password: 's3cret' });
-  assert.deepEqual(n.dimse, { host: 'pacs.example', port: 104, aeTitle: 'MAINPACS' });
+  assert.deepEqual(n.dimse, { host: 'pacs.example', port: 104, aeTitle: 'MAINPACS', retrieve: 'get' });
   assert.deepEqual(n.export, { retrieved: true, callingAets: ['CT_SCANNER'] });
 });
 
@@ -43,6 +43,7 @@ test('PACS_NODES: each mistake is named precisely, without echoing secrets', () 
     [[{ name: 'a', dimse: { host: 'h', port: 104, aeTitle: 'WAY_TOO_LONG_AE_TITLE' } }], /not a valid AE title/],
     [[{ name: 'a', dimse: { host: 'h', port: 104, aeTitle: 'X' }, export: { callingAets: 'CT' } }], /list of AE titles/],
     [[{ name: 'a', dimse: { host: 'h', port: 104, aeTitle: 'X' }, colour: 'red' }], /unknown field "colour"/],
+    [[{ name: 'a', dimse: { host: 'h', port: 104, aeTitle: 'X', retrieve: 'wado' } }], /dimse\.retrieve must be "get" \(C-GET\) or "move" \(C-MOVE\)/],
     [[{ name: 'a', dimse: { host: 'h', port: 104, aeTitle: 'X' } }, { name: 'A', dimse: { host: 'h', port: 104, aeTitle: 'X' } }], /two nodes are named/],
   ];
   for (const [value, message] of bad) {

@@ -2,7 +2,7 @@
  * PACS nodes we search, retrieve from and send results to, from the PACS_NODES setting: a JSON list.
  *
  *   [{"name": "main", "dicomweb": {"url": "https://pacs/dicom-web", "auth": {"bearer": "..."}},
- *     "dimse": {"host": "10.0.0.5", "port": 104, "aeTitle": "PACS"},
+ *     "dimse": {"host": "10.0.0.5", "port": 104, "aeTitle": "PACS", "retrieve": "get"},
  *     "export": {"retrieved": true, "callingAets": ["CT_SCANNER"]}}]
  *
  * A node speaks DICOMweb, DIMSE or both. `export` is the automatic export rule: send the SEG of every
@@ -15,7 +15,9 @@ export type PacsAuth = { bearer: string } | { username: string; password: string
 export interface PacsNode {
   name: string;
   dicomweb?: { url: string; auth?: PacsAuth };
-  dimse?: { host: string; port: number; aeTitle: string };
+  /** `retrieve`: C-GET (the default; the node sends on our own association) or C-MOVE (the node
+   *  connects back to our SCP on DIMSE_PORT, so it must know AE_TITLE, our host and port). */
+  dimse?: { host: string; port: number; aeTitle: string; retrieve: 'get' | 'move' };
   export: { retrieved: boolean; callingAets: string[] };
 }
 
@@ -84,10 +86,11 @@ function parseNode(v: unknown, i: number): PacsNode {
   }
   if (n.dimse !== undefined) {
     const d = obj(n.dimse, `${at}.dimse`);
-    unknownKeys(d, ['host', 'port', 'aeTitle'], `${at}.dimse`);
+    unknownKeys(d, ['host', 'port', 'aeTitle', 'retrieve'], `${at}.dimse`);
     const port = d.port;
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new PacsNodesError(`${at}.dimse.port must be a whole number 1-65535`);
-    node.dimse = { host: str(d.host, `${at}.dimse.host`), port, aeTitle: aeTitle(d.aeTitle, `${at}.dimse.aeTitle`) };
+    if (d.retrieve !== undefined && d.retrieve !== 'get' && d.retrieve !== 'move') throw new PacsNodesError(`${at}.dimse.retrieve must be "get" (C-GET) or "move" (C-MOVE)`);
+    node.dimse = { host: str(d.host, `${at}.dimse.host`), port, aeTitle: aeTitle(d.aeTitle, `${at}.dimse.aeTitle`), retrieve: d.retrieve === 'move' ? 'move' : 'get' };
   }
   if (!node.dicomweb && !node.dimse) throw new PacsNodesError(`${at} needs "dicomweb" or "dimse" (or both)`);
   if (n.export !== undefined) {
@@ -129,7 +132,7 @@ export function publicNode(n: PacsNode) {
   return {
     name: n.name,
     dicomweb: n.dicomweb ? { url: n.dicomweb.url, auth: n.dicomweb.auth ? ('bearer' in n.dicomweb.auth ? 'bearer' : 'basic') : 'none' } : null,
-    dimse: n.dimse ? { host: n.dimse.host, port: n.dimse.port, aeTitle: n.dimse.aeTitle } : null,
+    dimse: n.dimse ? { host: n.dimse.host, port: n.dimse.port, aeTitle: n.dimse.aeTitle, retrieve: n.dimse.retrieve } : null,
     export: n.export,
     canSearch: Boolean(n.dicomweb || n.dimse),
     canRetrieve: Boolean(n.dicomweb || n.dimse),

@@ -5,12 +5,15 @@ import { join } from 'node:path';
 import type { Database } from '../../server/db/database.ts';
 import type { AppDeps } from '../../server/http/deps.ts';
 import type { Job } from '../../server/jobs/queue.ts';
+import { startDimseServer } from '../../server/dimse/scp.ts';
 import { taskList } from '../../server/jobs/tasks.ts';
+import { PACS_RETRIEVE } from '../../server/pacs/retrieveTask.ts';
 import { Worker } from '../../server/jobs/worker.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { fetchBody, startTestServer } from '../support/dicomweb.ts';
 import { freePort, hasOrthanc, startOrthanc } from '../support/orthanc.ts';
 import { requireOrSkip, requireTestData, testDataPath } from '../support/requirements.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
 
 /**
  * A PACS node that speaks only DIMSE (Orthanc's DICOM port, its DICOMweb never named): C-FIND
@@ -157,5 +160,46 @@ test('DIMSE-only node: a study that is not there fails the retrieve with the rea
     assert.equal(job.state, 'failed');
     assert.equal(job.attempts, 1, 'an empty answer is not retried');
     assert.match(job.lastError ?? '', /PACS node "empty" answered the C-GET with unable to process \(0xC000\)/);
+  });
+});
+
+test('DIMSE node set to C-MOVE: an unknown destination fails at once with the likely fix; once registered, the series arrives through our SCP', async (t) => {
+  if (!requireOrSkip(t, hasOrthanc(), 'Orthanc with the DICOMweb plugin (Debian: orthanc orthanc-dicomweb)')) return;
+  const orthanc = await startOrthanc({}, { config: { DicomAlwaysAllowFind: true, DicomAlwaysAllowMove: true } });
+  t.after(() => orthanc.stop());
+  const study = newUid();
+  const series = newUid();
+  for (const slice of syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [16, 16, 4], seed: 4 }), { studyUid: study, seriesUid: series })) {
+    const res = await fetch(`${orthanc.url}/instances`, { method: 'POST', body: fetchBody(slice), headers: { 'Content-Type': 'application/dicom' } });
+    assert.equal(res.status, 200);
+  }
+  await withTestDatabase('pglite', t, async (db) => {
+    const nodes = [{ name: 'mover', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC', retrieve: 'move' } }];
+    // DIMSE_PORT only has to be on for C-MOVE; the SCP itself listens on a free port given to Orthanc.
+    const deps = await testAppDeps(db, t, { PACS_NODES: JSON.stringify(nodes), DIMSE_PORT: '104' });
+    const scp = await startDimseServer(deps, { port: 0 });
+    t.after(() => scp.close());
+    const all = taskList(deps);
+    const worker = new Worker({ db, queue: deps.queue, tasks: { [PACS_RETRIEVE]: all[PACS_RETRIEVE] }, logger: deps.logger, concurrency: 1, pollIntervalMs: 100 });
+    void worker.start();
+    t.after(() => worker.stop(2000));
+    const payload = { node: 'mover', studyInstanceUid: study, seriesInstanceUid: series };
+
+    const refused = await finishedJob(deps, (await deps.queue.add(PACS_RETRIEVE, payload, { maxAttempts: 3 })).id);
+    assert.equal(refused.state, 'failed');
+    assert.equal(refused.attempts, 1, 'a destination the node does not know is not retried');
+    assert.match(refused.lastError ?? '', /PACS node "mover" answered the C-MOVE with unable to process \(0xC000\); check that the node knows our AE title ANATOMYGW as a C-MOVE destination/);
+
+    const put = await fetch(`${orthanc.url}/modalities/gateway`, { method: 'PUT', body: JSON.stringify({ AET: deps.config.aeTitle, Host: '127.0.0.1', Port: scp.port }) });
+    assert.equal(put.status, 200, await put.text());
+    const moved = await finishedJob(deps, (await deps.queue.add(PACS_RETRIEVE, payload, { maxAttempts: 3 })).id);
+    assert.equal(moved.state, 'succeeded', moved.lastError ?? '');
+    const stored = await db.query<{ n: number; via: string }>(`SELECT count(*)::int AS n, min(received_via) AS via FROM dicom_instances WHERE series_uid = $1`, [series]);
+    assert.deepEqual(stored.rows[0], { n: 4, via: 'dimse' });
+    const log = (await deps.queue.log(moved.id)).map((l) => l.line).join('\n');
+    assert.match(log, /over DIMSE C-MOVE to ANATOMYGW/);
+    assert.match(log, /stored 4 of 4 instances in 1 series/);
+    const retrieved = await db.query<{ node: string }>('SELECT node FROM pacs_retrieved_series WHERE series_uid = $1', [series]);
+    assert.deepEqual(retrieved.rows, [{ node: 'mover' }], 'the export rule knows where the series came from');
   });
 });
