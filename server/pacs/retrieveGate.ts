@@ -24,3 +24,18 @@ export async function unfinishedRetrieveOf(db: Queryable, seriesInstanceUid: str
   );
   return rows[0]?.id;
 }
+
+/**
+ * After a retrieve has failed for good, the series it was bringing in that are still waiting to be
+ * grouped are set aside (processed_revision caught up, with the reason), so the quiet-period rule
+ * does not process what is only part of a series. The instances stay stored; a later retrieve or
+ * any new instance of the series bumps its revision and groups it again. Returns how many were set aside.
+ */
+export async function setAsidePartialSeries(db: Queryable, target: { studyInstanceUid: string; seriesInstanceUid?: string }, reason: string): Promise<number> {
+  const res = await db.query(
+    `UPDATE dicom_series SET processed_revision = revision, skipped_reason = $3
+      WHERE study_uid = $1 AND ($2::text IS NULL OR series_uid = $2) AND revision <> processed_revision`,
+    [target.studyInstanceUid, target.seriesInstanceUid ?? null, reason.slice(0, 500)],
+  );
+  return res.rowCount ?? 0;
+}

@@ -18,6 +18,7 @@ import { findNode, type PacsNode } from './nodes.ts';
  * retried with backoff; refused credentials or an unknown study fail at once with the reason.
  */
 
+import { setAsidePartialSeries } from './retrieveGate.ts';
 export { PACS_RETRIEVE } from './retrieveGate.ts';
 
 export interface RetrievePayload {
@@ -195,7 +196,14 @@ export function pacsRetrieveTask(deps: AppDeps): TaskHandler<RetrievePayload> {
       helpers.log(`stored ${stored} of ${Math.max(parts, stored)} instances in ${series.size} series${rejected.length ? `; ${rejected.length} refused` : ''}`);
       await helpers.progress(100, `retrieved ${stored} instances from ${node.name}`);
     } catch (e) {
-      throw asTaskError(e);
+      const err = asTaskError(e);
+      // Shutdown and lost leases abort the signal too, and the job runs again: only a real end counts.
+      const final = (err as { retryable?: unknown }).retryable === false || (job.attempt >= job.maxAttempts && !helpers.signal.aborted);
+      if (final) {
+        const n = await setAsidePartialSeries(deps.db, p, `the retrieve from ${node.name} failed before the ${what} was complete`).catch(() => 0);
+        if (n > 0) helpers.log(`${n} partly retrieved series set aside, not processed; retrieve again to complete them`);
+      }
+      throw err;
     }
   };
 }

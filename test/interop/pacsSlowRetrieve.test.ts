@@ -28,8 +28,10 @@ interface SlowNode {
   requests: number;
 }
 
-/** A DICOMweb node whose WADO-RS sends one instance every GAP_MS; `breakFirst` drops the first transfer after half. */
-async function startSlowNode(t: TestContext, study: string, series: string, parts: Buffer[], breakFirst: boolean): Promise<SlowNode> {
+type BreakOff = 'never' | 'first' | 'always';
+
+/** A DICOMweb node whose WADO-RS sends one instance every GAP_MS, dropping the first (or every) transfer half-way. */
+async function startSlowNode(t: TestContext, study: string, series: string, parts: Buffer[], breakOff: BreakOff): Promise<SlowNode> {
   const state: SlowNode = { url: '', requests: 0 };
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -40,7 +42,7 @@ async function startSlowNode(t: TestContext, study: string, series: string, part
     }
     if (path === `/dicom-web/studies/${study}/series/${series}`) {
       state.requests += 1;
-      void send(res, state.requests === 1 && breakFirst);
+      void send(res, breakOff === 'always' || (breakOff === 'first' && state.requests === 1));
       return;
     }
     res.writeHead(404).end();
@@ -87,7 +89,7 @@ for (const breakFirst of [false, true]) {
     const study = newUid();
     const series = newUid();
     const parts = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [24, 24, SLICES], seed: 3 }), { studyUid: study, seriesUid: series });
-    const node = await startSlowNode(t, study, series, parts, breakFirst);
+    const node = await startSlowNode(t, study, series, parts, breakFirst ? 'first' : 'never');
     await withTestDatabase('pglite', t, async (db) => {
       const nodes = [{ name: 'slow', dicomweb: { url: node.url } }];
       const deps = await testAppDeps(db, t, { SERIES_STABLE_SECONDS: '1', PACS_NODES: JSON.stringify(nodes) });
@@ -146,5 +148,38 @@ test('the retrieve gate looks at the series and its study: a retrieve of another
     await deps.queue.cancel(whole.id);
     await deps.queue.cancel(other.id);
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.2'), undefined, 'cancelled retrieves hold nothing');
+  });
+});
+
+test('a PACS retrieve that fails for good half-way: the partial series is set aside with the reason, never processed', async (t) => {
+  const study = newUid();
+  const series = newUid();
+  const parts = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [24, 24, 4], seed: 5 }), { studyUid: study, seriesUid: series });
+  await startSlowNode(t, study, series, parts, 'always').then(async (node) => {
+    await withTestDatabase('pglite', t, async (db) => {
+      const deps = await testAppDeps(db, t, { SERIES_STABLE_SECONDS: '1', PACS_NODES: JSON.stringify([{ name: 'flaky', dicomweb: { url: node.url } }]) });
+      startWorker(t, db, deps);
+      const retrieve = await deps.queue.add(PACS_RETRIEVE, { node: 'flaky', studyInstanceUid: study, seriesInstanceUid: series }, { maxAttempts: 2 });
+      let job: Job | undefined;
+      while (!job) {
+        const j = await deps.queue.get(retrieve.id);
+        if (j && (j.state === 'succeeded' || j.state === 'failed')) job = j;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(job.state, 'failed');
+      assert.equal(job.attempts, 2);
+      assert.match(job.lastError ?? '', /broke off/);
+      const log = (await deps.queue.log(job.id)).map((l) => l.line).join('\n');
+      assert.match(log, /1 partly retrieved series set aside, not processed; retrieve again to complete them/);
+      const row = (await db.query<{ skipped_reason: string; n: number }>(
+        `SELECT s.skipped_reason, (SELECT count(*)::int FROM dicom_instances i WHERE i.series_uid = s.series_uid) AS n FROM dicom_series s WHERE series_uid = $1`,
+        [series],
+      )).rows[0];
+      // Two parts went out before the drop; the second has no closing delimiter, so only one is whole.
+      assert.deepEqual(row, { skipped_reason: 'the retrieve from flaky failed before the series was complete', n: 1 }, 'the instance received whole is kept');
+      // Well past the quiet period: grouping ran and made nothing of the partial series.
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.deepEqual(await processJobs(deps), []);
+    });
   });
 });
