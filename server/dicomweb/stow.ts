@@ -86,9 +86,12 @@ const STOW_INDEX_LINGER_MS = 25;
  */
 export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInstanceUid: string | undefined): Promise<StowOutcome> {
   const body = parseStowContentType(ctx.get('Content-Type') || undefined);
+  // Below MIN_FREE_DISK_MB every part is refused with 0xA700 (PS3.18: a failed item per instance, then 507);
+  // the parts are read and dropped, never written.
+  let diskFull: string | undefined;
   await checkFreeDisk(deps).catch((e: unknown) => {
-    if (e instanceof InstanceRejectedError) throw httpError(507, e.message);
-    throw e;
+    if (!(e instanceof InstanceRejectedError)) throw e;
+    diskFull = e.message;
   });
   const outcome: StowOutcome = { stored: [], failed: [] };
   const pending = new Set<Promise<void>>();
@@ -128,6 +131,10 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
           discarding = { reason: FailureReason.OutOfResources, message: `more than ${INGEST_LIMITS.maxStowParts} instances in one request; send the rest in another request` };
           return;
         }
+        if (diskFull !== undefined) {
+          discarding = { reason: FailureReason.OutOfResources, message: diskFull };
+          return;
+        }
         const wrongType = partIsDicom(ev.headers);
         if (wrongType !== undefined) {
           discarding = { reason: FailureReason.CannotUnderstand, message: `part ${partIndex} has Content-Type ${wrongType}; only application/dicom parts are accepted` };
@@ -143,7 +150,14 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
           discarding = { reason: FailureReason.OutOfResources, message: `part ${partIndex} exceeds the ${INGEST_LIMITS.maxInstanceBytes} byte limit for one instance` };
           return;
         }
-        await current.write(ev.chunk);
+        try {
+          await current.write(ev.chunk);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
+          await closeCurrent(false);
+          discarding = { reason: FailureReason.OutOfResources, message: `out of disk space while receiving part ${partIndex}` };
+        }
         return;
       }
       case 'end': {

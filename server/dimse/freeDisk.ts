@@ -21,6 +21,8 @@ export function freeDiskProbe(dataDir: string, maxAgeMs = 1000): { refresh(): Pr
         });
       return pending;
     },
-    lastMb: () => last?.mb,
+    // An older reading is not trusted to refuse: after an idle pause the disk may have been cleared
+    // (ingest then checks exactly before keeping the file).
+    lastMb: () => (last && Date.now() - last.at <= maxAgeMs ? last.mb : undefined),
   };
 }

@@ -251,7 +251,12 @@ async function ingestZip(deps: StoreDeps, zipPath: string, zipName: string, orig
             await pipeline(stream, guard, createWriteStream(temp));
           } catch (e) {
             await removeTemp(temp);
-            const msg = e instanceof InstanceRejectedError ? e.message : `entry could not be extracted (${(e as Error).message})`;
+            const code = (e as NodeJS.ErrnoException).code;
+            const msg = e instanceof InstanceRejectedError
+              ? e.message
+              : code === 'ENOSPC' || code === 'EDQUOT'
+                ? 'the server\'s disk is full; this entry was not kept, please send it again later'
+                : `entry could not be extracted (${(e as Error).message})`;
             return skip(msg);
           }
           await ingestFile(deps, temp, shown, origin, report, 1);

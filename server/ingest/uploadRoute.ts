@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { Router } from '@koa/router';
 import busboy from 'busboy';
 import type { Context } from 'koa';
@@ -20,13 +21,61 @@ import { auditRequest } from '../audit/audit.ts';
  */
 export const UPLOAD_FIELD = 'files';
 
+/**
+ * Writes one form file to `temp`. When writing fails (disk full) the rest of the file is still read and
+ * dropped: busboy waits for every file stream to be consumed, so a destroyed one would stall the whole
+ * request instead of answering it. Resolves with the error, if any.
+ */
+function receiveFile(stream: Readable, temp: string): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    // Torn down while the temp name was being made: its events have already fired.
+    if (stream.destroyed) {
+      resolve(stream.errored ?? new Error('the form ended in the middle of this file'));
+      return;
+    }
+    const out = createWriteStream(temp);
+    let failure: Error | undefined;
+    let ended = false;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      resolve(failure);
+    };
+    out.on('error', (e) => {
+      failure ??= e;
+      stream.unpipe(out);
+      stream.resume();
+      if (ended) settle();
+    });
+    out.on('finish', settle);
+    stream.on('error', (e) => {
+      failure ??= e;
+      out.destroy();
+      settle();
+    });
+    stream.on('end', () => {
+      ended = true;
+      if (failure) settle();
+    });
+    // busboy destroys a file stream without an error when the form is cut off or torn down.
+    stream.on('close', () => {
+      if (ended) return;
+      failure ??= new Error('the form ended in the middle of this file');
+      out.destroy();
+      settle();
+    });
+    stream.pipe(out);
+  });
+}
+
 export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<IngestReport> {
   const type = ctx.get('Content-Type');
   if (!/^multipart\/form-data/i.test(type)) throw httpError(415, `Content-Type must be multipart/form-data with a "${UPLOAD_FIELD}" field, got "${type.slice(0, 100) || 'none'}"`);
   try {
     await checkFreeDisk(deps);
   } catch (e) {
-    if (e instanceof InstanceRejectedError) throw httpError(507, e.message);
+    if (e instanceof InstanceRejectedError) throw httpError(507, e.message, { expose: true });
     throw e;
   }
   let bb: busboy.Busboy;
@@ -68,12 +117,23 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
       truncated = true;
     });
     received.push((async () => {
-      const temp = await newTempPath(deps.config);
+      let temp: string | undefined;
+      let failure: Error | undefined;
       try {
-        await pipeline(stream, createWriteStream(temp));
+        temp = await newTempPath(deps.config);
+        failure = await receiveFile(stream, temp);
       } catch (e) {
+        failure = e as Error;
+        stream.resume();
+      }
+      if (failure || temp === undefined) {
+        const e = failure ?? new Error('no temp file');
         await removeTemp(temp);
-        report.rejected.push({ file: name, reason: `upload interrupted (${(e as Error).message})` });
+        const code = (e as NodeJS.ErrnoException).code;
+        const reason = code === 'ENOSPC' || code === 'EDQUOT'
+          ? 'the server\'s disk is full; nothing of this file was kept, please send it again later'
+          : `upload interrupted (${(e as Error).message})`;
+        report.rejected.push({ file: name, reason });
         return;
       }
       if (truncated) {
