@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import type { Database, Queryable, QueryResult, SqlValue } from './database.ts';
@@ -45,11 +45,28 @@ async function initdbInChild(dataDir: string): Promise<void> {
  */
 export function walSyncer(dataDir: string, fsyncFile: (path: string) => Promise<void> = fsyncPath): () => Promise<void> {
   const walDir = join(dataDir, 'pg_wal');
+  const control = join(dataDir, 'global', 'pg_control');
+  // mtime+size of each file at its last fsync. WAL segments are preallocated and recycled under future names,
+  // so "the newest name" is not "the segment in use": files are chosen by what changed since the last sync.
+  const syncedAs = new Map<string, string>();
   const syncOnce = async (): Promise<void> => {
-    const segments = (await readdir(walDir)).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort();
-    // A commit record can straddle the boundary of the newest segment and the one before it.
-    for (const f of segments.slice(-2)) await fsyncFile(join(walDir, f));
-    await fsyncFile(join(dataDir, 'global', 'pg_control'));
+    const names = (await readdir(walDir)).filter((f) => /^[0-9A-F]{24}$/.test(f));
+    const files = [...names.map((f) => join(walDir, f)), control];
+    const now = Date.now();
+    for (const path of files) {
+      let s;
+      try {
+        s = await stat(path);
+      } catch {
+        continue; // recycled or removed meanwhile
+      }
+      const key = `${s.mtimeMs}:${s.size}`;
+      // mtime advances in coarse ticks: a write in the same tick as the last sync leaves it unchanged, so a file
+      // touched in the last moment is synced whatever its key says.
+      if (syncedAs.get(path) === key && now - s.mtimeMs > 100) continue;
+      await fsyncFile(path);
+      syncedAs.set(path, key);
+    }
   };
   let current: Promise<void> | undefined;
   let next: Promise<void> | undefined;

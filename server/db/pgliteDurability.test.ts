@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { openPgliteDatabase, walSyncer } from './pgliteDatabase.ts';
 
-test('a committed write on the embedded database is fsynced (WAL and pg_control) before it resolves', async (t) => {
+test('a committed write on the embedded database is fsynced (its WAL) before it resolves', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ag-pglite-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const synced: string[] = [];
@@ -16,13 +16,13 @@ test('a committed write on the embedded database is fsynced (WAL and pg_control)
   });
   try {
     await db.exec('CREATE TABLE t (v int)');
+    assert.ok(synced.some((p) => p.endsWith(join('global', 'pg_control'))), 'the first sync covers pg_control');
     synced.length = 0;
     await db.query('SELECT 1');
     assert.equal(synced.length, 0, 'reads need no fsync');
 
     await db.query('INSERT INTO t VALUES (1)');
     assert.ok(synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)), `WAL not synced: ${synced.join(', ')}`);
-    assert.ok(synced.some((p) => p.endsWith(join('global', 'pg_control'))));
 
     synced.length = 0;
     await db.transaction(async (tx) => {
@@ -38,15 +38,16 @@ test('a committed write on the embedded database is fsynced (WAL and pg_control)
 test('concurrent callers share fsyncs, and each waits for one that started after its call', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ag-wal-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { appendFile, mkdir, writeFile } = await import('node:fs/promises');
   await mkdir(join(dir, 'pg_wal'));
   await mkdir(join(dir, 'global'));
   await writeFile(join(dir, 'pg_wal', '000000010000000000000001'), '');
   await writeFile(join(dir, 'global', 'pg_control'), '');
   let started = 0;
   let release: () => void = () => undefined;
+  const wal = join(dir, 'pg_wal', '000000010000000000000001');
   const sync = walSyncer(dir, async (path) => {
-    if (path.endsWith('pg_control')) {
+    if (path === wal) {
       started++;
       await new Promise<void>((r) => (release = r));
     }
@@ -57,7 +58,8 @@ test('concurrent callers share fsyncs, and each waits for one that started after
   const first = sync();
   await until(() => started === 1);
   assert.equal(started, 1);
-  // Three callers arrive while the first sync runs: they share exactly one more sync.
+  // Three callers write and arrive while the first sync runs: they share exactly one more sync.
+  await appendFile(wal, 'x');
   const later = [sync(), sync(), sync()];
   release();
   await first;
@@ -66,4 +68,27 @@ test('concurrent callers share fsyncs, and each waits for one that started after
   release();
   await Promise.all(later);
   assert.equal(started, 2);
+});
+
+test('a sync skips files unchanged since their last fsync, but always syncs files touched just now', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ag-wal-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { appendFile, mkdir, utimes, writeFile } = await import('node:fs/promises');
+  await mkdir(join(dir, 'pg_wal'));
+  await mkdir(join(dir, 'global'));
+  const used = join(dir, 'pg_wal', '000000010000000000000001');
+  const recycled = join(dir, 'pg_wal', '000000010000000000000002');
+  const control = join(dir, 'global', 'pg_control');
+  for (const f of [used, recycled, control]) await writeFile(f, 'x');
+  const old = new Date(Date.now() - 60_000);
+  for (const f of [used, recycled, control]) await utimes(f, old, old);
+  const synced: string[] = [];
+  const sync = walSyncer(dir, async (p) => void synced.push(p));
+  await sync();
+  assert.deepEqual(new Set(synced), new Set([used, recycled, control]), 'the first sync covers everything');
+  synced.length = 0;
+  await appendFile(used, 'commit record');
+  await sync();
+  // The segment in use has a lower name than the recycled one: choosing by name would have missed it.
+  assert.deepEqual(synced, [used]);
 });
