@@ -41,6 +41,7 @@ export async function openPgDatabase(
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.Client | undefined;
   let listenConnecting: Promise<pg.Client> | undefined;
+  let reconnectTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
   const connectListener = (): Promise<pg.Client> => {
@@ -51,14 +52,27 @@ export async function openPgDatabase(
       client.on('notification', (msg) => {
         for (const cb of listeners.get(msg.channel) ?? []) cb(msg.payload ?? '');
       });
-      client.on('error', (err) => {
-        logger.warn({ err: err.message }, 'LISTEN connection lost; reconnecting');
-        listenClient = undefined;
+      // A dropped connection (database restart) shows as 'error', 'end' or both: handled once per client.
+      let lost = false;
+      const onLost = (message: string): void => {
+        if (lost) return;
+        lost = true;
+        if (listenClient === client) listenClient = undefined;
         client.end().catch(() => undefined);
+        if (closed) return;
+        logger.warn({ err: message }, 'LISTEN connection lost; reconnecting');
         scheduleReconnect(1000);
-      });
-      await client.connect();
-      for (const channel of listeners.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
+      };
+      client.on('error', (err) => onLost(err.message));
+      client.on('end', () => onLost('connection closed'));
+      try {
+        await client.connect();
+        for (const channel of listeners.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
+      } catch (err) {
+        lost = true;
+        client.end().catch(() => undefined);
+        throw err;
+      }
       listenClient = client;
       return client;
     })().finally(() => {
@@ -67,12 +81,16 @@ export async function openPgDatabase(
     return listenConnecting;
   };
 
+  // One pending attempt at a time: overlapping chains would open several LISTEN connections and deliver
+  // every notification more than once.
   const scheduleReconnect = (delayMs: number): void => {
-    if (closed || listeners.size === 0) return;
-    setTimeout(() => {
-      if (closed) return;
+    if (closed || listeners.size === 0 || reconnectTimer) return;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      if (closed || listenClient) return;
       connectListener().catch(() => scheduleReconnect(Math.min(delayMs * 2, 30_000)));
-    }, delayMs).unref();
+    }, delayMs);
+    reconnectTimer.unref();
   };
 
   const db: Database = {
@@ -112,7 +130,12 @@ export async function openPgDatabase(
         listeners.set(channel, set);
       }
       set.add(onNotify);
-      const client = await connectListener();
+      // The channel is registered either way: when the database cannot be reached now, a later
+      // reconnect LISTENs on it.
+      const client = await connectListener().catch((err: unknown) => {
+        scheduleReconnect(1000);
+        throw err;
+      });
       if (first) await client.query(`LISTEN ${quoteIdent(channel)}`);
       return async () => {
         const s = listeners.get(channel);
@@ -128,6 +151,7 @@ export async function openPgDatabase(
     },
     async close() {
       closed = true;
+      clearTimeout(reconnectTimer);
       const c = listenClient;
       listenClient = undefined;
       await c?.end().catch(() => undefined);

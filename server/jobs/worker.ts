@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { CHANNEL_CANCEL, CHANNEL_NEW_JOB, type Job, type Queue } from './queue.ts';
@@ -20,8 +21,11 @@ export interface WorkerOptions {
 interface Running {
   job: Job;
   controller: AbortController;
-  /** Why the job was aborted, when it was. */
-  abortReason?: 'cancelled' | 'lease-lost' | 'shutdown';
+  /**
+   * Why the job was aborted, when it was. 'lease-unconfirmed': the database could not be reached to renew the
+   * lease before it would lapse, so another worker may soon claim the job.
+   */
+  abortReason?: 'cancelled' | 'lease-lost' | 'lease-unconfirmed' | 'shutdown';
   done: Promise<void>;
 }
 
@@ -120,10 +124,12 @@ export class Worker {
       let claimed = false;
       if (this.#running.size < this.#concurrency && this.kinds.length > 0) {
         try {
+          // Taken before the claim is sent: the lease the database grants runs at least this long from here.
+          const sentAt = performance.now();
           const job = await this.#queue.claim(this.id, this.kinds, this.#leaseSeconds);
           if (job) {
             claimed = true;
-            this.#startJob(job);
+            this.#startJob(job, sentAt + this.#leaseSeconds * 1000);
           }
         } catch (err) {
           this.#logger.error({ err: (err as Error).message }, 'claiming a job failed; retrying');
@@ -147,17 +153,41 @@ export class Worker {
     r.controller.abort(new Error(reason === 'cancelled' ? 'cancelled by request' : reason));
   }
 
-  #startJob(job: Job): void {
+  #startJob(job: Job, leaseUntil: number): void {
     const controller = new AbortController();
     const running: Running = { job, controller, done: Promise.resolve() };
     this.#running.set(job.id, running);
-    running.done = this.#execute(running).finally(() => {
+    running.done = this.#execute(running, leaseUntil).finally(() => {
       this.#running.delete(job.id);
       this.#wake?.();
     });
   }
 
-  async #execute(r: Running): Promise<void> {
+  /**
+   * Records a job's outcome (complete, fail, cancel, release). A database that is briefly unreachable
+   * (restart, failover) must not lose the outcome of finished work, nor crash the process with an unhandled
+   * rejection: the call is retried until the database answers. While the worker is stopping it gives up after
+   * a few tries; the job keeps its lease, which lapses, and it runs again elsewhere, so nothing is lost.
+   */
+  async #record(what: string, logger: Logger, call: () => Promise<boolean>): Promise<boolean | undefined> {
+    let delay = 250;
+    let triesWhileStopping = 0;
+    for (;;) {
+      try {
+        return await call();
+      } catch (err) {
+        if (this.#stopping && ++triesWhileStopping > 5) {
+          logger.error({ err: (err as Error).message }, `could not record that the ${what}; the job will run again once its lease lapses`);
+          return undefined;
+        }
+        logger.warn({ err: (err as Error).message, retryInMs: delay }, `recording that the ${what} failed; retrying`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  async #execute(r: Running, claimLeaseUntil: number): Promise<void> {
     const { job, controller } = r;
     const logger = this.#logger.child({ jobId: job.id, kind: job.kind, attempt: job.attempts });
     const handler = this.#tasks[job.kind] as TaskHandler<Record<string, unknown>> | undefined;
@@ -174,19 +204,54 @@ export class Worker {
       return flushing;
     };
     const flushTimer = setInterval(() => void flush(), 1000);
-    const renewTimer = setInterval(
-      () => {
-        this.#queue
-          .renew(job.id, this.id, this.#leaseSeconds)
-          .then(({ ok, cancelRequested }) => {
-            if (!ok) this.#abort(r, 'lease-lost');
-            else if (cancelRequested) this.#abort(r, 'cancelled');
-          })
-          .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'lease renewal failed'));
-      },
-      Math.max(250, (this.#leaseSeconds * 1000) / 3),
-    );
 
+    // Lease keeping. `leaseUntil` is a local, monotonic lower bound of the lease's expiry in the database
+    // (request send time + lease length). A renewal is due every third of the lease and retried sooner when it
+    // failed. If the database cannot confirm the lease before the last quarter of it begins, the job is aborted
+    // here, so it has stopped before the lease lapses and another worker may claim it: a database outage longer
+    // than the lease must not let two workers run one job at the same time.
+    const leaseMs = this.#leaseSeconds * 1000;
+    let leaseUntil = claimLeaseUntil;
+    let leaseTimer: NodeJS.Timeout | undefined;
+    let leaseKept = true;
+    const renew = (): void => {
+      const sentAt = performance.now();
+      this.#queue
+        .renew(job.id, this.id, this.#leaseSeconds)
+        .then(({ ok, cancelRequested }) => {
+          if (!ok) this.#abort(r, 'lease-lost');
+          else {
+            leaseUntil = Math.max(leaseUntil, sentAt + leaseMs);
+            if (cancelRequested) this.#abort(r, 'cancelled');
+          }
+          return Math.max(250, leaseMs / 3);
+        })
+        .catch((err: unknown) => {
+          logger.warn({ err: (err as Error).message }, 'lease renewal failed; retrying');
+          return Math.max(100, Math.min(1000, leaseMs / 12));
+        })
+        .then((nextInMs) => {
+          if (leaseKept) leaseTimer = setTimeout(renew, nextInMs);
+        });
+    };
+    leaseTimer = setTimeout(renew, Math.max(250, leaseMs / 3));
+    const watchdog = setInterval(
+      () => {
+        if (r.controller.signal.aborted || performance.now() < leaseUntil - leaseMs / 4) return;
+        logger.warn('the database has not confirmed this job\'s lease in time; stopping the job before the lease lapses');
+        this.#abort(r, 'lease-unconfirmed');
+      },
+      Math.max(50, Math.min(1000, leaseMs / 20)),
+    );
+    const stopLeaseKeeping = (): void => {
+      leaseKept = false;
+      clearTimeout(leaseTimer);
+      clearInterval(watchdog);
+    };
+
+    // The handler runs first; its outcome is recorded afterwards, so a failure to record it (the database is
+    // down) is never mistaken for a failure of the job.
+    let error: Error | undefined;
     try {
       if (!handler) throw Object.assign(new Error(`no task handler for kind "${job.kind}"`), { retryable: false });
       logger.info('job started');
@@ -196,7 +261,11 @@ export class Worker {
           db: this.#db,
           signal: controller.signal,
           logger,
-          progress: (percent, status) => this.#queue.progress(job.id, this.id, percent, status),
+          // Progress is shown, not relied on: an update lost to a database blip must not fail a long job.
+          progress: (percent, status) =>
+            this.#queue
+              .progress(job.id, this.id, percent, status)
+              .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'progress update failed')),
           log: (line) => {
             pending.push(line);
             if (pending.length >= 200) void flush();
@@ -204,33 +273,45 @@ export class Worker {
           setEngine: (name) => this.#queue.setEngine(job.id, name),
         },
       );
-      clearInterval(renewTimer);
-      await flush();
-      if (r.abortReason === 'cancelled') await this.#queue.markCancelled(job.id, this.id);
-      else if (r.abortReason === 'shutdown') await this.#queue.release(job.id, this.id);
-      else if (!(await this.#queue.complete(job.id, this.id))) logger.warn('job finished after its lease was lost');
-      else logger.info('job succeeded');
     } catch (err) {
-      clearInterval(renewTimer);
-      const error = coerceError(err);
+      error = coerceError(err);
       pending.push(`error: ${error.message}`);
-      await flush();
-      if (r.abortReason === 'cancelled') {
-        await this.#queue.markCancelled(job.id, this.id);
-        logger.info('job cancelled');
-      } else if (r.abortReason === 'shutdown') {
-        await this.#queue.release(job.id, this.id);
-        logger.info('job released for another worker (shutdown)');
-      } else if (r.abortReason === 'lease-lost') {
+    }
+    // The handler has stopped: nothing is left for the watchdog to stop.
+    clearInterval(watchdog);
+    clearInterval(flushTimer);
+    await flush();
+
+    try {
+      // The lease is still kept while the outcome is recorded, so a slow database does not let it lapse.
+      const reason = r.abortReason;
+      if (reason === 'cancelled') {
+        if (await this.#record('job was cancelled', logger, () => this.#queue.markCancelled(job.id, this.id))) logger.info('job cancelled');
+      } else if (reason === 'shutdown') {
+        if (await this.#record('job was given back', logger, () => this.#queue.release(job.id, this.id))) {
+          logger.info('job released for another worker (shutdown)');
+        }
+      } else if (!error) {
+        // Also after 'lease-unconfirmed' or 'lease-lost': work that went through to the end is recorded if this
+        // worker still holds the job; `false` means another worker took it over after the lease lapsed.
+        const done = await this.#record('job succeeded', logger, () => this.#queue.complete(job.id, this.id));
+        if (done) logger.info('job succeeded');
+        else if (done === false) logger.warn('job finished, but another worker had taken it over after its lease lapsed');
+      } else if (reason === 'lease-lost') {
         logger.warn('job aborted: its lease was taken over');
+      } else if (reason === 'lease-unconfirmed') {
+        // Stopped only because the database was unreachable, not through any fault of the job: given back
+        // without counting the attempt, unless the lease lapsed and another worker has it already.
+        if (await this.#record('job was given back', logger, () => this.#queue.release(job.id, this.id))) {
+          logger.info('job given back to the queue: the database was unreachable while it ran');
+        }
       } else {
         const retryable = (error as { retryable?: unknown }).retryable !== false;
-        await this.#queue.fail(job.id, this.id, error.message, retryable);
+        await this.#record('job failed', logger, () => this.#queue.fail(job.id, this.id, error.message, retryable));
         logger.warn({ err: error.message, retryable }, 'job failed');
       }
     } finally {
-      clearInterval(flushTimer);
-      clearInterval(renewTimer);
+      stopLeaseKeeping();
     }
   }
 }
