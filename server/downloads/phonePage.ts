@@ -4,6 +4,8 @@
  * strict CSP. Every value that reaches the markup goes through `escapeHtml`.
  */
 
+import { formatBytes } from '../../web-components/shared/format.ts';
+
 export interface PhoneFile {
   name: string;
   size: number;
@@ -13,18 +15,6 @@ export interface PhoneFile {
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
 
 function shell(title: string, stylesheet: string | undefined, body: string, icon?: string): string {

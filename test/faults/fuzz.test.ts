@@ -17,7 +17,7 @@ import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { TS } from '../support/dicomPart10.ts';
 import { fetchBody, multipartRelated, startTestServer } from '../support/dicomweb.ts';
 import { hasTestData, testDataPath } from '../support/requirements.ts';
-import { makeSyntheticCt, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { makeSyntheticCt, rng, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
 
 /**
  * Mutation fuzzing of what parses untrusted bytes: the multipart/related tokenizer, the DICOM header
@@ -30,16 +30,6 @@ import { makeSyntheticCt, syntheticDicomSliceBuffers } from '../support/syntheti
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
 const CASE_TIMEOUT_MS = 10_000;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING_32 = [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe];
 

@@ -41,7 +41,7 @@ export const SYNTHETIC_HU = {
 } as const;
 
 /** mulberry32: small, fast and good enough for test noise; the point is determinism, not quality. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
