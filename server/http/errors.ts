@@ -39,8 +39,8 @@ export function errorMiddleware(onError: (err: Error, ctx: Context) => void) {
       const raw = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
       const status = typeof raw === 'number' && raw >= 400 && raw < 600 ? raw : 500;
       const expose = (err as { expose?: unknown }).expose === true || (status < 500 && (err as { expose?: unknown }).expose !== false);
-      if (status >= 500) onError(err, ctx);
       ctx.status = status;
+      if (status >= 500) onError(err, ctx);
       ctx.set('Cache-Control', 'no-store');
       const code = (err as { code?: unknown }).code;
       ctx.body = {
