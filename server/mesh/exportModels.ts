@@ -195,9 +195,12 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   const gltfPath = join(outDir, `${name}.gltf`);
   const glbPath = join(outDir, `${name}.glb`);
   const jsonPath = join(outDir, `${name}_segments.json`);
-  await writeAtomic(gltfPath, files.gltf);
-  await writeAtomic(glbPath, files.glb);
-  await writeAtomic(jsonPath, `${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`);
+  // The three files are independent: written side by side, each still atomically.
+  await Promise.all([
+    writeAtomic(gltfPath, files.gltf),
+    writeAtomic(glbPath, files.glb),
+    writeAtomic(jsonPath, `${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`),
+  ]);
   await onProgress?.(1, 'models written');
   const writeSeconds = (performance.now() - writeStarted) / 1000;
   return {

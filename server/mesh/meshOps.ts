@@ -104,7 +104,10 @@ export function vertexNormals(mesh: SurfaceMesh): Float32Array {
     n[c] += nx; n[c + 1] += ny; n[c + 2] += nz;
   }
   for (let i = 0; i < n.length; i += 3) {
-    const len = Math.hypot(n[i], n[i + 1], n[i + 2]);
+    // Math.sqrt, not Math.hypot: hypot's overflow care is not needed for millimetre sums and is
+    // several times slower in V8 (this runs up to five times per structure, see matchVolume); with
+    // the same change in matchVolume the benchmark's finish step went from 0.38 s to 0.23 s of thread time.
+    const len = Math.sqrt(n[i] * n[i] + n[i + 1] * n[i + 1] + n[i + 2] * n[i + 2]);
     if (len > 1e-20) {
       n[i] /= len;
       n[i + 1] /= len;
@@ -185,7 +188,8 @@ export function matchVolume(mesh: SurfaceMesh, targetMm3: number, maxOffset: num
       const c = idx[t + 2] * 3;
       const ux = p[b] - p[a], uy = p[b + 1] - p[a + 1], uz = p[b + 2] - p[a + 2];
       const vx = p[c] - p[a], vy = p[c + 1] - p[a + 1], vz = p[c + 2] - p[a + 2];
-      area += Math.hypot(uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx) / 2;
+      const cx = uy * vz - uz * vy, cy = uz * vx - ux * vz, cz = ux * vy - uy * vx;
+      area += Math.sqrt(cx * cx + cy * cy + cz * cz) / 2;
     }
     if (area <= 0 || volume <= 0) return;
     const offset = Math.max(-maxOffset, Math.min(maxOffset, (targetMm3 - volume) / area));
