@@ -2,8 +2,10 @@
  * DIMSE C-STORE ingest of a generated 300-slice 512x512 CT series with DCMTK storescu as the sender:
  * one association, and four associations in parallel (the series split in four), instances/s, MB/s
  * and the receiving process's RSS. The receiver (SCP + embedded PGlite, as `serve` runs it) lives in
- * a child process so its RSS is its own. Orthanc's figures on this kind of machine (performance.md):
- * 211 instances/s with one association, 359 with four (TCP_NODELAY); target 1.5x.
+ * a child process so its RSS is its own. When Orthanc is installed it receives the same series from
+ * the same sender in the same run (rounds alternating, as in stow.bench.ts); the target is 1.5x its
+ * rate. Orthanc's figures on this kind of machine (performance.md): 211 instances/s with one
+ * association, 359 with four (TCP_NODELAY).
  *
  * storescu runs with TCP_NODELAY=1: Debian's DCMTK leaves Nagle on by default, and a sender with
  * Nagle on holds each C-STORE's data PDU until the receiver's delayed ACK (~40 ms), whatever the
@@ -14,17 +16,18 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../test/support/syntheticCt.ts';
+import { hasOrthanc, startOrthanc } from '../test/support/orthanc.ts';
 import { round } from './support.ts';
 
 const SLICES = Number(process.env.CSTORE_BENCH_SLICES ?? 300);
 const ORTHANC = { oneAssociation: 211, fourAssociations: 359 };
 
-function storescu(port: number, files: string[], nodelay = true): Promise<number> {
+function storescu(port: number, files: string[], nodelay = true, calledAet = 'ANATOMYGW'): Promise<number> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     if (nodelay) env.TCP_NODELAY = '1';
     else delete env.TCP_NODELAY;
-    const child = spawn('storescu', ['-aet', 'BENCH', '-aec', 'ANATOMYGW', '127.0.0.1', String(port), ...files], {
+    const child = spawn('storescu', ['-aet', 'BENCH', '-aec', calledAet, '127.0.0.1', String(port), ...files], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -53,8 +56,7 @@ async function scenario(files: string[], associations: number, opts: { nodelay?:
       child.once('message', (m) => resolve((m as { port: number }).port));
       child.once('exit', (code) => reject(new Error(`receiver exited (${code})`)));
     });
-    const groups: string[][] = Array.from({ length: associations }, () => []);
-    files.forEach((f, i) => groups[Math.floor((i * associations) / files.length)].push(f));
+    const groups = split(files, associations);
     const t0 = process.hrtime.bigint();
     await Promise.all(groups.map((g) => storescu(port, g, opts.nodelay ?? true)));
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -79,20 +81,96 @@ async function scenario(files: string[], associations: number, opts: { nodelay?:
   }
 }
 
+/**
+ * The same sender and series into a private Orthanc (fsync on, its default storage settings), with
+ * TCP_NODELAY=1 for its DCMTK network layer as for ours: with Nagle on it manages about 21 instances/s.
+ */
+async function orthanc(files: string[], associations: number): Promise<Record<string, unknown>> {
+  const o = await startOrthanc({}, { env: { TCP_NODELAY: '1' } });
+  try {
+    const groups = split(files, associations);
+    const t0 = process.hrtime.bigint();
+    await Promise.all(groups.map((g) => storescu(o.dicomPort, g, true, 'ORTHANC')));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const stats = (await (await fetch(`${o.url}/statistics`, { headers: o.headers })).json()) as { CountInstances: number };
+    if (stats.CountInstances !== files.length) throw new Error(`Orthanc stored ${stats.CountInstances} of ${files.length} instances`);
+    return { associations, seconds: round(seconds), instancesPerSecond: round(files.length / seconds, 1) };
+  } finally {
+    await o.stop();
+  }
+}
+
+function split(files: string[], associations: number): string[][] {
+  const groups: string[][] = Array.from({ length: associations }, () => []);
+  files.forEach((f, i) => groups[Math.floor((i * associations) / files.length)].push(f));
+  return groups;
+}
+
+/** The round whose instances/s is the median, with every round's rate. */
+function median(rounds: Array<Record<string, unknown>>): Record<string, unknown> {
+  const sorted = [...rounds].sort((a, b) => (a.instancesPerSecond as number) - (b.instancesPerSecond as number));
+  return { ...sorted[Math.floor(sorted.length / 2)], rounds: rounds.map((r) => r.instancesPerSecond) };
+}
+
+/**
+ * CSTORE_BENCH_ROUNDS rounds (default 3), ours and Orthanc back to back in alternating order so that load
+ * from other processes drifts over both alike; figures are the median round, ratios the median of the
+ * per-round ratios.
+ */
 export async function run(): Promise<Record<string, unknown>> {
   const work = await mkdtemp(join(tmpdir(), 'ag-cstore-series-'));
   try {
     const files = await writeSyntheticDicomSeries(join(work, 'series'), makeSyntheticCt({ dims: [512, 512, SLICES] }), { seriesUid: newUid() });
-    const one = await scenario(files, 1);
-    const four = await scenario(files, 4);
+    const rounds = Number(process.env.CSTORE_BENCH_ROUNDS ?? 3);
+    const withOrthanc = hasOrthanc();
+    const runs: Record<string, Array<Record<string, unknown>>> = { ours1: [], ours4: [], orthanc1: [], orthanc4: [] };
+    for (let i = 0; i < rounds; i++) {
+      for (const associations of [1, 4]) {
+        const ours = async () => runs[`ours${associations}`].push(await scenario(files, associations));
+        const theirs = async () => {
+          if (withOrthanc) runs[`orthanc${associations}`].push(await orthanc(files, associations));
+        };
+        if (i % 2 === 0) {
+          await ours();
+          await theirs();
+        } else {
+          await theirs();
+          await ours();
+        }
+      }
+    }
     const nagle = await scenario(files.slice(0, 40), 1, { nodelay: false });
-    return {
+    const ratio = (ours: Array<Record<string, unknown>>, theirs: Array<Record<string, unknown>>): { median: number; rounds: number[] } => {
+      const r = ours.map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number))).sort((a, b) => a - b);
+      return { median: r[Math.floor(r.length / 2)], rounds: r };
+    };
+    const result: Record<string, unknown> = {
       series: `${SLICES} x 512x512 int16, explicit VR little endian`,
-      oneAssociation: { ...one, vsOrthanc: round((one.instancesPerSecond as number) / ORTHANC.oneAssociation) },
-      fourAssociations: { ...four, vsOrthanc: round((four.instancesPerSecond as number) / ORTHANC.fourAssociations) },
+      rounds,
+      database: process.env.BENCH_DATABASE_URL ? 'postgresql' : 'pglite',
+      oneAssociation: median(runs.ours1),
+      fourAssociations: median(runs.ours4),
       senderWithNagle: nagle,
       orthancReference: ORTHANC,
     };
+    if (withOrthanc) {
+      const one = ratio(runs.ours1, runs.orthanc1);
+      const four = ratio(runs.ours4, runs.orthanc4);
+      Object.assign(result, {
+        orthancOneAssociation: median(runs.orthanc1),
+        orthancFourAssociations: median(runs.orthanc4),
+        speedupOneAssociation: one.median,
+        speedupFourAssociations: four.median,
+        speedupRounds: { oneAssociation: one.rounds, fourAssociations: four.rounds },
+      });
+    } else {
+      result.orthanc = 'not installed (Debian: orthanc); ratios to its reference figures instead';
+      result.vsOrthancReference = {
+        oneAssociation: round(((result.oneAssociation as Record<string, number>).instancesPerSecond) / ORTHANC.oneAssociation),
+        fourAssociations: round(((result.fourAssociations as Record<string, number>).instancesPerSecond) / ORTHANC.fourAssociations),
+      };
+    }
+    return result;
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,31 +1,51 @@
-import { open, rm, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import type { Config } from '../config.ts';
+import type { InstanceHeader } from '../dicom/readHeader.ts';
+import { StreamedInstanceFile } from '../ingest/streamedFile.ts';
 
 /**
  * A temporary file that receives one C-STORE data set as its PDVs arrive, so a large instance never
- * sits whole in memory. dcmjs-dimse writes each fragment and ignores `write()`'s return value, so
- * back-pressure is applied here instead: when the file falls behind, `pause` stops reading from the
- * socket (TCP then throttles the sender) and `resume` restarts it once the backlog has drained.
- * Errors (disk full, I/O error) are kept, not thrown: the C-STORE response reports them.
+ * sits whole in memory. The bytes go through StreamedInstanceFile, as STOW-RS parts do: fragments are
+ * written in one writev per megabyte, the head stays in memory, and `prepare` parses the header from
+ * it and fsyncs through the same handle. Before, each fragment was its own write, and ingest then
+ * reopened the file to read the header, zero the preamble and fsync: about 2 ms per 512 KB CT slice
+ * on a synchronous sender.
+ *
+ * dcmjs-dimse writes each fragment and ignores `write()`'s return value, so back-pressure is applied
+ * here instead: when the file falls behind, `pause` stops reading from the socket (TCP then throttles
+ * the sender) and `resume` restarts it once the backlog has drained. Errors (disk full, I/O error) are
+ * kept, not thrown: the C-STORE response reports them.
  */
 export class InstanceSpool extends Writable {
-  readonly path: string;
-  bytesWritten = 0;
   error: NodeJS.ErrnoException | undefined;
-  #handle: FileHandle | undefined;
+  #file: StreamedInstanceFile | undefined;
   #paused = false;
+  readonly #config: Pick<Config, 'dataDir'>;
+  readonly #header: Buffer;
   readonly #flowControl: { pause(): void; resume(): void };
 
-  constructor(path: string, header: Buffer, flowControl: { pause(): void; resume(): void }) {
-    super({ highWaterMark: 4 << 20, decodeStrings: false });
-    this.path = path;
+  /** `header`: the preamble and File Meta Information the data set is stored behind (part10Header.ts). */
+  constructor(config: Pick<Config, 'dataDir'>, header: Buffer, flowControl: { pause(): void; resume(): void }) {
+    // Not destroyed on 'finish': the file stays open for prepare() (discard() destroys).
+    super({ highWaterMark: 4 << 20, decodeStrings: false, autoDestroy: false });
+    this.#config = config;
+    this.#header = header;
     this.#flowControl = flowControl;
     this.on('error', (err: NodeJS.ErrnoException) => {
       this.error ??= err;
       this.#resumeSocket();
     });
     this.on('drain', () => this.#resumeSocket());
-    super.write(header);
+  }
+
+  /** The temp file under DATA_DIR/tmp; known once the spool is open (always so after `finished()`). */
+  get path(): string {
+    return this.#file?.file ?? '';
+  }
+
+  /** Bytes in the file: the header and the data set received so far. */
+  get bytesWritten(): number {
+    return this.#file?.bytes ?? 0;
   }
 
   // The library calls write(chunk) for every fragment; returning true keeps it from awaiting a
@@ -40,47 +60,40 @@ export class InstanceSpool extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    open(this.path, 'wx', 0o600).then(
-      (handle) => {
-        this.#handle = handle;
-        callback();
-      },
-      (err: Error) => callback(err),
-    );
+    StreamedInstanceFile.create(this.#config)
+      .then(async (file) => {
+        this.#file = file;
+        await file.write(this.#header);
+      })
+      .then(() => callback(), (err: Error) => callback(err));
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    const buffers = chunks.map((c) => c.chunk);
-    const handle = this.#handle;
-    if (!handle) return callback(new Error('spool file is not open'));
-    writeAll(handle, buffers).then(
-      (n) => {
-        this.bytesWritten += n;
-        callback();
-      },
-      (err: Error) => callback(err),
-    );
+    const file = this.#file;
+    if (!file) return callback(new Error('spool file is not open'));
+    (async () => {
+      for (const { chunk } of chunks) await file.write(chunk);
+    })().then(() => callback(), (err: Error) => callback(err));
   }
 
+  // Every byte reaches the file before 'finish', so a caller that takes the file by name sees it whole.
   override _final(callback: (error?: Error | null) => void): void {
-    const handle = this.#handle;
-    this.#handle = undefined;
-    if (!handle) return callback();
-    handle.close().then(() => callback(), (err: Error) => callback(err));
+    const file = this.#file;
+    if (!file) return callback();
+    file.flush().then(() => callback(), (err: Error) => callback(err));
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    const handle = this.#handle;
-    this.#handle = undefined;
     this.#resumeSocket();
-    if (!handle) return callback(err);
-    handle.close().then(() => callback(err), () => callback(err));
+    const file = this.#file;
+    if (!file) return callback(err);
+    file.close().then(() => callback(err), () => callback(err));
   }
 
-  /** Resolves once every byte is in the file and it is closed; rejects with the first error. */
+  /** Resolves once every byte is in the file (not yet fsynced); rejects with the first error. */
   finished(): Promise<void> {
     if (this.error) return Promise.reject(this.error);
-    if (this.writableFinished && !this.#handle) return Promise.resolve();
+    if (this.writableFinished) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (): void => {
         this.off('finish', done);
@@ -96,11 +109,26 @@ export class InstanceSpool extends Writable {
     });
   }
 
+  /**
+   * For storeInstance (InstanceSource.prepare): parses the header from the head kept in memory, runs
+   * `check`, fsyncs and closes. Call after `finished()`.
+   */
+  async prepare(check: (header: InstanceHeader) => void): Promise<{ header: InstanceHeader; sizeBytes: number }> {
+    const file = this.#file;
+    if (!file) throw new Error('spool file is not open');
+    return await file.prepare(check);
+  }
+
+  /** Closes the file without fsync, for a caller that hands it on by name; idempotent. */
+  async close(): Promise<void> {
+    await this.#file?.close();
+  }
+
   /** Closes the file (if still open) and deletes it. */
   async discard(): Promise<void> {
     if (!this.destroyed) this.destroy();
     await new Promise<void>((resolve) => (this.closed ? resolve() : this.once('close', () => resolve())));
-    await rm(this.path, { force: true });
+    await this.#file?.discard();
   }
 
   #resumeSocket(): void {
@@ -108,32 +136,4 @@ export class InstanceSpool extends Writable {
     this.#paused = false;
     this.#flowControl.resume();
   }
-}
-
-async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<number> {
-  let total = 0;
-  for (const b of buffers) total += b.length;
-  let written = 0;
-  let pending = buffers;
-  while (written < total) {
-    const { bytesWritten } = await handle.writev(pending);
-    written += bytesWritten;
-    if (written < total) pending = remainder(pending, bytesWritten);
-  }
-  return total;
-}
-
-/** The buffers left after a short writev of `skip` bytes. */
-function remainder(buffers: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  let left = skip;
-  for (const b of buffers) {
-    if (left >= b.length) {
-      left -= b.length;
-      continue;
-    }
-    out.push(left > 0 ? b.subarray(left) : b);
-    left = 0;
-  }
-  return out;
 }

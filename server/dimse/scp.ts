@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { AppDeps } from '../http/deps.ts';
@@ -37,7 +35,7 @@ import {
   type ScpOptions,
   type ScpSocket,
 } from './dcmjsDimse.ts';
-import { storeInstance as ingestStoreInstance } from '../ingest/storeInstance.ts';
+import { storeInstance as ingestStoreInstance, type InstanceSource } from '../ingest/storeInstance.ts';
 import { tempDir } from '../ingest/tempFiles.ts';
 import { freeDiskProbe } from './freeDisk.ts';
 import { InstanceSpool } from './instanceSpool.ts';
@@ -62,7 +60,7 @@ export interface DimseOrigin {
 }
 
 /** The ingest entry point (server/ingest/storeInstance.ts); replaceable in tests. */
-export type StoreInstance = (deps: AppDeps, source: { file: string }, origin: DimseOrigin) => Promise<unknown>;
+export type StoreInstance = (deps: AppDeps, source: InstanceSource, origin: DimseOrigin) => Promise<unknown>;
 
 export interface DimseServerOptions {
   /** Defaults to config.dimsePort; 0 picks a free port (tests). */
@@ -268,8 +266,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       } catch (e) {
         return refuse({ status: StoreStatus.CannotUnderstand, comment: errorComment(`C-STORE request: ${(e as Error).message}`) });
       }
-      const path = join(tmpDir, `dimse-${randomUUID()}.dcm.part`);
-      const spool = new InstanceSpool(path, header, {
+      const spool = new InstanceSpool(config, header, {
         pause: () => this.#socket.pause(),
         resume: () => this.#socket.resume(),
       });
@@ -317,7 +314,8 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       try {
         await spool.finished();
         this.#bytes += spool.bytesWritten;
-        await store(deps, { file: spool.path }, { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress });
+        await store(deps, { file: spool.path, prepare: (check) => spool.prepare(check) }, { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress });
+        await spool.close(); // already closed by prepare unless the store took the file by name
         this.#log.debug({ sopInstanceUid, bytes: spool.bytesWritten, ms: Date.now() - entry.startedAt }, 'C-STORE stored');
         return { status: StoreStatus.Success };
       } catch (error) {

@@ -17,7 +17,7 @@ const ZEROS = Buffer.alloc(PREAMBLE);
 export const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /**
- * One instance streamed into a temp file under DATA_DIR/tmp (STOW-RS parts). It keeps the first
+ * One instance streamed into a temp file under DATA_DIR/tmp (STOW-RS parts, C-STORE data sets). It keeps the first
  * HEADER_READ_BYTES in memory as received, so the header is parsed without reading the file back; the
  * preamble goes to disk as zeros; `prepare` parses, lets the caller reject, and fsyncs through the same
  * handle. Memory per instance: at most WRITE_BATCH_BYTES waiting plus the head.
@@ -73,6 +73,11 @@ export class StreamedInstanceFile {
       this.#queue(chunk);
     }
     if (this.#pendingBytes >= WRITE_BATCH_BYTES) await this.#flush();
+  }
+
+  /** Writes everything queued so far (the file then holds every byte received, not yet fsynced). */
+  async flush(): Promise<void> {
+    await this.#flush();
   }
 
   #queue(b: Buffer): void {
@@ -135,6 +140,12 @@ export class StreamedInstanceFile {
     this.#head = [];
     await this.#close();
     await removeTemp(this.file);
+  }
+
+  /** Closes the handle without fsync (for a caller that hands the file on by name); idempotent. */
+  async close(): Promise<void> {
+    this.#head = [];
+    await this.#close();
   }
 
   async #close(): Promise<void> {

@@ -166,8 +166,8 @@ export class Queue {
           params,
         );
     const job = toJob(res.rows[0]) as Job<P>;
-    await q.query('SELECT pg_notify($1, $2)', [CHANNEL_NEW_JOB, kind]);
-    await this.#notifyChange(job, q);
+    // Both notifications in one statement: one round trip fewer per job (one per ingest batch, too).
+    await q.query('SELECT pg_notify($1, $2), pg_notify($3, $4)', [CHANNEL_NEW_JOB, kind, CHANNEL_JOB_CHANGED, JSON.stringify(jobChange(job))]);
     return job;
   }
 
@@ -389,9 +389,13 @@ export class Queue {
   }
 
   async #notifyChange(job: JobChange, q: Queryable = this.db): Promise<void> {
-    const change: JobChange = { id: job.id, kind: job.kind, state: job.state, progress: job.progress, status: job.status };
-    await q.query('SELECT pg_notify($1, $2)', [CHANNEL_JOB_CHANGED, JSON.stringify(change)]);
+    await q.query('SELECT pg_notify($1, $2)', [CHANNEL_JOB_CHANGED, JSON.stringify(jobChange(job))]);
   }
+}
+
+/** What listeners of CHANNEL_JOB_CHANGED get: the job's identity and state, never its payload. */
+function jobChange(job: JobChange): JobChange {
+  return { id: job.id, kind: job.kind, state: job.state, progress: job.progress, status: job.status };
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

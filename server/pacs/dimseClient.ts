@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import dcmjsDimse from 'dcmjs-dimse';
@@ -218,6 +216,7 @@ export async function cGet(
         if (!spool) return { stored: false, status: StoreStatus.ProcessingFailure, reason: 'no data set was received' };
         try {
           await spool.finished();
+          await spool.close(); // onInstance takes the file by name
         } catch (e) {
           await spool.discard().catch(() => undefined);
           return { stored: false, status: StoreStatus.OutOfResources, reason: `could not write the instance: ${(e as Error).message}` };
@@ -292,7 +291,7 @@ export async function cGet(
         receivingAeTitle: options.callingAeTitle,
       });
       const socket = network.socket;
-      const spool = new InstanceSpool(join(dir, `cget-${randomUUID()}.dcm.part`), header, {
+      const spool = new InstanceSpool(config, header, {
         pause: () => socket?.pause(),
         resume: () => socket?.resume(),
       });

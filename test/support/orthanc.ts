@@ -39,6 +39,8 @@ export interface OrthancOptions {
   users?: Record<string, string>;
   /** More Orthanc settings (e.g. DicomModalities, DicomAlwaysAllowGet), merged over the defaults. */
   config?: Record<string, unknown>;
+  /** More environment for the Orthanc process (e.g. TCP_NODELAY=1, which its DCMTK network layer reads). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -66,7 +68,10 @@ export async function startOrthanc(servers: Record<string, string[]> = {}, optio
   };
   const configPath = join(dir, 'orthanc.json');
   await writeFile(configPath, JSON.stringify(config));
-  const child: ChildProcess = spawn('Orthanc', process.env.ORTHANC_VERBOSE ? ['--verbose', configPath] : [configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('Orthanc', process.env.ORTHANC_VERBOSE ? ['--verbose', configPath] : [configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);
