@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { closeSync, existsSync, fdatasync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { PGlite, types } from '@electric-sql/pglite';
 import type { Database, Queryable, QueryResult, SqlValue } from './database.ts';
 
@@ -36,36 +36,66 @@ async function initdbInChild(dataDir: string): Promise<void> {
   }
 }
 
+/** What a sync covers: a WAL segment's data, pg_control (fully), or the pg_wal directory's entries. */
+export type SyncTarget = 'wal' | 'control' | 'directory';
+
+export type WalSync = (() => Promise<void>) & { close(): void };
+
 /**
  * PGlite runs PostgreSQL with fsync off (`-F`) and its file layer has no fsync either: a commit's WAL reaches
  * the OS page cache but not the disk, so a power cut could lose index rows of instances whose senders were
- * told "stored". After every writing statement we fsync, from Node, the WAL segments and pg_control; WAL
+ * told "stored". After every writing statement we sync, from Node, the WAL segments and pg_control; WAL
  * replay at the next start then restores every commit that was acknowledged. Concurrent requests share one
- * fsync that started after their own write (group commit), so a burst pays for few syncs.
+ * sync that started after their own write (group commit), so a burst pays for few syncs.
+ *
+ * WAL segments are synced with fdatasync, as PostgreSQL's own default (wal_sync_method) does: a segment
+ * is preallocated, so a commit changes its data and mtime only, and fsync would also commit the mtime to
+ * ext4's journal, which first writes out every other file's newly allocated data (the instance files
+ * being received). A segment seen under a new name (created, or recycled by a rename) also gets the
+ * pg_wal directory synced, so its entry survives a power cut as PostgreSQL ensures with fsync on.
+ *
+ * Which files changed is read with readdirSync/statSync, answered from the kernel's caches in
+ * microseconds, and the segments' descriptors stay open: as awaited calls on the thread pool, each of
+ * those steps waited its turn behind the instance files' writes and fsyncs, and under four parallel
+ * STOW-RS requests a sync took about 29 ms, of which the fdatasync itself was 4 ms.
  */
-export function walSyncer(dataDir: string, fsyncFile: (path: string) => Promise<void> = fsyncPath): () => Promise<void> {
+export function walSyncer(dataDir: string, syncFile?: (path: string, target: SyncTarget) => Promise<void>): WalSync {
   const walDir = join(dataDir, 'pg_wal');
   const control = join(dataDir, 'global', 'pg_control');
-  // mtime+size of each file at its last fsync. WAL segments are preallocated and recycled under future names,
+  const descriptors = new Map<string, number>();
+  const sync = syncFile ?? ((path: string, target: SyncTarget) => syncOpen(descriptors, path, target));
+  // mtime+size of each file at its last sync. WAL segments are preallocated and recycled under future names,
   // so "the newest name" is not "the segment in use": files are chosen by what changed since the last sync.
   const syncedAs = new Map<string, string>();
   const syncOnce = async (): Promise<void> => {
-    const names = (await readdir(walDir)).filter((f) => /^[0-9A-F]{24}$/.test(f));
+    const names = readdirSync(walDir).filter((f) => /^[0-9A-F]{24}$/.test(f));
     const files = [...names.map((f) => join(walDir, f)), control];
     const now = Date.now();
+    let newName = false;
     for (const path of files) {
-      let s;
-      try {
-        s = await stat(path);
-      } catch {
-        continue; // recycled or removed meanwhile
-      }
+      const s = statSync(path, { throwIfNoEntry: false });
+      if (!s) continue; // recycled or removed meanwhile
       const key = `${s.mtimeMs}:${s.size}`;
+      const before = syncedAs.get(path);
       // mtime advances in coarse ticks: a write in the same tick as the last sync leaves it unchanged, so a file
       // touched in the last moment is synced whatever its key says.
-      if (syncedAs.get(path) === key && now - s.mtimeMs > 100) continue;
-      await fsyncFile(path);
+      if (before === key && now - s.mtimeMs > 100) continue;
+      const target: SyncTarget = path === control ? 'control' : 'wal';
+      await sync(path, target);
+      if (before === undefined && target === 'wal') newName = true;
       syncedAs.set(path, key);
+    }
+    if (newName) await sync(walDir, 'directory');
+    // Names no longer in pg_wal are forgotten (and their descriptors closed), so neither map grows with
+    // every recycled segment.
+    if (syncedAs.size > files.length || descriptors.size > files.length + 1) {
+      const present = new Set(files);
+      for (const path of syncedAs.keys()) if (!present.has(path)) syncedAs.delete(path);
+      for (const [path, fd] of descriptors) {
+        if (present.has(path) || path === walDir) continue;
+        descriptors.delete(path);
+        closeSync(fd);
+      }
     }
   };
   let current: Promise<void> | undefined;
@@ -90,15 +120,33 @@ export function walSyncer(dataDir: string, fsyncFile: (path: string) => Promise<
     );
     return next;
   };
-  return request;
+  const close = (): void => {
+    for (const fd of descriptors.values()) closeSync(fd);
+    descriptors.clear();
+  };
+  return Object.assign(request, { close });
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
+const fdatasyncAsync = promisify(fdatasync);
+const fsyncAsync = promisify(fsync);
+
+/** Syncs through a descriptor kept open in `descriptors` (opened read-only on first use). */
+async function syncOpen(descriptors: Map<string, number>, path: string, target: SyncTarget): Promise<void> {
+  let fd = descriptors.get(path);
+  if (fd === undefined) {
+    fd = openSync(path, 'r');
+    descriptors.set(path, fd);
+  }
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    if (target === 'wal') await fdatasyncAsync(fd);
+    else await fsyncAsync(fd);
+  } catch (e) {
+    // A descriptor that failed is not trusted again: the next sync reopens the file.
+    if (descriptors.get(path) === fd) {
+      descriptors.delete(path);
+      closeSync(fd);
+    }
+    throw e;
   }
 }
 
@@ -112,7 +160,7 @@ const READ_ONLY = /^\s*(SELECT|SHOW|EXPLAIN)\b/i;
  */
 export async function openPgliteDatabase(
   dataDir: string | undefined,
-  options: { fsyncFile?: (path: string) => Promise<void> } = {},
+  options: { fsyncFile?: (path: string, target: SyncTarget) => Promise<void> } = {},
 ): Promise<Database> {
   if (dataDir) {
     mkdirSync(dataDir, { recursive: true });
@@ -135,7 +183,8 @@ export async function openPgliteDatabase(
     },
   });
   const base = wrap(lite);
-  const sync = dataDir ? walSyncer(dataDir, options.fsyncFile) : async () => undefined;
+  const walSync = dataDir ? walSyncer(dataDir, options.fsyncFile) : undefined;
+  const sync = walSync ?? (async () => undefined);
 
   return {
     driver: 'pglite',
@@ -164,6 +213,7 @@ export async function openPgliteDatabase(
     },
     async close() {
       if (!lite.closed) await lite.close();
+      walSync?.close();
     },
   };
 }

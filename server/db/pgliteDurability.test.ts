@@ -73,7 +73,7 @@ test('concurrent callers share fsyncs, and each waits for one that started after
 test('a sync skips files unchanged since their last fsync, but always syncs files touched just now', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ag-wal-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const { appendFile, mkdir, utimes, writeFile } = await import('node:fs/promises');
+  const { appendFile, mkdir, rename, utimes, writeFile } = await import('node:fs/promises');
   await mkdir(join(dir, 'pg_wal'));
   await mkdir(join(dir, 'global'));
   const used = join(dir, 'pg_wal', '000000010000000000000001');
@@ -83,12 +83,58 @@ test('a sync skips files unchanged since their last fsync, but always syncs file
   const old = new Date(Date.now() - 60_000);
   for (const f of [used, recycled, control]) await utimes(f, old, old);
   const synced: string[] = [];
-  const sync = walSyncer(dir, async (p) => void synced.push(p));
+  const targets = new Map<string, string>();
+  const sync = walSyncer(dir, async (p, target) => {
+    synced.push(p);
+    targets.set(p, target);
+  });
   await sync();
-  assert.deepEqual(new Set(synced), new Set([used, recycled, control]), 'the first sync covers everything');
+  const walDir = join(dir, 'pg_wal');
+  assert.deepEqual(new Set(synced), new Set([used, recycled, control, walDir]), 'the first sync covers everything');
+  // fdatasync for segments (preallocated: only their data changes), fsync for pg_control and the directory.
+  assert.deepEqual(Object.fromEntries(targets), { [used]: 'wal', [recycled]: 'wal', [control]: 'control', [walDir]: 'directory' });
   synced.length = 0;
   await appendFile(used, 'commit record');
   await sync();
   // The segment in use has a lower name than the recycled one: choosing by name would have missed it.
   assert.deepEqual(synced, [used]);
+
+  // PostgreSQL recycles a segment by renaming it to a future name: the new name needs the directory synced.
+  synced.length = 0;
+  const future = join(dir, 'pg_wal', '000000010000000000000003');
+  await rename(recycled, future);
+  await sync();
+  // (The segment appended to above is synced again too: it was touched in the last 100 ms.)
+  assert.deepEqual(synced.filter((p) => p !== used), [future, walDir], 'the new name, then its directory');
+  await utimes(used, old, old);
+  await utimes(future, old, old);
+  await sync();
+  synced.length = 0;
+  await sync();
+  assert.deepEqual(synced, [], 'nothing changed since');
+});
+
+test('the embedded database syncs through descriptors it keeps open, and closes them with the database', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ag-pglite-fd-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { readdir, readlink } = await import('node:fs/promises');
+  const openWal = async (): Promise<number> => {
+    let n = 0;
+    for (const fd of await readdir('/proc/self/fd')) {
+      const target = await readlink(join('/proc/self/fd', fd)).catch(() => '');
+      if (target.startsWith(join(dir, 'db', 'pg_wal'))) n++;
+    }
+    return n;
+  };
+  const db = await openPgliteDatabase(join(dir, 'db'));
+  try {
+    await db.exec('CREATE TABLE t (v int)');
+    for (let i = 0; i < 20; i++) await db.query('INSERT INTO t VALUES ($1)', [i]);
+    const during = await openWal();
+    assert.ok(during >= 2 && during <= 8, `a segment and the pg_wal directory stay open, not one per commit (${during})`);
+    assert.equal((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM t')).rows[0].n, 20);
+  } finally {
+    await db.close();
+  }
+  assert.equal(await openWal(), 0, 'closing the database closes the descriptors');
 });
