@@ -36,6 +36,9 @@ export class InstanceSpool extends Writable {
       this.#resumeSocket();
     });
     this.on('drain', () => this.#resumeSocket());
+    // A stream that is ending never emits 'drain': if the last fragments found the spool behind, the
+    // socket would stay paused and the next C-STORE on the association would never be read.
+    this.on('finish', () => this.#resumeSocket());
   }
 
   /** The temp file under DATA_DIR/tmp; known once the spool is open (always so after `finished()`). */
