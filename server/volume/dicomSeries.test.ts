@@ -9,6 +9,7 @@ import { TS } from '../../test/support/dicomPart10.ts';
 import { makeSyntheticCt, syntheticDicomSliceBuffers, writeSyntheticDicomSeries } from '../../test/support/syntheticCt.ts';
 import { requireTestData, testDataPath } from '../../test/support/requirements.ts';
 import type { Volume } from './volume.ts';
+import { writePart10 } from '../seg/dcmjsData.ts';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'volume-test-'));
@@ -117,6 +118,96 @@ test('synthetic CT: oblique orientation and signed pixels keep the LPS geometry'
   const { volume } = await readDicomSeries(paths);
   assertSameGeometry(volume, ct, 1e-3);
   assertSameVoxels(volume, ct);
+});
+
+/**
+ * An Enhanced CT Image Storage file (PS3.3 A.38) of `ct`: one frame per slice, stored in `order`, with
+ * orientation and pixel measures in the shared functional groups and each frame's position and rescale in
+ * its own per-frame group (the intercept differs per frame, so the stored values do too).
+ */
+function enhancedCtFile(ct: Volume, order: number[]): Buffer {
+  const [nx, ny] = ct.dims;
+  const d = ct.direction;
+  const size = nx * ny;
+  const pixels = new Int16Array(size * order.length);
+  const perFrame = order.map((k, j) => {
+    const intercept = -1000 - 7 * j;
+    for (let p = 0; p < size; p++) pixels[j * size + p] = ct.data[k * size + p] - intercept;
+    const ipp = [0, 1, 2].map((r) => ct.origin[r] + k * ct.spacing[2] * d[r * 3 + 2]);
+    return {
+      PlanePositionSequence: [{ ImagePositionPatient: ipp }],
+      FrameContentSequence: [{ InStackPositionNumber: k + 1 }],
+      PixelValueTransformationSequence: [{ RescaleIntercept: intercept, RescaleSlope: 1, RescaleType: 'HU' }],
+    };
+  });
+  const uid = '2.25.31415926535';
+  return writePart10(
+    {
+      SOPClassUID: '1.2.840.10008.5.1.4.1.1.2.1',
+      SOPInstanceUID: `${uid}.1`,
+      StudyInstanceUID: `${uid}.2`,
+      SeriesInstanceUID: `${uid}.3`,
+      FrameOfReferenceUID: `${uid}.4`,
+      Modality: 'CT',
+      ImageType: ['ORIGINAL', 'PRIMARY', 'VOLUME', 'NONE'],
+      InstanceNumber: 1,
+      Rows: ny,
+      Columns: nx,
+      NumberOfFrames: order.length,
+      SamplesPerPixel: 1,
+      PhotometricInterpretation: 'MONOCHROME2',
+      BitsAllocated: 16,
+      BitsStored: 16,
+      HighBit: 15,
+      PixelRepresentation: 1,
+      SharedFunctionalGroupsSequence: [
+        {
+          PlaneOrientationSequence: [{ ImageOrientationPatient: [d[0], d[3], d[6], d[1], d[4], d[7]] }],
+          PixelMeasuresSequence: [{ PixelSpacing: [ct.spacing[1], ct.spacing[0]], SliceThickness: ct.spacing[2] }],
+        },
+      ],
+      PerFrameFunctionalGroupsSequence: perFrame,
+      PixelData: [pixels.buffer],
+      _vrMap: { PixelData: 'OW' },
+    },
+    { classUid: '2.25.1', versionName: 'TEST' },
+  );
+}
+
+test('enhanced multi-frame CT: per-frame positions and rescale, shared orientation and spacing give the volume of the single-frame series', async (t) => {
+  const dir = await tempDir(t);
+  const ct = makeSyntheticCt({ dims: [40, 32, 9], spacing: [0.7, 0.8, 1.25], seed: 11 });
+  const c = Math.cos(0.2);
+  const s = Math.sin(0.2);
+  ct.direction = [1, 0, 0, 0, c, s, 0, -s, c];
+  ct.origin = [-12, 30, 140];
+  const file = join(dir, 'enhanced.dcm');
+  // Frames stored out of order: the position along the normal, not the frame number, orders the slices.
+  await writeFile(file, enhancedCtFile(ct, [4, 0, 8, 2, 6, 1, 7, 3, 5]));
+  const { volume, warnings, meta } = await readDicomSeries([file]);
+  assert.deepEqual(warnings, []);
+  assertSameGeometry(volume, ct, 1e-3);
+  assertSameVoxels(volume, ct);
+  assert.equal(meta.sopInstanceUids.length, 9, 'one entry per slice');
+  assert.ok(meta.sopInstanceUids.every((u) => u === '2.25.31415926535.1'));
+
+  const single = await readDicomSeries(await writeSyntheticDicomSeries(join(dir, 'single'), ct));
+  assertSameGeometry(volume, single.volume, 1e-3);
+  assertSameVoxels(volume, single.volume);
+});
+
+test('enhanced multi-frame CT of two frames is refused as too few slices', async (t) => {
+  const dir = await tempDir(t);
+  const ct = makeSyntheticCt({ dims: [16, 16, 2], seed: 5 });
+  const file = join(dir, 'two.dcm');
+  await writeFile(file, enhancedCtFile(ct, [0, 1]));
+  await assert.rejects(readDicomSeries([file]), (err: unknown) => err instanceof VolumeError && err.code === 'too-few-slices' && /only 2 slice/.test(err.message));
+});
+
+test('real: the NEMA two-frame enhanced CT (CT0012) is read frame by frame and refused as too few slices', async (t) => {
+  if (!requireTestData(t)) return;
+  const file = testDataPath('dicom/compressed_single/explicit_le/dicomParser__CT0012.explicit_little_endian.dcm');
+  await assert.rejects(readDicomSeries([file]), (err: unknown) => err instanceof VolumeError && err.code === 'too-few-slices' && /only 2 slice/.test(err.message));
 });
 
 test('synthetic series: missing slice, duplicates, too few, mixed series are refused or fixed with a specific reason', async (t) => {
