@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../test/support/syntheticCt.ts';
 import { hasOrthanc, startOrthanc } from '../test/support/orthanc.ts';
-import { round } from './support.ts';
+import { alternating, medianRound, round, roundRatios } from './support.ts';
 
 const SLICES = Number(process.env.CSTORE_BENCH_SLICES ?? 300);
 const ORTHANC = { oneAssociation: 211, fourAssociations: 359 };
@@ -106,12 +106,6 @@ function split(files: string[], associations: number): string[][] {
   return groups;
 }
 
-/** The round whose instances/s is the median, with every round's rate. */
-function median(rounds: Array<Record<string, unknown>>): Record<string, unknown> {
-  const sorted = [...rounds].sort((a, b) => (a.instancesPerSecond as number) - (b.instancesPerSecond as number));
-  return { ...sorted[Math.floor(sorted.length / 2)], rounds: rounds.map((r) => r.instancesPerSecond) };
-}
-
 /**
  * CSTORE_BENCH_ROUNDS rounds (default 3), ours and Orthanc back to back in alternating order so that load
  * from other processes drifts over both alike; figures are the median round, ratios the median of the
@@ -130,35 +124,25 @@ export async function run(): Promise<Record<string, unknown>> {
         const theirs = async () => {
           if (withOrthanc) runs[`orthanc${associations}`].push(await orthanc(files, associations));
         };
-        if (i % 2 === 0) {
-          await ours();
-          await theirs();
-        } else {
-          await theirs();
-          await ours();
-        }
+        await alternating(i, ours, theirs);
       }
     }
     const nagle = await scenario(files.slice(0, 40), 1, { nodelay: false });
-    const ratio = (ours: Array<Record<string, unknown>>, theirs: Array<Record<string, unknown>>): { median: number; rounds: number[] } => {
-      const r = ours.map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number))).sort((a, b) => a - b);
-      return { median: r[Math.floor(r.length / 2)], rounds: r };
-    };
     const result: Record<string, unknown> = {
       series: `${SLICES} x 512x512 int16, explicit VR little endian`,
       rounds,
       database: process.env.BENCH_DATABASE_URL ? 'postgresql' : 'pglite',
-      oneAssociation: median(runs.ours1),
-      fourAssociations: median(runs.ours4),
+      oneAssociation: medianRound(runs.ours1),
+      fourAssociations: medianRound(runs.ours4),
       senderWithNagle: nagle,
       orthancReference: ORTHANC,
     };
     if (withOrthanc) {
-      const one = ratio(runs.ours1, runs.orthanc1);
-      const four = ratio(runs.ours4, runs.orthanc4);
+      const one = roundRatios(runs.ours1, runs.orthanc1);
+      const four = roundRatios(runs.ours4, runs.orthanc4);
       Object.assign(result, {
-        orthancOneAssociation: median(runs.orthanc1),
-        orthancFourAssociations: median(runs.orthanc4),
+        orthancOneAssociation: medianRound(runs.orthanc1),
+        orthancFourAssociations: medianRound(runs.orthanc4),
         speedupOneAssociation: one.median,
         speedupFourAssociations: four.median,
         speedupRounds: { oneAssociation: one.rounds, fourAssociations: four.rounds },

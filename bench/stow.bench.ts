@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../test/support/syntheticCt.ts';
 import { hasOrthanc, startOrthanc } from '../test/support/orthanc.ts';
-import { round } from './support.ts';
+import { alternating, medianRound, round, roundRatios } from './support.ts';
 
 const SLICES = Number(process.env.STOW_BENCH_SLICES ?? 300);
 
@@ -83,12 +83,6 @@ async function orthanc(parts: Buffer[], parallel: number): Promise<Record<string
   }
 }
 
-/** The round whose instances/s is the median (its other figures come along). */
-function median(rounds: Array<Record<string, unknown>>): Record<string, unknown> {
-  const sorted = [...rounds].sort((a, b) => (a.instancesPerSecond as number) - (b.instancesPerSecond as number));
-  return { ...sorted[Math.floor(sorted.length / 2)], rounds: rounds.map((r) => r.instancesPerSecond) };
-}
-
 /**
  * STOW_BENCH_ROUNDS rounds (default 3), each running ours and Orthanc back to back in alternating order, so
  * load from other processes on a shared machine drifts over both alike; each figure is the median round.
@@ -107,29 +101,21 @@ export async function run(): Promise<Record<string, unknown>> {
       const theirs = async () => {
         if (withOrthanc) runs[`orthanc${name}`].push(await orthanc(series(), parallel));
       };
-      if (i % 2 === 0) {
-        await ours();
-        await theirs();
-      } else {
-        await theirs();
-        await ours();
-      }
+      await alternating(i, ours, theirs);
     }
   }
   result.sliceBytes = series()[0].length;
-  result.gatewayOneRequest = median(runs.gatewayOneRequest);
-  result.gatewayFourParallel = median(runs.gatewayFourParallel);
+  result.gatewayOneRequest = medianRound(runs.gatewayOneRequest);
+  result.gatewayFourParallel = medianRound(runs.gatewayFourParallel);
   if (withOrthanc) {
-    result.orthancOneRequest = median(runs.orthancOneRequest);
-    result.orthancFourParallel = median(runs.orthancFourParallel);
+    result.orthancOneRequest = medianRound(runs.orthancOneRequest);
+    result.orthancFourParallel = medianRound(runs.orthancFourParallel);
     // Ratios per round (ours / Orthanc's of the same round), then their median.
-    const ratios = (ours: Array<Record<string, unknown>>, theirs: Array<Record<string, unknown>>): number[] =>
-      ours.map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number))).sort((a, b) => a - b);
-    const one = ratios(runs.gatewayOneRequest, runs.orthancOneRequest);
-    const four = ratios(runs.gatewayFourParallel, runs.orthancFourParallel);
-    result.speedupOneRequest = one[Math.floor(one.length / 2)];
-    result.speedupFourParallel = four[Math.floor(four.length / 2)];
-    result.speedupRounds = { oneRequest: one, fourParallel: four };
+    const one = roundRatios(runs.gatewayOneRequest, runs.orthancOneRequest);
+    const four = roundRatios(runs.gatewayFourParallel, runs.orthancFourParallel);
+    result.speedupOneRequest = one.median;
+    result.speedupFourParallel = four.median;
+    result.speedupRounds = { oneRequest: one.rounds, fourParallel: four.rounds };
   } else {
     result.orthanc = 'not installed (Debian: orthanc orthanc-dicomweb)';
   }

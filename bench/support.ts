@@ -22,3 +22,28 @@ export function seconds(since: bigint): number {
 }
 
 export const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Runs `a` then `b` in even rounds and `b` then `a` in odd ones, so drift in the machine's load falls on both alike. */
+export async function alternating(round: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<void> {
+  if (round % 2 === 0) {
+    await a();
+    await b();
+  } else {
+    await b();
+    await a();
+  }
+}
+
+type Rated = Record<string, unknown> & { instancesPerSecond?: unknown };
+
+/** The round whose instances/s is the median (its other figures come along), with every round's rate. */
+export function medianRound(rounds: Rated[]): Record<string, unknown> {
+  const sorted = [...rounds].sort((a, b) => (a.instancesPerSecond as number) - (b.instancesPerSecond as number));
+  return { ...sorted[Math.floor(sorted.length / 2)], rounds: rounds.map((r) => r.instancesPerSecond) };
+}
+
+/** Ours over theirs (instances/s) round by round, sorted, and the median of those ratios. */
+export function roundRatios(ours: Rated[], theirs: Rated[]): { median: number; rounds: number[] } {
+  const r = ours.map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number))).sort((a, b) => a - b);
+  return { median: r[Math.floor(r.length / 2)], rounds: r };
+}
