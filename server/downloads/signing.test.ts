@@ -55,10 +55,30 @@ test('an expired link is refused with 410, but only once its signature is genuin
   const expired = verifyToken(key, token, now + 61_000);
   assert.ok(!expired.ok);
   assert.equal(expired.status, 410);
-  // Altered and expired: the alteration wins, nothing from an unsigned payload is believed.
-  const altered = verifyToken(key, token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'), now + 61_000);
+  // Altered and expired: the alteration wins, nothing from an unsigned payload is believed. A character
+  // inside the signature: the last one has two unused bits, so some changes to it decode to the same bytes.
+  const at = token.length - 10;
+  const altered = verifyToken(key, token.slice(0, at) + (token[at] === 'A' ? 'B' : 'A') + token.slice(at + 1), now + 61_000);
   assert.ok(!altered.ok);
   assert.equal(altered.status, 403);
+});
+
+test('a signature spelled differently but decoding to the same bytes is refused', async (t) => {
+  const key = await loadOrCreateKey(await tempDir(t));
+  const token = signGrant(key, { files, expiresAt: Date.now() + 60_000 });
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(token.at(-1) ?? '');
+  // Same upper four bits, other unused low bits: Buffer.from(..., 'base64url') gives the same 32 bytes.
+  const twins = [0, 1, 2, 3].map((low) => alphabet[(last & ~3) | low]).filter((c) => c !== token.at(-1));
+  assert.equal(twins.length, 3);
+  for (const c of twins) {
+    const twin = token.slice(0, -1) + c;
+    assert.deepEqual(Buffer.from(twin.split('.')[1], 'base64url'), Buffer.from(token.split('.')[1], 'base64url'));
+    const verdict = verifyToken(key, twin);
+    assert.ok(!verdict.ok);
+    assert.equal(verdict.status, 403);
+  }
+  assert.equal(verifyToken(key, token).ok, true);
 });
 
 test('the key is created once with mode 0600 in a 0700 directory and reused', async (t) => {

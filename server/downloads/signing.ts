@@ -98,6 +98,9 @@ export function verifyToken(key: Buffer, token: string, now: number = Date.now()
   const given = Buffer.from(signature, 'base64url');
   const expected = mac(key, body);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return forbidden;
+  // The last of 43 base64url characters carries 2 unused bits: four spellings decode to the same MAC.
+  // Only the one we issue is accepted, so an altered link is never taken for the original.
+  if (given.toString('base64url') !== signature) return forbidden;
   let payload: WirePayload;
   try {
     payload = JSON.parse(inflateRawSync(Buffer.from(body, 'base64url'), { maxOutputLength: 1 << 20 }).toString('utf8')) as WirePayload;
