@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -35,6 +35,7 @@ test('a C-STORE data set arriving in fragments is spooled behind its header and 
   await spool.finished();
   assert.equal(spool.bytesWritten, header.length + dataSet.length);
   assert.ok(spool.path.startsWith(join(dataDir, 'tmp')), spool.path);
+  assert.equal((await stat(spool.path)).mode & 0o777, 0o600, 'patient data: owner-only');
   // After finished() the file is complete, for a caller that takes it by name.
   assert.deepEqual(await readFile(spool.path), Buffer.concat([header, dataSet]));
 

@@ -40,14 +40,15 @@ export class StreamedInstanceFile {
 
   static async create(config: Pick<Config, 'dataDir'>): Promise<StreamedInstanceFile> {
     // DATA_DIR/tmp exists after the first part; creating it (mkdir -p) only when the open says it is
-    // missing saves one file-system call per part.
+    // missing saves one file-system call per part. Owner-only: the file holds patient data, and keeps
+    // its mode when it is renamed into the store.
     let file = join(tempDir(config), `${randomUUID()}.part`);
     try {
-      return new StreamedInstanceFile(file, await open(file, 'w+'));
+      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       file = await newTempPath(config);
-      return new StreamedInstanceFile(file, await open(file, 'w+'));
+      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600));
     }
   }
 
