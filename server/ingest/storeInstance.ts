@@ -321,9 +321,10 @@ const coalesceSet = (table: string, cols: readonly string[]): string =>
  * Upserts the study, series and instance rows of a batch of distinct SOP instances in three statements
  * (four when an instance moved to another series), whatever the batch size: each statement is a round
  * trip into PGlite's WebAssembly on the event loop that also receives the data, about 0.3-0.5 ms even for
- * one row, and a synchronous C-STORE sender waits for every instance's commit. Rows are locked in the
- * same order by every batch (studies, series, instances, each by key) so concurrent writers on one
- * PostgreSQL cannot deadlock. Returns for each instance its previously stored path, if any.
+ * one row, and a synchronous C-STORE sender waits for every instance's commit. Every batch runs the same
+ * statements with each table's rows sorted by key, so concurrent writers on one PostgreSQL lock rows in
+ * one order and cannot deadlock (within the first statement PostgreSQL does not promise whether the
+ * studies or the series are written first, but it is the same plan for every batch). Returns for each instance its previously stored path, if any.
  */
 async function indexInstances(tx: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
   // Study/series attributes: the newest instance's non-empty values win (COALESCE keeps older ones otherwise).

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import dcmjsDimse from 'dcmjs-dimse';
@@ -8,7 +7,6 @@ import { silenceLibraryLog } from '../dimse/dcmjsDimse.ts';
 import { InstanceSpool } from '../dimse/instanceSpool.ts';
 import { part10Header } from '../dimse/part10Header.ts';
 import { StoreStatus } from '../dimse/storeStatus.ts';
-import { tempDir } from '../ingest/tempFiles.ts';
 import { PacsError } from './dicomwebClient.ts';
 import type { PacsNode } from './nodes.ts';
 
@@ -185,14 +183,12 @@ export type InstanceOutcome = { stored: true } | { stored: false; status: number
  * (storeInstance moves or deletes it); its outcome becomes the C-STORE status sent back.
  */
 export async function cGet(
-  config: Pick<Config, 'dataDir'> & Parameters<typeof tempDir>[0],
+  config: Pick<Config, 'dataDir'>,
   node: PacsNode,
   target: { studyUid: string; seriesUid?: string },
   onInstance: (file: string, index: number) => Promise<InstanceOutcome>,
   options: DimseOptions & { onProgress?: (p: { remaining: number; completed: number; failed: number }) => void },
 ): Promise<CGetOutcome> {
-  const dir = tempDir(config);
-  await mkdir(dir, { recursive: true });
   const request = target.seriesUid ? CGetRequest.createSeriesGetRequest(target.studyUid, target.seriesUid) : CGetRequest.createStudyGetRequest(target.studyUid);
   // Every storage class is proposed with us as SCP (role selection), the C-GET way to receive.
   request.setAddStorageSopClassesToAssociation(true);
