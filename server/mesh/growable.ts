@@ -22,9 +22,12 @@ export class GrowableFloat32 {
     next.set(this.data.subarray(0, this.length));
     this.data = next;
   }
-  /** A right-sized copy; the builder can then be dropped. */
+  /**
+   * The filled part, as a view: no copy of what may be hundreds of megabytes (a copy is as many
+   * new pages to fault in), at the price of keeping the spare capacity as long as the view lives.
+   */
   finish(): Float32Array {
-    return this.data.slice(0, this.length);
+    return this.data.subarray(0, this.length);
   }
 }
 
@@ -52,7 +55,8 @@ export class GrowableUint32 {
     next.set(this.data.subarray(0, this.length));
     this.data = next;
   }
+  /** The filled part, as a view (see GrowableFloat32.finish). */
   finish(): Uint32Array {
-    return this.data.slice(0, this.length);
+    return this.data.subarray(0, this.length);
   }
 }
