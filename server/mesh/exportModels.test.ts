@@ -173,19 +173,45 @@ test('totalSegmentatorSegments names labels after the class map and colours them
 });
 
 test('glTF and GLB carry the same buffer, and a structure name cannot clash with the data URI', async () => {
-  const { buildGltf } = await import('./gltf.ts');
-  const positions = new Float32Array([0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]);
-  const normals = new Float32Array([0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1]);
-  const indices = new Uint32Array([0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3]);
-  const files = await buildGltf('t', [{ name: '@@BUFFER@@', color: [1, 0, 0], opacity: 0.5, positions, normals, indices }]);
-  for (const [bytes, format] of [[files.gltf, 'gltf'], [files.glb, 'glb']] as const) {
-    const report = await validateGltf(bytes, format);
-    assert.equal(report.issues.numErrors, 0, errorLines(report));
+  const { writeGltfFiles } = await import('./gltf.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'gltf-'));
+  try {
+    const positions = new Float32Array([0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    const normals = new Float32Array([0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1]);
+    const indices = new Uint32Array([0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3]);
+    const paths = { gltf: join(dir, 't.gltf'), glb: join(dir, 't.glb') };
+    await writeGltfFiles('t', [{ name: '@@BUFFER@@ \u00e9\u4e2d', color: [1, 0, 0], opacity: 0.5, positions, normals, indices }], paths);
+    assert.deepEqual((await readdir(dir)).sort(), ['t.glb', 't.gltf'], 'no temporary files left');
+    const files = { gltf: await readFile(paths.gltf), glb: await readFile(paths.glb) };
+    for (const [bytes, format] of [[files.gltf, 'gltf'], [files.glb, 'glb']] as const) {
+      const report = await validateGltf(bytes, format);
+      assert.equal(report.issues.numErrors, 0, errorLines(report));
+    }
+    const json = JSON.parse(new TextDecoder().decode(files.gltf)) as GltfJson;
+    const fromUri = Buffer.from((json.buffers[0].uri ?? '').split(',')[1], 'base64');
+    const binLength = new DataView(files.glb.buffer, files.glb.byteOffset).getUint32(12, true);
+    const bin = files.glb.subarray(20 + binLength + 8);
+    assert.deepEqual(new Uint8Array(fromUri), new Uint8Array(bin));
+    assert.equal(json.nodes[1].name, '@@BUFFER@@ \u00e9\u4e2d');
+
+    // A buffer of several megabytes, written in many pieces.
+    const n = 200_001;
+    const big = { positions: new Float32Array(n * 3), normals: new Float32Array(n * 3), indices: new Uint32Array(n * 3) };
+    for (let i = 0; i < n * 3; i++) {
+      big.positions[i] = Math.sin(i) * 100;
+      big.normals[i] = i % 3 === 2 ? 1 : 0;
+      big.indices[i] = (i * 7919) % n;
+    }
+    // A second structure with 16-bit indices pads its 6 index bytes to 8: the total is no multiple of 3.
+    const small = { positions: positions.slice(0, 9), normals: normals.slice(0, 9), indices: new Uint32Array([0, 1, 2]) };
+    await writeGltfFiles('big', [{ name: 'big', color: [0, 1, 0], opacity: 1, ...big }, { name: 'small', color: [0, 0, 1], opacity: 1, ...small }], { gltf: join(dir, 'big.gltf'), glb: join(dir, 'big.glb') });
+    const bigJson = JSON.parse(await readFile(join(dir, 'big.gltf'), 'utf8')) as GltfJson;
+    const bigGlb = await readFile(join(dir, 'big.glb'));
+    const bigBin = bigGlb.subarray(20 + bigGlb.readUInt32LE(12) + 8);
+    assert.ok(bigBin.length > 4_000_000 && bigBin.length % 3 !== 0);
+    assert.deepEqual(Buffer.from((bigJson.buffers[0].uri ?? '').split(',')[1], 'base64'), bigBin);
+    assert.equal(bigGlb.readUInt32LE(8), bigGlb.length, 'GLB header gives the file length');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-  const json = JSON.parse(new TextDecoder().decode(files.gltf)) as GltfJson;
-  const fromUri = Buffer.from((json.buffers[0].uri ?? '').split(',')[1], 'base64');
-  const binLength = new DataView(files.glb.buffer, files.glb.byteOffset).getUint32(12, true);
-  const bin = files.glb.subarray(20 + binLength + 8);
-  assert.deepEqual(new Uint8Array(fromUri), bin);
-  assert.equal(json.nodes[1].name, '@@BUFFER@@');
 });

@@ -1,7 +1,7 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
-import { buildGltf, type GltfModel } from './gltf.ts';
+import { writeGltfFiles, type GltfModel } from './gltf.ts';
 import { labelStats, type LabelStats } from './labelStats.ts';
 import { meshAll } from './meshPool.ts';
 import type { MeshStepSeconds } from './meshSegment.ts';
@@ -112,7 +112,7 @@ function unionStats(stats: Map<number, LabelStats>, labels: number[]): LabelStat
 }
 
 /** Writes to a temporary name in the same folder, then renames: readers never see half a file. */
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
     await writeFile(tmp, data);
@@ -191,14 +191,12 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   signal?.throwIfAborted();
   const writeStarted = performance.now();
   await onProgress?.(0.98, 'writing glTF');
-  const files = await buildGltf(name, models);
   const gltfPath = join(outDir, `${name}.gltf`);
   const glbPath = join(outDir, `${name}.glb`);
   const jsonPath = join(outDir, `${name}_segments.json`);
-  // The three files are independent: written side by side, each still atomically.
+  // The files are independent: written side by side, each still atomically.
   await Promise.all([
-    writeAtomic(gltfPath, files.gltf),
-    writeAtomic(glbPath, files.glb),
+    writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
     writeAtomic(jsonPath, `${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`),
   ]);
   await onProgress?.(1, 'models written');
