@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { segmentBody } from '../server/engines/builtin/segmentBody.ts';
 import { exportModels, type ExportModelsResult } from '../server/mesh/exportModels.ts';
+import { prepareMeshThreads } from '../server/mesh/meshPool.ts';
 import { readNifti } from '../server/volume/nifti.ts';
+import { releaseVoxels } from '../server/volume/releaseVoxels.ts';
 
 /**
  * The built-in pipeline on a generated 512x512x300 CT (body, lungs, bone), read to glTF exactly as a
@@ -60,10 +62,12 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     t = performance.now();
     c = process.cpuUsage();
   };
-  // As processTask.ts: the CT stays referenced until the models are written.
+  // As processTask.ts: mesh threads are started once the CT is read, and the CT is freed once segmented.
   const volume = await readNifti(input);
+  prepareMeshThreads(volume.data.length);
   lap('read');
   const seg = segmentBody(volume);
+  await releaseVoxels(volume);
   lap('segment');
   if (keepLabels) await writeFile(keepLabels, seg.labelMap.data);
   t = performance.now();
@@ -82,7 +86,6 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
   });
   const exportWall = (performance.now() - t) / 1000;
   const exportCpu = cpuSeconds(c);
-  if (volume.data.length === 0) throw new Error('unreachable: keeps the CT alive as a job does');
   wall.stats = result.timing.statsSeconds;
   wall.mesh = result.timing.meshSeconds;
   wall.write = exportWall - result.timing.statsSeconds - result.timing.meshSeconds;
@@ -94,7 +97,7 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     triangles[s.name] = { surface: result.timing.surfaceTriangles[i], decimated: s.triangles };
     meshVolumeMl[s.name] = s.meshVolumeMl;
   });
-  const grid = { dims: [...volume.dims], spacing: [...volume.spacing], segments: seg.segments.map((s) => [s.label, ...(s.containsLabels ?? [])]) };
+  const grid = { dims: [...seg.labelMap.dims], spacing: [...seg.labelMap.spacing], segments: seg.segments.map((s) => [s.label, ...(s.containsLabels ?? [])]) };
   return { wall, cpu, threadSeconds: { ...result.timing.threadSeconds }, threads: result.timing.threads, triangles, meshVolumeMl, grid };
 }
 
@@ -167,9 +170,10 @@ export async function run(): Promise<Record<string, unknown>> {
     const vtk = vtkSummary(vtkRuns);
     // Ours over VTK's surface + smoothing + decimation, round by round, and the median of those ratios.
     const vtkTotals = vtkRuns.map((v) => v.seconds as Record<string, number> | undefined).map((st) => (st ? st.surface + st.smooth + st.decimate : undefined));
-    const ratios = vtkTotals.every((v) => v !== undefined)
-      ? runs.map((r, i) => r3(Object.values(r.wall).reduce((a, b) => a + b, 0) / (vtkTotals[i] as number))).sort((a, b) => a - b)
+    const inOrder = vtkTotals.every((v) => v !== undefined)
+      ? runs.map((r, i) => r3(Object.values(r.wall).reduce((a, b) => a + b, 0) / (vtkTotals[i] as number)))
       : undefined;
+    const ratios = inOrder ? [...inOrder].sort((a, b) => a - b) : undefined;
     const vtkSameRun = ratios ? median(vtkTotals as number[]) : undefined;
     return {
       volume: '512x512x300 int16, 0.703x0.703x1 mm (synthetic torso CT)',
@@ -178,7 +182,12 @@ export async function run(): Promise<Record<string, unknown>> {
       threads: runs[0].threads,
       seconds,
       cpuSeconds: medians((r) => r.cpu),
-      totalsPerRun: runs.map((r) => ({ seconds: r3(Object.values(r.wall).reduce((a, b) => a + b, 0)), cpuSeconds: r3(Object.values(r.cpu).reduce((a, b) => a + b, 0)) })),
+      // The first run is a server's first job: mesh threads start cold and meshoptimizer's code is not yet optimised.
+      totalsPerRun: runs.map((r, i) => ({
+        seconds: r3(Object.values(r.wall).reduce((a, b) => a + b, 0)),
+        cpuSeconds: r3(Object.values(r.cpu).reduce((a, b) => a + b, 0)),
+        ...(inOrder ? { ratioToVtkSameRun: inOrder[i] } : {}),
+      })),
       meshThreadSeconds: medians((r) => r.threadSeconds),
       triangles: runs[0].triangles,
       meshVolumeMl: runs[0].meshVolumeMl,

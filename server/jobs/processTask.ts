@@ -6,6 +6,7 @@ import type { AppDeps } from '../http/deps.ts';
 import type { Engine, EngineResult } from '../engines/engine.ts';
 import { EmptySegmentationError, exportModels, type ExportSegment, type SegmentStats } from '../mesh/exportModels.ts';
 import { labelStats } from '../mesh/labelStats.ts';
+import { prepareMeshThreads } from '../mesh/meshPool.ts';
 import { getResult, recordResult, resultIdForJob } from '../results/resultsStore.ts';
 import { queueRuleExports, writeSegStep } from '../seg/segStep.ts';
 import { deleteSeriesInputs, deleteVolumeInput, fileIdentities, type FileIdentity } from '../retention/inputs.ts';
@@ -13,6 +14,7 @@ import { VolumeError } from '../volume/errors.ts';
 import { readDicomSeries } from '../volume/dicomSeries.ts';
 import { writeNifti } from '../volume/nifti.ts';
 import { readVolumeFile } from '../volume/readVolume.ts';
+import { releaseVoxels } from '../volume/releaseVoxels.ts';
 import type { Volume } from '../volume/volume.ts';
 import { PermanentError, type TaskHandler, type TaskHelpers, type TaskJob } from './task.ts';
 
@@ -231,7 +233,7 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
     try {
       await stage(2, payload.input.kind === 'dicom-series' ? `reading ${payload.input.files.length} DICOM images` : 'reading the volume file');
       const readIdentities = await fileIdentities(inputPaths(config.dataDir, payload.input));
-      let volume: Volume;
+      let volume: Volume | undefined;
       try {
         volume = await readInput(config.dataDir, payload.input, helpers);
       } catch (err) {
@@ -244,6 +246,8 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         }
         throw err;
       }
+      // Mesh threads warm up while the input is written and segmented (unused, they end after a minute).
+      prepareMeshThreads(volume.data.length);
       helpers.log(`volume ${volume.dims.join('x')} voxels, ${volume.spacing.map((s) => s.toFixed(2)).join(' x ')} mm${volume.modality ? `, ${volume.modality}` : ''}`);
 
       await stage(8, 'writing the input volume as NIfTI');
@@ -265,6 +269,9 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
           log: (line) => helpers.log(line),
         },
       );
+      // The image itself is not needed any more: freed before the meshing (157 MB at 512x512x300).
+      await releaseVoxels(volume);
+      volume = undefined;
       for (const [tool, version] of Object.entries(engineResult.versions ?? {})) helpers.log(`${tool} ${version}`);
 
       let segments: SegmentStats[];

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labelStats } from './labelStats.ts';
 import { unmatchedEdges } from './meshOps.ts';
-import { meshAll } from './meshPool.ts';
+import { closeMeshThreads, defaultMeshThreads, meshAll, meshThreadsWaiting, prepareMeshThreads } from './meshPool.ts';
 import type { MeshJob } from './meshSegment.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
 
@@ -60,4 +60,29 @@ test('meshing in worker threads stops when aborted', async () => {
   const run = meshAll(map.data, map, jobs, { reduction: 0.5, smoothingIterations: 20 }, { threads: 2, signal: controller.signal });
   controller.abort(new Error('cancelled by user'));
   await assert.rejects(run, /cancelled by user/);
+});
+
+test('threads started ahead of a job mesh it, and threads left waiting can be ended', async () => {
+  const map = ellipsoidLabelMap({ dims: [50, 50, 40], shapes: [{ label: 1, center: [25, 25, 20], radii: [20, 18, 15] }, { label: 2, center: [20, 25, 20], radii: [6, 6, 6] }] });
+  const stats = labelStats(map);
+  const jobs = [1, 2].map((l) => {
+    const s = stats.get(l);
+    assert.ok(s);
+    return { labels: [l], box: { min: s.min, max: s.max }, voxels: s.voxels };
+  });
+  const settings = { reduction: 0.5, smoothingIterations: 5 };
+  const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
+  // Small volumes are meshed in the calling thread: nothing is started for them.
+  prepareMeshThreads(1000);
+  assert.equal(meshThreadsWaiting(), 0);
+  prepareMeshThreads(1e9);
+  prepareMeshThreads(1e9);
+  assert.equal(meshThreadsWaiting(), defaultMeshThreads(), 'one thread per core, not more for a second call');
+  const prepared = await meshAll(map.data, map, jobs, settings, { threads: 2 });
+  assert.equal(prepared.threads, 2);
+  assert.equal(meshThreadsWaiting(), defaultMeshThreads() - 2, 'the job took two of the waiting threads');
+  for (let i = 0; i < jobs.length; i++) assert.deepEqual(prepared.meshes[i].indices, serial.meshes[i].indices);
+  prepareMeshThreads(1e9);
+  await closeMeshThreads();
+  assert.equal(meshThreadsWaiting(), 0);
 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LabelArray } from '../volume/volume.ts';
 import { meshSegment, type MeshedSegment, type MeshGeometry, type MeshJob, type MeshSettings } from './meshSegment.ts';
-import type { MeshWorkerData, MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
+import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
 
 /**
  * Meshes several structures at once, one worker thread per core. Each structure's surface,
@@ -12,10 +12,14 @@ import type { MeshWorkerData, MeshWorkerReply, MeshWorkerRequest } from './meshW
  * body 1.29 M triangles, lungs 0.78 M and bone 0.75 M: the biggest job starts first, so one thread
  * does the body while the other does lungs then bone, about half each.
  *
- * Workers are started per call and ended when it returns: meshoptimizer's WebAssembly heap grows to
- * fit the largest mesh and never shrinks, so a long-lived worker would keep a few hundred MB.
- * Starting one costs about 0.3 s, against seconds of meshing. When workers cannot start, the same
- * work runs in this thread.
+ * Threads serve one call and end with it, heaps and all: meshoptimizer's WebAssembly heap grows to
+ * fit the largest mesh and never shrinks. Keeping threads for the next job was measured: it saves
+ * about 0.5 s of a 4 s benchmark job (that heap's pages are faulted in once, at about 10 us each on
+ * these virtual machines, and the WebAssembly is already optimised), but the threads then hold
+ * about 400 MB between jobs and the next job's peak RSS reached 1 GB. What is kept instead is the
+ * start-up: prepareMeshThreads starts the threads while the job segments its input, and they warm
+ * up there (meshWorker.ts) on the core the segmentation leaves idle. When threads cannot start, the
+ * same work runs in this thread.
  */
 
 export interface MeshAllOptions {
@@ -110,33 +114,124 @@ async function bundle(): Promise<string | null> {
   }
 }
 
-async function startWorker(workerData: MeshWorkerData): Promise<Worker> {
-  const script = await workerScript();
-  if (script) return new Worker(script, { eval: true, workerData });
-  return new Worker(new URL(import.meta.url.endsWith('.ts') ? './meshWorker.ts' : './meshWorker.js', import.meta.url), { workerData });
+/** Threads started by prepareMeshThreads end after this long if no job takes them. */
+const UNUSED_MS = 60_000;
+
+/** One mesh worker thread and who is listening to it. */
+interface MeshThread {
+  worker: Worker;
+  /** Resolves when the thread has warmed up; rejects when it could not start. */
+  ready: Promise<void>;
+  /** The current call's handlers. */
+  onReply?: (reply: Extract<MeshWorkerReply, { kind: 'mesh' }>) => void;
+  onFailure?: (err: Error) => void;
+}
+
+/** Threads started ahead of a job by prepareMeshThreads. */
+const waiting: MeshThread[] = [];
+let unusedTimer: NodeJS.Timeout | undefined;
+
+function startThread(): MeshThread {
+  const thread = {} as MeshThread;
+  thread.ready = (async () => {
+    const script = await workerScript();
+    const worker = script
+      ? new Worker(script, { eval: true })
+      : new Worker(new URL(import.meta.url.endsWith('.ts') ? './meshWorker.ts' : './meshWorker.js', import.meta.url));
+    thread.worker = worker;
+    // A waiting thread does not keep the process alive; a working one is referenced again.
+    worker.unref();
+    await new Promise<void>((resolve, reject) => {
+      let up = false;
+      worker.on('message', (reply: MeshWorkerReply) => {
+        if (reply.kind === 'ready') {
+          up = true;
+          resolve();
+        } else thread.onReply?.(reply);
+      });
+      const fail = (err: Error): void => {
+        const at = waiting.indexOf(thread);
+        if (at >= 0) waiting.splice(at, 1);
+        if (!up) reject(new WorkerStartError(err.message, { cause: err }));
+        else thread.onFailure?.(err);
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => fail(new Error(`mesh worker exited with code ${code}`)));
+    });
+  })();
+  // Nobody may be waiting on it yet (prepareMeshThreads): a failed start is seen when the thread is taken.
+  thread.ready.catch(() => undefined);
+  return thread;
+}
+
+async function endThreads(threads: MeshThread[]): Promise<void> {
+  await Promise.all(threads.map(async (t) => {
+    t.onReply = undefined;
+    t.onFailure = undefined;
+    await t.ready.catch(() => undefined);
+    await t.worker?.terminate();
+  }));
+}
+
+/**
+ * Starts mesh threads now, so that they are up and warm when the label map of a volume of `voxels`
+ * voxels is ready to mesh (a job calls this once it has read its input). Returns at once; does
+ * nothing when threads are already waiting, or when such a label map would be meshed in this thread.
+ */
+export function prepareMeshThreads(voxels: number): void {
+  if (voxels < MIN_CELLS_FOR_THREADS) return;
+  while (waiting.length < defaultMeshThreads()) waiting.push(startThread());
+  clearTimeout(unusedTimer);
+  unusedTimer = setTimeout(() => void closeMeshThreads(), UNUSED_MS);
+  unusedTimer.unref();
+}
+
+/** How many threads are started and waiting for a job. */
+export function meshThreadsWaiting(): number {
+  return waiting.length;
+}
+
+/** Ends the threads waiting for a job (at shutdown, or when none came). */
+export async function closeMeshThreads(): Promise<void> {
+  clearTimeout(unusedTimer);
+  await endThreads(waiting.splice(0));
+}
+
+/** Threads for one call: waiting ones first, new ones for the rest; rejects when one cannot start. */
+async function takeThreads(count: number): Promise<MeshThread[]> {
+  const taken = waiting.splice(0, count);
+  if (waiting.length === 0) clearTimeout(unusedTimer);
+  while (taken.length < count) taken.push(startThread());
+  const started = await Promise.allSettled(taken.map((t) => t.ready));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await endThreads(taken);
+    throw failed.reason instanceof WorkerStartError ? failed.reason : new WorkerStartError(String(failed.reason));
+  }
+  for (const t of taken) t.worker.ref();
+  return taken;
 }
 
 /** Resolves to the meshes, or to null when the workers could not start (then nothing was meshed). */
-async function inWorkers(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob[], settings: MeshSettings, threads: number, options: MeshAllOptions): Promise<MeshedSegment[] | null> {
+async function inWorkers(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob[], settings: MeshSettings, count: number, options: MeshAllOptions): Promise<MeshedSegment[] | null> {
   const { signal, onDone } = options;
   signal?.throwIfAborted();
   const order = jobs.map((_, i) => i).sort((a, b) => weight(jobs[b]) - weight(jobs[a]));
   const results: Array<MeshedSegment | undefined> = new Array(jobs.length);
-  const workerData: MeshWorkerData = { data: sharedCopy(data), geometry, settings };
-  const workers: Worker[] = [];
-  let next = 0;
-  let finished = 0;
-  let anyResult = false;
+  const shared = sharedCopy(data);
+  let threads: MeshThread[];
   try {
-    const starting: Array<Promise<Worker>> = [];
-    for (let w = 0; w < threads; w++) starting.push(startWorker(workerData));
-    for (const started of await Promise.allSettled(starting)) {
-      if (started.status === 'fulfilled') workers.push(started.value);
-      else throw new WorkerStartError(String(started.reason), { cause: started.reason });
-    }
+    threads = await takeThreads(count);
+  } catch (err) {
+    if (err instanceof WorkerStartError && !signal?.aborted) return null;
+    throw err;
+  }
+  try {
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       let settled = false;
+      let next = 0;
+      let finished = 0;
       const fail = (err: unknown): void => {
         if (settled) return;
         settled = true;
@@ -151,38 +246,31 @@ async function inWorkers(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob
           resolve();
         }
       };
-      const give = (worker: Worker): void => {
+      const give = (thread: MeshThread): void => {
         if (next >= order.length) return;
         const id = order[next++];
-        worker.postMessage({ id, job: jobs[id] } satisfies MeshWorkerRequest);
+        thread.worker.postMessage({ id, data: shared, geometry, settings, job: jobs[id] } satisfies MeshWorkerRequest);
       };
-      for (const worker of workers) {
-        worker.on('message', (reply: MeshWorkerReply) => {
+      for (const thread of threads) {
+        thread.onReply = (reply) => {
           if (settled) return;
           if (!reply.ok) {
             fail(new Error(`meshing failed in a worker thread: ${reply.message}`));
             return;
           }
-          anyResult = true;
           results[reply.id] = reply.result;
           finished++;
           Promise.resolve(onDone?.(reply.id, reply.result)).then(() => {
             if (finished === jobs.length) done();
-            else give(worker);
+            else give(thread);
           }, fail);
-        });
-        worker.on('error', (err) => fail(anyResult ? err : new WorkerStartError(err.message, { cause: err })));
-        worker.on('exit', (code) => {
-          if (!settled) fail(anyResult ? new Error(`mesh worker exited with code ${code}`) : new WorkerStartError(`mesh worker exited with code ${code}`));
-        });
-        give(worker);
+        };
+        thread.onFailure = fail;
+        give(thread);
       }
     });
-  } catch (err) {
-    if (err instanceof WorkerStartError && !signal?.aborted) return null;
-    throw err;
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await endThreads(threads);
   }
   return results as MeshedSegment[];
 }
