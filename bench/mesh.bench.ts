@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,9 +62,9 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     t = performance.now();
     c = process.cpuUsage();
   };
-  // As processTask.ts: mesh threads are started once the CT is read, and the CT is freed once segmented.
+  // As processTask.ts: mesh threads are started as the CT is read, and the CT is freed once segmented.
+  prepareMeshThreads(statSync(input).size / 2);
   const volume = await readNifti(input);
-  prepareMeshThreads(volume.data.length);
   lap('read');
   const seg = segmentBody(volume);
   await releaseVoxels(volume);
@@ -86,6 +86,8 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
   });
   const exportWall = (performance.now() - t) / 1000;
   const exportCpu = cpuSeconds(c);
+  // As processTask.ts, once its label map NIfTI and DICOM SEG are written.
+  await releaseVoxels(seg.labelMap);
   wall.stats = result.timing.statsSeconds;
   wall.mesh = result.timing.meshSeconds;
   wall.write = exportWall - result.timing.statsSeconds - result.timing.meshSeconds;

@@ -233,6 +233,9 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
     try {
       await stage(2, payload.input.kind === 'dicom-series' ? `reading ${payload.input.files.length} DICOM images` : 'reading the volume file');
       const readIdentities = await fileIdentities(inputPaths(config.dataDir, payload.input));
+      // Mesh threads for a scan this big start now and warm up while it is read (unused, they end
+      // after a minute). Voxels take 2 bytes, or fewer compressed: the guess errs towards fewer.
+      prepareMeshThreads([...readIdentities.values()].reduce((sum, f) => sum + f.size, 0) / 2);
       let volume: Volume | undefined;
       try {
         volume = await readInput(config.dataDir, payload.input, helpers);
@@ -246,8 +249,6 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         }
         throw err;
       }
-      // Mesh threads warm up while the input is written and segmented (unused, they end after a minute).
-      prepareMeshThreads(volume.data.length);
       helpers.log(`volume ${volume.dims.join('x')} voxels, ${volume.spacing.map((s) => s.toFixed(2)).join(' x ')} mm${volume.modality ? `, ${volume.modality}` : ''}`);
 
       await stage(8, 'writing the input volume as NIfTI');
@@ -305,6 +306,8 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         await writeSegStep({ files: input.files.map((f) => inDataDir(config.dataDir, f)), labelMap: engineResult.labelMap, segments, engine: engine.name, seriesDescription: input.seriesDescription, outFile: join(tmpDir, `${name}_seg.dcm`), helpers });
       }
 
+      // Nothing reads the label map any more: freed now (78 MB at 512x512x300), not at some later collection.
+      await releaseVoxels(engineResult.labelMap);
       await stage(97, 'recording the result');
       const files: Array<{ name: string; size: number }> = [];
       for (const f of (await readdir(tmpDir)).sort()) files.push({ name: f, size: (await stat(join(tmpDir, f))).size });

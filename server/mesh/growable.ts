@@ -17,6 +17,10 @@ export class GrowableFloat32 {
     d[n + 2] = c;
     this.length = n + 3;
   }
+  /** Room for at least `capacity` numbers in all. */
+  reserve(capacity: number): void {
+    if (capacity > this.data.length) this.#grow(capacity);
+  }
   #grow(min: number): void {
     const next = new Float32Array(Math.max(min, this.data.length * 2));
     next.set(this.data.subarray(0, this.length));
@@ -49,6 +53,10 @@ export class GrowableUint32 {
     d[n + 1] = b;
     d[n + 2] = c;
     this.length = n + 3;
+  }
+  /** Room for at least `capacity` numbers in all. */
+  reserve(capacity: number): void {
+    if (capacity > this.data.length) this.#grow(capacity);
   }
   #grow(min: number): void {
     const next = new Uint32Array(Math.max(min, this.data.length * 2));

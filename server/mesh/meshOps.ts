@@ -45,9 +45,14 @@ export function gridToLps(mesh: SurfaceMesh, origin: Vec3, direction: Mat3): voi
  * vertices no triangle uses any more. Closed input stays closed: collapses never open borders.
  */
 export async function decimate(mesh: SurfaceMesh, reduction: number): Promise<SurfaceMesh> {
+  await MeshoptSimplifier.ready;
+  return decimateNow(mesh, reduction);
+}
+
+/** decimate, once meshoptimizer is ready (`await MeshoptSimplifier.ready`): no await in between. */
+export function decimateNow(mesh: SurfaceMesh, reduction: number): SurfaceMesh {
   const triangles = triangleCount(mesh);
   if (reduction <= 0 || triangles < 64) return mesh;
-  await MeshoptSimplifier.ready;
   const targetTriangles = Math.max(16, Math.floor(triangles * (1 - reduction)));
   // No error bound: the triangle budget decides, as OpenAnatomy's reduction factor does.
   const [simplified] = MeshoptSimplifier.simplify(mesh.indices, mesh.positions, 3, targetTriangles * 3, 1, []);

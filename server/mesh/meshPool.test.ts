@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labelStats } from './labelStats.ts';
 import { unmatchedEdges } from './meshOps.ts';
-import { closeMeshThreads, defaultMeshThreads, meshAll, meshThreadsWaiting, prepareMeshThreads } from './meshPool.ts';
+import { closeMeshThreads, defaultMeshThreads, meshAll, meshThreadCounts, prepareMeshThreads } from './meshPool.ts';
 import type { MeshJob } from './meshSegment.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
 
@@ -62,7 +62,8 @@ test('meshing in worker threads stops when aborted', async () => {
   await assert.rejects(run, /cancelled by user/);
 });
 
-test('threads started ahead of a job mesh it, and threads left waiting can be ended', async () => {
+test('threads started ahead of a job mesh it and wait for the next one, and waiting threads can be ended', async () => {
+  await closeMeshThreads();
   const map = ellipsoidLabelMap({ dims: [50, 50, 40], shapes: [{ label: 1, center: [25, 25, 20], radii: [20, 18, 15] }, { label: 2, center: [20, 25, 20], radii: [6, 6, 6] }] });
   const stats = labelStats(map);
   const jobs = [1, 2].map((l) => {
@@ -72,17 +73,20 @@ test('threads started ahead of a job mesh it, and threads left waiting can be en
   });
   const settings = { reduction: 0.5, smoothingIterations: 5 };
   const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
+  const cores = defaultMeshThreads();
+  const before = meshThreadCounts().started;
   // Small volumes are meshed in the calling thread: nothing is started for them.
   prepareMeshThreads(1000);
-  assert.equal(meshThreadsWaiting(), 0);
+  assert.deepEqual(meshThreadCounts(), { waiting: 0, started: before });
   prepareMeshThreads(1e9);
   prepareMeshThreads(1e9);
-  assert.equal(meshThreadsWaiting(), defaultMeshThreads(), 'one thread per core, not more for a second call');
-  const prepared = await meshAll(map.data, map, jobs, settings, { threads: 2 });
-  assert.equal(prepared.threads, 2);
-  assert.equal(meshThreadsWaiting(), defaultMeshThreads() - 2, 'the job took two of the waiting threads');
-  for (let i = 0; i < jobs.length; i++) assert.deepEqual(prepared.meshes[i].indices, serial.meshes[i].indices);
-  prepareMeshThreads(1e9);
+  assert.deepEqual(meshThreadCounts(), { waiting: cores, started: before + cores }, 'one thread per core, not more for a second call');
+  for (let round = 0; round < 2; round++) {
+    const prepared = await meshAll(map.data, map, jobs, settings, { threads: 2 });
+    assert.equal(prepared.threads, 2);
+    for (let i = 0; i < jobs.length; i++) assert.deepEqual(prepared.meshes[i].indices, serial.meshes[i].indices, `round ${round}, job ${i}`);
+    assert.deepEqual(meshThreadCounts(), { waiting: cores, started: before + cores }, 'the same threads mesh job after job');
+  }
   await closeMeshThreads();
-  assert.equal(meshThreadsWaiting(), 0);
+  assert.equal(meshThreadCounts().waiting, 0);
 });

@@ -8,17 +8,20 @@ import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
 /**
  * Meshes several structures at once, one worker thread per core. Each structure's surface,
  * smoothing and decimation are independent of the others', so they are spread over threads that
- * read one shared label map. The benchmark CT's meshing is 5.1 s of CPU (median of 3 runs) over
- * body 1.29 M triangles, lungs 0.78 M and bone 0.75 M: the biggest job starts first, so one thread
- * does the body while the other does lungs then bone, about half each.
+ * read one shared label map: the biggest job starts first, so for the benchmark CT one thread does
+ * the body (1.29 M triangles) while the other does the lungs (0.78 M) then the bone (0.75 M).
  *
- * Threads serve one call and end with it, heaps and all: meshoptimizer's WebAssembly heap grows to
- * fit the largest mesh and never shrinks. Keeping threads for the next job was measured: it saves
- * about 0.5 s of a 4 s benchmark job (that heap's pages are faulted in once, at about 10 us each on
- * these virtual machines, and the WebAssembly is already optimised), but the threads then hold
- * about 400 MB between jobs and the next job's peak RSS reached 1 GB. What is kept instead is the
- * start-up: prepareMeshThreads starts the threads while the job segments its input, and they warm
- * up there (meshWorker.ts) on the core the segmentation leaves idle. When threads cannot start, the
+ * The threads outlive one call: they wait, unreferenced, for the next job and end after IDLE_MS
+ * without one. A fresh thread pays for faulting in its memory (meshoptimizer's WebAssembly heap,
+ * the smoothing kernel's memory, its scratch arrays), at 3-10 us a page on these virtual machines,
+ * and for meshoptimizer's first, unoptimised run; a thread that has meshed before pays none of it.
+ * On the benchmark CT that is 2.8 s of meshing CPU against 4.3 s, 3.5 s a job against 4.3 s: the
+ * difference between a PACS sending the series of a study, meshed one after another (the
+ * benchmark's median run), and a single upload after a quiet spell (its first run). The price is
+ * that memory, about 460 MB for the benchmark CT (meshoptimizer's heaps 235 MB, the smoothing
+ * kernels' 75 MB, the shared label map buffer 75 MB, scratch arrays), held for a minute after the
+ * last job. prepareMeshThreads starts threads as a job reads its input, so that even cold threads
+ * are up and warmed up (meshWorker.ts) when the label map is ready. When threads cannot start, the
  * same work runs in this thread.
  */
 
@@ -71,12 +74,22 @@ export async function meshAll(data: LabelArray, geometry: MeshGeometry, jobs: Me
   return { meshes, threads: 1 };
 }
 
-/** The label map in shared memory: as it is when the engine made it so, else copied once. */
-function sharedCopy(data: LabelArray): LabelArray {
-  if (data.buffer instanceof SharedArrayBuffer) return data;
-  const out = data instanceof Uint8Array ? new Uint8Array(new SharedArrayBuffer(data.length)) : new Uint16Array(new SharedArrayBuffer(data.length * 2));
-  out.set(data);
-  return out;
+/**
+ * Shared buffers the threads read label maps from, one per call in progress, reused call after
+ * call. A label map passed by reference instead would stay alive in every thread that has seen it
+ * until that thread's next garbage collection, which for a thread waiting between jobs never comes:
+ * two or three label maps (78 MB each for the benchmark CT) were held that way.
+ */
+const labelBuffers: SharedArrayBuffer[] = [];
+
+/** The label map copied into a shared buffer, and a function giving the buffer back. */
+function shareLabels(data: LabelArray): { shared: LabelArray; giveBack: () => void } {
+  const at = labelBuffers.findIndex((b) => b.byteLength >= data.byteLength);
+  const buffer = at >= 0 ? labelBuffers.splice(at, 1)[0] : new SharedArrayBuffer(data.byteLength);
+  const shared = data instanceof Uint8Array ? new Uint8Array(buffer, 0, data.length) : new Uint16Array(buffer, 0, data.length);
+  shared.set(data);
+  // One buffer is kept (one job at a time is the usual case); any more are left to the collector.
+  return { shared, giveBack: () => void (labelBuffers.length === 0 && labelBuffers.push(buffer)) };
 }
 
 class WorkerStartError extends Error {}
@@ -114,8 +127,8 @@ async function bundle(): Promise<string | null> {
   }
 }
 
-/** Threads started by prepareMeshThreads end after this long if no job takes them. */
-const UNUSED_MS = 60_000;
+/** Threads waiting for a job end after this long (see the top of this file). */
+const IDLE_MS = 60_000;
 
 /** One mesh worker thread and who is listening to it. */
 interface MeshThread {
@@ -127,11 +140,19 @@ interface MeshThread {
   onFailure?: (err: Error) => void;
 }
 
-/** Threads started ahead of a job by prepareMeshThreads. */
+/** Threads waiting for a job: started ahead of one, or done with the last; the most recently used last. */
 const waiting: MeshThread[] = [];
-let unusedTimer: NodeJS.Timeout | undefined;
+let idleTimer: NodeJS.Timeout | undefined;
+
+function restartIdleTimer(): void {
+  clearTimeout(idleTimer);
+  if (waiting.length === 0) return;
+  idleTimer = setTimeout(() => void closeMeshThreads(), IDLE_MS);
+  idleTimer.unref();
+}
 
 function startThread(): MeshThread {
+  threadsStarted++;
   const thread = {} as MeshThread;
   thread.ready = (async () => {
     const script = await workerScript();
@@ -164,6 +185,23 @@ function startThread(): MeshThread {
   return thread;
 }
 
+/** Threads done with a call wait for the next one; more than one per core are ended. */
+function keepThreads(threads: MeshThread[]): void {
+  const extra: MeshThread[] = [];
+  for (const t of threads) {
+    t.onReply = undefined;
+    t.onFailure = undefined;
+    if (waiting.length >= defaultMeshThreads()) {
+      extra.push(t);
+      continue;
+    }
+    t.worker.unref();
+    waiting.push(t);
+  }
+  restartIdleTimer();
+  void endThreads(extra);
+}
+
 async function endThreads(threads: MeshThread[]): Promise<void> {
   await Promise.all(threads.map(async (t) => {
     t.onReply = undefined;
@@ -175,32 +213,33 @@ async function endThreads(threads: MeshThread[]): Promise<void> {
 
 /**
  * Starts mesh threads now, so that they are up and warm when the label map of a volume of `voxels`
- * voxels is ready to mesh (a job calls this once it has read its input). Returns at once; does
+ * voxels is ready to mesh (a job calls this as it starts reading its input). Returns at once; does
  * nothing when threads are already waiting, or when such a label map would be meshed in this thread.
  */
 export function prepareMeshThreads(voxels: number): void {
   if (voxels < MIN_CELLS_FOR_THREADS) return;
-  while (waiting.length < defaultMeshThreads()) waiting.push(startThread());
-  clearTimeout(unusedTimer);
-  unusedTimer = setTimeout(() => void closeMeshThreads(), UNUSED_MS);
-  unusedTimer.unref();
+  while (waiting.length < defaultMeshThreads()) waiting.unshift(startThread());
+  restartIdleTimer();
 }
 
-/** How many threads are started and waiting for a job. */
-export function meshThreadsWaiting(): number {
-  return waiting.length;
+let threadsStarted = 0;
+
+/** Threads waiting for a job now, and threads started since the process began. */
+export function meshThreadCounts(): { waiting: number; started: number } {
+  return { waiting: waiting.length, started: threadsStarted };
 }
 
-/** Ends the threads waiting for a job (at shutdown, or when none came). */
+/** Ends the threads waiting for a job (at shutdown, or after IDLE_MS without one). */
 export async function closeMeshThreads(): Promise<void> {
-  clearTimeout(unusedTimer);
+  clearTimeout(idleTimer);
+  labelBuffers.length = 0;
   await endThreads(waiting.splice(0));
 }
 
-/** Threads for one call: waiting ones first, new ones for the rest; rejects when one cannot start. */
+/** Threads for one call: the most recently used waiting ones first, new ones for the rest; rejects when one cannot start. */
 async function takeThreads(count: number): Promise<MeshThread[]> {
-  const taken = waiting.splice(0, count);
-  if (waiting.length === 0) clearTimeout(unusedTimer);
+  const taken = waiting.splice(Math.max(0, waiting.length - count));
+  restartIdleTimer();
   while (taken.length < count) taken.push(startThread());
   const started = await Promise.allSettled(taken.map((t) => t.ready));
   const failed = started.find((s) => s.status === 'rejected');
@@ -218,7 +257,6 @@ async function inWorkers(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob
   signal?.throwIfAborted();
   const order = jobs.map((_, i) => i).sort((a, b) => weight(jobs[b]) - weight(jobs[a]));
   const results: Array<MeshedSegment | undefined> = new Array(jobs.length);
-  const shared = sharedCopy(data);
   let threads: MeshThread[];
   try {
     threads = await takeThreads(count);
@@ -226,6 +264,7 @@ async function inWorkers(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob
     if (err instanceof WorkerStartError && !signal?.aborted) return null;
     throw err;
   }
+  const { shared, giveBack } = shareLabels(data);
   try {
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
@@ -269,8 +308,13 @@ async function inWorkers(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob
         give(thread);
       }
     });
-  } finally {
+    keepThreads(threads);
+    giveBack();
+  } catch (err) {
+    // Threads still meshing (aborted, or a sibling failed) cannot be interrupted: they are ended,
+    // and the buffer they may still be reading is left to the collector.
     await endThreads(threads);
+    throw err;
   }
   return results as MeshedSegment[];
 }

@@ -1,7 +1,9 @@
 import type { LabelArray, Mat3, Vec3 } from '../volume/volume.ts';
-import { bounds, decimate, gridToLps, matchVolume, signedVolume, triangleCount, vertexNormals } from './meshOps.ts';
+import { MeshoptSimplifier } from 'meshoptimizer';
+import { bounds, decimateNow, gridToLps, matchVolume, signedVolume, triangleCount, vertexNormals } from './meshOps.ts';
 import { smoothSurface } from './smooth.ts';
-import { extractSurface, type IndexBox } from './surfaceNets.ts';
+import { GrowableFloat32, GrowableUint32 } from './growable.ts';
+import { extractSurface, type IndexBox, type SurfaceScratch } from './surfaceNets.ts';
 
 /**
  * One structure of a label map -> its finished mesh: surface nets, constrained Taubin smoothing,
@@ -54,6 +56,12 @@ export interface MeshedSegment {
   seconds: MeshStepSeconds;
 }
 
+/**
+ * Surfaces of this thread are built here: a mesh thread meshes job after job (meshPool.ts), and
+ * arrays it has filled before cost no page faults the next time.
+ */
+const scratch: SurfaceScratch = { positions: new GrowableFloat32(), indices: new GrowableUint32() };
+
 export async function meshSegment(data: LabelArray, geometry: MeshGeometry, job: MeshJob, settings: MeshSettings, signal?: AbortSignal): Promise<MeshedSegment> {
   const { dims, spacing, origin, direction } = geometry;
   const include = new Uint8Array(data instanceof Uint8Array ? 256 : 65536);
@@ -65,14 +73,19 @@ export async function meshSegment(data: LabelArray, geometry: MeshGeometry, job:
     seconds[step] += (now - t) / 1000;
     t = now;
   };
-  let mesh = extractSurface(data, dims, spacing, include, job.box, signal);
+  // From the surface to its decimation nothing awaits, so no other structure meshed in this
+  // thread can take the scratch arrays in between.
+  await MeshoptSimplifier.ready;
+  let mesh = extractSurface(data, dims, spacing, include, job.box, signal, scratch);
   const surfaceTriangles = triangleCount(mesh);
   lap('surface');
   if (settings.smoothingIterations > 0) smoothSurface(mesh, spacing, { iterations: settings.smoothingIterations }, signal);
   lap('smooth');
   gridToLps(mesh, origin, direction);
   signal?.throwIfAborted();
-  mesh = await decimate(mesh, settings.reduction);
+  mesh = decimateNow(mesh, settings.reduction);
+  // A mesh too small to decimate is still the scratch arrays, which the next surface reuses.
+  if (mesh.indices.buffer === scratch.indices.data.buffer) mesh = { positions: mesh.positions.slice(), indices: mesh.indices.slice() };
   lap('decimate');
   const voxelMm3 = spacing[0] * spacing[1] * spacing[2];
   matchVolume(mesh, job.voxels * voxelMm3, 0.5 * Math.min(...spacing));

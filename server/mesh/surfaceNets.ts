@@ -31,6 +31,15 @@ export interface SurfaceMesh {
   indices: Uint32Array;
 }
 
+/**
+ * Arrays to build surfaces in, reused from one surface to the next (each surface's arrays are then
+ * views into them, valid until the next surface is built in the same scratch).
+ */
+export interface SurfaceScratch {
+  positions: GrowableFloat32;
+  indices: GrowableUint32;
+}
+
 /** Average offset (0..1 per axis, inside the cell) of the crossing-edge midpoints, per corner configuration. */
 const VERTEX_OFFSET = (() => {
   const table = new Float32Array(256 * 3);
@@ -68,6 +77,7 @@ export function extractSurface(
   include: Uint8Array,
   box: IndexBox,
   signal?: AbortSignal,
+  scratch?: SurfaceScratch,
 ): SurfaceMesh {
   const [nx, ny] = dims;
   const [x0, y0, z0] = box.min;
@@ -124,8 +134,12 @@ export function extractSurface(
 
   // Rough capacity guess: the surface of the box; grows when needed.
   const guess = Math.min(1 << 22, 2 * (X * Y + Y * Z + X * Z));
-  const positions = new GrowableFloat32(guess * 3);
-  const indices = new GrowableUint32(guess * 6);
+  const positions = scratch?.positions ?? new GrowableFloat32(guess * 3);
+  const indices = scratch?.indices ?? new GrowableUint32(guess * 6);
+  positions.length = 0;
+  indices.length = 0;
+  positions.reserve(guess * 3);
+  indices.reserve(guess * 6);
   let vertexCount = 0;
 
   const quad = (a: number, b: number, c: number, d: number, flip: boolean): void => {

@@ -16,6 +16,8 @@ import { join } from 'node:path';
 export interface FileIdentity {
   dev: number;
   ino: number;
+  /** Bytes, when the job started. */
+  size: number;
 }
 
 export async function fileIdentities(paths: readonly string[]): Promise<Map<string, FileIdentity>> {
@@ -23,7 +25,7 @@ export async function fileIdentities(paths: readonly string[]): Promise<Map<stri
   for (const p of paths) {
     try {
       const s = await stat(p);
-      out.set(p, { dev: s.dev, ino: s.ino });
+      out.set(p, { dev: s.dev, ino: s.ino, size: s.size });
     } catch {
       // missing: the reader reports it
     }

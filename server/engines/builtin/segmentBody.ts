@@ -110,8 +110,7 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
   const [nx, ny, nz] = dims;
   const rows = ny * nz;
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
-  // Shared memory, so the mesher's worker threads read the label map without copying it.
-  const labels = new Uint8Array(new SharedArrayBuffer(n));
+  const labels = new Uint8Array(n);
   const notes: string[] = [];
   const kind = looksLikeCt(volume) ? 'ct' : 'mr';
   const bodyThreshold = kind === 'ct' ? BUILTIN_CT.bodyAboveHu : otsuThreshold(data);
