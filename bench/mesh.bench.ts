@@ -13,8 +13,10 @@ import { releaseVoxels } from '../server/volume/releaseVoxels.ts';
  * The built-in pipeline on a generated 512x512x300 CT (body, lungs, bone), read to glTF exactly as a
  * job runs it (readNifti, segmentBody, exportModels): seconds per stage (wall and process CPU; the
  * machines are shared, so CPU time is the steadier figure), median of MESH_BENCH_RUNS runs (default
- * 3), and the process's peak RSS (the kernel's high-water mark; the CT is generated in a child
- * process so it does not count). VTK 9.1's figures for the same volume (research/performance.md):
+ * 5), and the process's peak RSS (the kernel's high-water mark; the CT is generated in a child
+ * process so it does not count). The runs are jobs one after another in one server process, as
+ * when a PACS sends the series of a study: the first meets cold mesh threads, the others find
+ * them waiting (meshPool.ts), so totalsPerRun[0] is a single job after a quiet spell. VTK 9.1's figures for the same volume (research/performance.md):
  * surfaces 0.35 s, smoothing 0.94 s, decimation to 50% 23-27 s, peak RSS 2.26 GB. Target: read to
  * glTF in at most a third of VTK's surface + smoothing + decimation, peak RSS under 1 GB.
  *
@@ -145,7 +147,7 @@ export async function run(): Promise<Record<string, unknown>> {
     );
     if (gen.status !== 0) throw new Error(`generating the CT failed: exit ${gen.status ?? gen.signal}`);
 
-    const count = Math.max(1, Number(process.env.MESH_BENCH_RUNS ?? 3));
+    const count = Math.max(1, Number(process.env.MESH_BENCH_RUNS ?? 5));
     const runs: Run[] = [];
     const vtkRuns: Array<Record<string, unknown>> = [];
     const labelsPath = join(dir, 'labels.raw');
