@@ -1,5 +1,6 @@
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import dcmjsDimse from 'dcmjs-dimse';
+import { PduFramer } from './pduFramer.ts';
 import type { association, requests, responses } from 'dcmjs-dimse';
 
 /**
@@ -44,6 +45,48 @@ export function listeningPort(server: DimseServer): number {
   const address = netServerOf(server)?.address() as AddressInfo | string | null | undefined;
   if (!address || typeof address === 'string') throw new Error('the DICOM server is not listening on a TCP port');
   return address.port;
+}
+
+/**
+ * The largest PDU accepted from a peer. Ours advertise 256 KiB, but some senders ignore the
+ * negotiated maximum; the library's own sending side goes up to 4 MiB.
+ */
+export const MAX_ACCEPTED_PDU_LENGTH = 4 << 20;
+
+/** What the library's connection object does with a whole PDU, as its own accumulator calls it. */
+interface NetworkInternals {
+  lastPduTime?: number;
+  statistics?: { addBytesReceived?: (bytes: number) => void };
+  _processPdu?: (pdu: Buffer) => Promise<void>;
+}
+
+/**
+ * Puts PduFramer (pduFramer.ts, which says why) in place of dcmjs-dimse's PDU accumulator on one
+ * connection: the library's own 'data' listener is removed and whole PDUs go to its PDU handling
+ * exactly as its accumulator hands them on. `onError` gets a malformed stream (the connection is
+ * then the caller's to abort). Returns false, changing nothing, when the library's internals are not
+ * as this expects (a later version): its own accumulator then stays.
+ */
+export function replacePduAccumulator(network: object, socket: ScpSocket, onError: (err: Error) => void): boolean {
+  const internals = network as NetworkInternals;
+  const processPdu = internals._processPdu;
+  const listeners = socket.listeners('data');
+  if (typeof processPdu !== 'function' || listeners.length !== 1) return false;
+  socket.off('data', listeners[0] as (chunk: Buffer) => void);
+  const framer = new PduFramer((pdu) => {
+    internals.lastPduTime = Date.now();
+    void processPdu.call(network, pdu);
+  }, MAX_ACCEPTED_PDU_LENGTH);
+  socket.on('data', (chunk: Buffer) => {
+    internals.statistics?.addBytesReceived?.(chunk.length);
+    try {
+      framer.push(chunk);
+    } catch (err) {
+      socket.pause();
+      onError(err as Error);
+    }
+  });
+  return true;
 }
 
 export type { Socket };

@@ -21,6 +21,7 @@ import {
   netServerOf,
   PresentationContextResult,
   RejectReason,
+  replacePduAccumulator,
   RejectResult,
   RejectSource,
   Scp,
@@ -155,6 +156,10 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       // caps a synchronous sender at about 20 instances/s (performance.md).
       socket.setNoDelay(true);
       this.#socket = socket;
+      replacePduAccumulator(this, socket, (err) => {
+        this.#log.warn({ err: safeError(err) }, 'DICOM association aborted: malformed PDU stream');
+        this.#abortAndClose(AbortReason.UnrecognizedPdu);
+      });
       this.#remoteAddress = socket.remoteAddress;
       this.#log = log.child({ association: ++associationCounter, remoteAddress: this.#remoteAddress });
       connections.add(this);
@@ -340,9 +345,13 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
 
     /** Ends the association at once (shutdown): A-ABORT, then the socket. */
     terminate(): void {
+      this.#abortAndClose(AbortReason.NotSpecified);
+    }
+
+    #abortAndClose(reason: number): void {
       if (this.#accepted) {
         try {
-          this.sendAbort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+          this.sendAbort(AbortSource.ServiceProvider, reason);
         } catch {
           // The socket may already be gone.
         }
