@@ -8,7 +8,7 @@ import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
 import { storeInstance } from './storeInstance.ts';
 import { newTempPath } from './tempFiles.ts';
-import { PROCESS_KIND, SERIES_STABLE_KIND, seriesStableTask, type ProcessPayload, type SeriesStablePayload } from './seriesStable.ts';
+import { PROCESS_KIND, SERIES_STABLE_KIND, SeriesStablePushes, seriesStableTask, type ProcessPayload, type SeriesStablePayload } from './seriesStable.ts';
 import type { AppDeps } from '../http/deps.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 4], seed: 11 });
@@ -39,6 +39,20 @@ async function processJobs(deps: AppDeps): Promise<ProcessPayload[]> {
   return r.rows.map((x) => x.payload);
 }
 
+test('quiet-period pushes: once per interval per series, only counted once committed, every time with no quiet period', () => {
+  const pushes = new SeriesStablePushes(10);
+  assert.equal(pushes.slackMs, 1000, 'a tenth of 10 s, at most a second');
+  assert.deepEqual(pushes.due(['a', 'b'], 0), ['a', 'b'], 'never pushed: due');
+  assert.deepEqual(pushes.due(['a'], 10), ['a'], 'not recorded (its transaction did not commit): still due');
+  pushes.pushed(['a'], 10);
+  assert.deepEqual(pushes.due(['a', 'b'], 500), ['b']);
+  assert.deepEqual(pushes.due(['a'], 1010), ['a'], 'due again a whole interval later');
+  assert.equal(new SeriesStablePushes(60).slackMs, 1000);
+  const none = new SeriesStablePushes(0);
+  none.pushed(['a'], 0);
+  assert.deepEqual(none.due(['a'], 0), ['a'], 'SERIES_STABLE_SECONDS=0: every instance pushes');
+});
+
 for (const driver of testDatabases()) {
   test(`a series becomes one process job after its quiet period, survives a restart, and re-runs only when changed (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
@@ -49,18 +63,23 @@ for (const driver of testDatabases()) {
       await store(deps, slices[0]);
       const first = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
       assert.equal(first.length, 1);
-      await new Promise((r) => setTimeout(r, 50));
+      // The timer is pushed at most once per tenth of the quiet period (100 ms here), each push that
+      // much further out: whichever instances pushed it, it is due no sooner than 1 s after the last.
+      await new Promise((r) => setTimeout(r, 150));
       await store(deps, slices[1]);
+      const second = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
+      assert.ok(second[0].run_after.getTime() > first[0].run_after.getTime(), 'an instance after the push interval pushes the timer later');
+      const lastStored = Date.now();
       await store(deps, slices[2]);
       const pushed = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
       assert.equal(pushed.length, 1, 'still one timer job');
       assert.equal(pushed[0].id, first[0].id);
-      assert.ok(pushed[0].run_after.getTime() > first[0].run_after.getTime(), 'each instance pushes the timer later');
+      assert.ok(pushed[0].run_after.getTime() >= lastStored + 1000, `due ${pushed[0].run_after.getTime() - lastStored} ms after the last instance was sent`);
       assert.equal(await runDueSeriesStable(deps, []), 0, 'not due before the quiet period');
 
       // "Restart": fresh queue and deps over the same database; the timer is a row, not an in-memory timer.
       const restarted: AppDeps = { ...deps, queue: new Queue(db) };
-      await new Promise((r) => setTimeout(r, 1100));
+      await new Promise((r) => setTimeout(r, 1300));
       const lines: string[] = [];
       assert.equal(await runDueSeriesStable(restarted, lines), 1);
       let jobs = await processJobs(restarted);
@@ -76,7 +95,7 @@ for (const driver of testDatabases()) {
 
       // A late instance re-arms the timer and yields a job for the updated series; a re-sent one too.
       await store(restarted, slices[3]);
-      await new Promise((r) => setTimeout(r, 1100));
+      await new Promise((r) => setTimeout(r, 1300));
       assert.equal(await runDueSeriesStable(restarted, lines), 1);
       jobs = await processJobs(restarted);
       assert.equal(jobs.length, 2);

@@ -9,7 +9,7 @@ import { SUPPORTED_TRANSFER_SYNTAXES, transferSyntaxLabel } from '../dicom/trans
 import { isUsableUid } from '../dicom/uid.ts';
 import { checkFreeDisk } from './disk.ts';
 import { fsyncDir, removeTemp } from './tempFiles.ts';
-import { scheduleSeriesStable } from './seriesStable.ts';
+import { scheduleSeriesStable, SeriesStablePushes } from './seriesStable.ts';
 import type { Database } from '../db/database.ts';
 
 export type IngestVia = 'stow' | 'upload' | 'dimse' | 'pacs';
@@ -412,6 +412,7 @@ interface PendingIndex {
  */
 class IndexBatcher {
   readonly #deps: StoreDeps;
+  readonly #pushes: SeriesStablePushes;
   #pending: PendingIndex[] = [];
   #flushing = false;
   #timer: NodeJS.Timeout | undefined;
@@ -419,6 +420,7 @@ class IndexBatcher {
 
   constructor(deps: StoreDeps) {
     this.#deps = deps;
+    this.#pushes = new SeriesStablePushes(deps.config.seriesStableSeconds);
   }
 
   submit(item: IndexItem, lingerMs = 0): Promise<string | null> {
@@ -456,7 +458,7 @@ class IndexBatcher {
     try {
       const batch = this.#pending.splice(0, MAX_BATCH);
       try {
-        const prevs = await this.#deps.db.transaction(async (tx) => this.#write(tx, batch.map((b) => b.item)));
+        const prevs = await this.#commit(batch.map((b) => b.item));
         batch.forEach((b, i) => b.resolve(prevs[i]));
       } catch (batchError) {
         if (batch.length === 1) {
@@ -464,7 +466,7 @@ class IndexBatcher {
         } else {
           for (const b of batch) {
             try {
-              const [prev] = await this.#deps.db.transaction(async (tx) => this.#write(tx, [b.item]));
+              const [prev] = await this.#commit([b.item]);
               b.resolve(prev);
             } catch (e) {
               b.reject(e);
@@ -476,6 +478,21 @@ class IndexBatcher {
       this.#flushing = false;
       this.#schedule();
     }
+  }
+
+  /** Writes the rows and pushes the quiet-period timers that are due, in one transaction. */
+  async #commit(items: IndexItem[]): Promise<Array<string | null>> {
+    const at = performance.now();
+    const series = new Set<string>();
+    for (const it of items) if (it.volumeImage) series.add(it.header.seriesInstanceUid);
+    const due = this.#pushes.due(series, at);
+    const prevs = await this.#deps.db.transaction(async (tx) => {
+      const written = await this.#write(tx, items);
+      for (const uid of due.sort()) await scheduleSeriesStable(this.#deps, uid, tx, undefined, this.#pushes.slackMs);
+      return written;
+    });
+    this.#pushes.pushed(due, at);
+    return prevs;
   }
 
   async #write(tx: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
@@ -501,10 +518,6 @@ class IndexBatcher {
       });
       rest = later;
     }
-    // The quiet-period job is pushed back once per series per batch, not once per instance.
-    const series = new Set<string>();
-    for (const it of items) if (it.volumeImage) series.add(it.header.seriesInstanceUid);
-    for (const uid of [...series].sort()) await scheduleSeriesStable(this.#deps, uid, tx);
     return prevs;
   }
 }
