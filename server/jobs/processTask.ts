@@ -8,6 +8,7 @@ import { EmptySegmentationError, exportModels, type ExportSegment, type SegmentS
 import { labelStats } from '../mesh/labelStats.ts';
 import { prepareMeshThreads } from '../mesh/meshPool.ts';
 import { getResult, recordResult, resultIdForJob } from '../results/resultsStore.ts';
+import type { ReadSeries } from '../seg/segFromSeries.ts';
 import { queueRuleExports, writeSegStep } from '../seg/segStep.ts';
 import { deleteSeriesInputs, deleteVolumeInput, fileIdentities, type FileIdentity } from '../retention/inputs.ts';
 import { VolumeError } from '../volume/errors.ts';
@@ -104,14 +105,16 @@ function sourceOf(input: ProcessInput): Record<string, unknown> {
   return s;
 }
 
-async function readInput(dataDir: string, input: ProcessInput, helpers: TaskHelpers): Promise<Volume> {
+/** The input as a volume; for a DICOM series also its grid and UIDs, which its DICOM SEG refers to. */
+async function readInput(dataDir: string, input: ProcessInput, helpers: TaskHelpers): Promise<{ volume: Volume; series?: ReadSeries }> {
   try {
     if (input.kind === 'dicom-series') {
       const result = await readDicomSeries(input.files.map((f) => inDataDir(dataDir, f)), { signal: helpers.signal });
       for (const w of result.warnings) helpers.log(`warning: ${w}`);
-      return result.volume;
+      const { dims, spacing, origin, direction } = result.volume;
+      return { volume: result.volume, series: { grid: { dims, spacing, origin, direction }, meta: result.meta } };
     }
-    return await readVolumeFile(inDataDir(dataDir, input.file));
+    return { volume: await readVolumeFile(inDataDir(dataDir, input.file)) };
   } catch (err) {
     if (err instanceof VolumeError) throw new PermanentError(err.message, { cause: err });
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -237,8 +240,9 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
       // after a minute). Voxels take 2 bytes, or fewer compressed: the guess errs towards fewer.
       prepareMeshThreads([...readIdentities.values()].reduce((sum, f) => sum + f.size, 0) / 2);
       let volume: Volume | undefined;
+      let series: ReadSeries | undefined;
       try {
-        volume = await readInput(config.dataDir, payload.input, helpers);
+        ({ volume, series } = await readInput(config.dataDir, payload.input, helpers));
       } catch (err) {
         // A crash after the result was recorded and the inputs deleted, but before the job was marked done.
         const gone = (err as { cause?: { code?: unknown } }).cause?.code === 'ENOENT';
@@ -253,7 +257,9 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
 
       await stage(8, 'writing the input volume as NIfTI');
       const niftiPath = join(tmpDir, `${name}.nii.gz`);
-      await writeNifti(niftiPath, volume);
+      // gzip level 1: a CT's noise keeps higher levels within 2% of its size (157 MB -> 79.7 MB at 1,
+      // 77.9 MB at 3) for 28% more time (2.75 s against 3.5 s at 512x512x300), on every job.
+      await writeNifti(niftiPath, volume, { level: 1 });
 
       await stage(12, 'choosing the segmentation engine');
       const { engine, reason } = await pickEngine();
@@ -303,7 +309,7 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
       if (payload.input.kind === 'dicom-series') {
         await stage(95, 'writing the DICOM SEG');
         const input = payload.input;
-        await writeSegStep({ files: input.files.map((f) => inDataDir(config.dataDir, f)), labelMap: engineResult.labelMap, segments, engine: engine.name, seriesDescription: input.seriesDescription, outFile: join(tmpDir, `${name}_seg.dcm`), helpers });
+        await writeSegStep({ files: input.files.map((f) => inDataDir(config.dataDir, f)), labelMap: engineResult.labelMap, segments, engine: engine.name, seriesDescription: input.seriesDescription, outFile: join(tmpDir, `${name}_seg.dcm`), helpers, series });
       }
 
       // Nothing reads the label map any more: freed now (78 MB at 512x512x300), not at some later collection.

@@ -1,15 +1,22 @@
 import { open } from 'node:fs/promises';
-import { readDicomSeries } from '../volume/dicomSeries.ts';
-import type { LabelMap } from '../volume/volume.ts';
+import { readDicomSeries, type DicomSeriesMeta } from '../volume/dicomSeries.ts';
+import type { LabelMap, Volume } from '../volume/volume.ts';
 import { alignToGrid } from './alignGrid.ts';
 import { readHeaderDataset } from './dcmjsData.ts';
 import { writeSeg, type SegSegment, type SegWriteResult } from './segWriter.ts';
 
 /**
- * A DICOM SEG for a label map computed from a DICOM series: the series is read again for its exact
- * slice geometry and SOP Instance UIDs, the label map is put on that grid, and the Patient/Study
- * attributes are copied from the first instance.
+ * A DICOM SEG for a label map computed from a DICOM series: the label map is put on the series'
+ * exact slice grid, each frame names its slice's SOP Instance UID, and the Patient/Study attributes
+ * are copied from the first instance. The grid and UIDs are those the label map was computed from
+ * when the caller has them (`series`); otherwise the series is read again for them.
  */
+
+/** What reading the series gave: its voxel grid (the voxels themselves are not needed) and UIDs. */
+export interface ReadSeries {
+  grid: Pick<Volume, 'dims' | 'spacing' | 'origin' | 'direction'>;
+  meta: DicomSeriesMeta;
+}
 
 export interface SegFromSeriesOptions {
   files: string[];
@@ -20,6 +27,8 @@ export interface SegFromSeriesOptions {
   seriesDescription?: string;
   softwareVersion?: string;
   signal?: AbortSignal;
+  /** The series as read for the segmentation; without it the series is read again. */
+  series?: ReadSeries;
 }
 
 /** The attributes before Pixel Data; a CT header is a few KB, so 1 MB is plenty and stops before pixels. */
@@ -36,8 +45,12 @@ async function readHeaderBytes(file: string): Promise<Buffer> {
 }
 
 export async function segFromSeries(opts: SegFromSeriesOptions): Promise<SegWriteResult> {
-  const series = await readDicomSeries(opts.files, { signal: opts.signal });
-  const { volume, meta } = series;
+  let series = opts.series;
+  if (!series) {
+    const read = await readDicomSeries(opts.files, { signal: opts.signal });
+    series = { grid: read.volume, meta: read.meta };
+  }
+  const { grid: volume, meta } = series;
   const onGrid = alignToGrid(opts.labelMap, volume);
   const header = readHeaderDataset(await readHeaderBytes(opts.files[0]));
   const sopClassUid = typeof header.SOPClassUID === 'string' ? header.SOPClassUID : '1.2.840.10008.5.1.4.1.1.2';

@@ -5,7 +5,7 @@ import { queueExport } from '../pacs/exportStore.ts';
 import { VolumeError } from '../volume/errors.ts';
 import type { LabelMap } from '../volume/volume.ts';
 import { GridMismatchError } from './alignGrid.ts';
-import { segFromSeries } from './segFromSeries.ts';
+import { segFromSeries, type ReadSeries } from './segFromSeries.ts';
 import { EmptySegmentationSegError, type SegSegment } from './segWriter.ts';
 
 /**
@@ -29,6 +29,8 @@ export async function writeSegStep(opts: {
   seriesDescription?: string;
   outFile: string;
   helpers: Pick<TaskHelpers, 'log' | 'signal'>;
+  /** The series as the job read it (segFromSeries reads it again without). */
+  series?: ReadSeries;
 }): Promise<boolean> {
   const { helpers } = opts;
   try {
@@ -39,6 +41,7 @@ export async function writeSegStep(opts: {
       algorithmName: ALGORITHM[opts.engine] ?? opts.engine,
       seriesDescription: opts.seriesDescription ? `SEG ${opts.seriesDescription}`.slice(0, 64) : undefined,
       signal: helpers.signal,
+      series: opts.series,
     });
     for (const w of seg.warnings) helpers.log(`DICOM SEG warning: ${w}`);
     await writeFile(opts.outFile, seg.buffer);

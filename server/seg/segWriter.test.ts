@@ -12,6 +12,7 @@ import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../../test/s
 import { alignToGrid } from './alignGrid.ts';
 import { readDataset, type NaturalDataset } from './dcmjsData.ts';
 import { segFromSeries } from './segFromSeries.ts';
+import { readDicomSeries } from '../volume/dicomSeries.ts';
 import { rgbToDicomLab, SEGMENTATION_STORAGE } from './segWriter.ts';
 import { knownStructures, terminologyFor } from './terminology.ts';
 
@@ -32,6 +33,21 @@ async function syntheticSeg(t: Parameters<typeof tempDataDir>[0]) {
   await writeFile(file, result.buffer);
   return { dir, volume, seg, study, series, files, result, file, dataset: readDataset(result.buffer) };
 }
+
+test('a SEG from the series as the job read it is the SEG from reading the series again', async (t) => {
+  const { files, seg, dataset } = await syntheticSeg(t);
+  const read = await readDicomSeries(files);
+  const again = await segFromSeries({ files: [files[0]], labelMap: seg.labelMap, segments: seg.segments, algorithmName: 'anatomy-gateway builtin', algorithmVersion: '1', series: { grid: read.volume, meta: read.meta } });
+  const reused = readDataset(again.buffer);
+  const sources = (ds: Item): unknown[] => seq(ds, 'PerFrameFunctionalGroupsSequence').map((f) => [
+    first(f, 'PlanePositionSequence').ImagePositionPatient,
+    first(first(f, 'DerivationImageSequence'), 'SourceImageSequence').ReferencedSOPInstanceUID,
+  ]);
+  assert.equal(reused.NumberOfFrames, dataset.NumberOfFrames);
+  assert.deepEqual(sources(reused), sources(dataset), 'same positions and source images, frame by frame');
+  assert.deepEqual(new Uint8Array(reused.PixelData as ArrayBuffer), new Uint8Array(dataset.PixelData as ArrayBuffer));
+  assert.deepEqual(seq(first(reused, 'ReferencedSeriesSequence'), 'ReferencedInstanceSequence'), seq(first(dataset, 'ReferencedSeriesSequence'), 'ReferencedInstanceSequence'));
+});
 
 test('SEG of a synthetic CT: one segment per label, coded, only non-empty frames, bit-packed, referencing the source', async (t) => {
   const { seg, study, series, files, result, dataset } = await syntheticSeg(t);
