@@ -1,7 +1,6 @@
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
-import { writeGltfFiles, type GltfModel } from './gltf.ts';
+import { writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
 import { labelStats, type LabelStats } from './labelStats.ts';
 import { meshAll } from './meshPool.ts';
 import type { MeshStepSeconds } from './meshSegment.ts';
@@ -111,18 +110,6 @@ function unionStats(stats: Map<number, LabelStats>, labels: number[]): LabelStat
   return out;
 }
 
-/** Writes to a temporary name in the same folder, then renames: readers never see half a file. */
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 export async function exportModels(options: ExportModelsOptions): Promise<ExportModelsResult> {
   const { labelMap, segments, outDir, name, reduction, signal, onProgress } = options;
   if (!name || /[/\\\0]/.test(name) || name === '.' || name === '..') throw new Error(`invalid output name "${name}"`);
@@ -197,7 +184,7 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   // The files are independent: written side by side, each still atomically.
   await Promise.all([
     writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
-    writeAtomic(jsonPath, `${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`),
+    writeFileAtomic(jsonPath, [Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8')]),
   ]);
   await onProgress?.(1, 'models written');
   const writeSeconds = (performance.now() - writeStarted) / 1000;

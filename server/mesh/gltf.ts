@@ -79,9 +79,10 @@ async function writeAll(file: FileHandle, bytes: Uint8Array): Promise<void> {
 
 /**
  * Writes `parts` to `path` through a temporary name in the same folder and renames it into place,
- * so readers never see half a file. String parts must be ASCII (base64).
+ * so readers never see half a file. String parts must be ASCII (base64): other text goes in as
+ * bytes.
  */
-async function writeAtomic(path: string, parts: Iterable<Uint8Array | string>): Promise<void> {
+export async function writeFileAtomic(path: string, parts: Iterable<Uint8Array | string>): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const file = await open(tmp, 'wx');
   try {
@@ -179,5 +180,5 @@ export async function writeGltfFiles(name: string, models: GltfModel[], paths: {
   useRootMatrix(json, `${name}_Models`);
   const bin = Object.values(resources)[0] ?? new Uint8Array(0);
   const gltf = gltfParts(json, bin);
-  await Promise.all([writeAtomic(paths.gltf, gltf), writeAtomic(paths.glb, glbParts(json, bin))]);
+  await Promise.all([writeFileAtomic(paths.gltf, gltf), writeFileAtomic(paths.glb, glbParts(json, bin))]);
 }

@@ -138,6 +138,8 @@ interface MeshThread {
   /** The current call's handlers. */
   onReply?: (reply: Extract<MeshWorkerReply, { kind: 'mesh' }>) => void;
   onFailure?: (err: Error) => void;
+  /** Set when the thread failed or exited: it is never given work again. */
+  gone?: boolean;
 }
 
 /** Threads waiting for a job: started ahead of one, or done with the last; the most recently used last. */
@@ -171,6 +173,7 @@ function startThread(): MeshThread {
         } else thread.onReply?.(reply);
       });
       const fail = (err: Error): void => {
+        thread.gone = true;
         const at = waiting.indexOf(thread);
         if (at >= 0) waiting.splice(at, 1);
         if (!up) reject(new WorkerStartError(err.message, { cause: err }));
@@ -191,7 +194,7 @@ function keepThreads(threads: MeshThread[]): void {
   for (const t of threads) {
     t.onReply = undefined;
     t.onFailure = undefined;
-    if (waiting.length >= defaultMeshThreads()) {
+    if (t.gone || waiting.length >= defaultMeshThreads()) {
       extra.push(t);
       continue;
     }

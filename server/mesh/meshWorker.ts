@@ -31,7 +31,7 @@ function message(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
-/** A ball of radius 5 voxels in a 14^3 grid, meshed with the job settings' steps. */
+/** A ball of radius 5 voxels in a 14^3 grid, meshed through the same steps as a structure. */
 async function warmUp(): Promise<void> {
   const n = 14;
   const data = new Uint8Array(n * n * n);
