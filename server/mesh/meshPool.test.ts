@@ -48,14 +48,19 @@ test('worker threads give the same meshes as meshing in this thread, in job orde
   }
 });
 
-test('meshing in worker threads stops when aborted', async () => {
-  const map = ellipsoidLabelMap({ dims: [60, 60, 60], shapes: [{ label: 1, center: [30, 30, 30], radii: [25, 25, 25] }, { label: 2, center: [30, 30, 30], radii: [10, 10, 10] }] });
+/** A mesh job for each of `labels`, boxed by labelStats. */
+function oneJobPerLabel(map: ReturnType<typeof ellipsoidLabelMap>, labels: number[]): MeshJob[] {
   const stats = labelStats(map);
-  const jobs = [1, 2].map((l) => {
+  return labels.map((l) => {
     const s = stats.get(l);
     assert.ok(s);
     return { labels: [l], box: { min: s.min, max: s.max }, voxels: s.voxels };
   });
+}
+
+test('meshing in worker threads stops when aborted', async () => {
+  const map = ellipsoidLabelMap({ dims: [60, 60, 60], shapes: [{ label: 1, center: [30, 30, 30], radii: [25, 25, 25] }, { label: 2, center: [30, 30, 30], radii: [10, 10, 10] }] });
+  const jobs = oneJobPerLabel(map, [1, 2]);
   const controller = new AbortController();
   const run = meshAll(map.data, map, jobs, { reduction: 0.5, smoothingIterations: 20 }, { threads: 2, signal: controller.signal });
   controller.abort(new Error('cancelled by user'));
@@ -65,12 +70,7 @@ test('meshing in worker threads stops when aborted', async () => {
 test('threads started ahead of a job mesh it and wait for the next one, and waiting threads can be ended', async () => {
   await closeMeshThreads();
   const map = ellipsoidLabelMap({ dims: [50, 50, 40], shapes: [{ label: 1, center: [25, 25, 20], radii: [20, 18, 15] }, { label: 2, center: [20, 25, 20], radii: [6, 6, 6] }] });
-  const stats = labelStats(map);
-  const jobs = [1, 2].map((l) => {
-    const s = stats.get(l);
-    assert.ok(s);
-    return { labels: [l], box: { min: s.min, max: s.max }, voxels: s.voxels };
-  });
+  const jobs = oneJobPerLabel(map, [1, 2]);
   const settings = { reduction: 0.5, smoothingIterations: 5 };
   const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
   const cores = defaultMeshThreads();
