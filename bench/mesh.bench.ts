@@ -16,7 +16,8 @@ import { releaseVoxels } from '../server/volume/releaseVoxels.ts';
  * 5), and the process's peak RSS (the kernel's high-water mark; the CT is generated in a child
  * process so it does not count). The runs are jobs one after another in one server process, as
  * when a PACS sends the series of a study: the first meets cold mesh threads, the others find
- * them waiting (meshPool.ts), so totalsPerRun[0] is a single job after a quiet spell. VTK 9.1's figures for the same volume (research/performance.md):
+ * them waiting (meshPool.ts), so totalsPerRun[0] is a single job after a quiet spell.
+ * VTK 9.1's figures for the same volume (research/performance.md):
  * surfaces 0.35 s, smoothing 0.94 s, decimation to 50% 23-27 s, peak RSS 2.26 GB. Target: read to
  * glTF in at most a third of VTK's surface + smoothing + decimation, peak RSS under 1 GB.
  *

@@ -6,9 +6,10 @@ import type { Volume } from './volume.ts';
  * Frees a volume's voxels now rather than at some later garbage collection (resolves once they are
  * freed); the volume must not be read afterwards (its data becomes empty). JavaScript has no
  * explicit free, but transferring an ArrayBuffer detaches it and hands its memory to the message,
- * and a message left in a port that closes is dropped, memory and all. A job lets its CT go this way once segmented: at 512x512x300
- * that is 157 MB that would otherwise stay resident through the meshing (no major collection comes
- * while the work happens in other threads), and it took the benchmark's peak RSS from 800-875 MB to
+ * and a message left in a port that closes is dropped, memory and all. A job lets its CT go this
+ * way once segmented: at 512x512x300 that is 157 MB that would otherwise stay resident through the
+ * meshing (no major collection comes while the work happens in other threads). Measured on the
+ * benchmark pipeline with mesh threads ended after each job, peak RSS went from 800-875 MB to
  * 745-760 MB.
  *
  * Does nothing for voxels that share their buffer with anything else (a view into a larger buffer,
