@@ -6,6 +6,20 @@
  * JS arrays differently (pg turns them into Postgres arrays). int8 columns come back as JS numbers on both.
  */
 
+/**
+ * SQL functions of ours that write. A statement that starts with SELECT is otherwise taken to only read
+ * (the embedded driver fsyncs its WAL after every statement outside a transaction that may have written).
+ */
+export const WRITING_FUNCTIONS = ['dicom_index_instances'] as const;
+
+const READ_ONLY = /^\s*(SELECT|SHOW|EXPLAIN)\b/i;
+const WRITING_CALL = new RegExp(`\\b(${WRITING_FUNCTIONS.join('|')})\\s*\\(`, 'i');
+
+/** Whether a statement run on its own may write (and so must be durable before its caller is answered). */
+export function mayWrite(sql: string): boolean {
+  return !READ_ONLY.test(sql) || WRITING_CALL.test(sql);
+}
+
 export type SqlValue = string | number | boolean | null | Date | Buffer | Uint8Array | string[] | number[] | Record<string, unknown> | unknown[];
 
 export interface QueryResult<R> {

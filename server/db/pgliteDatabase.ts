@@ -3,7 +3,7 @@ import { closeSync, existsSync, fdatasync, fsync, mkdirSync, openSync, readdirSy
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite, types } from '@electric-sql/pglite';
-import type { Database, Queryable, QueryResult, SqlValue } from './database.ts';
+import { mayWrite, type Database, type Queryable, type QueryResult, type SqlValue } from './database.ts';
 
 /**
  * PostgreSQL's page cache inside PGlite's WASM memory, which PGlite touches whole at start: at the default
@@ -150,8 +150,6 @@ async function syncOpen(descriptors: Map<string, number>, path: string, target: 
   }
 }
 
-const READ_ONLY = /^\s*(SELECT|SHOW|EXPLAIN)\b/i;
-
 /**
  * Embedded PostgreSQL (PGlite, WASM) in one folder, for a single-machine install with no database server.
  * PGlite is one connection inside this process: it serialises queries and transactions itself, so only one
@@ -190,7 +188,7 @@ export async function openPgliteDatabase(
     driver: 'pglite',
     async query<R>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> {
       const res = await base.query<R>(sql, params);
-      if (!READ_ONLY.test(sql)) await sync();
+      if (mayWrite(sql)) await sync();
       return res;
     },
     async exec(sql) {

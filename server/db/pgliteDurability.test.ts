@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { silentLogger } from '../log.ts';
+import { migrate } from './migrate.ts';
 import { openPgliteDatabase, walSyncer } from './pgliteDatabase.ts';
 
 test('a committed write on the embedded database is fsynced (its WAL) before it resolves', async (t) => {
@@ -23,6 +25,14 @@ test('a committed write on the embedded database is fsynced (its WAL) before it 
 
     await db.query('INSERT INTO t VALUES (1)');
     assert.ok(synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)), `WAL not synced: ${synced.join(', ')}`);
+
+    // A SELECT that calls one of our writing functions is a write too.
+    await migrate(db, silentLogger());
+    synced.length = 0;
+    const row = JSON.stringify([{ study_uid: '1.2.3' }]);
+    await db.query('SELECT * FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb)', [row, '[]', '[]']);
+    assert.equal((await db.query('SELECT 1 FROM dicom_studies WHERE study_uid = $1', ['1.2.3'])).rows.length, 1);
+    assert.ok(synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)), `WAL not synced after the index call: ${synced.join(', ')}`);
 
     synced.length = 0;
     await db.transaction(async (tx) => {

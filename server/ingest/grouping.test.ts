@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { Queue } from '../jobs/queue.ts';
 import type { TaskHelpers, TaskJob } from '../jobs/task.ts';
 import { silentLogger } from '../log.ts';
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { storeInstance } from './storeInstance.ts';
+import { storeInstance, storedInstanceFile } from './storeInstance.ts';
 import { newTempPath } from './tempFiles.ts';
-import { PROCESS_KIND, SERIES_STABLE_KIND, SeriesStablePushes, seriesStableTask, type ProcessPayload, type SeriesStablePayload } from './seriesStable.ts';
+import { PROCESS_KIND, SERIES_STABLE_KIND, SeriesStablePushes, createProcessJobForSeries, seriesStableTask, type ProcessPayload, type SeriesStablePayload } from './seriesStable.ts';
 import type { AppDeps } from '../http/deps.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 4], seed: 11 });
@@ -17,6 +17,21 @@ async function store(deps: AppDeps, data: Buffer): Promise<void> {
   const file = await newTempPath(deps.config);
   await writeFile(file, data);
   await storeInstance(deps, { file }, { via: 'dimse', callingAet: 'MODALITY1', remoteAddress: '127.0.0.1' });
+}
+
+/** The same slice under another Series Instance UID of the same length (its SOP Instance UID unchanged). */
+function inOtherSeries(slice: Buffer, from: string, to: string): Buffer {
+  assert.equal(to.length, from.length);
+  const out = Buffer.from(slice);
+  // Explicit VR little endian: tag (0020,000E), "UI", 2-byte length, then the value.
+  const at = out.indexOf(Buffer.from([0x20, 0x00, 0x0e, 0x00, 0x55, 0x49]), 132);
+  assert.equal(out.toString('latin1', at + 8, at + 8 + from.length), from);
+  out.write(to, at + 8, 'latin1');
+  return out;
+}
+
+async function revisions(deps: AppDeps, series: string): Promise<{ revision: number; processed_revision: number }> {
+  return (await deps.db.query<{ revision: number; processed_revision: number }>('SELECT revision, processed_revision FROM dicom_series WHERE series_uid = $1', [series])).rows[0];
 }
 
 function helpers(deps: AppDeps, lines: string[]): TaskHelpers {
@@ -106,6 +121,49 @@ for (const driver of testDatabases()) {
       assert.equal(await runDueSeriesStable(restarted, lines), 1);
       assert.equal((await processJobs(restarted)).length, 2);
       assert.match(lines.at(-1) ?? '', /no new instances/);
+    });
+  });
+}
+
+for (const driver of testDatabases()) {
+  test(`an instance re-sent under another series moves there: its old series changes and loses its file (${driver})`, async (t) => {
+    await withTestDatabase(driver, t, async (db) => {
+      const deps = await testAppDeps(db, t);
+      const study = newUid();
+      const from = newUid();
+      const to = from.slice(0, -1) + (from.endsWith('9') ? '8' : '9');
+      const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: from });
+      await store(deps, slices[0]);
+      await store(deps, slices[1]);
+      assert.equal((await createProcessJobForSeries(deps, from)).created, true);
+      const before = await revisions(deps, from);
+      assert.equal(before.revision, before.processed_revision);
+
+      // One batch: slice 1 moves away from the series while slice 3 joins it. The series is written once.
+      const batch = [inOtherSeries(slices[0], from, to), slices[2]];
+      const files: string[] = [];
+      for (const b of batch) {
+        const f = await newTempPath(deps.config);
+        await writeFile(f, b);
+        files.push(f);
+      }
+      const stored = await Promise.all(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })));
+      assert.equal(stored[0].replaced, true);
+      assert.equal(stored[0].path, `dicom/${study}/${to}/${from}.1.dcm`);
+      assert.equal((await revisions(deps, from)).revision, before.revision + 1);
+      await assert.rejects(stat(storedInstanceFile(deps.config.dataDir, `dicom/${study}/${from}/${from}.1.dcm`)), { code: 'ENOENT' });
+
+      // Alone: slice 2 moves; only the move changes the series it left.
+      assert.equal((await createProcessJobForSeries(deps, from)).created, true);
+      const settled = await revisions(deps, from);
+      await store(deps, inOtherSeries(slices[1], from, to));
+      const after = await revisions(deps, from);
+      assert.equal(after.revision, settled.revision + 1, 'the series that lost an instance has a new revision');
+      const outcome = await createProcessJobForSeries(deps, from);
+      assert.equal(outcome.created && outcome.files, 1, 'its next job lists only the instance left in it');
+      const rows = (await db.query<{ series_uid: string; n: number }>(
+        'SELECT series_uid, count(*)::int AS n FROM dicom_instances WHERE study_uid = $1 GROUP BY series_uid ORDER BY series_uid', [study])).rows;
+      assert.deepEqual(rows.map((r) => [r.series_uid, r.n]), [[from, 1], [to, 2]].sort());
     });
   });
 }

@@ -309,67 +309,29 @@ function mergeRows(rows: SqlValue[][]): SqlValue[][] {
   return [...byKey.entries()].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)).map((e) => e[1]);
 }
 
-/** `($1, $2, ...), ($n+1, ...)` for a multi-row VALUES list; the parameters are typed by the target columns. */
-function valuesList(rows: SqlValue[][], params: SqlValue[], extra = ''): string {
-  return rows.map((r) => `(${r.map((v) => { params.push(v); return `$${params.length}`; }).join(', ')}${extra})`).join(', ');
+/** Rows as JSON objects keyed by column name, as dicom_index_instances reads them (jsonb_populate_recordset). */
+function asJson(columns: readonly string[], rows: SqlValue[][]): string {
+  return JSON.stringify(rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]]))));
 }
 
-const coalesceSet = (table: string, cols: readonly string[]): string =>
-  cols.map((c) => `${c} = COALESCE(EXCLUDED.${c}, ${table}.${c})`).join(',\n        ');
-
 /**
- * Upserts the study, series and instance rows of a batch of distinct SOP instances in three statements
- * (four when an instance moved to another series), whatever the batch size: each statement is a round
- * trip into PGlite's WebAssembly on the event loop that also receives the data, about 0.3-0.5 ms even for
- * one row, and a synchronous C-STORE sender waits for every instance's commit. Every batch runs the same
- * statements with each table's rows sorted by key, so concurrent writers on one PostgreSQL lock rows in
- * one order and cannot deadlock (within the first statement PostgreSQL does not promise whether the
- * studies or the series are written first, but it is the same plan for every batch). Returns for each instance its previously stored path, if any.
+ * Indexes a batch of distinct SOP instances with one call of dicom_index_instances (migration 0006, which
+ * says what it writes and in which order), whatever the batch size: each statement is a round trip into
+ * PGlite's WebAssembly on the event loop that also receives the data, and a C-STORE sender waits for every
+ * instance. On its own the call also commits without a BEGIN/COMMIT pair (IndexBatcher). Returns for each
+ * instance its previously stored path, if any.
  */
-async function indexInstances(tx: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
+async function indexInstances(q: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
   // Study/series attributes: the newest instance's non-empty values win (COALESCE keeps older ones otherwise).
-  // One statement: the series rows' foreign key is checked at its end, after the study rows are in.
-  let params: SqlValue[] = [];
-  const studies = valuesList(mergeRows(items.map((it) => studyValues(it.header))), params);
-  const series = valuesList(mergeRows(items.map((it) => seriesValues(it.header))), params, ', 1, now()');
-  await tx.query(
-    `WITH studies AS (
-       INSERT INTO dicom_studies (${STUDY_COLUMNS.join(', ')}) VALUES ${studies}
-       ON CONFLICT (study_uid) DO UPDATE SET
-          ${coalesceSet('dicom_studies', STUDY_COLUMNS.slice(1))},
-          updated_at = now()
-     )
-     INSERT INTO dicom_series (${SERIES_COLUMNS.join(', ')}, revision, last_instance_at) VALUES ${series}
-     ON CONFLICT (series_uid) DO UPDATE SET
-        ${coalesceSet('dicom_series', SERIES_COLUMNS.slice(2))},
-        revision = dicom_series.revision + 1,
-        last_instance_at = now()`,
-    params,
+  const studies = asJson(STUDY_COLUMNS, mergeRows(items.map((it) => studyValues(it.header))));
+  const series = asJson(SERIES_COLUMNS, mergeRows(items.map((it) => seriesValues(it.header))));
+  const instances = asJson(INSTANCE_COLUMNS, items.map(instanceValues).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)));
+  const res = await q.query<{ sop_uid: string; previous_path: string }>(
+    'SELECT sop_uid, previous_path FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb)',
+    [studies, series, instances],
   );
-  const sopUids = items.map((it) => it.header.sopInstanceUid);
-  const prev = await tx.query<{ sop_instance_uid: string; path: string; series_uid: string }>(
-    'SELECT sop_instance_uid, path, series_uid FROM dicom_instances WHERE sop_instance_uid = ANY($1::text[]) ORDER BY sop_instance_uid FOR UPDATE',
-    [sopUids],
-  );
-  const old = new Map(prev.rows.map((r) => [r.sop_instance_uid, r]));
-  // A series that lost an instance changed too; its next job must not list the moved file.
-  const lost = new Set<string>();
-  for (const it of items) {
-    const o = old.get(it.header.sopInstanceUid);
-    if (o && o.series_uid !== it.header.seriesInstanceUid) lost.add(o.series_uid);
-  }
-  if (lost.size > 0) {
-    await tx.query('UPDATE dicom_series SET revision = revision + 1 WHERE series_uid = ANY($1::text[])', [[...lost].sort()]);
-  }
-  params = [];
-  const instances = valuesList(items.map(instanceValues).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)), params);
-  await tx.query(
-    `INSERT INTO dicom_instances (${INSTANCE_COLUMNS.join(', ')}) VALUES ${instances}
-     ON CONFLICT (sop_instance_uid) DO UPDATE SET
-        ${INSTANCE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, received_at = now()`,
-    params,
-  );
-  return items.map((it) => old.get(it.header.sopInstanceUid)?.path ?? null);
+  const old = new Map(res.rows.map((r) => [r.sop_uid, r.previous_path]));
+  return items.map((it) => old.get(it.header.sopInstanceUid) ?? null);
 }
 
 /** For tests and tools: the DATA_DIR-relative path of a stored instance, resolved safely. */
@@ -401,9 +363,9 @@ interface PendingIndex {
 
 /**
  * Group commit for the index: instances stored concurrently (parallel STOW parts and requests, DIMSE
- * associations) share one transaction, so a commit (and its WAL flush) is paid per batch rather than per
+ * associations) share one commit, so a commit (and its WAL flush) is paid per batch rather than per
  * instance. Each caller still resolves only after the commit holding its row. If a batch fails, its items
- * are retried one transaction each so one bad row cannot fail the others.
+ * are retried one commit each so one bad row cannot fail the others.
  *
  * Items may linger (StoreOptions.indexLingerMs) for company: the parts of one STOW-RS request reach the
  * index one after another, a few ms apart, so without waiting every transaction held one instance and cost
@@ -480,46 +442,52 @@ class IndexBatcher {
     }
   }
 
-  /** Writes the rows and pushes the quiet-period timers that are due, in one transaction. */
+  /**
+   * Writes the rows, and pushes the quiet-period timers that are due in the same transaction. Most batches
+   * have no timer due (SeriesStablePushes) and no instance twice: their one statement commits on its own.
+   */
   async #commit(items: IndexItem[]): Promise<Array<string | null>> {
     const at = performance.now();
     const series = new Set<string>();
     for (const it of items) if (it.volumeImage) series.add(it.header.seriesInstanceUid);
     const due = this.#pushes.due(series, at);
-    const prevs = await this.#deps.db.transaction(async (tx) => {
-      const written = await this.#write(tx, items);
-      for (const uid of due.sort()) await scheduleSeriesStable(this.#deps, uid, tx, undefined, this.#pushes.slackMs);
-      return written;
-    });
+    const rounds = distinctRounds(items);
+    let prevs: Array<string | null>;
+    if (rounds.length === 1 && due.length === 0) {
+      prevs = await indexInstances(this.#deps.db, items);
+    } else {
+      prevs = await this.#deps.db.transaction(async (tx) => {
+        const written: Array<string | null> = new Array<string | null>(items.length).fill(null);
+        for (const round of rounds) {
+          const roundPrevs = await indexInstances(tx, round.map((i) => items[i]));
+          round.forEach((i, k) => {
+            written[i] = roundPrevs[k];
+          });
+        }
+        for (const uid of due.sort()) await scheduleSeriesStable(this.#deps, uid, tx, undefined, this.#pushes.slackMs);
+        return written;
+      });
+    }
     this.#pushes.pushed(due, at);
     return prevs;
   }
+}
 
-  async #write(tx: Queryable, items: IndexItem[]): Promise<Array<string | null>> {
-    const prevs: Array<string | null> = new Array<string | null>(items.length).fill(null);
-    // One statement must not touch a row twice, so the same instance twice in a batch (sent twice at once)
-    // goes in a later round, which then sees the earlier copy as the previous one, as one by one would.
-    let rest = items.map((item, index) => ({ item, index }));
-    while (rest.length > 0) {
-      const seen = new Set<string>();
-      const round: typeof rest = [];
-      const later: typeof rest = [];
-      for (const e of rest) {
-        const uid = e.item.header.sopInstanceUid;
-        if (seen.has(uid)) later.push(e);
-        else {
-          seen.add(uid);
-          round.push(e);
-        }
-      }
-      const roundPrevs = await indexInstances(tx, round.map((e) => e.item));
-      round.forEach((e, i) => {
-        prevs[e.index] = roundPrevs[i];
-      });
-      rest = later;
-    }
-    return prevs;
-  }
+/**
+ * The batch's indexes split into rounds of distinct SOP Instance UIDs. One statement must not touch a row
+ * twice, so the same instance twice in a batch (sent twice at once) goes in a later round, which then sees
+ * the earlier copy as the previous one, as one by one would.
+ */
+function distinctRounds(items: IndexItem[]): number[][] {
+  const rounds: number[][] = [];
+  const roundOf = new Map<string, number>();
+  items.forEach((it, i) => {
+    const uid = it.header.sopInstanceUid;
+    const r = (roundOf.get(uid) ?? -1) + 1;
+    roundOf.set(uid, r);
+    (rounds[r] ??= []).push(i);
+  });
+  return rounds;
 }
 
 const batchers = new WeakMap<Database, IndexBatcher>();
