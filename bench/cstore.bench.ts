@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../test/support/syntheticCt.ts';
 import { hasOrthanc, startOrthanc } from '../test/support/orthanc.ts';
-import { alternating, medianRound, round, roundRatios } from './support.ts';
+import { alternating, majorGcCounter, medianRound, round, roundRatios } from './support.ts';
 
 const SLICES = Number(process.env.CSTORE_BENCH_SLICES ?? 300);
 const ORTHANC = { oneAssociation: 211, fourAssociations: 359 };
@@ -42,6 +42,7 @@ interface ReceiverReport {
   baselineMb: number;
   peakMb: number;
   instances: number;
+  majorGcs: number;
 }
 
 async function scenario(files: string[], associations: number, opts: { nodelay?: boolean } = {}): Promise<Record<string, unknown>> {
@@ -73,6 +74,7 @@ async function scenario(files: string[], associations: number, opts: { nodelay?:
       mbPerSecond: round(bytes / 2 ** 20 / seconds, 1),
       receiverPeakRssMb: round(report.peakMb, 0),
       receiverRssGrowthMb: round(report.peakMb - report.baselineMb, 0),
+      receiverMajorGcs: report.majorGcs,
     };
   } finally {
     child.send('stop');
@@ -169,6 +171,8 @@ async function receiver(): Promise<void> {
   const { Queue } = await import('../server/jobs/queue.ts');
   const { silentLogger } = await import('../server/log.ts');
   const { startDimseServer } = await import('../server/dimse/scp.ts');
+  const { tuneHeapGrowth } = await import('../server/heapTuning.ts');
+  tuneHeapGrowth(); // as `serve` does
   const config = loadConfig({ ...process.env, AUTH: 'off', LOG_LEVEL: 'silent', MIN_FREE_DISK_MB: '0' });
   const logger = silentLogger();
   const db = await openDatabase(config, logger);
@@ -178,6 +182,7 @@ async function receiver(): Promise<void> {
   const server = await startDimseServer({ config, db, logger, queue: new Queue(db), events: new Events() }, { port: 0 });
   (globalThis as { gc?: () => void }).gc?.();
   const baseline = process.memoryUsage.rss();
+  const gcs = majorGcCounter();
   let peak = baseline;
   setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss());
@@ -185,7 +190,7 @@ async function receiver(): Promise<void> {
   process.on('message', (m) => {
     if (m === 'report') {
       void db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE received_at >= $1::timestamptz', [since]).then((r) => {
-        process.send?.({ baselineMb: baseline / 2 ** 20, peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20, instances: r.rows[0].n });
+        process.send?.({ baselineMb: baseline / 2 ** 20, peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20, instances: r.rows[0].n, majorGcs: gcs.count() });
       });
     }
     if (m === 'stop') void server.close().then(() => db.close()).then(() => process.exit(0));

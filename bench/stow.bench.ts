@@ -56,7 +56,8 @@ async function gateway(parts: Buffer[], parallel: number): Promise<Record<string
     });
     const { seconds, statuses } = await timed(`http://127.0.0.1:${port}/dicomweb/studies`, parts, parallel);
     child.send('rss');
-    const rss = await new Promise<{ baselineMb: number; peakMb: number }>((resolve) => child.once('message', (m) => resolve(m as { baselineMb: number; peakMb: number })));
+    type Report = { baselineMb: number; peakMb: number; majorGcs: number };
+    const rss = await new Promise<Report>((resolve) => child.once('message', (m) => resolve(m as Report)));
     const mb = parts.reduce((s, p) => s + p.length, 0) / 2 ** 20;
     return {
       statuses,
@@ -65,6 +66,7 @@ async function gateway(parts: Buffer[], parallel: number): Promise<Record<string
       mbPerSecond: round(mb / seconds, 1),
       serverRssBaselineMb: round(rss.baselineMb, 0),
       serverRssGrowthMb: round(rss.peakMb - rss.baselineMb, 0),
+      serverMajorGcs: rss.majorGcs,
     };
   } finally {
     child.send('stop');

@@ -1,4 +1,5 @@
 /** Small helpers shared by benchmarks. */
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 /** Samples this process's RSS until stopped; returns the peak in MB. */
 export function rssSampler(intervalMs = 20): { stop(): number; peakMb(): number } {
@@ -15,6 +16,19 @@ export function rssSampler(intervalMs = 20): { stop(): number; peakMb(): number 
     },
     peakMb: () => Math.round(Math.max(peak, process.memoryUsage.rss()) / 2 ** 20),
   };
+}
+
+/**
+ * Counts this process's full (mark-compact) garbage collections from now on: a receiving server's count
+ * shows whether its heap setting holds (server/heapTuning.ts).
+ */
+export function majorGcCounter(): { count(): number } {
+  let n = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) n++;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return { count: () => n };
 }
 
 export function seconds(since: bigint): number {

@@ -13,6 +13,7 @@ import { CHANNEL_JOB_CHANGED, Queue, type JobChange } from './jobs/queue.ts';
 import { taskList } from './jobs/tasks.ts';
 import { Worker } from './jobs/worker.ts';
 import { createLogger, type Logger } from './log.ts';
+import { tuneHeapGrowth } from './heapTuning.ts';
 import { runDoctor } from './engines/doctor.ts';
 import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
 import { startDimseServer } from './dimse/scp.ts';
@@ -59,6 +60,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   if (parsed.command === 'doctor') {
     return runDoctor(config, (line) => process.stdout.write(`${line}\n`));
   }
+
+  if (parsed.command === 'serve' || parsed.command === 'worker') tuneHeapGrowth();
 
   mkdirSync(config.dataDir, { recursive: true });
   let db: Database;
