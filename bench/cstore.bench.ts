@@ -7,6 +7,10 @@
  * rate. Orthanc's figures on this kind of machine (performance.md): 211 instances/s with one
  * association, 359 with four (TCP_NODELAY).
  *
+ * Each receiver, ours and Orthanc alike, gets two series of that shape one after the other and both are
+ * timed: the first shows a freshly started server, the next one a server that has run (V8 has compiled
+ * the hot JavaScript and PGlite's WebAssembly with its optimizing tier by then).
+ *
  * storescu runs with TCP_NODELAY=1: Debian's DCMTK leaves Nagle on by default, and a sender with
  * Nagle on holds each C-STORE's data PDU until the receiver's delayed ACK (~40 ms), whatever the
  * receiver does; `senderWithNagle` measures that case on a few instances.
@@ -45,7 +49,8 @@ interface ReceiverReport {
   majorGcs: number;
 }
 
-async function scenario(files: string[], associations: number, opts: { nodelay?: boolean } = {}): Promise<Record<string, unknown>> {
+/** Each of `series` sent in turn to one receiver over `associations` associations, each timed. */
+async function scenario(series: string[][], associations: number, opts: { nodelay?: boolean } = {}): Promise<Array<Record<string, unknown>>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-cstore-bench-'));
   const child = fork(import.meta.filename, [], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
@@ -57,25 +62,32 @@ async function scenario(files: string[], associations: number, opts: { nodelay?:
       child.once('message', (m) => resolve((m as { port: number }).port));
       child.once('exit', (code) => reject(new Error(`receiver exited (${code})`)));
     });
-    const groups = split(files, associations);
-    const t0 = process.hrtime.bigint();
-    await Promise.all(groups.map((g) => storescu(port, g, opts.nodelay ?? true)));
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    child.send('report');
-    const report = await new Promise<ReceiverReport>((resolve) => child.once('message', (m) => resolve(m as ReceiverReport)));
-    let bytes = 0;
-    for (const f of files) bytes += (await stat(f)).size;
-    if (report.instances !== files.length) throw new Error(`${report.instances} of ${files.length} instances indexed`);
-    return {
-      associations,
-      instances: files.length,
-      seconds: round(seconds),
-      instancesPerSecond: round(files.length / seconds, 1),
-      mbPerSecond: round(bytes / 2 ** 20 / seconds, 1),
-      receiverPeakRssMb: round(report.peakMb, 0),
-      receiverRssGrowthMb: round(report.peakMb - report.baselineMb, 0),
-      receiverMajorGcs: report.majorGcs,
-    };
+    const results: Array<Record<string, unknown>> = [];
+    let sent = 0;
+    for (const files of series) {
+      const groups = split(files, associations);
+      const t0 = process.hrtime.bigint();
+      await Promise.all(groups.map((g) => storescu(port, g, opts.nodelay ?? true)));
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      sent += files.length;
+      child.send('report');
+      const report = await new Promise<ReceiverReport>((resolve) => child.once('message', (m) => resolve(m as ReceiverReport)));
+      let bytes = 0;
+      for (const f of files) bytes += (await stat(f)).size;
+      if (report.instances !== sent) throw new Error(`${report.instances} of ${sent} instances indexed`);
+      results.push({
+        associations,
+        instances: files.length,
+        seconds: round(seconds),
+        instancesPerSecond: round(files.length / seconds, 1),
+        mbPerSecond: round(bytes / 2 ** 20 / seconds, 1),
+        receiverPeakRssMb: round(report.peakMb, 0),
+        // Peak since start over the baseline: a later series' figure covers the earlier ones too.
+        receiverRssGrowthMb: round(report.peakMb - report.baselineMb, 0),
+        receiverMajorGcs: report.majorGcs,
+      });
+    }
+    return results;
   } finally {
     child.send('stop');
     await new Promise((r) => child.once('exit', r));
@@ -87,16 +99,22 @@ async function scenario(files: string[], associations: number, opts: { nodelay?:
  * The same sender and series into a private Orthanc (fsync on, its default storage settings), with
  * TCP_NODELAY=1 for its DCMTK network layer as for ours: with Nagle on it manages about 21 instances/s.
  */
-async function orthanc(files: string[], associations: number): Promise<Record<string, unknown>> {
+async function orthanc(series: string[][], associations: number): Promise<Array<Record<string, unknown>>> {
   const o = await startOrthanc({}, { env: { TCP_NODELAY: '1' } });
   try {
-    const groups = split(files, associations);
-    const t0 = process.hrtime.bigint();
-    await Promise.all(groups.map((g) => storescu(o.dicomPort, g, true, 'ORTHANC')));
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const stats = (await (await fetch(`${o.url}/statistics`, { headers: o.headers })).json()) as { CountInstances: number };
-    if (stats.CountInstances !== files.length) throw new Error(`Orthanc stored ${stats.CountInstances} of ${files.length} instances`);
-    return { associations, seconds: round(seconds), instancesPerSecond: round(files.length / seconds, 1) };
+    const results: Array<Record<string, unknown>> = [];
+    let sent = 0;
+    for (const files of series) {
+      const groups = split(files, associations);
+      const t0 = process.hrtime.bigint();
+      await Promise.all(groups.map((g) => storescu(o.dicomPort, g, true, 'ORTHANC')));
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      sent += files.length;
+      const stats = (await (await fetch(`${o.url}/statistics`, { headers: o.headers })).json()) as { CountInstances: number };
+      if (stats.CountInstances !== sent) throw new Error(`Orthanc stored ${stats.CountInstances} of ${sent} instances`);
+      results.push({ associations, seconds: round(seconds), instancesPerSecond: round(files.length / seconds, 1) });
+    }
+    return results;
   } finally {
     await o.stop();
   }
@@ -116,38 +134,56 @@ function split(files: string[], associations: number): string[][] {
 export async function run(): Promise<Record<string, unknown>> {
   const work = await mkdtemp(join(tmpdir(), 'ag-cstore-series-'));
   try {
-    const files = await writeSyntheticDicomSeries(join(work, 'series'), makeSyntheticCt({ dims: [512, 512, SLICES] }), { seriesUid: newUid() });
+    const volume = makeSyntheticCt({ dims: [512, 512, SLICES] });
+    const series = [
+      await writeSyntheticDicomSeries(join(work, 'first'), volume, { seriesUid: newUid() }),
+      await writeSyntheticDicomSeries(join(work, 'next'), volume, { seriesUid: newUid() }),
+    ];
     const rounds = Number(process.env.CSTORE_BENCH_ROUNDS ?? 3);
     const withOrthanc = hasOrthanc();
-    const runs: Record<string, Array<Record<string, unknown>>> = { ours1: [], ours4: [], orthanc1: [], orthanc4: [] };
+    const scenarios = ['oneAssociation', 'fourAssociations', 'oneAssociationNextSeries', 'fourAssociationsNextSeries'];
+    const runs: Record<string, Array<Record<string, unknown>>> = {};
+    for (const name of scenarios) {
+      runs[`ours.${name}`] = [];
+      runs[`orthanc.${name}`] = [];
+    }
+    const keep = (who: 'ours' | 'orthanc', associations: number, [first, next]: Array<Record<string, unknown>>): void => {
+      const name = associations === 1 ? 'oneAssociation' : 'fourAssociations';
+      runs[`${who}.${name}`].push(first);
+      runs[`${who}.${name}NextSeries`].push(next);
+    };
     for (let i = 0; i < rounds; i++) {
       for (const associations of [1, 4]) {
-        const ours = async () => runs[`ours${associations}`].push(await scenario(files, associations));
+        const ours = async () => keep('ours', associations, await scenario(series, associations));
         const theirs = async () => {
-          if (withOrthanc) runs[`orthanc${associations}`].push(await orthanc(files, associations));
+          if (withOrthanc) keep('orthanc', associations, await orthanc(series, associations));
         };
         await alternating(i, ours, theirs);
       }
     }
-    const nagle = await scenario(files.slice(0, 40), 1, { nodelay: false });
+    const [nagle] = await scenario([series[0].slice(0, 40)], 1, { nodelay: false });
     const result: Record<string, unknown> = {
       series: `${SLICES} x 512x512 int16, explicit VR little endian`,
       rounds,
       database: process.env.BENCH_DATABASE_URL ? 'postgresql' : 'pglite',
-      oneAssociation: medianRound(runs.ours1),
-      fourAssociations: medianRound(runs.ours4),
-      senderWithNagle: nagle,
-      orthancReference: ORTHANC,
     };
+    for (const name of scenarios) result[name] = medianRound(runs[`ours.${name}`]);
+    result.senderWithNagle = nagle;
+    result.orthancReference = ORTHANC;
     if (withOrthanc) {
-      const one = roundRatios(runs.ours1, runs.orthanc1);
-      const four = roundRatios(runs.ours4, runs.orthanc4);
+      const speedups: Record<string, number> = {};
+      const speedupRounds: Record<string, number[]> = {};
+      for (const name of scenarios) {
+        result[`orthanc${name.charAt(0).toUpperCase()}${name.slice(1)}`] = medianRound(runs[`orthanc.${name}`]);
+        const ratios = roundRatios(runs[`ours.${name}`], runs[`orthanc.${name}`]);
+        speedups[name] = ratios.median;
+        speedupRounds[name] = ratios.rounds;
+      }
       Object.assign(result, {
-        orthancOneAssociation: medianRound(runs.orthanc1),
-        orthancFourAssociations: medianRound(runs.orthanc4),
-        speedupOneAssociation: one.median,
-        speedupFourAssociations: four.median,
-        speedupRounds: { oneAssociation: one.rounds, fourAssociations: four.rounds },
+        speedupOneAssociation: speedups.oneAssociation,
+        speedupFourAssociations: speedups.fourAssociations,
+        speedupNextSeries: { oneAssociation: speedups.oneAssociationNextSeries, fourAssociations: speedups.fourAssociationsNextSeries },
+        speedupRounds,
       });
     } else {
       result.orthanc = 'not installed (Debian: orthanc); ratios to its reference figures instead';

@@ -3,6 +3,11 @@
  * and the server's RSS growth; the same against Orthanc (fsync on, its default) when it is installed.
  * Orthanc's published figures: 179 instances/s in one request, 467 with 4 in parallel; target 1.5x the
  * Orthanc rate measured in the same run, RSS growth under 150 MB.
+ *
+ * Each server, ours and Orthanc alike, receives two series of that shape one after the other and both are
+ * timed: the first shows a freshly started server, the next one a server that has run (V8 has compiled
+ * the hot JavaScript and PGlite's WebAssembly with its optimizing tier by then; a cold start costs the
+ * first series a large share of its CPU).
  */
 import { fork } from 'node:child_process';
 import { request } from 'node:http';
@@ -42,7 +47,12 @@ async function timed(url: string, parts: Buffer[], parallel: number): Promise<{ 
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, statuses };
 }
 
-async function gateway(parts: Buffer[], parallel: number): Promise<Record<string, unknown>> {
+interface SeriesPair {
+  first: Record<string, unknown>;
+  next: Record<string, unknown>;
+}
+
+async function gateway(series: () => Buffer[], parallel: number): Promise<SeriesPair> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-stow-bench-'));
   const child = fork(join(import.meta.dirname, 'stowServer.ts'), [], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
@@ -54,20 +64,27 @@ async function gateway(parts: Buffer[], parallel: number): Promise<Record<string
       child.once('message', (m) => resolve((m as { port: number }).port));
       child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
     });
-    const { seconds, statuses } = await timed(`http://127.0.0.1:${port}/dicomweb/studies`, parts, parallel);
-    child.send('rss');
-    type Report = { baselineMb: number; peakMb: number; majorGcs: number };
-    const rss = await new Promise<Report>((resolve) => child.once('message', (m) => resolve(m as Report)));
-    const mb = parts.reduce((s, p) => s + p.length, 0) / 2 ** 20;
-    return {
-      statuses,
-      seconds: round(seconds),
-      instancesPerSecond: round(parts.length / seconds, 1),
-      mbPerSecond: round(mb / seconds, 1),
-      serverRssBaselineMb: round(rss.baselineMb, 0),
-      serverRssGrowthMb: round(rss.peakMb - rss.baselineMb, 0),
-      serverMajorGcs: rss.majorGcs,
+    const url = `http://127.0.0.1:${port}/dicomweb/studies`;
+    const one = async (): Promise<Record<string, unknown>> => {
+      const parts = series();
+      const { seconds, statuses } = await timed(url, parts, parallel);
+      child.send('rss');
+      type Report = { baselineMb: number; peakMb: number; majorGcs: number };
+      const rss = await new Promise<Report>((resolve) => child.once('message', (m) => resolve(m as Report)));
+      const mb = parts.reduce((s, p) => s + p.length, 0) / 2 ** 20;
+      return {
+        statuses,
+        seconds: round(seconds),
+        instancesPerSecond: round(parts.length / seconds, 1),
+        mbPerSecond: round(mb / seconds, 1),
+        serverRssBaselineMb: round(rss.baselineMb, 0),
+        // Peak since start over the baseline: the next series' figure covers both series.
+        serverRssGrowthMb: round(rss.peakMb - rss.baselineMb, 0),
+        serverMajorGcs: rss.majorGcs,
+      };
     };
+    const first = await one();
+    return { first, next: await one() };
   } finally {
     child.send('stop');
     await new Promise((r) => child.once('exit', r));
@@ -75,11 +92,16 @@ async function gateway(parts: Buffer[], parallel: number): Promise<Record<string
   }
 }
 
-async function orthanc(parts: Buffer[], parallel: number): Promise<Record<string, unknown>> {
+async function orthanc(series: () => Buffer[], parallel: number): Promise<SeriesPair> {
   const o = await startOrthanc();
   try {
-    const { seconds, statuses } = await timed(`${o.url}/dicom-web/studies`, parts, parallel);
-    return { statuses, seconds: round(seconds), instancesPerSecond: round(parts.length / seconds, 1) };
+    const one = async (): Promise<Record<string, unknown>> => {
+      const parts = series();
+      const { seconds, statuses } = await timed(`${o.url}/dicom-web/studies`, parts, parallel);
+      return { statuses, seconds: round(seconds), instancesPerSecond: round(parts.length / seconds, 1) };
+    };
+    const first = await one();
+    return { first, next: await one() };
   } finally {
     await o.stop();
   }
@@ -95,29 +117,43 @@ export async function run(): Promise<Record<string, unknown>> {
   const rounds = Number(process.env.STOW_BENCH_ROUNDS ?? 3);
   const withOrthanc = hasOrthanc();
   const result: Record<string, unknown> = { slices: SLICES, sliceBytes: 0, fsync: true, rounds, database: process.env.BENCH_DATABASE_URL ? 'postgresql' : 'pglite' };
-  const runs: Record<string, Array<Record<string, unknown>>> = { gatewayOneRequest: [], gatewayFourParallel: [], orthancOneRequest: [], orthancFourParallel: [] };
+  const scenarios = ['OneRequest', 'FourParallel', 'OneRequestNextSeries', 'FourParallelNextSeries'];
+  const runs: Record<string, Array<Record<string, unknown>>> = {};
+  for (const name of scenarios) {
+    runs[`gateway${name}`] = [];
+    runs[`orthanc${name}`] = [];
+  }
+  const keep = (who: 'gateway' | 'orthanc', name: string, pair: SeriesPair): void => {
+    runs[`${who}${name}`].push(pair.first);
+    runs[`${who}${name}NextSeries`].push(pair.next);
+  };
   for (let i = 0; i < rounds; i++) {
     for (const parallel of [1, 4]) {
       const name = parallel === 1 ? 'OneRequest' : 'FourParallel';
-      const ours = async () => runs[`gateway${name}`].push(await gateway(series(), parallel));
+      const ours = async () => keep('gateway', name, await gateway(series, parallel));
       const theirs = async () => {
-        if (withOrthanc) runs[`orthanc${name}`].push(await orthanc(series(), parallel));
+        if (withOrthanc) keep('orthanc', name, await orthanc(series, parallel));
       };
       await alternating(i, ours, theirs);
     }
   }
   result.sliceBytes = series()[0].length;
-  result.gatewayOneRequest = medianRound(runs.gatewayOneRequest);
-  result.gatewayFourParallel = medianRound(runs.gatewayFourParallel);
+  for (const name of scenarios) result[`gateway${name}`] = medianRound(runs[`gateway${name}`]);
   if (withOrthanc) {
-    result.orthancOneRequest = medianRound(runs.orthancOneRequest);
-    result.orthancFourParallel = medianRound(runs.orthancFourParallel);
-    // Ratios per round (ours / Orthanc's of the same round), then their median.
-    const one = roundRatios(runs.gatewayOneRequest, runs.orthancOneRequest);
-    const four = roundRatios(runs.gatewayFourParallel, runs.orthancFourParallel);
-    result.speedupOneRequest = one.median;
-    result.speedupFourParallel = four.median;
-    result.speedupRounds = { oneRequest: one.rounds, fourParallel: four.rounds };
+    const speedups: Record<string, number> = {};
+    const speedupRounds: Record<string, number[]> = {};
+    for (const name of scenarios) {
+      result[`orthanc${name}`] = medianRound(runs[`orthanc${name}`]);
+      // Ratios per round (ours / Orthanc's of the same round), then their median.
+      const ratios = roundRatios(runs[`gateway${name}`], runs[`orthanc${name}`]);
+      const key = name.charAt(0).toLowerCase() + name.slice(1);
+      speedups[key] = ratios.median;
+      speedupRounds[key] = ratios.rounds;
+    }
+    result.speedupOneRequest = speedups.oneRequest;
+    result.speedupFourParallel = speedups.fourParallel;
+    result.speedupNextSeries = { oneRequest: speedups.oneRequestNextSeries, fourParallel: speedups.fourParallelNextSeries };
+    result.speedupRounds = speedupRounds;
   } else {
     result.orthanc = 'not installed (Debian: orthanc orthanc-dicomweb)';
   }
