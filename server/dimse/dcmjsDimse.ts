@@ -1,5 +1,6 @@
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import dcmjsDimse from 'dcmjs-dimse';
+import { commandPDataTf, encodeCommandSet } from './commandSet.ts';
 import { PduFramer } from './pduFramer.ts';
 import type { association, requests, responses } from 'dcmjs-dimse';
 
@@ -10,6 +11,7 @@ import type { association, requests, responses } from 'dcmjs-dimse';
  */
 export const { Scp, Server, Dataset } = dcmjsDimse;
 export const { CEchoResponse, CStoreResponse } = dcmjsDimse.responses;
+export const { CEchoRequest, CStoreRequest } = dcmjsDimse.requests;
 export const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } =
   dcmjsDimse.constants;
 
@@ -56,8 +58,39 @@ export const MAX_ACCEPTED_PDU_LENGTH = 4 << 20;
 /** What the library's connection object does with a whole PDU, as its own accumulator calls it. */
 interface NetworkInternals {
   lastPduTime?: number;
-  statistics?: { addBytesReceived?: (bytes: number) => void };
+  statistics?: { addBytesReceived?: (bytes: number) => void; addBytesSent?: (bytes: number) => void };
   _processPdu?: (pdu: Buffer) => Promise<void>;
+  socket?: { write(data: Buffer): unknown };
+  _sendPDataTF?: (command: OutgoingCommand, contextId: number, maxPduLength: number) => void;
+}
+
+/** A request or response as the library hands it to its P-DATA-TF writer. */
+interface OutgoingCommand {
+  getDataset(): unknown;
+  getCommandDataset(): { getElements(): Record<string, unknown> };
+}
+
+/**
+ * Sends commands without a data set (the SCP's C-STORE-RSP and C-ECHO-RSP) through commandSet.ts (which
+ * says why) on one connection; anything else, or a command it does not encode, still goes through the
+ * library's own writer. Returns false, changing nothing, when the library's internals are not as this
+ * expects.
+ */
+export function replaceCommandEncoder(network: object): boolean {
+  const internals = network as NetworkInternals;
+  const librarySend = internals._sendPDataTF;
+  if (typeof librarySend !== 'function') return false;
+  internals._sendPDataTF = function (command: OutgoingCommand, contextId: number, maxPduLength: number): void {
+    const encoded = command.getDataset() ? undefined : encodeCommandSet(command.getCommandDataset().getElements());
+    const pdu = encoded && commandPDataTf(contextId, encoded);
+    if (!pdu || !internals.socket || (maxPduLength > 0 && pdu.length - 6 > maxPduLength)) {
+      librarySend.call(network, command, contextId, maxPduLength);
+      return;
+    }
+    internals.socket.write(pdu);
+    internals.statistics?.addBytesSent?.(pdu.length);
+  };
+  return true;
 }
 
 /**

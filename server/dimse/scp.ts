@@ -21,6 +21,7 @@ import {
   netServerOf,
   PresentationContextResult,
   RejectReason,
+  replaceCommandEncoder,
   replacePduAccumulator,
   RejectResult,
   RejectSource,
@@ -160,6 +161,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
         this.#log.warn({ err: safeError(err) }, 'DICOM association aborted: malformed PDU stream');
         this.#abortAndClose(AbortReason.UnrecognizedPdu);
       });
+      replaceCommandEncoder(this);
       this.#remoteAddress = socket.remoteAddress;
       this.#log = log.child({ association: ++associationCounter, remoteAddress: this.#remoteAddress });
       connections.add(this);
