@@ -10,7 +10,7 @@
  * the table make `encodeCommandSet` return undefined, and the library then encodes the command itself.
  */
 
-type CommandVr = 'UI' | 'US' | 'UL' | 'LO' | 'AE';
+type CommandVr = 'UI' | 'US' | 'LO' | 'AE';
 
 /** The command elements of PS3.7 Table E.1-1 that carry one value, by dcmjs keyword. */
 const COMMAND_ELEMENTS: Record<string, { element: number; vr: CommandVr }> = {
@@ -48,12 +48,10 @@ function element(tag: number, value: Buffer): Buffer {
 }
 
 function encodeValue(vr: CommandVr, value: unknown): Buffer | undefined {
-  if (vr === 'US' || vr === 'UL') {
-    const max = vr === 'US' ? 0xffff : 0xffffffff;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) return undefined;
-    const b = Buffer.alloc(vr === 'US' ? 2 : 4);
-    if (vr === 'US') b.writeUInt16LE(value);
-    else b.writeUInt32LE(value);
+  if (vr === 'US') {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffff) return undefined;
+    const b = Buffer.alloc(2);
+    b.writeUInt16LE(value);
     return b;
   }
   if (typeof value !== 'string') return undefined;
