@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import dicomParser from 'dicom-parser';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { InstanceSpool } from './instanceSpool.ts';
+import { InstanceSpool, SPOOL_WRITE_BATCH_BYTES } from './instanceSpool.ts';
 import { part10Header } from './part10Header.ts';
 
 /** The data set of a Part-10 file: what a C-STORE carries, without preamble and File Meta group. */
@@ -85,4 +85,24 @@ test('a refused data set is not parsed as stored: prepare rejects when the check
   );
   await spool.discard();
   assert.deepEqual(await readdir(join(dataDir, 'tmp')), []);
+});
+
+test('a large PDV is written to the file as it arrives, not held until the data set ends', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ag-spool-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const header = part10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3.5', transferSyntaxUid: '1.2.840.10008.1.2.1' });
+  const spool = new InstanceSpool({ dataDir }, header, noFlowControl);
+  t.after(() => spool.discard());
+  // One PDV of a 256 KiB P-DATA-TF PDU, the size the SCP advertises; the data set has not ended.
+  spool.write(Buffer.alloc(256 * 1024 - 6, 7));
+  const expected = header.length + 256 * 1024 - 6;
+  const deadline = Date.now() + 5000;
+  let size = 0;
+  while (Date.now() < deadline) {
+    size = spool.path ? (await stat(spool.path)).size : 0;
+    if (size === expected) break;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.equal(size, expected, 'the fragment reached the file before the end of the data set');
+  assert.ok(SPOOL_WRITE_BATCH_BYTES <= 256 * 1024 - 6);
 });

@@ -10,9 +10,10 @@ const PREAMBLE = 128;
 const ZEROS = Buffer.alloc(PREAMBLE);
 
 /**
- * Received bytes are written once at least this much is waiting, in one writev of the chunks as they came
- * off the socket (no copy). A 512x512 CT slice (513 KB) arrives in about eight 64 KB chunks: eight writes
- * on the 4-thread libuv pool, which the fsyncs of other instances also occupy, became one.
+ * By default received bytes are written once at least this much is waiting, in one writev of the chunks as
+ * they came off the socket (no copy). A 512x512 CT slice (513 KB) of a STOW-RS body arrives in about eight
+ * 64 KB chunks: eight writes on the 4-thread libuv pool, which the fsyncs of other instances also occupy,
+ * became one. A caller whose chunks are already large passes a smaller threshold (InstanceSpool).
  */
 export const WRITE_BATCH_BYTES = 1024 * 1024;
 
@@ -25,6 +26,9 @@ export const WRITE_BATCH_BYTES = 1024 * 1024;
 export class StreamedInstanceFile {
   readonly file: string;
   readonly #fh: FileHandle;
+  readonly #writeBatchBytes: number;
+  /** The last flush started by prepare(), which reads from disk wait for. */
+  #flushed: Promise<void> = Promise.resolve();
   #bytes = 0;
   #written = 0;
   #pending: Buffer[] = [];
@@ -33,22 +37,24 @@ export class StreamedInstanceFile {
   #headBytes = 0;
   #closed = false;
 
-  private constructor(file: string, fh: FileHandle) {
+  private constructor(file: string, fh: FileHandle, writeBatchBytes: number) {
     this.file = file;
     this.#fh = fh;
+    this.#writeBatchBytes = writeBatchBytes;
   }
 
-  static async create(config: Pick<Config, 'dataDir'>): Promise<StreamedInstanceFile> {
+  /** `writeBatchBytes`: how much received data waits in memory before it is written (WRITE_BATCH_BYTES). */
+  static async create(config: Pick<Config, 'dataDir'>, writeBatchBytes = WRITE_BATCH_BYTES): Promise<StreamedInstanceFile> {
     // DATA_DIR/tmp exists after the first part; creating it (mkdir -p) only when the open says it is
     // missing saves one file-system call per part. Owner-only: the file holds patient data, and keeps
     // its mode when it is renamed into the store.
     let file = join(tempDir(config), `${randomUUID()}.part`);
     try {
-      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600));
+      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600), writeBatchBytes);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       file = await newTempPath(config);
-      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600));
+      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600), writeBatchBytes);
     }
   }
 
@@ -73,7 +79,7 @@ export class StreamedInstanceFile {
     } else {
       this.#queue(chunk);
     }
-    if (this.#pendingBytes >= WRITE_BATCH_BYTES) await this.#flush();
+    if (this.#pendingBytes >= this.#writeBatchBytes) await this.#flush();
   }
 
   /** Writes everything queued so far (the file then holds every byte received, not yet fsynced). */
@@ -107,7 +113,9 @@ export class StreamedInstanceFile {
       return this.#head[0].subarray(position, position + length);
     }
     // Beyond the head (a header larger than 128 KB, a deflated data set, encapsulated pixel data checks):
-    // read back what is on disk. Its zeroed preamble does not matter: the DICM check used the head.
+    // read back what is on disk, once the last bytes are written. Its zeroed preamble does not matter: the
+    // DICM check used the head.
+    await this.#flushed;
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
@@ -123,14 +131,20 @@ export class StreamedInstanceFile {
    * On any failure the handle is closed; the caller (storeInstance) removes the file.
    */
   async prepare(check: (header: InstanceHeader) => void): Promise<{ header: InstanceHeader; sizeBytes: number }> {
+    // The header is parsed on this thread while the last write (a STOW-RS part's tail) runs on the thread
+    // pool, rather than after it.
+    const flushed = this.#flush();
+    this.#flushed = flushed.catch(noop);
     try {
-      await this.#flush();
       const header = await readInstanceHeaderFrom({ size: this.#bytes, read: this.#read });
       check(header);
       this.#head = [];
+      await flushed;
       await this.#fh.sync();
       return { header, sizeBytes: this.#bytes };
     } finally {
+      // Never close the handle under a write still in flight (a rejected header does not wait for it above).
+      await this.#flushed;
       await this.#close();
     }
   }
@@ -155,6 +169,8 @@ export class StreamedInstanceFile {
     await this.#fh.close();
   }
 }
+
+function noop(): void {}
 
 /** The buffers of `batch` after its first `skip` bytes (a short writev). */
 function remainder(batch: Buffer[], skip: number): Buffer[] {
