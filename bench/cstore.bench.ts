@@ -9,7 +9,9 @@
  *
  * Each receiver, ours and Orthanc alike, gets two series of that shape one after the other and both are
  * timed: the first shows a freshly started server, the next one a server that has run (V8 has compiled
- * the hot JavaScript and PGlite's WebAssembly with its optimizing tier by then).
+ * the hot JavaScript and PGlite's WebAssembly with its optimizing tier by then). Each timed series also
+ * gives the receiver's CPU per instance and how busy the machine was, read alike for both receivers
+ * (cpuWindow): with senders and receiver on the same two cores, it tells a CPU-bound run from a wait-bound one.
  *
  * storescu runs with TCP_NODELAY=1: Debian's DCMTK leaves Nagle on by default, and a sender with
  * Nagle on holds each C-STORE's data PDU until the receiver's delayed ACK (~40 ms), whatever the
@@ -21,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../test/support/syntheticCt.ts';
 import { hasOrthanc, startOrthanc } from '../test/support/orthanc.ts';
-import { alternating, majorGcCounter, medianRound, round, roundRatios } from './support.ts';
+import { alternating, cpuWindow, majorGcCounter, medianRound, round, roundRatios } from './support.ts';
 
 const SLICES = Number(process.env.CSTORE_BENCH_SLICES ?? 300);
 const ORTHANC = { oneAssociation: 211, fourAssociations: 359 };
@@ -66,9 +68,11 @@ async function scenario(series: string[][], associations: number, opts: { nodela
     let sent = 0;
     for (const files of series) {
       const groups = split(files, associations);
+      const cpu = cpuWindow(child.pid);
       const t0 = process.hrtime.bigint();
       await Promise.all(groups.map((g) => storescu(port, g, opts.nodelay ?? true)));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const cost = cpu.end(files.length);
       sent += files.length;
       child.send('report');
       const report = await new Promise<ReceiverReport>((resolve) => child.once('message', (m) => resolve(m as ReceiverReport)));
@@ -85,6 +89,7 @@ async function scenario(series: string[][], associations: number, opts: { nodela
         // Peak since start over the baseline: a later series' figure covers the earlier ones too.
         receiverRssGrowthMb: round(report.peakMb - report.baselineMb, 0),
         receiverMajorGcs: report.majorGcs,
+        ...cost,
       });
     }
     return results;
@@ -106,13 +111,15 @@ async function orthanc(series: string[][], associations: number): Promise<Array<
     let sent = 0;
     for (const files of series) {
       const groups = split(files, associations);
+      const cpu = cpuWindow(o.pid);
       const t0 = process.hrtime.bigint();
       await Promise.all(groups.map((g) => storescu(o.dicomPort, g, true, 'ORTHANC')));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const cost = cpu.end(files.length);
       sent += files.length;
       const stats = (await (await fetch(`${o.url}/statistics`, { headers: o.headers })).json()) as { CountInstances: number };
       if (stats.CountInstances !== sent) throw new Error(`Orthanc stored ${stats.CountInstances} of ${sent} instances`);
-      results.push({ associations, seconds: round(seconds), instancesPerSecond: round(files.length / seconds, 1) });
+      results.push({ associations, seconds: round(seconds), instancesPerSecond: round(files.length / seconds, 1), ...cost });
     }
     return results;
   } finally {

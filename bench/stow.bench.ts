@@ -7,7 +7,8 @@
  * Each server, ours and Orthanc alike, receives two series of that shape one after the other and both are
  * timed: the first shows a freshly started server, the next one a server that has run (V8 has compiled
  * the hot JavaScript and PGlite's WebAssembly with its optimizing tier by then; a cold start costs the
- * first series a large share of its CPU).
+ * first series a large share of its CPU). Each timed series also gives the server's CPU per instance and
+ * how busy the machine was, read alike for ours and Orthanc (cpuWindow in support.ts).
  */
 import { fork } from 'node:child_process';
 import { request } from 'node:http';
@@ -16,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../test/support/syntheticCt.ts';
 import { hasOrthanc, startOrthanc } from '../test/support/orthanc.ts';
-import { alternating, medianRound, round, roundRatios } from './support.ts';
+import { alternating, cpuWindow, medianRound, round, roundRatios } from './support.ts';
 
 const SLICES = Number(process.env.STOW_BENCH_SLICES ?? 300);
 
@@ -67,7 +68,9 @@ async function gateway(series: () => Buffer[], parallel: number): Promise<Series
     const url = `http://127.0.0.1:${port}/dicomweb/studies`;
     const one = async (): Promise<Record<string, unknown>> => {
       const parts = series();
+      const cpu = cpuWindow(child.pid);
       const { seconds, statuses } = await timed(url, parts, parallel);
+      const cost = cpu.end(parts.length);
       child.send('rss');
       type Report = { baselineMb: number; peakMb: number; majorGcs: number };
       const rss = await new Promise<Report>((resolve) => child.once('message', (m) => resolve(m as Report)));
@@ -81,6 +84,7 @@ async function gateway(series: () => Buffer[], parallel: number): Promise<Series
         // Peak since start over the baseline: the next series' figure covers both series.
         serverRssGrowthMb: round(rss.peakMb - rss.baselineMb, 0),
         serverMajorGcs: rss.majorGcs,
+        ...cost,
       };
     };
     const first = await one();
@@ -97,8 +101,9 @@ async function orthanc(series: () => Buffer[], parallel: number): Promise<Series
   try {
     const one = async (): Promise<Record<string, unknown>> => {
       const parts = series();
+      const cpu = cpuWindow(o.pid);
       const { seconds, statuses } = await timed(`${o.url}/dicom-web/studies`, parts, parallel);
-      return { statuses, seconds: round(seconds), instancesPerSecond: round(parts.length / seconds, 1) };
+      return { statuses, seconds: round(seconds), instancesPerSecond: round(parts.length / seconds, 1), ...cpu.end(parts.length) };
     };
     const first = await one();
     return { first, next: await one() };

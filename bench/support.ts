@@ -1,4 +1,6 @@
 /** Small helpers shared by benchmarks. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 /** Samples this process's RSS until stopped; returns the peak in MB. */
@@ -60,4 +62,74 @@ export function medianRound(rounds: Rated[]): Record<string, unknown> {
 export function roundRatios(ours: Rated[], theirs: Rated[]): { median: number; rounds: number[] } {
   const r = ours.map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number))).sort((a, b) => a - b);
   return { median: r[Math.floor(r.length / 2)], rounds: r };
+}
+
+/**
+ * CPU time a process has used so far, all its threads (V8's compiler and GC threads, libuv's pool), in ms,
+ * from /proc/<pid>/stat (utime + stime, fields 14 and 15, in clock ticks); undefined where there is no
+ * /proc. Read the same way for our receivers and Orthanc, so their CPU per instance compares like for like.
+ */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return (cpuTicksOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8')) * 1000) / clockTicks();
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a /proc/<pid>/stat line, in clock ticks. */
+export function cpuTicksOfStat(stat: string): number {
+  // The command name (field 2) is in parentheses and may itself hold spaces and ')': fields 3 on start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error('not a /proc/<pid>/stat line');
+  return ticks;
+}
+
+/** The whole machine's busy and total CPU time so far (clock ticks over all CPUs, /proc/stat). */
+export function machineCpuTicks(): { busy: number; total: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const t = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = t.slice(0, 8).reduce((s, v) => s + v, 0); // user..steal; guest time is inside user
+    const idle = t[3] + t[4]; // idle + iowait
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a timed window cost: the receiving process's CPU per instance and how busy the whole machine was
+ * (100 = every CPU busy), which tells a run limited by CPU (senders and receiver sharing the cores) from
+ * one limited by waits (fsyncs, round trips).
+ */
+export function cpuWindow(pid: number | undefined): { end(instances: number): { receiverCpuMsPerInstance?: number; machineBusyPercent?: number } } {
+  const cpu0 = processCpuMs(pid);
+  const machine0 = machineCpuTicks();
+  return {
+    end(instances) {
+      const cpu1 = processCpuMs(pid);
+      const machine1 = machineCpuTicks();
+      const out: { receiverCpuMsPerInstance?: number; machineBusyPercent?: number } = {};
+      if (cpu0 !== undefined && cpu1 !== undefined) out.receiverCpuMsPerInstance = round((cpu1 - cpu0) / instances);
+      if (machine0 && machine1 && machine1.total > machine0.total) {
+        out.machineBusyPercent = round((100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total), 0);
+      }
+      return out;
+    },
+  };
+}
+
+let ticks: number | undefined;
+function clockTicks(): number {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticks = 100;
+    }
+  }
+  return ticks;
 }

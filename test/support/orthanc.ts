@@ -31,6 +31,8 @@ export interface RunningOrthanc {
   dicomPort: number;
   /** Headers for Orthanc's own REST API when started with `users` (the first user). */
   headers: Record<string, string>;
+  /** The Orthanc process (benchmarks read its CPU time). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -105,5 +107,5 @@ export async function startOrthanc(servers: Record<string, string[]> = {}, optio
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, dicomPort, headers, stop };
+  return { url, dicomPort, headers, pid: child.pid, stop };
 }
