@@ -6,7 +6,8 @@ import type { Database, Queryable, SqlValue } from '../db/database.ts';
 import { InstanceRejectedError, FailureReason } from '../dicom/failure.ts';
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { storeInstance, storedInstanceFile, syncDirBatched } from './storeInstance.ts';
+import { readInstanceHeader } from '../dicom/readHeader.ts';
+import { storeInstance, storedInstanceFile, syncDirBatched, type InstanceSource } from './storeInstance.ts';
 import { StreamedInstanceFile } from './streamedFile.ts';
 import { newTempPath, tempDir } from './tempFiles.ts';
 import type { AppDeps } from '../http/deps.ts';
@@ -65,7 +66,82 @@ async function indexedCount(db: Database, series: string): Promise<number> {
   return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1', [series])).rows[0].n;
 }
 
+/** A source whose header is ready only when the test says so: a store held under way (or failed) at will. */
+function heldSource(file: string): { source: InstanceSource; release(): void; fail(): void } {
+  let settle!: (ok: boolean) => void;
+  const gate = new Promise<boolean>((resolve) => (settle = resolve));
+  return {
+    source: {
+      file,
+      prepare: async (check) => {
+        if (!(await gate)) throw new InstanceRejectedError(FailureReason.ProcessingFailure, 'held store failed');
+        const header = await readInstanceHeader(file);
+        check(header);
+        return { header, sizeBytes: (await stat(file)).size };
+      },
+    },
+    release: () => settle(true),
+    fail: () => settle(false),
+  };
+}
+
+/** Whether `p` has settled by the time the event loop has had `ms` to run everything else. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let done = false;
+  void p.then(() => (done = true), () => (done = true));
+  await new Promise((r) => setTimeout(r, ms));
+  return done;
+}
+
 for (const driver of testDatabases()) {
+  test(`group commit: a store without linger waits for the stores under way and shares their commit, and alone it does not wait (${driver})`, { timeout: 60_000 }, async (t) => {
+    await withTestDatabase(driver, t, async (base) => {
+      const series = newUid();
+      const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
+      const db = instrumented(base, () => undefined);
+      const deps = { ...(await testAppDeps(base, t)), db };
+      const files = await tempFiles(deps, slices.slice(0, 7));
+      const dimse = { via: 'dimse' as const };
+      // Waits as long as a sibling is under way: what follows must not depend on the machine's speed.
+      const patient = { siblingWaitMs: 600_000 };
+
+      // Alone (one association): committed at once, not after the wait.
+      await storeInstance(deps, { file: files[0] }, dimse, patient);
+      assert.equal(db.commits, 1);
+
+      // Another store under way: this one waits for it, then both go in one commit.
+      const held = heldSource(files[1]);
+      const heldStore = storeInstance(deps, held.source, dimse, patient);
+      const waiting = storeInstance(deps, { file: files[2] }, dimse, patient);
+      assert.equal(await settledWithin(waiting, 300), false, 'waits while another store is under way');
+      assert.equal(db.commits, 1);
+      held.release();
+      await Promise.all([heldStore, waiting]);
+      assert.equal(db.commits, 2, 'one commit for both');
+
+      // The wait is bounded: a store held longer than it does not hold the others back.
+      const slow = heldSource(files[3]);
+      const slowStore = storeInstance(deps, slow.source, dimse, patient);
+      await storeInstance(deps, { file: files[4] }, dimse, { siblingWaitMs: 20 });
+      assert.equal(db.commits, 3);
+      slow.release();
+      await slowStore;
+      assert.equal(db.commits, 4);
+
+      // A sibling that fails stops being waited for.
+      const failing = heldSource(files[5]);
+      const failingStore = storeInstance(deps, failing.source, dimse, patient);
+      const survivor = storeInstance(deps, { file: files[6] }, dimse, patient);
+      assert.equal(await settledWithin(survivor, 100), false);
+      failing.fail();
+      await assert.rejects(failingStore, /held store failed/);
+      await survivor;
+      assert.equal(db.commits, 5);
+      assert.equal(await indexedCount(base, series), 6);
+      assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+    });
+  });
+
   test(`group commit: one bad row fails only its own instance; the rest of the batch is stored and indexed (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (base) => {
       const series = newUid();
