@@ -88,7 +88,7 @@ export function cpuTicksOfStat(stat: string): number {
 }
 
 /** The whole machine's busy and total CPU time so far (clock ticks over all CPUs, /proc/stat). */
-export function machineCpuTicks(): { busy: number; total: number } | undefined {
+function machineCpuTicks(): { busy: number; total: number } | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
     const t = line.trim().split(/\s+/).slice(1).map(Number);
@@ -105,15 +105,15 @@ export function machineCpuTicks(): { busy: number; total: number } | undefined {
  * (100 = every CPU busy), which tells a run limited by CPU (senders and receiver sharing the cores) from
  * one limited by waits (fsyncs, round trips).
  */
-export function cpuWindow(pid: number | undefined): { end(instances: number): { receiverCpuMsPerInstance?: number; machineBusyPercent?: number } } {
+export function cpuWindow(pid: number | undefined): { end(instances: number): { cpuMsPerInstance?: number; machineBusyPercent?: number } } {
   const cpu0 = processCpuMs(pid);
   const machine0 = machineCpuTicks();
   return {
     end(instances) {
       const cpu1 = processCpuMs(pid);
       const machine1 = machineCpuTicks();
-      const out: { receiverCpuMsPerInstance?: number; machineBusyPercent?: number } = {};
-      if (cpu0 !== undefined && cpu1 !== undefined) out.receiverCpuMsPerInstance = round((cpu1 - cpu0) / instances);
+      const out: { cpuMsPerInstance?: number; machineBusyPercent?: number } = {};
+      if (cpu0 !== undefined && cpu1 !== undefined) out.cpuMsPerInstance = round((cpu1 - cpu0) / instances);
       if (machine0 && machine1 && machine1.total > machine0.total) {
         out.machineBusyPercent = round((100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total), 0);
       }
