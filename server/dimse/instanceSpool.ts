@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import type { Config } from '../config.ts';
 import type { InstanceHeader } from '../dicom/readHeader.ts';
 import { StreamedInstanceFile } from '../ingest/streamedFile.ts';
+import type { HeaderCheck } from '../ingest/storeInstance.ts';
 
 /**
  * Data PDVs reach the spool whole, up to 256 KiB each (the PDU length the SCP advertises), so batching them
@@ -125,10 +126,10 @@ export class InstanceSpool extends Writable {
    * For storeInstance (InstanceSource.prepare): parses the header from the head kept in memory, runs
    * `check`, fsyncs and closes. Call after `finished()`.
    */
-  async prepare(check: (header: InstanceHeader) => void): Promise<{ header: InstanceHeader; sizeBytes: number }> {
+  async prepare(check: HeaderCheck, whileSyncing?: () => void): Promise<{ header: InstanceHeader; sizeBytes: number }> {
     const file = this.#file;
     if (!file) throw new Error('spool file is not open');
-    return await file.prepare(check);
+    return await file.prepare(check, whileSyncing);
   }
 
   /** Closes the file without fsync, for a caller that hands it on by name; idempotent. */

@@ -321,7 +321,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       try {
         await spool.finished();
         this.#bytes += spool.bytesWritten;
-        await store(deps, { file: spool.path, prepare: (check) => spool.prepare(check) }, { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress });
+        await store(deps, { file: spool.path, prepare: (check, whileSyncing) => spool.prepare(check, whileSyncing) }, { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress });
         await spool.close(); // already closed by prepare unless the store took the file by name
         this.#log.debug({ sopInstanceUid, bytes: spool.bytesWritten, ms: Date.now() - entry.startedAt }, 'C-STORE stored');
         return { status: StoreStatus.Success };

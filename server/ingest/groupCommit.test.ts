@@ -76,13 +76,48 @@ function heldSource(file: string): { source: InstanceSource; release(): void; fa
       prepare: async (check) => {
         if (!(await gate)) throw new InstanceRejectedError(FailureReason.ProcessingFailure, 'held store failed');
         const header = await readInstanceHeader(file);
-        check(header);
-        return { header, sizeBytes: (await stat(file)).size };
+        const sizeBytes = (await stat(file)).size;
+        check(header, sizeBytes);
+        return { header, sizeBytes };
       },
     },
     release: () => settle(true),
     fail: () => settle(false),
   };
+}
+
+/**
+ * A source whose fsync is held: its header is checked and `whileSyncing` called at once, as a real source
+ * does when it hands the fsync to the thread pool; the "fsync" then ends (or fails) when the test says so.
+ */
+function syncHeldSource(file: string): { source: InstanceSource; syncing: Promise<void>; release(): void; fail(): void } {
+  let settle!: (ok: boolean) => void;
+  const gate = new Promise<boolean>((resolve) => (settle = resolve));
+  let syncing!: () => void;
+  const started = new Promise<void>((resolve) => (syncing = resolve));
+  return {
+    source: {
+      file,
+      prepare: async (check, whileSyncing) => {
+        const header = await readInstanceHeader(file);
+        const sizeBytes = (await stat(file)).size;
+        check(header, sizeBytes);
+        whileSyncing?.();
+        syncing();
+        if (!(await gate)) throw new Error('EIO: fsync failed');
+        return { header, sizeBytes };
+      },
+    },
+    syncing: started,
+    release: () => settle(true),
+    fail: () => settle(false),
+  };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (const end = performance.now() + 10_000; !condition(); await new Promise((r) => setTimeout(r, 5))) {
+    if (performance.now() > end) assert.fail(`timed out waiting until ${what}`);
+  }
 }
 
 /** Whether `p` has settled by the time the event loop has had `ms` to run everything else. */
@@ -139,6 +174,86 @@ for (const driver of testDatabases()) {
       assert.equal(db.commits, 5);
       assert.equal(await indexedCount(base, series), 6);
       assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+    });
+  });
+
+  test(`early index: a lone store writes its row while its file syncs, commits it only once the file is in place, and rolls it back when the file never gets there (${driver})`, { timeout: 60_000 }, async (t) => {
+    await withTestDatabase(driver, t, async (base) => {
+      const study = newUid();
+      const series = newUid();
+      const elsewhere = newUid();
+      const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series });
+      const indexedSops: string[] = [];
+      const db = instrumented(base, (sql, params) => {
+        if (!sql.includes('dicom_index_instances')) return;
+        for (const p of params ?? []) if (typeof p === 'string') for (const m of p.matchAll(/"sop_instance_uid":"([0-9.]+)"/g)) indexedSops.push(m[1]);
+      });
+      const deps = { ...(await testAppDeps(base, t)), db };
+      const files = await tempFiles(deps, [slices[0], slices[1], syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: elsewhere })[0]]);
+      const dimse = { via: 'dimse' as const };
+      const sop = async (file: string) => (await readInstanceHeader(file)).sopInstanceUid;
+
+      // The row is written while the fsync runs, and committed only after it (and the rename) are done.
+      const first = syncHeldSource(files[0]);
+      const firstSop = await sop(files[0]);
+      const stored = storeInstance(deps, first.source, dimse);
+      await first.syncing;
+      await until(() => indexedSops.includes(firstSop), 'the row is written during the fsync');
+      assert.equal(await settledWithin(stored, 100), false);
+      assert.equal(db.committedAt, -Infinity, 'nothing committed while the file is not durable');
+      const releasedAt = performance.now();
+      first.release();
+      const { path } = await stored;
+      assert.ok(db.committedAt > releasedAt, 'committed after the fsync');
+      assert.equal((await stat(storedInstanceFile(deps.config.dataDir, path))).size, slices[0].length);
+      assert.equal(await indexedCount(base, series), 1);
+
+      // The fsync fails after the row was written: rolled back, the sender gets a failure.
+      const second = syncHeldSource(files[1]);
+      const secondSop = await sop(files[1]);
+      const failing = storeInstance(deps, second.source, dimse);
+      await until(() => indexedSops.includes(secondSop), 'the second row is written');
+      second.fail();
+      await assert.rejects(failing, (e: unknown) => e instanceof InstanceRejectedError && e.reason === FailureReason.ProcessingFailure);
+      assert.equal(await indexedCount(base, series), 1, 'no row for an instance whose file was not synced');
+
+      // The file cannot be moved into place (its series directory cannot be made): no row either.
+      await writeFile(join(deps.config.dataDir, 'dicom', study, elsewhere), 'not a directory');
+      const thirdSop = await sop(files[2]);
+      await assert.rejects(storeInstance(deps, { file: files[2] }, dimse), (e: unknown) => e instanceof InstanceRejectedError);
+      assert.ok(indexedSops.includes(thirdSop), 'its row had been written early');
+      assert.equal(await indexedCount(base, elsewhere), 0, 'and was rolled back');
+      assert.equal((await base.query('SELECT 1 FROM dicom_series WHERE series_uid = $1', [elsewhere])).rows.length, 0);
+      assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+
+      // A later store is unaffected.
+      const again = await tempFiles(deps, [slices[1]]);
+      await storeInstance(deps, { file: again[0] }, dimse);
+      assert.equal(await indexedCount(base, series), 2);
+
+      // Stores have overlapped (two associations): a store alone for a moment is not written early, so it
+      // does not keep the others out of a shared commit; once they have stopped overlapping, it is again.
+      const [a, b, lone, later] = await tempFiles(deps, slices.slice(2, 6));
+      const heldA = heldSource(a);
+      const both = [storeInstance(deps, heldA.source, dimse), storeInstance(deps, { file: b }, dimse)];
+      heldA.release();
+      await Promise.all(both);
+      const loneSource = syncHeldSource(lone);
+      const loneSop = await sop(lone);
+      const loneStore = storeInstance(deps, loneSource.source, dimse, { overlapMemoryMs: 600_000 });
+      await loneSource.syncing;
+      assert.equal(await settledWithin(loneStore, 100), false);
+      assert.ok(!indexedSops.includes(loneSop), 'not written during its fsync');
+      loneSource.release();
+      await loneStore;
+      assert.ok(indexedSops.includes(loneSop), 'written after it');
+      const laterSource = syncHeldSource(later);
+      const laterSop = await sop(later);
+      const laterStore = storeInstance(deps, laterSource.source, dimse, { overlapMemoryMs: 0 });
+      await until(() => indexedSops.includes(laterSop), 'written early again');
+      laterSource.release();
+      await laterStore;
+      assert.equal(await indexedCount(base, series), 6);
     });
   });
 
@@ -228,11 +343,16 @@ test('streamed instance file: written in batches with the preamble zeroed, heade
     }
     assert.equal(part.bytes, slice.length);
     let checked = '';
-    const { header, sizeBytes } = await part.prepare((h) => {
+    let checkedSize = 0;
+    let syncing = 0;
+    const { header, sizeBytes } = await part.prepare((h, size) => {
       checked = h.sopInstanceUid;
-    });
+      checkedSize = size;
+    }, () => syncing++);
     assert.equal(sizeBytes, slice.length);
     assert.equal(checked, header.sopInstanceUid);
+    assert.equal(checkedSize, slice.length, 'the check sees the whole size');
+    assert.equal(syncing, 1, 'told once that the fsync is under way');
     const onDisk = await readFile(part.file);
     assert.ok(onDisk.subarray(0, 128).equals(Buffer.alloc(128)), 'preamble stored as zeros');
     assert.ok(onDisk.subarray(128).equals(slice.subarray(128)), 'the rest byte for byte');
@@ -242,7 +362,8 @@ test('streamed instance file: written in batches with the preamble zeroed, heade
     await other.write(Buffer.from(slice));
     await assert.rejects(other.prepare(() => {
       throw new InstanceRejectedError(FailureReason.StudyInstanceUidMismatch, 'wrong study');
-    }), /wrong study/);
+    }, () => syncing++), /wrong study/);
+    assert.equal(syncing, 1, 'a rejected header is never synced');
     await other.discard();
     await assert.rejects(stat(other.file), { code: 'ENOENT' });
   });

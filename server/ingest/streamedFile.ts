@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { HEADER_READ_BYTES, readInstanceHeaderFrom, type InstanceHeader } from '../dicom/readHeader.ts';
 import { newTempPath, removeTemp, tempDir } from './tempFiles.ts';
+import type { HeaderCheck } from './storeInstance.ts';
 
 /** PS3.10 §7.5: the 128-byte preamble can carry executable content (CVE-2019-11687); it is stored as zeros. */
 const PREAMBLE = 128;
@@ -127,20 +128,23 @@ export class StreamedInstanceFile {
   };
 
   /**
-   * Writes what is left, parses the header, runs `check` (which throws to reject), fsyncs and closes.
+   * Writes what is left, parses the header, runs `check` (which throws to reject), fsyncs (calling
+   * `whileSyncing` once the fsync is on the thread pool) and closes.
    * On any failure the handle is closed; the caller (storeInstance) removes the file.
    */
-  async prepare(check: (header: InstanceHeader) => void): Promise<{ header: InstanceHeader; sizeBytes: number }> {
+  async prepare(check: HeaderCheck, whileSyncing?: () => void): Promise<{ header: InstanceHeader; sizeBytes: number }> {
     // The header is parsed on this thread while the last write (a STOW-RS part's tail) runs on the thread
     // pool, rather than after it.
     const flushed = this.#flush();
     this.#flushed = flushed.catch(noop);
     try {
       const header = await readInstanceHeaderFrom({ size: this.#bytes, read: this.#read });
-      check(header);
+      check(header, this.#bytes);
       this.#head = [];
       await flushed;
-      await this.#fh.sync();
+      const synced = this.#fh.sync();
+      whileSyncing?.();
+      await synced;
       return { header, sizeBytes: this.#bytes };
     } finally {
       // Never close the handle under a write still in flight (a rejected header does not wait for it above).
