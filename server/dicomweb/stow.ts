@@ -6,7 +6,7 @@ import { FailureReason, InstanceRejectedError, type FailureReasonCode } from '..
 import { isUsableUid } from '../dicom/uid.ts';
 import { checkFreeDisk } from '../ingest/disk.ts';
 import { storeInstance, type StoredInstance } from '../ingest/storeInstance.ts';
-import { StreamedInstanceFile } from '../ingest/streamedFile.ts';
+import { PartFiles, type StreamedInstanceFile } from '../ingest/streamedFile.ts';
 import { INGEST_LIMITS } from './limits.ts';
 import { MultipartRelatedTokenizer, MultipartSyntaxError, type MultipartEvent } from './multipartRelated.ts';
 import { num, seq, sorted, str, uid, type DicomJson } from './dicomJson.ts';
@@ -111,6 +111,7 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
     pending.add(p);
   };
 
+  const files = new PartFiles(deps.config);
   let current: StreamedInstanceFile | undefined;
   let discarding: StowFailure | undefined; // the current part is being skipped for this reason
   let total = 0;
@@ -140,7 +141,7 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
           discarding = { reason: FailureReason.CannotUnderstand, message: `part ${partIndex} has Content-Type ${wrongType}; only application/dicom parts are accepted` };
           return;
         }
-        current = await StreamedInstanceFile.create(deps.config);
+        current = await files.next();
         return;
       }
       case 'data': {
@@ -210,6 +211,7 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
     }
   } finally {
     await closeCurrent(false);
+    await files.close();
     await Promise.all(pending);
   }
   return outcome;

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { TS, writePart10 } from '../../test/support/dicomPart10.ts';
 import { newUid } from '../../test/support/syntheticCt.ts';
 import { HEADER_READ_BYTES } from '../dicom/readHeader.ts';
-import { StreamedInstanceFile } from './streamedFile.ts';
+import { PartFiles, StreamedInstanceFile } from './streamedFile.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 
@@ -89,4 +89,34 @@ test('a header rejected while the last write is in flight leaves the file closed
   assert.equal((await readFile(part.file)).length, file.length);
   await part.discard();
   await assert.rejects(readFile(part.file), { code: 'ENOENT' });
+});
+
+test('the parts of one request: from the second part on, the next part\'s file is opened ahead and is the one it gets; close() deletes a spare never used', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ag-streamed-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const tmp = join(dataDir, 'tmp');
+  const others = async (...taken: StreamedInstanceFile[]): Promise<string[]> => {
+    const names = taken.map((f) => basename(f.file));
+    // The spare's open may still be on the thread pool: wait for it to show.
+    for (let i = 0; i < 200; i++) {
+      const rest = (await readdir(tmp)).filter((n) => !names.includes(n));
+      if (rest.length > 0 || i === 199) return rest;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return [];
+  };
+  const files = new PartFiles({ dataDir });
+
+  const first = await files.next();
+  assert.deepEqual(await readdir(tmp), [basename(first.file)], 'a one-part request opens no spare');
+  const second = await files.next();
+  const [spare, ...more] = await others(first, second);
+  assert.ok(spare !== undefined && more.length === 0, 'one file opened ahead for a third part');
+  const third = await files.next();
+  assert.equal(basename(third.file), spare, 'the third part gets the file opened ahead');
+  assert.equal((await others(first, second, third)).length, 1, 'and a fourth is opened ahead');
+
+  await files.close();
+  for (const f of [first, second, third]) await f.discard();
+  assert.deepEqual(await readdir(tmp), [], 'nothing left once the request is done');
 });

@@ -174,6 +174,48 @@ export class StreamedInstanceFile {
   }
 }
 
+/**
+ * Temp files for the parts of one request, each opened while the part before it is received: creating a
+ * file cost 0.4-0.7 ms (a thread-pool round trip and the file system's inode work) between a part's
+ * boundary and its first write, and a STOW-RS request is read one part after another. From the second
+ * part on, the file for the next part is opened ahead, so a one-instance request opens no spare.
+ */
+export class PartFiles {
+  readonly #config: Pick<Config, 'dataDir'>;
+  #ahead: Promise<StreamedInstanceFile> | undefined;
+  #taken = 0;
+
+  constructor(config: Pick<Config, 'dataDir'>) {
+    this.#config = config;
+  }
+
+  /** The file for the next part. */
+  async next(): Promise<StreamedInstanceFile> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (++this.#taken >= 2) {
+      const opening = StreamedInstanceFile.create(this.#config);
+      opening.catch(noop); // if it failed, next() opens one again
+      this.#ahead = opening;
+    }
+    if (ahead) {
+      try {
+        return await ahead;
+      } catch {
+        // opened again below, where a lasting failure reaches the caller
+      }
+    }
+    return await StreamedInstanceFile.create(this.#config);
+  }
+
+  /** Deletes the file opened ahead for a part that never came. */
+  async close(): Promise<void> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    await ahead?.then((file) => file.discard(), noop);
+  }
+}
+
 function noop(): void {}
 
 /** The buffers of `batch` after its first `skip` bytes (a short writev). */
