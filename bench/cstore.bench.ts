@@ -40,7 +40,9 @@ function storescu(port: number, files: string[], nodelay = true, calledAet = 'AN
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(code) : reject(new Error(`storescu exited ${code}: ${stderr.slice(-500)}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(code) : reject(new Error(`storescu exited ${code}: ${stderr.slice(-500)}`)),
+    );
   });
 }
 
@@ -52,11 +54,20 @@ interface ReceiverReport {
 }
 
 /** Each of `series` sent in turn to one receiver over `associations` associations, each timed. */
-async function scenario(series: string[][], associations: number, opts: { nodelay?: boolean } = {}): Promise<Array<Record<string, unknown>>> {
+async function scenario(
+  series: string[][],
+  associations: number,
+  opts: { nodelay?: boolean } = {},
+): Promise<Array<Record<string, unknown>>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-cstore-bench-'));
   const child = fork(import.meta.filename, [], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
-    env: { ...process.env, CSTORE_BENCH_RECEIVER: '1', DATA_DIR: dataDir, DATABASE_URL: process.env.BENCH_DATABASE_URL ?? '' },
+    env: {
+      ...process.env,
+      CSTORE_BENCH_RECEIVER: '1',
+      DATA_DIR: dataDir,
+      DATABASE_URL: process.env.BENCH_DATABASE_URL ?? '',
+    },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   try {
@@ -75,7 +86,9 @@ async function scenario(series: string[][], associations: number, opts: { nodela
       const cost = cpu.end(files.length);
       sent += files.length;
       child.send('report');
-      const report = await new Promise<ReceiverReport>((resolve) => child.once('message', (m) => resolve(m as ReceiverReport)));
+      const report = await new Promise<ReceiverReport>((resolve) =>
+        child.once('message', (m) => resolve(m as ReceiverReport)),
+      );
       let bytes = 0;
       for (const f of files) bytes += (await stat(f)).size;
       if (report.instances !== sent) throw new Error(`${report.instances} of ${sent} instances indexed`);
@@ -117,9 +130,16 @@ async function orthanc(series: string[][], associations: number): Promise<Array<
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const cost = cpu.end(files.length);
       sent += files.length;
-      const stats = (await (await fetch(`${o.url}/statistics`, { headers: o.headers })).json()) as { CountInstances: number };
+      const stats = (await (await fetch(`${o.url}/statistics`, { headers: o.headers })).json()) as {
+        CountInstances: number;
+      };
       if (stats.CountInstances !== sent) throw new Error(`Orthanc stored ${stats.CountInstances} of ${sent} instances`);
-      results.push({ associations, seconds: round(seconds), instancesPerSecond: round(files.length / seconds, 1), ...cost });
+      results.push({
+        associations,
+        seconds: round(seconds),
+        instancesPerSecond: round(files.length / seconds, 1),
+        ...cost,
+      });
     }
     return results;
   } finally {
@@ -154,7 +174,11 @@ export async function run(): Promise<Record<string, unknown>> {
       runs[`ours.${name}`] = [];
       runs[`orthanc.${name}`] = [];
     }
-    const keep = (who: 'ours' | 'orthanc', associations: number, [first, next]: Array<Record<string, unknown>>): void => {
+    const keep = (
+      who: 'ours' | 'orthanc',
+      associations: number,
+      [first, next]: Array<Record<string, unknown>>,
+    ): void => {
       const name = associations === 1 ? 'oneAssociation' : 'fourAssociations';
       runs[`${who}.${name}`].push(first);
       runs[`${who}.${name}NextSeries`].push(next);
@@ -189,14 +213,21 @@ export async function run(): Promise<Record<string, unknown>> {
       Object.assign(result, {
         speedupOneAssociation: speedups.oneAssociation,
         speedupFourAssociations: speedups.fourAssociations,
-        speedupNextSeries: { oneAssociation: speedups.oneAssociationNextSeries, fourAssociations: speedups.fourAssociationsNextSeries },
+        speedupNextSeries: {
+          oneAssociation: speedups.oneAssociationNextSeries,
+          fourAssociations: speedups.fourAssociationsNextSeries,
+        },
         speedupRounds,
       });
     } else {
       result.orthanc = 'not installed (Debian: orthanc); ratios to its reference figures instead';
       result.vsOrthancReference = {
-        oneAssociation: round(((result.oneAssociation as Record<string, number>).instancesPerSecond) / ORTHANC.oneAssociation),
-        fourAssociations: round(((result.fourAssociations as Record<string, number>).instancesPerSecond) / ORTHANC.fourAssociations),
+        oneAssociation: round(
+          (result.oneAssociation as Record<string, number>).instancesPerSecond / ORTHANC.oneAssociation,
+        ),
+        fourAssociations: round(
+          (result.fourAssociations as Record<string, number>).instancesPerSecond / ORTHANC.fourAssociations,
+        ),
       };
     }
     return result;
@@ -222,7 +253,10 @@ async function receiver(): Promise<void> {
   await migrate(db, logger);
   // A reused Postgres database keeps earlier runs' rows (same SOP UIDs, upserted): count this run's.
   const since = (await db.query<{ t: string }>('SELECT now()::text AS t')).rows[0].t;
-  const server = await startDimseServer({ config, db, logger, queue: new Queue(db), events: new Events() }, { port: 0 });
+  const server = await startDimseServer(
+    { config, db, logger, queue: new Queue(db), events: new Events() },
+    { port: 0 },
+  );
   (globalThis as { gc?: () => void }).gc?.();
   const baseline = process.memoryUsage.rss();
   const gcs = majorGcCounter();
@@ -232,11 +266,24 @@ async function receiver(): Promise<void> {
   }, 10).unref();
   process.on('message', (m) => {
     if (m === 'report') {
-      void db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE received_at >= $1::timestamptz', [since]).then((r) => {
-        process.send?.({ baselineMb: baseline / 2 ** 20, peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20, instances: r.rows[0].n, majorGcs: gcs.count() });
-      });
+      void db
+        .query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE received_at >= $1::timestamptz', [
+          since,
+        ])
+        .then((r) => {
+          process.send?.({
+            baselineMb: baseline / 2 ** 20,
+            peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20,
+            instances: r.rows[0].n,
+            majorGcs: gcs.count(),
+          });
+        });
     }
-    if (m === 'stop') void server.close().then(() => db.close()).then(() => process.exit(0));
+    if (m === 'stop')
+      void server
+        .close()
+        .then(() => db.close())
+        .then(() => process.exit(0));
   });
   process.send?.({ port: server.port });
 }

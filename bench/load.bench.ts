@@ -20,7 +20,13 @@ import { lostInstances, runLoad, seedResultForDownloads } from '../test/support/
 
 export async function run(): Promise<Record<string, unknown>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-load-bench-'));
-  const config = loadConfig({ DATA_DIR: dataDir, AUTH: 'off', LOG_LEVEL: 'silent', MIN_FREE_DISK_MB: '0', SERIES_STABLE_SECONDS: '3600' });
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    AUTH: 'off',
+    LOG_LEVEL: 'silent',
+    MIN_FREE_DISK_MB: '0',
+    SERIES_STABLE_SECONDS: '3600',
+  });
   const db = await openPgliteDatabase(join(dataDir, 'pglite'));
   await migrate(db);
   const deps = { config, db, logger: silentLogger(), queue: new Queue(db), events: new Events() };
@@ -29,7 +35,15 @@ export async function run(): Promise<Record<string, unknown>> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
     const zipFiles = await seedResultForDownloads(deps, 4);
-    const report = await runLoad({ url, clients: 20, instancesPerClient: 50, sseListeners: 5, zipDownloads: 3, zipFiles, matrix: 128 });
+    const report = await runLoad({
+      url,
+      clients: 20,
+      instancesPerClient: 50,
+      sseListeners: 5,
+      zipDownloads: 3,
+      zipFiles,
+      matrix: 128,
+    });
     const lost = await lostInstances(deps, report.acknowledgedSops);
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances');
     const { acknowledgedSops: _, ...summary } = report;

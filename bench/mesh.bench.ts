@@ -102,13 +102,27 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     triangles[s.name] = { surface: result.timing.surfaceTriangles[i], decimated: s.triangles };
     meshVolumeMl[s.name] = s.meshVolumeMl;
   });
-  const grid = { dims: [...seg.labelMap.dims], spacing: [...seg.labelMap.spacing], segments: seg.segments.map((s) => [s.label, ...(s.containsLabels ?? [])]) };
-  return { wall, cpu, threadSeconds: { ...result.timing.threadSeconds }, threads: result.timing.threads, triangles, meshVolumeMl, grid };
+  const grid = {
+    dims: [...seg.labelMap.dims],
+    spacing: [...seg.labelMap.spacing],
+    segments: seg.segments.map((s) => [s.label, ...(s.containsLabels ?? [])]),
+  };
+  return {
+    wall,
+    cpu,
+    threadSeconds: { ...result.timing.threadSeconds },
+    threads: result.timing.threads,
+    triangles,
+    meshVolumeMl,
+    grid,
+  };
 }
 
 /** VTK's runs as one record: the median of each stage, each run's stages, or why VTK did not run. */
 function vtkSummary(vtkRuns: Array<Record<string, unknown>>): Record<string, unknown> {
-  const staged = vtkRuns.filter((v) => v.seconds) as Array<Record<string, unknown> & { seconds: Record<string, number>; cpuSeconds: Record<string, number> }>;
+  const staged = vtkRuns.filter((v) => v.seconds) as Array<
+    Record<string, unknown> & { seconds: Record<string, number>; cpuSeconds: Record<string, number> }
+  >;
   if (staged.length === 0) return vtkRuns[0] ?? { skipped: 'no run' };
   const med = (pick: (v: (typeof staged)[number]) => Record<string, number>): Record<string, number> =>
     Object.fromEntries(Object.keys(pick(staged[0])).map((k) => [k, r3(median(staged.map((v) => pick(v)[k])))]));
@@ -123,12 +137,21 @@ function vtkSummary(vtkRuns: Array<Record<string, unknown>>): Record<string, unk
 }
 
 /** VTK meshing the same label map in a Python child process, or why it was skipped. */
-function vtkSideBySide(dir: string, labelsPath: string, dims: number[], spacing: number[], segments: number[][]): Record<string, unknown> {
+function vtkSideBySide(
+  dir: string,
+  labelsPath: string,
+  dims: number[],
+  spacing: number[],
+  segments: number[][],
+): Record<string, unknown> {
   const probe = spawnSync(SYSTEM_PYTHON, ['-c', 'import vtk, numpy'], { encoding: 'utf8' });
   if (probe.status !== 0) return { skipped: 'python3-vtk9 is not installed (apt-get install python3-vtk9)' };
   const spec = join(dir, 'vtk.json');
   writeFileSync(spec, JSON.stringify({ labels: labelsPath, dims, spacing, segments, reduction: REDUCTION }));
-  const child = spawnSync(SYSTEM_PYTHON, [join(import.meta.dirname, 'mesh_vtk.py'), spec], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const child = spawnSync(SYSTEM_PYTHON, [join(import.meta.dirname, 'mesh_vtk.py'), spec], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   if (child.status !== 0) return { error: `exit ${child.status ?? child.signal}`, stderr: child.stderr.slice(-2000) };
   return JSON.parse(child.stdout) as Record<string, unknown>;
 }
@@ -139,11 +162,17 @@ export async function run(): Promise<Record<string, unknown>> {
     const input = join(dir, 'ct.nii.gz');
     const gen = spawnSync(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', [
-        `import { makeSyntheticCt } from ${JSON.stringify(join(import.meta.dirname, '../test/support/syntheticCt.ts'))};`,
-        `import { writeNifti } from ${JSON.stringify(join(import.meta.dirname, '../server/volume/nifti.ts'))};`,
-        `await writeNifti(${JSON.stringify(input)}, makeSyntheticCt({ dims: [512, 512, 300], seed: 7 }), { level: 1 });`,
-      ].join('\n')],
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        [
+          `import { makeSyntheticCt } from ${JSON.stringify(join(import.meta.dirname, '../test/support/syntheticCt.ts'))};`,
+          `import { writeNifti } from ${JSON.stringify(join(import.meta.dirname, '../server/volume/nifti.ts'))};`,
+          `await writeNifti(${JSON.stringify(input)}, makeSyntheticCt({ dims: [512, 512, 300], seed: 7 }), { level: 1 });`,
+        ].join('\n'),
+      ],
       { encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'] },
     );
     if (gen.status !== 0) throw new Error(`generating the CT failed: exit ${gen.status ?? gen.signal}`);
@@ -155,7 +184,9 @@ export async function run(): Promise<Record<string, unknown>> {
     for (let i = 0; i < count; i++) {
       global.gc?.();
       runs.push(await once(input, dir, i === 0 ? labelsPath : undefined));
-      process.stderr.write(`mesh bench: run ${i + 1}/${count}: ${r3(Object.values(runs[i].wall).reduce((a, b) => a + b, 0))} s\n`);
+      process.stderr.write(
+        `mesh bench: run ${i + 1}/${count}: ${r3(Object.values(runs[i].wall).reduce((a, b) => a + b, 0))} s\n`,
+      );
       // VTK after each of our runs, on the label map of the first: both see the machine as it was then.
       const { grid } = runs[0];
       const vtk = vtkSideBySide(dir, labelsPath, grid.dims, grid.spacing, grid.segments);
@@ -174,7 +205,9 @@ export async function run(): Promise<Record<string, unknown>> {
 
     const vtk = vtkSummary(vtkRuns);
     // Ours over VTK's surface + smoothing + decimation, round by round, and the median of those ratios.
-    const vtkTotals = vtkRuns.map((v) => v.seconds as Record<string, number> | undefined).map((st) => (st ? st.surface + st.smooth + st.decimate : undefined));
+    const vtkTotals = vtkRuns
+      .map((v) => v.seconds as Record<string, number> | undefined)
+      .map((st) => (st ? st.surface + st.smooth + st.decimate : undefined));
     const inOrder = vtkTotals.every((v) => v !== undefined)
       ? runs.map((r, i) => r3(Object.values(r.wall).reduce((a, b) => a + b, 0) / (vtkTotals[i] as number)))
       : undefined;

@@ -30,8 +30,18 @@ async function measure(db: Database, workers: number, concurrency: number): Prom
       if (++done === JOBS) finished();
     },
   };
-  const pool = Array.from({ length: workers }, (_, i) =>
-    new Worker({ db, queue, tasks, logger: silentLogger(), concurrency, pollIntervalMs: 100, workerId: `bench-${i}` }),
+  const pool = Array.from(
+    { length: workers },
+    (_, i) =>
+      new Worker({
+        db,
+        queue,
+        tasks,
+        logger: silentLogger(),
+        concurrency,
+        pollIntervalMs: 100,
+        workerId: `bench-${i}`,
+      }),
   );
   const t1 = process.hrtime.bigint();
   await Promise.all(pool.map((w) => w.start()));

@@ -12,7 +12,9 @@ const here = import.meta.dirname;
 const only = process.argv.slice(2);
 
 if (process.env.BENCH_CHILD) {
-  const mod = (await import(join(here, `${process.env.BENCH_CHILD}.bench.ts`))) as { run: () => Promise<Record<string, unknown>> };
+  const mod = (await import(join(here, `${process.env.BENCH_CHILD}.bench.ts`))) as {
+    run: () => Promise<Record<string, unknown>>;
+  };
   const result = await mod.run();
   process.stdout.write(`\n@@BENCH_RESULT@@${JSON.stringify(result)}\n`);
   process.exit(0);
@@ -46,7 +48,12 @@ for (const name of names) {
 process.stdout.write(
   `${JSON.stringify(
     {
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        memoryGb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
       results,
     },
     null,

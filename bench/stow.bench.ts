@@ -25,14 +25,30 @@ const SLICES = Number(process.env.STOW_BENCH_SLICES ?? 300);
 async function stow(url: string, parts: Buffer[]): Promise<number> {
   const boundary = `bench-${newUid()}`;
   return await new Promise<number>((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+          Accept: 'application/dicom+json',
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     void (async () => {
       for (const p of parts) {
-        const ok = req.write(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), p, Buffer.from('\r\n')]));
+        const ok = req.write(
+          Buffer.concat([
+            Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`),
+            p,
+            Buffer.from('\r\n'),
+          ]),
+        );
         if (!ok) await new Promise((r) => req.once('drain', r));
       }
       req.end(`--${boundary}--\r\n`);
@@ -103,7 +119,12 @@ async function orthanc(series: () => Buffer[], parallel: number): Promise<Series
       const parts = series();
       const cpu = cpuWindow(o.pid);
       const { seconds, statuses } = await timed(`${o.url}/dicom-web/studies`, parts, parallel);
-      return { statuses, seconds: round(seconds), instancesPerSecond: round(parts.length / seconds, 1), ...cpu.end(parts.length) };
+      return {
+        statuses,
+        seconds: round(seconds),
+        instancesPerSecond: round(parts.length / seconds, 1),
+        ...cpu.end(parts.length),
+      };
     };
     const first = await one();
     return { first, next: await one() };
@@ -121,7 +142,13 @@ export async function run(): Promise<Record<string, unknown>> {
   const series = () => syntheticDicomSliceBuffers(volume, { studyUid: newUid(), seriesUid: newUid() });
   const rounds = Number(process.env.STOW_BENCH_ROUNDS ?? 3);
   const withOrthanc = hasOrthanc();
-  const result: Record<string, unknown> = { slices: SLICES, sliceBytes: 0, fsync: true, rounds, database: process.env.BENCH_DATABASE_URL ? 'postgresql' : 'pglite' };
+  const result: Record<string, unknown> = {
+    slices: SLICES,
+    sliceBytes: 0,
+    fsync: true,
+    rounds,
+    database: process.env.BENCH_DATABASE_URL ? 'postgresql' : 'pglite',
+  };
   const scenarios = ['OneRequest', 'FourParallel', 'OneRequestNextSeries', 'FourParallelNextSeries'];
   const runs: Record<string, Array<Record<string, unknown>>> = {};
   for (const name of scenarios) {
@@ -157,7 +184,10 @@ export async function run(): Promise<Record<string, unknown>> {
     }
     result.speedupOneRequest = speedups.oneRequest;
     result.speedupFourParallel = speedups.fourParallel;
-    result.speedupNextSeries = { oneRequest: speedups.oneRequestNextSeries, fourParallel: speedups.fourParallelNextSeries };
+    result.speedupNextSeries = {
+      oneRequest: speedups.oneRequestNextSeries,
+      fourParallel: speedups.fourParallelNextSeries,
+    };
     result.speedupRounds = speedupRounds;
   } else {
     result.orthanc = 'not installed (Debian: orthanc orthanc-dicomweb)';

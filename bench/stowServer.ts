@@ -32,7 +32,12 @@ setInterval(() => {
   peak = Math.max(peak, process.memoryUsage.rss());
 }, 10).unref();
 process.on('message', (m) => {
-  if (m === 'rss') process.send?.({ baselineMb: baseline / 2 ** 20, peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20, majorGcs: gcs.count() });
+  if (m === 'rss')
+    process.send?.({
+      baselineMb: baseline / 2 ** 20,
+      peakMb: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20,
+      majorGcs: gcs.count(),
+    });
   if (m === 'stop') server.close(() => void db.close().then(() => process.exit(0)));
 });
 process.send?.({ port: (server.address() as AddressInfo).port });

@@ -10,7 +10,9 @@ test('cpuTicksOfStat adds utime and stime, whatever the command name holds', () 
   assert.throws(() => cpuTicksOfStat('garbage'), /not a \/proc/);
 });
 
-const procSkip = existsSync('/proc/self/stat') ? false : 'no /proc on this system: benchmark CPU figures are left out there';
+const procSkip = existsSync('/proc/self/stat')
+  ? false
+  : 'no /proc on this system: benchmark CPU figures are left out there';
 
 test('cpuWindow reports the CPU a process spent per instance and how busy the machine was', { skip: procSkip }, () => {
   const window = cpuWindow(process.pid);

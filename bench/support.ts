@@ -27,7 +27,9 @@ export function rssSampler(intervalMs = 20): { stop(): number; peakMb(): number 
 export function majorGcCounter(): { count(): number } {
   let n = 0;
   const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) n++;
+    for (const e of list.getEntries())
+      if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+        n++;
   });
   observer.observe({ entryTypes: ['gc'] });
   return { count: () => n };
@@ -60,7 +62,9 @@ export function medianRound(rounds: Rated[]): Record<string, unknown> {
 
 /** Ours over theirs (instances/s) round by round, sorted, and the median of those ratios. */
 export function roundRatios(ours: Rated[], theirs: Rated[]): { median: number; rounds: number[] } {
-  const r = ours.map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number))).sort((a, b) => a - b);
+  const r = ours
+    .map((o, k) => round((o.instancesPerSecond as number) / (theirs[k].instancesPerSecond as number)))
+    .sort((a, b) => a - b);
   return { median: r[Math.floor(r.length / 2)], rounds: r };
 }
 
@@ -105,7 +109,9 @@ function machineCpuTicks(): { busy: number; total: number } | undefined {
  * (100 = every CPU busy), which tells a run limited by CPU (senders and receiver sharing the cores) from
  * one limited by waits (fsyncs, round trips).
  */
-export function cpuWindow(pid: number | undefined): { end(instances: number): { cpuMsPerInstance?: number; machineBusyPercent?: number } } {
+export function cpuWindow(pid: number | undefined): {
+  end(instances: number): { cpuMsPerInstance?: number; machineBusyPercent?: number };
+} {
   const cpu0 = processCpuMs(pid);
   const machine0 = machineCpuTicks();
   return {

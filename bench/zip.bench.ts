@@ -36,7 +36,11 @@ function zipCli(files: string[]): Promise<{ seconds: number; bytes: number }> {
     let bytes = 0;
     child.stdout.on('data', (c: Buffer) => (bytes += c.length));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ seconds: Number(process.hrtime.bigint() - started) / 1e9, bytes }) : reject(new Error(`zip exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve({ seconds: Number(process.hrtime.bigint() - started) / 1e9, bytes })
+        : reject(new Error(`zip exited ${code}`)),
+    );
   });
 }
 
@@ -45,7 +49,8 @@ export async function run(): Promise<Record<string, unknown>> {
   try {
     // A realistic mix: big .glb and .nii.gz (stored), a .gltf (deflated), small JSON.
     const plan: Array<[string, number]> = [];
-    for (let i = 0; i < 9; i++) plan.push([`case${i}.glb`, 64 * MB], [`case${i}_seg.nii.gz`, 48 * MB], [`case${i}_segments.json`, 64 * 1024]);
+    for (let i = 0; i < 9; i++)
+      plan.push([`case${i}.glb`, 64 * MB], [`case${i}_seg.nii.gz`, 48 * MB], [`case${i}_segments.json`, 64 * 1024]);
     plan.push(['atlas.gltf', 8 * MB]);
     for (const [name, size] of plan) await writeRandomFile(join(dir, name), size);
     const files = plan.map(([name]) => join(dir, name));
@@ -53,7 +58,9 @@ export async function run(): Promise<Record<string, unknown>> {
 
     const server = createServer((_req, res) => {
       res.setHeader('Content-Type', 'application/zip');
-      void pipeline(createZipStream(plan.map(([name]) => ({ path: join(dir, name), name }))), res).catch(() => undefined);
+      void pipeline(createZipStream(plan.map(([name]) => ({ path: join(dir, name), name }))), res).catch(
+        () => undefined,
+      );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;

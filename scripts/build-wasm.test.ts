@@ -7,6 +7,10 @@ test('the committed WebAssembly binaries are assembled from their current .wat s
   for (const { wat, ts, name } of WASM_SOURCES) {
     const binary = await assemble(wat);
     assert.ok(WebAssembly.validate(binary), `${wat} assembles to valid WebAssembly`);
-    assert.equal(await readFile(ts, 'utf8'), generatedModule(wat, name, binary), `${ts} is stale: run npm run build:wasm`);
+    assert.equal(
+      await readFile(ts, 'utf8'),
+      generatedModule(wat, name, binary),
+      `${ts} is stale: run npm run build:wasm`,
+    );
   }
 });

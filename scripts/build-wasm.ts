@@ -12,7 +12,13 @@ import wabtInit from 'wabt';
 const root = join(import.meta.dirname, '..');
 
 /** Each source and the module generated from it. */
-export const WASM_SOURCES = [{ wat: join(root, 'server/mesh/taubinPass.wat'), ts: join(root, 'server/mesh/taubinPassWasm.ts'), name: 'TAUBIN_PASS_WASM' }];
+export const WASM_SOURCES = [
+  {
+    wat: join(root, 'server/mesh/taubinPass.wat'),
+    ts: join(root, 'server/mesh/taubinPassWasm.ts'),
+    name: 'TAUBIN_PASS_WASM',
+  },
+];
 
 export async function assemble(watPath: string): Promise<Uint8Array<ArrayBuffer>> {
   const wabt = await wabtInit();

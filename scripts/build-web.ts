@@ -40,11 +40,18 @@ function hash(data: Buffer): string {
 
 async function walk(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const files = await Promise.all(entries.map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)])));
+  const files = await Promise.all(
+    entries.map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)])),
+  );
   return files.flat();
 }
 
-async function copyHashed(assets: string, from: string, manifest: Record<string, string>, as = basename(from)): Promise<void> {
+async function copyHashed(
+  assets: string,
+  from: string,
+  manifest: Record<string, string>,
+  as = basename(from),
+): Promise<void> {
   const data = await readFile(from);
   const ext = extname(as);
   const name = `${as.slice(0, -ext.length || undefined)}-${hash(data)}${ext}`;
@@ -93,7 +100,9 @@ export async function buildWeb(
     manifest[`${stable}.${kind}`] = served;
     if (kind === 'js') {
       // Static imports of the entry are needed at once: preloading them saves a round trip each.
-      preloads[stable] = info.imports.filter((i) => i.kind === 'import-statement').map((i) => `/${relative(out, join(root, i.path))}`);
+      preloads[stable] = info.imports
+        .filter((i) => i.kind === 'import-statement')
+        .map((i) => `/${relative(out, join(root, i.path))}`);
     }
   }
 
@@ -141,5 +150,7 @@ export async function buildWeb(
 if (import.meta.url === `file://${process.argv[1]}`) {
   const started = Date.now();
   const { manifest } = await buildWeb();
-  process.stdout.write(`web: built ${Object.keys(manifest).length} assets into ${relative(process.cwd(), WEB_OUT)} in ${Date.now() - started} ms\n`);
+  process.stdout.write(
+    `web: built ${Object.keys(manifest).length} assets into ${relative(process.cwd(), WEB_OUT)} in ${Date.now() - started} ms\n`,
+  );
 }

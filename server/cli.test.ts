@@ -54,7 +54,11 @@ test('worker refuses the embedded database with a clear reason', () => {
 });
 
 test('an unreadable TLS_CERT stops the start with one line naming it', () => {
-  const r = runMain(['serve'], { TLS_CERT: '/nonexistent/cert.pem', TLS_KEY: '/nonexistent/key.pem', DATA_DIR: '/tmp/ag-cli-test' });
+  const r = runMain(['serve'], {
+    TLS_CERT: '/nonexistent/cert.pem',
+    TLS_KEY: '/nonexistent/key.pem',
+    DATA_DIR: '/tmp/ag-cli-test',
+  });
   assert.equal(r.status, 2);
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.match(r.stderr, /^anatomy-gateway: TLS_CERT: cannot read \/nonexistent\/cert\.pem \(no such file\)/);

@@ -34,7 +34,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
       const name = flag.toUpperCase().replace(/-/g, '_');
       if (!SETTING_NAMES.has(name)) throw new UsageError(`unknown option --${flag} (see --help)`);
-      let value: string | undefined = eq === -1 ? argv[i + 1] : arg.slice(eq + 1);
+      const value: string | undefined = eq === -1 ? argv[i + 1] : arg.slice(eq + 1);
       if (eq === -1) {
         if (value === undefined || value.startsWith('--')) throw new UsageError(`--${flag} needs a value`);
         i++;
@@ -47,7 +47,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       continue;
     }
     if (command !== undefined) throw new UsageError(`unexpected argument "${arg}" (see --help)`);
-    if (!(arg in COMMANDS)) throw new UsageError(`unknown command "${arg}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    if (!(arg in COMMANDS))
+      throw new UsageError(`unknown command "${arg}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
     command = arg as Command;
   }
   return command === 'users' ? { command, env, args } : { command: command ?? 'serve', env };

@@ -28,9 +28,18 @@ test('defaults match the public contract', () => {
 
 test('values are parsed and validated', () => {
   const c = loadConfig({
-    PORT: '9000', DATA_DIR: '/var/lib/gw', DATABASE_URL: 'postgres://u:p@db:5432/gw', ENGINE: 'Builtin',
-    WORKER_CONCURRENCY: '4', DIMSE_PORT: '11112', DIMSE_ALLOWED_AETS: 'PACS1, CT_SCANNER ', AUTH: 'off',
-    KEEP_INPUTS: 'yes', MESH_REDUCTION: '0.5', PUBLIC_URL: 'https://gw.hospital.example/', LOG_LEVEL: 'debug',
+    PORT: '9000',
+    DATA_DIR: '/var/lib/gw',
+    DATABASE_URL: 'postgres://u:p@db:5432/gw',
+    ENGINE: 'Builtin',
+    WORKER_CONCURRENCY: '4',
+    DIMSE_PORT: '11112',
+    DIMSE_ALLOWED_AETS: 'PACS1, CT_SCANNER ',
+    AUTH: 'off',
+    KEEP_INPUTS: 'yes',
+    MESH_REDUCTION: '0.5',
+    PUBLIC_URL: 'https://gw.hospital.example/',
+    LOG_LEVEL: 'debug',
   });
   assert.equal(c.port, 9000);
   assert.equal(c.dataDir, '/var/lib/gw');
@@ -49,7 +58,11 @@ test('values are parsed and validated', () => {
 test('DICOM TLS settings give the file paths (read at start), with or without a client CA', () => {
   const base = { DIMSE_PORT: '2762', DIMSE_TLS_CERT: '/etc/gw/dicom.pem', DIMSE_TLS_KEY: '/etc/gw/dicom.key' };
   assert.deepEqual(loadConfig(base).dimseTls, { cert: '/etc/gw/dicom.pem', key: '/etc/gw/dicom.key', ca: undefined });
-  assert.deepEqual(loadConfig({ ...base, DIMSE_TLS_CA: '/etc/gw/ca.pem' }).dimseTls, { cert: '/etc/gw/dicom.pem', key: '/etc/gw/dicom.key', ca: '/etc/gw/ca.pem' });
+  assert.deepEqual(loadConfig({ ...base, DIMSE_TLS_CA: '/etc/gw/ca.pem' }).dimseTls, {
+    cert: '/etc/gw/dicom.pem',
+    key: '/etc/gw/dicom.key',
+    ca: '/etc/gw/ca.pem',
+  });
 });
 
 const bad: Array<[Record<string, string>, string]> = [
@@ -79,12 +92,15 @@ const bad: Array<[Record<string, string>, string]> = [
 ];
 for (const [env, setting] of bad) {
   test(`a bad ${setting} (${JSON.stringify(env)}) is refused with a message naming it`, () => {
-    assert.throws(() => loadConfig(env), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.setting, setting);
-      assert.ok(err.message.startsWith(`${setting}: `), err.message);
-      assert.ok(!err.message.includes('\n'));
-      return true;
-    });
+    assert.throws(
+      () => loadConfig(env),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.setting, setting);
+        assert.ok(err.message.startsWith(`${setting}: `), err.message);
+        assert.ok(!err.message.includes('\n'));
+        return true;
+      },
+    );
   });
 }

@@ -84,17 +84,25 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'SLICER_PATH', default: '(search)', help: '3D Slicer executable' },
   { name: 'SLICER_TIMEOUT_SECONDS', default: '3600', help: 'kill Slicer after this long' },
   { name: 'TOTALSEGMENTATOR_PATH', default: '(PATH)', help: 'TotalSegmentator CLI executable' },
-  { name: 'SEGMENTATION_QUALITY', default: 'normal', help: 'TotalSegmentator: normal | fast | fastest (CPU: fast takes minutes, normal up to an hour)' },
+  {
+    name: 'SEGMENTATION_QUALITY',
+    default: 'normal',
+    help: 'TotalSegmentator: normal | fast | fastest (CPU: fast takes minutes, normal up to an hour)',
+  },
   { name: 'SEGMENTATION_DEVICE', default: 'gpu', help: 'gpu (falls back to the CPU when none) | cpu' },
   { name: 'WORKER_CONCURRENCY', default: '1', help: 'jobs run at once by this process' },
-  { name: 'JOB_LEASE_SECONDS', default: '60', help: 'a crashed worker\'s job runs again after this long' },
+  { name: 'JOB_LEASE_SECONDS', default: '60', help: "a crashed worker's job runs again after this long" },
   { name: 'SERIES_STABLE_SECONDS', default: '10', help: 'quiet period before a series is queued' },
   { name: 'DIMSE_PORT', default: '(off)', help: 'DICOM C-STORE/C-ECHO port' },
   { name: 'AE_TITLE', default: 'ANATOMYGW', help: 'our DICOM AE title' },
   { name: 'DIMSE_ALLOWED_AETS', default: '(any)', help: 'comma-separated calling AE titles allowed' },
   { name: 'DIMSE_TLS_CERT', default: '', help: 'PEM certificate: DIMSE_PORT speaks DICOM TLS only' },
   { name: 'DIMSE_TLS_KEY', default: '', help: 'PEM private key for DIMSE_TLS_CERT' },
-  { name: 'DIMSE_TLS_CA', default: '', help: 'PEM CA certificates: DICOM peers must present a certificate they signed' },
+  {
+    name: 'DIMSE_TLS_CA',
+    default: '',
+    help: 'PEM CA certificates: DICOM peers must present a certificate they signed',
+  },
   { name: 'AUTH', default: 'on', help: 'off disables access control (logged at every start)' },
   { name: 'SESSION_TTL_HOURS', default: '12', help: 'a browser sign-in lasts this long' },
   { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
@@ -106,7 +114,11 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'TLS_CERT', default: '', help: 'PEM certificate: serve HTTPS' },
   { name: 'TLS_KEY', default: '', help: 'PEM private key for TLS_CERT' },
   { name: 'LOG_LEVEL', default: 'info', help: LOG_LEVELS.join(' | ') },
-  { name: 'PACS_NODES', default: '[]', help: 'JSON list of PACS nodes (name, dicomweb {url, auth}, dimse {host, port, aeTitle}, export rules)' },
+  {
+    name: 'PACS_NODES',
+    default: '[]',
+    help: 'JSON list of PACS nodes (name, dicomweb {url, auth}, dimse {host, port, aeTitle}, export rules)',
+  },
 ];
 
 function text(env: Env, name: string): string | undefined {
@@ -129,7 +141,8 @@ function decimal(env: Env, name: string, fallback: number, min: number, max: num
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || !/^-?\d*\.?\d+(e-?\d+)?$/i.test(raw)) throw new ConfigError(name, `expected a number, got "${raw}"`);
+  if (!Number.isFinite(n) || !/^-?\d*\.?\d+(e-?\d+)?$/i.test(raw))
+    throw new ConfigError(name, `expected a number, got "${raw}"`);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
 }
@@ -178,14 +191,22 @@ function dimseTls(env: Env, dimsePort: number | undefined): DimseTlsPaths | unde
   const key = text(env, 'DIMSE_TLS_KEY');
   const ca = text(env, 'DIMSE_TLS_CA');
   if ((cert === undefined) !== (key === undefined)) {
-    throw new ConfigError(cert === undefined ? 'DIMSE_TLS_CERT' : 'DIMSE_TLS_KEY', 'DIMSE_TLS_CERT and DIMSE_TLS_KEY must be set together');
+    throw new ConfigError(
+      cert === undefined ? 'DIMSE_TLS_CERT' : 'DIMSE_TLS_KEY',
+      'DIMSE_TLS_CERT and DIMSE_TLS_KEY must be set together',
+    );
   }
   if (cert === undefined || key === undefined) {
-    if (ca !== undefined) throw new ConfigError('DIMSE_TLS_CA', 'needs DIMSE_TLS_CERT and DIMSE_TLS_KEY: client certificates are checked only on a TLS port');
+    if (ca !== undefined)
+      throw new ConfigError(
+        'DIMSE_TLS_CA',
+        'needs DIMSE_TLS_CERT and DIMSE_TLS_KEY: client certificates are checked only on a TLS port',
+      );
     return undefined;
   }
   // TLS settings without a DICOM port would be silently unused; a site that meant to require TLS should know.
-  if (dimsePort === undefined) throw new ConfigError('DIMSE_TLS_CERT', 'is set but DIMSE_PORT is off: set DIMSE_PORT for the DICOM TLS port');
+  if (dimsePort === undefined)
+    throw new ConfigError('DIMSE_TLS_CERT', 'is set but DIMSE_PORT is off: set DIMSE_PORT for the DICOM TLS port');
   return { cert, key, ca };
 }
 
@@ -207,7 +228,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     throw new ConfigError(tlsCert === undefined ? 'TLS_CERT' : 'TLS_KEY', 'TLS_CERT and TLS_KEY must be set together');
   }
   const dimsePortRaw = text(env, 'DIMSE_PORT');
-  const dimsePort = dimsePortRaw === undefined || dimsePortRaw === 'off' ? undefined : integer(env, 'DIMSE_PORT', 0, 1, 65535);
+  const dimsePort =
+    dimsePortRaw === undefined || dimsePortRaw === 'off' ? undefined : integer(env, 'DIMSE_PORT', 0, 1, 65535);
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',

@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import { HEAP_GROWING_PERCENT, tuneHeapGrowth } from './heapTuning.ts';
 
 test('the heap growth setting is one this Node knows (an unknown V8 flag would be ignored at run time)', () => {
-  const run = spawnSync(process.execPath, [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`, '-e', '0'], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`, '-e', '0'], {
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr);
 });
 

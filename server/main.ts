@@ -53,7 +53,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const logger = createLogger(config.logLevel);
 
   if (parsed.command === 'worker' && !config.databaseUrl) {
-    process.stderr.write('anatomy-gateway: DATABASE_URL: `worker` needs a shared PostgreSQL; the embedded database belongs to one `serve` process\n');
+    process.stderr.write(
+      'anatomy-gateway: DATABASE_URL: `worker` needs a shared PostgreSQL; the embedded database belongs to one `serve` process\n',
+    );
     return 2;
   }
 
@@ -117,7 +119,14 @@ async function run(
 
   const worker =
     config.workerConcurrency > 0
-      ? new Worker({ db, queue, tasks: taskList(deps), logger, concurrency: config.workerConcurrency, leaseSeconds: config.jobLeaseSeconds })
+      ? new Worker({
+          db,
+          queue,
+          tasks: taskList(deps),
+          logger,
+          concurrency: config.workerConcurrency,
+          leaseSeconds: config.jobLeaseSeconds,
+        })
       : undefined;
   if (worker) runtime.worker = worker;
   if (command === 'worker' && !worker) {
@@ -165,7 +174,10 @@ async function run(
     if (config.dimsePort !== undefined) {
       const dimse = await startDimseServer(deps, { tls: dimseTls });
       closers.push(() => dimse.close());
-      logger.info({ port: dimse.port, aeTitle: config.aeTitle, tls: Boolean(dimseTls) }, 'DIMSE C-STORE/C-ECHO listening');
+      logger.info(
+        { port: dimse.port, aeTitle: config.aeTitle, tls: Boolean(dimseTls) },
+        'DIMSE C-STORE/C-ECHO listening',
+      );
     }
   }
   await worker?.start();

@@ -49,22 +49,36 @@ export interface AuditDeps {
  */
 export async function audit(deps: AuditDeps, event: AuditEvent): Promise<void> {
   try {
-    await deps.db.query('INSERT INTO audit_log (event, outcome, actor, address, target, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)', [
-      event.event,
-      event.outcome ?? 'success',
-      event.actor ?? null,
-      event.address ?? null,
-      event.target ?? null,
-      JSON.stringify(event.details ?? {}),
-    ]);
+    await deps.db.query(
+      'INSERT INTO audit_log (event, outcome, actor, address, target, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)',
+      [
+        event.event,
+        event.outcome ?? 'success',
+        event.actor ?? null,
+        event.address ?? null,
+        event.target ?? null,
+        JSON.stringify(event.details ?? {}),
+      ],
+    );
   } catch (err) {
-    deps.logger.error({ err: { message: (err as Error).message }, event: event.event }, 'audit row could not be written');
+    deps.logger.error(
+      { err: { message: (err as Error).message }, event: event.event },
+      'audit row could not be written',
+    );
   }
 }
 
 /** The same, with the actor and address of an HTTP request filled in. */
-export function auditRequest(deps: AuditDeps, ctx: Context, event: Omit<AuditEvent, 'actor' | 'address'> & { actor?: string | null }): Promise<void> {
-  return audit(deps, { ...event, actor: event.actor ?? describePrincipal(principalOf(ctx)), address: ctx.request.ip || null });
+export function auditRequest(
+  deps: AuditDeps,
+  ctx: Context,
+  event: Omit<AuditEvent, 'actor' | 'address'> & { actor?: string | null },
+): Promise<void> {
+  return audit(deps, {
+    ...event,
+    actor: event.actor ?? describePrincipal(principalOf(ctx)),
+    address: ctx.request.ip || null,
+  });
 }
 
 export interface AuditRow {
@@ -98,7 +112,16 @@ export async function listAudit(
     where.push(`actor = $${params.length}`);
   }
   params.push(options.limit);
-  const { rows } = await db.query<{ id: number | string; at: Date | string; event: string; outcome: string; actor: string | null; address: string | null; target: string | null; details: unknown }>(
+  const { rows } = await db.query<{
+    id: number | string;
+    at: Date | string;
+    event: string;
+    outcome: string;
+    actor: string | null;
+    address: string | null;
+    target: string | null;
+    details: unknown;
+  }>(
     `SELECT id, at, event, outcome, actor, address, target, details FROM audit_log
      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
     params,

@@ -83,13 +83,22 @@ async function fromPassword(deps: AppDeps, ctx: Context, username: string, passw
   const verdict = await throttle.check(address, username);
   if (verdict.blocked) {
     ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-    throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, { code: 'rate-limited' });
+    throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, {
+      code: 'rate-limited',
+    });
   }
   const user = await findUserByName(deps.db, username);
-  const ok = user ? (await verifyPassword(user.passwordHash, password)).ok : (await verifyAgainstDummy(password), false);
+  const ok = user
+    ? (await verifyPassword(user.passwordHash, password)).ok
+    : (await verifyAgainstDummy(password), false);
   if (!user || !ok) {
     await throttle.fail(address, username);
-    await auditRequest(deps, ctx, { event: 'login', outcome: 'failure', actor: null, details: { method: 'basic', reason: 'wrong user name or password' } });
+    await auditRequest(deps, ctx, {
+      event: 'login',
+      outcome: 'failure',
+      actor: null,
+      details: { method: 'basic', reason: 'wrong user name or password' },
+    });
     return { problem: 'Wrong user name or password.' };
   }
   basicCache.set(username, password, user.id);
@@ -146,7 +155,11 @@ export function accessControl(deps: AppDeps) {
     if (principal?.kind === 'user' && principal.session && !SAFE_METHODS.has(ctx.method)) {
       const sent = ctx.get(CSRF_HEADER);
       if (!sent || !safeEqual(sent, principal.session.csrfToken)) {
-        throw httpError(403, `This request needs the ${CSRF_HEADER} header of your session. Reload the page and try again.`, { code: 'csrf' });
+        throw httpError(
+          403,
+          `This request needs the ${CSRF_HEADER} header of your session. Reload the page and try again.`,
+          { code: 'csrf' },
+        );
       }
     }
 
@@ -167,9 +180,14 @@ export function accessControl(deps: AppDeps) {
           target: `${ctx.method} ${rulePath}`,
           details: { needs: access },
         });
-        const who = principal.kind === 'token' ? `The token "${principal.name}"` : `The user "${principal.kind === 'user' ? principal.username : ''}"`;
+        const who =
+          principal.kind === 'token'
+            ? `The token "${principal.name}"`
+            : `The user "${principal.kind === 'user' ? principal.username : ''}"`;
         const has = principal.roles.length ? principal.roles.join(', ') : 'no role';
-        throw httpError(403, `${who} may not do this: it needs the ${access} role (it has ${has}).`, { code: 'forbidden' });
+        throw httpError(403, `${who} may not do this: it needs the ${access} role (it has ${has}).`, {
+          code: 'forbidden',
+        });
       }
     }
     ctx.state.principal = principal;

@@ -16,7 +16,13 @@ export function csrfCookieName(ctx: Context): string {
 export const CSRF_HEADER = 'X-CSRF-Token';
 
 export function setSessionCookies(ctx: Context, session: { id: string; csrfToken: string; expiresAt: Date }): void {
-  const common = { path: '/', sameSite: 'lax' as const, secure: ctx.secure, expires: session.expiresAt, overwrite: true };
+  const common = {
+    path: '/',
+    sameSite: 'lax' as const,
+    secure: ctx.secure,
+    expires: session.expiresAt,
+    overwrite: true,
+  };
   ctx.cookies.set(sessionCookieName(ctx), session.id, { ...common, httpOnly: true });
   ctx.cookies.set(csrfCookieName(ctx), session.csrfToken, { ...common, httpOnly: false });
 }

@@ -14,7 +14,11 @@ export const INITIAL_PASSWORD_FILE = 'initial-admin-password.txt';
  * and to DATA_DIR/initial-admin-password.txt (mode 0600, owner only). Later starts find a user and do
  * nothing, so the password is never logged again. Returns the password when it made the account.
  */
-export async function ensureFirstAdmin(deps: { db: Database; logger: Logger; dataDir: string }): Promise<string | undefined> {
+export async function ensureFirstAdmin(deps: {
+  db: Database;
+  logger: Logger;
+  dataDir: string;
+}): Promise<string | undefined> {
   if ((await countUsers(deps.db)) > 0) return undefined;
   const password = randomSecret(18);
   const file = join(deps.dataDir, INITIAL_PASSWORD_FILE);
@@ -22,14 +26,23 @@ export async function ensureFirstAdmin(deps: { db: Database; logger: Logger; dat
   // between never leaves an account whose password nobody has, and a process that loses the race to
   // create the first account leaves the winner's file alone.
   const pending = `${file}.${randomSecret(6)}.tmp`;
-  await writeFile(pending, `user: admin\npassword: ${password}\n\nChange it after signing in (POST /api/me/password), then delete this file.\n`, { mode: 0o600, flag: 'wx' });
+  await writeFile(
+    pending,
+    `user: admin\npassword: ${password}\n\nChange it after signing in (POST /api/me/password), then delete this file.\n`,
+    { mode: 0o600, flag: 'wx' },
+  );
   const user = await createUser(deps.db, 'admin', await hashPassword(password), ['admin']);
   if (!user) {
     await rm(pending, { force: true });
     return undefined;
   }
   await rename(pending, file);
-  await audit(deps, { event: 'user-create', actor: 'system', target: user.id, details: { username: 'admin', roles: ['admin'], initial: true } });
+  await audit(deps, {
+    event: 'user-create',
+    actor: 'system',
+    target: user.id,
+    details: { username: 'admin', roles: ['admin'], initial: true },
+  });
   deps.logger.warn(
     { user: 'admin', file },
     `created the first account: user "admin", password "${password}" (also in ${file}, readable by this user only); change it after signing in`,

@@ -23,16 +23,23 @@ export class LoginThrottle {
 
   constructor(options: LoginThrottleOptions) {
     const { windowSeconds } = options;
-    this.#byAddress = new RateLimiterMemory({ keyPrefix: 'addr', points: options.perAddress, duration: windowSeconds, blockDuration: windowSeconds });
-    this.#byUser = new RateLimiterMemory({ keyPrefix: 'user', points: options.perUser, duration: windowSeconds, blockDuration: windowSeconds });
+    this.#byAddress = new RateLimiterMemory({
+      keyPrefix: 'addr',
+      points: options.perAddress,
+      duration: windowSeconds,
+      blockDuration: windowSeconds,
+    });
+    this.#byUser = new RateLimiterMemory({
+      keyPrefix: 'user',
+      points: options.perUser,
+      duration: windowSeconds,
+      blockDuration: windowSeconds,
+    });
   }
 
   async check(address: string, username: string): Promise<ThrottleVerdict> {
     const [a, u] = await Promise.all([this.#byAddress.get(address), this.#byUser.get(username.toLowerCase())]);
-    const waits = [
-      a && a.remainingPoints <= 0 ? a.msBeforeNext : 0,
-      u && u.remainingPoints <= 0 ? u.msBeforeNext : 0,
-    ];
+    const waits = [a && a.remainingPoints <= 0 ? a.msBeforeNext : 0, u && u.remainingPoints <= 0 ? u.msBeforeNext : 0];
     const ms = Math.max(...waits);
     return ms > 0 ? { blocked: true, retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) } : { blocked: false };
   }
@@ -42,6 +49,9 @@ export class LoginThrottle {
     const swallow = (e: unknown) => {
       if (!(e instanceof RateLimiterRes)) throw e;
     };
-    await Promise.all([this.#byAddress.consume(address).catch(swallow), this.#byUser.consume(username.toLowerCase()).catch(swallow)]);
+    await Promise.all([
+      this.#byAddress.consume(address).catch(swallow),
+      this.#byUser.consume(username.toLowerCase()).catch(swallow),
+    ]);
   }
 }

@@ -32,7 +32,8 @@ export async function verifyPassword(stored: string, password: string): Promise<
   const m = FORMAT.exec(stored);
   if (!m) return { ok: false, needsRehash: false };
   const params = { ln: Number(m[1]), r: Number(m[2]), p: Number(m[3]) };
-  if (params.ln < 10 || params.ln > 22 || params.r < 1 || params.p < 1 || params.p > 16) return { ok: false, needsRehash: false };
+  if (params.ln < 10 || params.ln > 22 || params.r < 1 || params.p < 1 || params.p > 16)
+    return { ok: false, needsRehash: false };
   const expected = Buffer.from(m[5], 'base64url');
   const key = await derive(password, Buffer.from(m[4], 'base64url'), params);
   const ok = key.length === expected.length && timingSafeEqual(key, expected);

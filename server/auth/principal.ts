@@ -3,7 +3,13 @@ import { ROLES, type Role } from './roles.ts';
 
 /** Who is making a request, set on `ctx.state.principal` by the access middleware. */
 export type Principal =
-  | { kind: 'user'; userId: string; username: string; roles: Role[]; session?: { idHash: string; csrfToken: string; expiresAt: Date } }
+  | {
+      kind: 'user';
+      userId: string;
+      username: string;
+      roles: Role[];
+      session?: { idHash: string; csrfToken: string; expiresAt: Date };
+    }
   | { kind: 'token'; tokenId: string; name: string; roles: Role[] }
   /** AUTH=off: everyone may do everything, and the audit log says so. */
   | { kind: 'anonymous'; roles: Role[] };

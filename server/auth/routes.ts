@@ -32,7 +32,14 @@ import {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const parseJson = koaBody({ json: true, urlencoded: false, text: false, multipart: false, jsonLimit: '64kb', jsonStrict: true });
+const parseJson = koaBody({
+  json: true,
+  urlencoded: false,
+  text: false,
+  multipart: false,
+  jsonLimit: '64kb',
+  jsonStrict: true,
+});
 
 /**
  * JSON only: a cross-site HTML form cannot send application/json, so this also keeps forms on other
@@ -45,7 +52,8 @@ async function json(ctx: Context, next: Next): Promise<void> {
 
 function bodyOf(ctx: Context): Record<string, unknown> {
   const body = ctx.request.body;
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw httpError(400, 'The request body must be a JSON object.');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw httpError(400, 'The request body must be a JSON object.');
   return body as Record<string, unknown>;
 }
 
@@ -69,10 +77,13 @@ function meJson(principal: Principal | undefined, auth: boolean) {
       id: principal.userId,
       username: principal.username,
       roles: principal.roles,
-      ...(principal.session ? { csrfToken: principal.session.csrfToken, sessionExpiresAt: principal.session.expiresAt.toISOString() } : {}),
+      ...(principal.session
+        ? { csrfToken: principal.session.csrfToken, sessionExpiresAt: principal.session.expiresAt.toISOString() }
+        : {}),
     };
   }
-  if (principal.kind === 'token') return { auth, kind: 'token' as const, id: principal.tokenId, name: principal.name, roles: principal.roles };
+  if (principal.kind === 'token')
+    return { auth, kind: 'token' as const, id: principal.tokenId, name: principal.name, roles: principal.roles };
   return { auth, kind: 'anonymous' as const, roles: principal.roles };
 }
 
@@ -96,16 +107,30 @@ export function authRouter(deps: AppDeps): Router {
     const address = ctx.request.ip;
     const verdict = await throttle.check(address, username);
     if (verdict.blocked) {
-      await auditRequest(deps, ctx, { event: 'login', outcome: 'failure', actor: null, details: { method: 'password', reason: 'rate limited' } });
+      await auditRequest(deps, ctx, {
+        event: 'login',
+        outcome: 'failure',
+        actor: null,
+        details: { method: 'password', reason: 'rate limited' },
+      });
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-      throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, { code: 'rate-limited' });
+      throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, {
+        code: 'rate-limited',
+      });
     }
     const user = USERNAME.test(username) ? await findUserByName(deps.db, username) : undefined;
-    const check = user ? await verifyPassword(user.passwordHash, password) : (await verifyAgainstDummy(password), { ok: false, needsRehash: false });
+    const check = user
+      ? await verifyPassword(user.passwordHash, password)
+      : (await verifyAgainstDummy(password), { ok: false, needsRehash: false });
     if (!user || !check.ok) {
       await throttle.fail(address, username);
       // The name tried is not recorded: people type their password into the name field.
-      await auditRequest(deps, ctx, { event: 'login', outcome: 'failure', actor: null, details: { method: 'password', reason: 'wrong user name or password' } });
+      await auditRequest(deps, ctx, {
+        event: 'login',
+        outcome: 'failure',
+        actor: null,
+        details: { method: 'password', reason: 'wrong user name or password' },
+      });
       throw httpError(401, 'Wrong user name or password.', { code: 'bad-credentials' });
     }
     if (check.needsRehash) await setPasswordHash(deps.db, user.id, await hashPassword(password));
@@ -150,11 +175,21 @@ export function authRouter(deps: AppDeps): Router {
     const verdict = await throttle.check(address, user.username);
     if (verdict.blocked) {
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-      throw httpError(429, `Too many failed attempts. Try again in ${verdict.retryAfterSeconds} seconds.`, { code: 'rate-limited' });
+      throw httpError(429, `Too many failed attempts. Try again in ${verdict.retryAfterSeconds} seconds.`, {
+        code: 'rate-limited',
+      });
     }
-    if (typeof body.currentPassword !== 'string' || !(await verifyPassword(user.passwordHash, body.currentPassword)).ok) {
+    if (
+      typeof body.currentPassword !== 'string' ||
+      !(await verifyPassword(user.passwordHash, body.currentPassword)).ok
+    ) {
       await throttle.fail(address, user.username);
-      await auditRequest(deps, ctx, { event: 'user-password', outcome: 'failure', target: user.id, details: { reason: 'wrong current password' } });
+      await auditRequest(deps, ctx, {
+        event: 'user-password',
+        outcome: 'failure',
+        target: user.id,
+        details: { reason: 'wrong current password' },
+      });
       throw httpError(403, 'The current password is wrong.', { code: 'bad-credentials' });
     }
     await setPasswordHash(deps.db, user.id, await hashPassword(body.newPassword as string));
@@ -175,7 +210,10 @@ export function authRouter(deps: AppDeps): Router {
     const body = bodyOf(ctx);
     const username = body.username;
     if (typeof username !== 'string' || !USERNAME.test(username) || username.toLowerCase() === 'token') {
-      throw httpError(400, 'Give "username": 1-64 letters, digits and . _ @ - (starting with a letter or digit; "token" is reserved).');
+      throw httpError(
+        400,
+        'Give "username": 1-64 letters, digits and . _ @ - (starting with a letter or digit; "token" is reserved).',
+      );
     }
     const roles = rolesFromBody(body);
     const generated = body.password === undefined;
@@ -184,7 +222,11 @@ export function authRouter(deps: AppDeps): Router {
     if (problem) throw httpError(400, problem);
     const user = await createUser(deps.db, username, await hashPassword(password as string), roles);
     if (!user) throw httpError(409, `A user named "${username}" already exists.`);
-    await auditRequest(deps, ctx, { event: 'user-create', target: user.id, details: { username: user.username, roles } });
+    await auditRequest(deps, ctx, {
+      event: 'user-create',
+      target: user.id,
+      details: { username: user.username, roles },
+    });
     ctx.status = 201;
     ctx.set('Cache-Control', 'no-store');
     // A generated password is shown here once and never again.
@@ -211,7 +253,8 @@ export function authRouter(deps: AppDeps): Router {
     const password = generated ? generatedPassword() : body.password;
     const problem = passwordProblem(password);
     if (problem) throw httpError(400, problem);
-    if (!(await setPasswordHash(deps.db, id, await hashPassword(password as string)))) throw httpError(404, `No user with id "${id}".`);
+    if (!(await setPasswordHash(deps.db, id, await hashPassword(password as string))))
+      throw httpError(404, `No user with id "${id}".`);
     // An admin resetting their own password stays signed in here; every other session of that user ends.
     const me = principalOf(ctx);
     const keep = me?.kind === 'user' && me.userId === id ? me.session?.idHash : undefined;
@@ -232,21 +275,28 @@ export function authRouter(deps: AppDeps): Router {
   router.post('/api/tokens', json, async (ctx) => {
     const body = bodyOf(ctx);
     const name = typeof body.name === 'string' ? body.name.trim() : '';
-    if (name === '' || name.length > 100 || /[\u0000-\u001f]/.test(name)) throw httpError(400, 'Give "name": 1-100 printable characters saying who uses the token (e.g. "PACS north").');
+    if (name === '' || name.length > 100 || /[\u0000-\u001f]/.test(name))
+      throw httpError(400, 'Give "name": 1-100 printable characters saying who uses the token (e.g. "PACS north").');
     const roles = rolesFromBody(body);
     let expiresAt: Date | null = null;
     if (body.expiresAt !== undefined && body.expiresAt !== null) {
       const t = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : NaN;
-      if (!Number.isFinite(t)) throw httpError(400, '"expiresAt" must be an ISO 8601 date and time, e.g. 2031-01-01T00:00:00Z.');
+      if (!Number.isFinite(t))
+        throw httpError(400, '"expiresAt" must be an ISO 8601 date and time, e.g. 2031-01-01T00:00:00Z.');
       if (t <= Date.now()) throw httpError(400, '"expiresAt" is in the past.');
       expiresAt = new Date(t);
     } else if (body.expiresInDays !== undefined) {
       const d = body.expiresInDays;
-      if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0 || d > 3650) throw httpError(400, '"expiresInDays" must be a number of days between 0 and 3650.');
+      if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0 || d > 3650)
+        throw httpError(400, '"expiresInDays" must be a number of days between 0 and 3650.');
       expiresAt = new Date(Date.now() + d * 86_400_000);
     }
     const { token, record } = await createToken(deps.db, { name, roles, createdBy: actorUserId(ctx), expiresAt });
-    await auditRequest(deps, ctx, { event: 'token-create', target: record.id, details: { name, roles, expiresAt: record.expiresAt } });
+    await auditRequest(deps, ctx, {
+      event: 'token-create',
+      target: record.id,
+      details: { name, roles, expiresAt: record.expiresAt },
+    });
     ctx.status = 201;
     ctx.set('Cache-Control', 'no-store');
     // The token is shown here once; only its hash is kept.
@@ -268,19 +318,23 @@ export function authRouter(deps: AppDeps): Router {
     const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
     const limitRaw = one(q.limit);
     const limit = limitRaw === undefined ? 100 : Number(limitRaw);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw httpError(400, '"limit" must be a whole number from 1 to 1000.');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw httpError(400, '"limit" must be a whole number from 1 to 1000.');
     const beforeRaw = one(q.before);
     const before = beforeRaw === undefined ? undefined : Number(beforeRaw);
-    if (before !== undefined && (!Number.isInteger(before) || before < 1)) throw httpError(400, '"before" must be an audit row id.');
+    if (before !== undefined && (!Number.isInteger(before) || before < 1))
+      throw httpError(400, '"before" must be an audit row id.');
     const event = one(q.event);
     if (event !== undefined && !(AUDIT_EVENTS as readonly string[]).includes(event)) {
       throw httpError(400, `"event" must be one of ${AUDIT_EVENTS.join(', ')}.`);
     }
     const rows = await listAudit(deps.db, { limit, before, event, actor: one(q.actor) });
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { events: rows, next: rows.length === limit ? `/api/audit?limit=${limit}&before=${rows[rows.length - 1].id}` : null };
+    ctx.body = {
+      events: rows,
+      next: rows.length === limit ? `/api/audit?limit=${limit}&before=${rows[rows.length - 1].id}` : null,
+    };
   });
 
   return router;
 }
-

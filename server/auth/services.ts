@@ -15,7 +15,10 @@ export function authServices(deps: AppDeps): AuthServices {
   let s = services.get(deps);
   if (!s) {
     const n = deps.config.loginMaxFailures;
-    s = { throttle: new LoginThrottle({ perAddress: n, perUser: n * 5, windowSeconds: 15 * 60 }), basicCache: new BasicCache() };
+    s = {
+      throttle: new LoginThrottle({ perAddress: n, perUser: n * 5, windowSeconds: 15 * 60 }),
+      basicCache: new BasicCache(),
+    };
     services.set(deps, s);
   }
   return s;

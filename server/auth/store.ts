@@ -34,13 +34,24 @@ interface UserRow {
 const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
 
 function userOf(row: UserRow): UserRecord {
-  return { id: row.id, username: row.username, roles: rolesFromDb(row.roles), createdAt: iso(row.created_at) as string, lastLoginAt: iso(row.last_login_at) };
+  return {
+    id: row.id,
+    username: row.username,
+    roles: rolesFromDb(row.roles),
+    createdAt: iso(row.created_at) as string,
+    lastLoginAt: iso(row.last_login_at),
+  };
 }
 
 /** 1-64 letters, digits and . _ @ - : readable in the audit log and safe in a Basic header (no colon). */
 export const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
-export async function createUser(db: Queryable, username: string, passwordHash: string, roles: readonly Role[]): Promise<UserRecord | undefined> {
+export async function createUser(
+  db: Queryable,
+  username: string,
+  passwordHash: string,
+  roles: readonly Role[],
+): Promise<UserRecord | undefined> {
   const { rows } = await db.query<UserRow>(
     `INSERT INTO users (username, password_hash, roles) VALUES ($1, $2, $3::jsonb)
      ON CONFLICT ((lower(username))) DO NOTHING
@@ -51,7 +62,9 @@ export async function createUser(db: Queryable, username: string, passwordHash: 
 }
 
 export async function listUsers(db: Queryable): Promise<UserRecord[]> {
-  const { rows } = await db.query<UserRow>('SELECT id, username, roles, created_at, last_login_at FROM users ORDER BY lower(username)');
+  const { rows } = await db.query<UserRow>(
+    'SELECT id, username, roles, created_at, last_login_at FROM users ORDER BY lower(username)',
+  );
   return rows.map(userOf);
 }
 
@@ -60,7 +73,10 @@ export async function countUsers(db: Queryable): Promise<number> {
   return rows[0].n;
 }
 
-export async function findUserByName(db: Queryable, username: string): Promise<(UserRecord & { passwordHash: string }) | undefined> {
+export async function findUserByName(
+  db: Queryable,
+  username: string,
+): Promise<(UserRecord & { passwordHash: string }) | undefined> {
   const { rows } = await db.query<UserRow>(
     'SELECT id, username, roles, created_at, last_login_at, password_hash FROM users WHERE lower(username) = lower($1)',
     [username],
@@ -69,22 +85,33 @@ export async function findUserByName(db: Queryable, username: string): Promise<(
 }
 
 export async function findUserById(db: Queryable, id: string): Promise<UserRecord | undefined> {
-  const { rows } = await db.query<UserRow>('SELECT id, username, roles, created_at, last_login_at FROM users WHERE id = $1', [id]);
+  const { rows } = await db.query<UserRow>(
+    'SELECT id, username, roles, created_at, last_login_at FROM users WHERE id = $1',
+    [id],
+  );
   return rows[0] ? userOf(rows[0]) : undefined;
 }
 
 export async function setPasswordHash(db: Queryable, id: string, passwordHash: string): Promise<boolean> {
-  const { rowCount } = await db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [id, passwordHash]);
+  const { rowCount } = await db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [
+    id,
+    passwordHash,
+  ]);
   return rowCount > 0;
 }
 
 export async function deleteUser(db: Queryable, id: string): Promise<UserRecord | undefined> {
-  const { rows } = await db.query<UserRow>('DELETE FROM users WHERE id = $1 RETURNING id, username, roles, created_at, last_login_at', [id]);
+  const { rows } = await db.query<UserRow>(
+    'DELETE FROM users WHERE id = $1 RETURNING id, username, roles, created_at, last_login_at',
+    [id],
+  );
   return rows[0] ? userOf(rows[0]) : undefined;
 }
 
 export async function countAdmins(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE roles @> '["admin"]'::jsonb`);
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM users WHERE roles @> '["admin"]'::jsonb`,
+  );
   return rows[0].n;
 }
 
@@ -144,13 +171,18 @@ export async function deleteToken(db: Queryable, id: string): Promise<TokenRecor
 
 /** The token's record (expired or not: the caller says which) or undefined when no such token exists. */
 export async function findTokenByValue(db: Queryable, token: string): Promise<TokenRecord | undefined> {
-  const { rows } = await db.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1`, [sha256Hex(token)]);
+  const { rows } = await db.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1`, [
+    sha256Hex(token),
+  ]);
   return rows[0] ? tokenOf(rows[0]) : undefined;
 }
 
 export async function touchToken(db: Queryable, id: string): Promise<void> {
   // At most once a minute per token: a PACS storing thousands of instances must not write a row each time.
-  await db.query(`UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, [id]);
+  await db.query(
+    `UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+    [id],
+  );
 }
 
 // --- sessions ---------------------------------------------------------------------------------------
@@ -163,17 +195,19 @@ export interface SessionRecord {
 }
 
 /** A new session; the returned id goes into the cookie and only its hash into the database. */
-export async function createSession(db: Queryable, userId: string, ttlSeconds: number, address: string | null): Promise<{ id: string; csrfToken: string; expiresAt: Date }> {
+export async function createSession(
+  db: Queryable,
+  userId: string,
+  ttlSeconds: number,
+  address: string | null,
+): Promise<{ id: string; csrfToken: string; expiresAt: Date }> {
   const id = randomSecret(32);
   const csrfToken = randomSecret(32);
   const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
-  await db.query('INSERT INTO sessions (id_hash, user_id, csrf_token, address, expires_at) VALUES ($1, $2, $3, $4, $5)', [
-    sha256Hex(id),
-    userId,
-    csrfToken,
-    address,
-    expiresAt,
-  ]);
+  await db.query(
+    'INSERT INTO sessions (id_hash, user_id, csrf_token, address, expires_at) VALUES ($1, $2, $3, $4, $5)',
+    [sha256Hex(id), userId, csrfToken, address, expiresAt],
+  );
   return { id, csrfToken, expiresAt };
 }
 
@@ -195,7 +229,10 @@ export async function deleteSession(db: Queryable, idHash: string): Promise<void
 
 /** After a password change or reset: every browser signed in as this user must sign in again. */
 export async function deleteUserSessions(db: Queryable, userId: string, exceptIdHash?: string): Promise<number> {
-  const { rowCount } = await db.query('DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2', [userId, exceptIdHash ?? '']);
+  const { rowCount } = await db.query('DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2', [
+    userId,
+    exceptIdHash ?? '',
+  ]);
   return rowCount;
 }
 

@@ -38,7 +38,10 @@ for (const driver of testDatabases()) {
       assert.match(lines.at(-2) ?? '', /^ops\tadmin\t/);
       assert.equal(await run('frobnicate'), 2);
       const audit = await db.query<{ event: string; actor: string }>(`SELECT event, actor FROM audit_log ORDER BY id`);
-      assert.deepEqual(audit.rows.map((r) => `${r.event}:${r.actor}`), ['user-create:command-line', 'user-create:command-line', 'user-password:command-line']);
+      assert.deepEqual(
+        audit.rows.map((r) => `${r.event}:${r.actor}`),
+        ['user-create:command-line', 'user-create:command-line', 'user-password:command-line'],
+      );
     });
   });
 }
@@ -46,6 +49,10 @@ for (const driver of testDatabases()) {
 test('main.ts users add works against the embedded database', async (t) => {
   const dataDir = await tempDataDir(t);
   const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent' };
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'main.ts'), 'users', 'add', 'recovery'], { env });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, '..', 'main.ts'), 'users', 'add', 'recovery'],
+    { env },
+  );
   assert.match(stdout, /^created recovery \(admin\); password: \S{20,}\n$/);
 });

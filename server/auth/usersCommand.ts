@@ -13,13 +13,22 @@ export const USERS_USAGE = `users list | users add <name> [roles, comma-separate
  * add one, or reset a password when the last admin's is lost. New passwords are printed to stdout
  * only, never logged.
  */
-export async function runUsersCommand(deps: { db: Database; logger: Logger }, args: readonly string[], out: (line: string) => void): Promise<number> {
+export async function runUsersCommand(
+  deps: { db: Database; logger: Logger },
+  args: readonly string[],
+  out: (line: string) => void,
+): Promise<number> {
   const [action, name, rolesArg] = args;
   if (action === 'list' && args.length === 1) {
-    for (const u of await listUsers(deps.db)) out(`${u.username}\t${u.roles.join(',')}\tlast sign-in ${u.lastLoginAt ?? 'never'}`);
+    for (const u of await listUsers(deps.db))
+      out(`${u.username}\t${u.roles.join(',')}\tlast sign-in ${u.lastLoginAt ?? 'never'}`);
     return 0;
   }
-  if ((action === 'add' || action === 'reset-password') && name !== undefined && args.length <= (action === 'add' ? 3 : 2)) {
+  if (
+    (action === 'add' || action === 'reset-password') &&
+    name !== undefined &&
+    args.length <= (action === 'add' ? 3 : 2)
+  ) {
     if (!USERNAME.test(name) || name.toLowerCase() === 'token') {
       out(`anatomy-gateway: "${name}" is not a valid user name (1-64 letters, digits and . _ @ -)`);
       return 2;
@@ -36,7 +45,12 @@ export async function runUsersCommand(deps: { db: Database; logger: Logger }, ar
         out(`anatomy-gateway: a user named "${name}" already exists (use users reset-password ${name})`);
         return 1;
       }
-      await audit(deps, { event: 'user-create', actor: 'command-line', target: user.id, details: { username: user.username, roles: user.roles } });
+      await audit(deps, {
+        event: 'user-create',
+        actor: 'command-line',
+        target: user.id,
+        details: { username: user.username, roles: user.roles },
+      });
       out(`created ${user.username} (${user.roles.join(', ')}); password: ${password}`);
       return 0;
     }
@@ -47,7 +61,12 @@ export async function runUsersCommand(deps: { db: Database; logger: Logger }, ar
     }
     await setPasswordHash(deps.db, user.id, await hashPassword(password));
     const ended = await deleteUserSessions(deps.db, user.id);
-    await audit(deps, { event: 'user-password', actor: 'command-line', target: user.id, details: { sessionsEnded: ended } });
+    await audit(deps, {
+      event: 'user-password',
+      actor: 'command-line',
+      target: user.id,
+      details: { sessionsEnded: ended },
+    });
     out(`new password for ${user.username}: ${password} (${ended} session(s) ended)`);
     return 0;
   }

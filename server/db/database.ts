@@ -20,7 +20,18 @@ export function mayWrite(sql: string): boolean {
   return !READ_ONLY.test(sql) || WRITING_CALL.test(sql);
 }
 
-export type SqlValue = string | number | boolean | null | Date | Buffer | Uint8Array | string[] | number[] | Record<string, unknown> | unknown[];
+export type SqlValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Date
+  | Buffer
+  | Uint8Array
+  | string[]
+  | number[]
+  | Record<string, unknown>
+  | unknown[];
 
 export interface QueryResult<R> {
   rows: R[];

@@ -21,7 +21,10 @@ test('migrations apply on an empty PGlite database and are a no-op the second ti
   const db = await openPgliteDatabase(undefined);
   try {
     const first = await migrate(db);
-    assert.deepEqual(first, all.map((m) => m.id));
+    assert.deepEqual(
+      first,
+      all.map((m) => m.id),
+    );
     const second = await migrate(db);
     assert.deepEqual(second, []);
     const rows = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
@@ -45,7 +48,10 @@ test('migrations on PostgreSQL: empty database, second run no-op, two concurrent
   try {
     const [ra, rb] = await Promise.all([migrate(a), migrate(b)]);
     // Every migration was applied exactly once between the two processes.
-    assert.deepEqual([...ra, ...rb].sort((x, y) => x - y), all.map((m) => m.id));
+    assert.deepEqual(
+      [...ra, ...rb].sort((x, y) => x - y),
+      all.map((m) => m.id),
+    );
     assert.deepEqual(await migrate(a), []);
     const rows = await a.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
     assert.equal(rows.rows[0].n, all.length);

@@ -35,7 +35,11 @@ const MIGRATION_LOCK_KEY = 7_414_212;
  * advisory lock serialises concurrent migrators (two processes starting at once): the second waits, then sees
  * the first one's rows and skips what is done. Returns the ids it applied.
  */
-export async function migrate(db: Database, logger?: Logger, migrations: Migration[] = loadMigrations()): Promise<number[]> {
+export async function migrate(
+  db: Database,
+  logger?: Logger,
+  migrations: Migration[] = loadMigrations(),
+): Promise<number[]> {
   const applied: number[] = [];
   for (const migration of migrations) {
     const didApply = await db.transaction(async (tx) => {

@@ -29,11 +29,17 @@ export async function openPgDatabase(
   // Fail fast with a clear message when the server is unreachable or refuses us.
   const probe = await pool.connect().catch(async (err: unknown) => {
     await pool.end().catch(() => undefined);
-    throw new Error(`cannot connect to DATABASE_URL (${describeUrl(connectionString)}): ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot connect to DATABASE_URL (${describeUrl(connectionString)}): ${(err as Error).message}`, {
+      cause: err,
+    });
   });
   probe.release();
 
-  const run = async <R>(q: pg.Pool | pg.PoolClient, sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> => {
+  const run = async <R>(
+    q: pg.Pool | pg.PoolClient,
+    sql: string,
+    params?: readonly SqlValue[],
+  ): Promise<QueryResult<R>> => {
     const res = await q.query(sql, params as unknown[] | undefined);
     return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
   };

@@ -1,5 +1,17 @@
 import { fork } from 'node:child_process';
-import { closeSync, existsSync, fdatasync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fsync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite, types } from '@electric-sql/pglite';
@@ -23,7 +35,9 @@ async function initdbInChild(dataDir: string): Promise<void> {
   if (readdirSync(dataDir).length > 0) return;
   const staging = `${dataDir}.initdb-${process.pid}-${Date.now()}`;
   const ok = await new Promise<boolean>((resolve) => {
-    const child = fork(join(import.meta.dirname, 'pgliteInitdb.ts'), [staging], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(join(import.meta.dirname, 'pgliteInitdb.ts'), [staging], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     child.stderr?.resume();
     child.once('error', () => resolve(false));
     child.once('exit', (code) => resolve(code === 0));

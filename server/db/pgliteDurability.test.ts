@@ -18,13 +18,19 @@ test('a committed write on the embedded database is fsynced (its WAL) before it 
   });
   try {
     await db.exec('CREATE TABLE t (v int)');
-    assert.ok(synced.some((p) => p.endsWith(join('global', 'pg_control'))), 'the first sync covers pg_control');
+    assert.ok(
+      synced.some((p) => p.endsWith(join('global', 'pg_control'))),
+      'the first sync covers pg_control',
+    );
     synced.length = 0;
     await db.query('SELECT 1');
     assert.equal(synced.length, 0, 'reads need no fsync');
 
     await db.query('INSERT INTO t VALUES (1)');
-    assert.ok(synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)), `WAL not synced: ${synced.join(', ')}`);
+    assert.ok(
+      synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)),
+      `WAL not synced: ${synced.join(', ')}`,
+    );
 
     // A SELECT that calls one of our writing functions is a write too.
     await migrate(db, silentLogger());
@@ -32,7 +38,10 @@ test('a committed write on the embedded database is fsynced (its WAL) before it 
     const row = JSON.stringify([{ study_uid: '1.2.3' }]);
     await db.query('SELECT * FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb)', [row, '[]', '[]']);
     assert.equal((await db.query('SELECT 1 FROM dicom_studies WHERE study_uid = $1', ['1.2.3'])).rows.length, 1);
-    assert.ok(synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)), `WAL not synced after the index call: ${synced.join(', ')}`);
+    assert.ok(
+      synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)),
+      `WAL not synced after the index call: ${synced.join(', ')}`,
+    );
 
     synced.length = 0;
     await db.transaction(async (tx) => {
@@ -102,7 +111,12 @@ test('a sync skips files unchanged since their last fsync, but always syncs file
   const walDir = join(dir, 'pg_wal');
   assert.deepEqual(new Set(synced), new Set([used, recycled, control, walDir]), 'the first sync covers everything');
   // fdatasync for segments (preallocated: only their data changes), fsync for pg_control and the directory.
-  assert.deepEqual(Object.fromEntries(targets), { [used]: 'wal', [recycled]: 'wal', [control]: 'control', [walDir]: 'directory' });
+  assert.deepEqual(Object.fromEntries(targets), {
+    [used]: 'wal',
+    [recycled]: 'wal',
+    [control]: 'control',
+    [walDir]: 'directory',
+  });
   synced.length = 0;
   await appendFile(used, 'commit record');
   await sync();
@@ -115,7 +129,11 @@ test('a sync skips files unchanged since their last fsync, but always syncs file
   await rename(recycled, future);
   await sync();
   // (The segment appended to above is synced again too: it was touched in the last 100 ms.)
-  assert.deepEqual(synced.filter((p) => p !== used), [future, walDir], 'the new name, then its directory');
+  assert.deepEqual(
+    synced.filter((p) => p !== used),
+    [future, walDir],
+    'the new name, then its directory',
+  );
   await utimes(used, old, old);
   await utimes(future, old, old);
   await sync();
@@ -141,7 +159,10 @@ test('the embedded database syncs through descriptors it keeps open, and closes 
     await db.exec('CREATE TABLE t (v int)');
     for (let i = 0; i < 20; i++) await db.query('INSERT INTO t VALUES ($1)', [i]);
     const during = await openWal();
-    assert.ok(during >= 2 && during <= 8, `a segment and the pg_wal directory stay open, not one per commit (${during})`);
+    assert.ok(
+      during >= 2 && during <= 8,
+      `a segment and the pg_wal directory stay open, not one per commit (${during})`,
+    );
     assert.equal((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM t')).rows[0].n, 20);
   } finally {
     await db.close();

@@ -42,7 +42,12 @@ export class InstanceRejectedError extends Error {
   /** UIDs known at the point of failure, for STOW's FailedSOPSequence. */
   readonly sopClassUid: string | undefined;
   readonly sopInstanceUid: string | undefined;
-  constructor(reason: FailureReasonCode, message: string, uids: { sopClassUid?: string; sopInstanceUid?: string } = {}, options?: { cause?: unknown }) {
+  constructor(
+    reason: FailureReasonCode,
+    message: string,
+    uids: { sopClassUid?: string; sopInstanceUid?: string } = {},
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'InstanceRejectedError';
     this.reason = reason;

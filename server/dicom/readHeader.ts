@@ -47,7 +47,12 @@ const DEFLATED = '1.2.840.10008.1.2.1.99';
 const BIG_ENDIAN = '1.2.840.10008.1.2.2';
 
 function reject(message: string, uids: { sopClassUid?: string; sopInstanceUid?: string } = {}, cause?: unknown): never {
-  throw new InstanceRejectedError(FailureReason.CannotUnderstand, message, uids, cause === undefined ? undefined : { cause });
+  throw new InstanceRejectedError(
+    FailureReason.CannotUnderstand,
+    message,
+    uids,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** dicom-parser throws strings or `{ exception, dataSet }` objects; turn either into a short sentence. */
@@ -129,9 +134,13 @@ export async function readInstanceHeaderFrom(src: InstanceBytes): Promise<Instan
   }
   if (!dataSet) reject('unreadable DICOM data set');
   if (dataSet.string('x00020002')?.trim() === MEDIA_STORAGE_DIRECTORY) {
-    throw new InstanceRejectedError(FailureReason.SopClassNotSupported, 'DICOMDIR (Media Storage Directory) is an index of a file set, not an instance; send the files it lists', {
-      sopClassUid: MEDIA_STORAGE_DIRECTORY,
-    });
+    throw new InstanceRejectedError(
+      FailureReason.SopClassNotSupported,
+      'DICOMDIR (Media Storage Directory) is an index of a file set, not an instance; send the files it lists',
+      {
+        sopClassUid: MEDIA_STORAGE_DIRECTORY,
+      },
+    );
   }
   // An element whose length points past the data read makes dicom-parser throw a bare string when the
   // value is read; that is a corrupt file, not an internal error.
@@ -170,7 +179,10 @@ function extractHeader(ds: DataSet): InstanceHeader {
     const el = ds.elements[tag];
     if (!el || el.length <= 0) return undefined;
     const bytes = ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length);
-    const v = decoder.decode(bytes).replace(/[\0 ]+$/, '').trim();
+    const v = decoder
+      .decode(bytes)
+      .replace(/[\0 ]+$/, '')
+      .trim();
     return v === '' ? undefined : v;
   };
   const int = (tag: string): number | undefined => {
@@ -179,9 +191,11 @@ function extractHeader(ds: DataSet): InstanceHeader {
     const n = Number.parseInt(v.split('\\')[0], 10);
     return Number.isFinite(n) ? n : undefined;
   };
-  const us = (tag: string): number | undefined => (ds.elements[tag] && ds.elements[tag].length >= 2 ? ds.uint16(tag) : undefined);
+  const us = (tag: string): number | undefined =>
+    ds.elements[tag] && ds.elements[tag].length >= 2 ? ds.uint16(tag) : undefined;
 
-  const transferSyntaxUid = ascii('x00020010') ?? reject('the file meta information has no Transfer Syntax UID (0002,0010)');
+  const transferSyntaxUid =
+    ascii('x00020010') ?? reject('the file meta information has no Transfer Syntax UID (0002,0010)');
   const sopClassUid = ascii('x00080016') ?? ascii('x00020002');
   const sopInstanceUid = ascii('x00080018') ?? ascii('x00020003');
   const uids = { sopClassUid, sopInstanceUid };
@@ -223,7 +237,10 @@ function extractHeader(ds: DataSet): InstanceHeader {
     columns: us('x00280011'),
     bitsAllocated: us('x00280100'),
     numberOfFrames: int('x00280008'),
-    imageType: (ascii('x00080008') ?? '').split('\\').map((s) => s.trim().toUpperCase()).filter((s) => s !== ''),
+    imageType: (ascii('x00080008') ?? '')
+      .split('\\')
+      .map((s) => s.trim().toUpperCase())
+      .filter((s) => s !== ''),
     hasPixelData: ds.elements.x7fe00010 !== undefined,
   };
 }
@@ -234,7 +251,12 @@ const SEQUENCE_DELIMITER = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
  * A file cut short in its pixel data still has a perfectly readable header; catching it here gives the
  * sender a failure now instead of a broken volume minutes later.
  */
-async function checkPixelDataComplete(src: InstanceBytes, ds: DataSet, header: InstanceHeader, size: number): Promise<void> {
+async function checkPixelDataComplete(
+  src: InstanceBytes,
+  ds: DataSet,
+  header: InstanceHeader,
+  size: number,
+): Promise<void> {
   const el = ds.elements.x7fe00010;
   if (!el) return;
   const uids = { sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid };
@@ -242,7 +264,10 @@ async function checkPixelDataComplete(src: InstanceBytes, ds: DataSet, header: I
   const undefinedLength = el.hadUndefinedLength === true || el.length === 0xffffffff || el.length < 0;
   if (!undefinedLength) {
     if (el.dataOffset + el.length > size) {
-      reject(`truncated file: Pixel Data (7FE0,0010) declares ${el.length} bytes but the file ends ${size - el.dataOffset} bytes into it`, uids);
+      reject(
+        `truncated file: Pixel Data (7FE0,0010) declares ${el.length} bytes but the file ends ${size - el.dataOffset} bytes into it`,
+        uids,
+      );
     }
     const samples = ds.uint16('x00280002') ?? 1;
     const { rows, columns, bitsAllocated } = header;
@@ -250,7 +275,10 @@ async function checkPixelDataComplete(src: InstanceBytes, ds: DataSet, header: I
       const frames = header.numberOfFrames && header.numberOfFrames > 0 ? header.numberOfFrames : 1;
       const expected = Math.ceil((rows * columns * frames * samples * bitsAllocated) / 8);
       if (el.length < expected) {
-        reject(`Pixel Data (7FE0,0010) holds ${el.length} bytes but ${rows}x${columns}x${frames} pixels of ${bitsAllocated} bits need ${expected}`, uids);
+        reject(
+          `Pixel Data (7FE0,0010) holds ${el.length} bytes but ${rows}x${columns}x${frames} pixels of ${bitsAllocated} bits need ${expected}`,
+          uids,
+        );
       }
     }
     return;
@@ -262,7 +290,8 @@ async function checkPixelDataComplete(src: InstanceBytes, ds: DataSet, header: I
   try {
     const full = dicomParser.parseDicom(whole);
     const px = full.elements.x7fe00010;
-    if (!px || !px.fragments || px.fragments.length === 0) reject('encapsulated Pixel Data (7FE0,0010) has no fragments', uids);
+    if (!px || !px.fragments || px.fragments.length === 0)
+      reject('encapsulated Pixel Data (7FE0,0010) has no fragments', uids);
   } catch (e) {
     if (e instanceof InstanceRejectedError) throw e;
     reject(`truncated file: encapsulated Pixel Data (7FE0,0010) is incomplete (${parserMessage(e)})`, uids, e);

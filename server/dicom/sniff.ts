@@ -91,19 +91,24 @@ export function describeNonDicom(head: Buffer, size: number, gunzipped?: Buffer)
     if (gunzipped && isDicomPart10(gunzipped)) return 'gzip-compressed DICOM file: decompress it before sending';
     return 'gzip-compressed file that is not a NIfTI volume or DICOM file';
   }
-  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'PNG image, not DICOM';
+  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'PNG image, not DICOM';
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'JPEG image, not DICOM';
   if (head.length >= 4 && head.toString('latin1', 0, 4) === '%PDF') return 'PDF document, not DICOM';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'zip archive inside an instance part (send the files it contains)';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50)
+    return 'zip archive inside an instance part (send the files it contains)';
   if (looksLikeBareDataSet(head)) {
     return 'DICOM data set without the Part 10 preamble and file meta information (send Part 10 files with "DICM" at byte 128)';
   }
-  if (/^[\t\n\r\x20-\x7e]*$/.test(head.toString('latin1', 0, Math.min(head.length, 512)))) return 'text file, not DICOM';
+  if (/^[\t\n\r\x20-\x7e]*$/.test(head.toString('latin1', 0, Math.min(head.length, 512))))
+    return 'text file, not DICOM';
   if (size < 132) return `not a DICOM file: only ${size} bytes, too short for the 128-byte preamble and "DICM" prefix`;
   return 'not a DICOM Part 10 file: no "DICM" prefix at byte 128';
 }
 
-const VRS = new Set('AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV'.split(' '));
+const VRS = new Set(
+  'AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV'.split(' '),
+);
 
 /** A data set written without preamble/meta starts with a group 0008 (or 0002) tag, in either byte order. */
 function looksLikeBareDataSet(head: Buffer): boolean {
@@ -113,5 +118,7 @@ function looksLikeBareDataSet(head: Buffer): boolean {
   if ((groupLe === 0x0008 || groupLe === 0x0002) && head.readUInt16LE(2) <= 0x0020) return true;
   if ((groupBe === 0x0008 || groupBe === 0x0002) && head.readUInt16BE(2) <= 0x0020) return true;
   // Some writers pad or misalign the first tag; an explicit VR code near the start gives it away.
-  return [4, 5].some((i) => VRS.has(head.toString('latin1', i, i + 2))) && head.toString('latin1', 0, 64).includes('ISO_IR');
+  return (
+    [4, 5].some((i) => VRS.has(head.toString('latin1', i, i + 2))) && head.toString('latin1', 0, 64).includes('ISO_IR')
+  );
 }

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { MultipartRelatedTokenizer, MultipartSyntaxError, isValidBoundary, type MultipartEvent } from './multipartRelated.ts';
+import {
+  MultipartRelatedTokenizer,
+  MultipartSyntaxError,
+  isValidBoundary,
+  type MultipartEvent,
+} from './multipartRelated.ts';
 import { multipartRelated } from '../../test/support/dicomweb.ts';
 
 interface Part {
@@ -54,7 +59,14 @@ test('a real body split at every byte offset yields the same parts', () => {
     assert.deepEqual(parse(body, boundary, [at]), expected, `split at ${at}`);
   }
   // Byte-at-a-time too.
-  assert.deepEqual(parse(body, boundary, Array.from({ length: body.length }, (_, i) => i)), expected);
+  assert.deepEqual(
+    parse(
+      body,
+      boundary,
+      Array.from({ length: body.length }, (_, i) => i),
+    ),
+    expected,
+  );
 });
 
 test('no preamble: the body may start with the boundary itself', () => {
@@ -66,7 +78,9 @@ test('no preamble: the body may start with the boundary itself', () => {
 });
 
 test('transport padding after a delimiter and folded headers are accepted', () => {
-  const body = Buffer.from('--B \t\r\nContent-Type: application/dicom;\r\n transfer-syntax=1.2.840.10008.1.2.1\r\n\r\nDATA\r\n--B--');
+  const body = Buffer.from(
+    '--B \t\r\nContent-Type: application/dicom;\r\n transfer-syntax=1.2.840.10008.1.2.1\r\n\r\nDATA\r\n--B--',
+  );
   const parts = parse(body, 'B');
   assert.equal(parts.length, 1);
   assert.equal(parts[0].body.toString(), 'DATA');

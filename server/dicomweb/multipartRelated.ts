@@ -58,7 +58,8 @@ export class MultipartRelatedTokenizer {
   #parts = 0;
 
   constructor(boundary: string, limits: Partial<MultipartLimits> = {}) {
-    if (!isValidBoundary(boundary)) throw new MultipartSyntaxError('the multipart boundary is missing or invalid (RFC 2046 characters, at most 200)');
+    if (!isValidBoundary(boundary))
+      throw new MultipartSyntaxError('the multipart boundary is missing or invalid (RFC 2046 characters, at most 200)');
     this.#delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
   }
@@ -165,10 +166,12 @@ export class MultipartRelatedTokenizer {
           } else {
             const end = this.#buf.indexOf(HEADER_END);
             if (end < 0) {
-              if (this.#buf.length > this.#limits.maxHeaderBytes) throw new MultipartSyntaxError(`part headers exceed ${this.#limits.maxHeaderBytes} bytes`);
+              if (this.#buf.length > this.#limits.maxHeaderBytes)
+                throw new MultipartSyntaxError(`part headers exceed ${this.#limits.maxHeaderBytes} bytes`);
               return;
             }
-            if (end > this.#limits.maxHeaderBytes) throw new MultipartSyntaxError(`part headers exceed ${this.#limits.maxHeaderBytes} bytes`);
+            if (end > this.#limits.maxHeaderBytes)
+              throw new MultipartSyntaxError(`part headers exceed ${this.#limits.maxHeaderBytes} bytes`);
             headerText = this.#buf.subarray(0, end).toString('latin1');
             this.#buf = this.#buf.subarray(end + 4);
           }

@@ -40,25 +40,45 @@ const MATCHERS: Record<string, Matcher> = {
   Modality: { column: 'se.modality', kind: 'wildcard', levels: SERIES_UP },
   SeriesNumber: { column: 'se.series_number', kind: 'int', levels: SERIES_UP },
   SeriesDescription: { column: 'se.series_description', kind: 'wildcard-ci', levels: SERIES_UP },
-  PerformedProcedureStepStartDate: { column: 'se.performed_procedure_step_start_date', kind: 'date', levels: SERIES_UP },
+  PerformedProcedureStepStartDate: {
+    column: 'se.performed_procedure_step_start_date',
+    kind: 'date',
+    levels: SERIES_UP,
+  },
   SOPInstanceUID: { column: 'i.sop_instance_uid', kind: 'uid', levels: ['instances'] },
   SOPClassUID: { column: 'i.sop_class_uid', kind: 'uid', levels: ['instances'] },
   InstanceNumber: { column: 'i.instance_number', kind: 'int', levels: ['instances'] },
 };
 const TAGS: Record<string, string> = {
-  '0020000D': 'StudyInstanceUID', '00100020': 'PatientID', '00100010': 'PatientName', '00080020': 'StudyDate',
-  '00080050': 'AccessionNumber', '00200010': 'StudyID', '00080090': 'ReferringPhysicianName', '00081030': 'StudyDescription',
-  '00080061': 'ModalitiesInStudy', '0020000E': 'SeriesInstanceUID', '00080060': 'Modality', '00200011': 'SeriesNumber',
-  '0008103E': 'SeriesDescription', '00400244': 'PerformedProcedureStepStartDate', '00080018': 'SOPInstanceUID',
-  '00080016': 'SOPClassUID', '00200013': 'InstanceNumber',
+  '0020000D': 'StudyInstanceUID',
+  '00100020': 'PatientID',
+  '00100010': 'PatientName',
+  '00080020': 'StudyDate',
+  '00080050': 'AccessionNumber',
+  '00200010': 'StudyID',
+  '00080090': 'ReferringPhysicianName',
+  '00081030': 'StudyDescription',
+  '00080061': 'ModalitiesInStudy',
+  '0020000E': 'SeriesInstanceUID',
+  '00080060': 'Modality',
+  '00200011': 'SeriesNumber',
+  '0008103E': 'SeriesDescription',
+  '00400244': 'PerformedProcedureStepStartDate',
+  '00080018': 'SOPInstanceUID',
+  '00080016': 'SOPClassUID',
+  '00200013': 'InstanceNumber',
 };
 
 function likePattern(value: string): string {
-  return value.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
+  return value
+    .replace(/[\\%_]/g, (c) => `\\${c}`)
+    .replace(/\*/g, '%')
+    .replace(/\?/g, '_');
 }
 
 function dateBound(value: string, param: string): string {
-  if (!/^\d{8}$/.test(value)) throw httpError(400, `${param}: "${value}" is not a date (YYYYMMDD) or range (YYYYMMDD-YYYYMMDD)`);
+  if (!/^\d{8}$/.test(value))
+    throw httpError(400, `${param}: "${value}" is not a date (YYYYMMDD) or range (YYYYMMDD-YYYYMMDD)`);
   return value;
 }
 
@@ -71,7 +91,11 @@ export interface QidoQuery {
   warning?: string;
 }
 
-export function buildQidoQuery(level: QidoLevel, query: Record<string, string | string[] | undefined>, fixed: Record<string, string>): QidoQuery {
+export function buildQidoQuery(
+  level: QidoLevel,
+  query: Record<string, string | string[] | undefined>,
+  fixed: Record<string, string>,
+): QidoQuery {
   const where: string[] = [];
   const params: SqlValue[] = [];
   const p = (v: SqlValue): string => {
@@ -103,13 +127,18 @@ export function buildQidoQuery(level: QidoLevel, query: Record<string, string | 
     if (!m || !m.levels.includes(level) || value === '' || value === '*') continue;
     switch (m.kind) {
       case 'uid': {
-        const list = value.split(/[,\\]/).map((s) => s.trim()).filter(Boolean);
+        const list = value
+          .split(/[,\\]/)
+          .map((s) => s.trim())
+          .filter(Boolean);
         if (list.some((u) => !isUsableUid(u))) throw httpError(400, `${key}: not a UID or list of UIDs`);
         where.push(`${m.column} = ANY(${p(list)}::text[])`);
         break;
       }
       case 'wildcard':
-        where.push(/[*?]/.test(value) ? `${m.column} LIKE ${p(likePattern(value))} ESCAPE '\\'` : `${m.column} = ${p(value)}`);
+        where.push(
+          /[*?]/.test(value) ? `${m.column} LIKE ${p(likePattern(value))} ESCAPE '\\'` : `${m.column} = ${p(value)}`,
+        );
         break;
       case 'wildcard-ci':
         // Person names match case-insensitively, with an implied trailing wildcard per component (fuzzy-lite).
@@ -133,8 +162,13 @@ export function buildQidoQuery(level: QidoLevel, query: Record<string, string | 
         break;
       }
       case 'modalities': {
-        const list = value.split(/[,\\]/).map((s) => s.trim()).filter(Boolean);
-        where.push(`EXISTS (SELECT 1 FROM dicom_series ms WHERE ms.study_uid = st.study_uid AND ms.modality = ANY(${p(list)}::text[]))`);
+        const list = value
+          .split(/[,\\]/)
+          .map((s) => s.trim())
+          .filter(Boolean);
+        where.push(
+          `EXISTS (SELECT 1 FROM dicom_series ms WHERE ms.study_uid = st.study_uid AND ms.modality = ANY(${p(list)}::text[]))`,
+        );
         break;
       }
     }
@@ -181,7 +215,8 @@ const STUDY_COLUMNS = `st.study_uid, st.patient_name, st.patient_id, st.patient_
   (SELECT array_agg(DISTINCT x.modality ORDER BY x.modality) FROM dicom_series x WHERE x.study_uid = st.study_uid AND x.modality IS NOT NULL) AS modalities`;
 const SERIES_COLUMNS = `se.series_uid, se.modality, se.series_number, se.series_description, se.performed_procedure_step_start_date,
   (SELECT count(*) FROM dicom_instances x WHERE x.series_uid = se.series_uid) AS n_series_instances`;
-const INSTANCE_COLUMNS = 'i.sop_instance_uid, i.sop_class_uid, i.instance_number, i.rows, i.columns, i.bits_allocated, i.number_of_frames';
+const INSTANCE_COLUMNS =
+  'i.sop_instance_uid, i.sop_class_uid, i.instance_number, i.rows, i.columns, i.bits_allocated, i.number_of_frames';
 
 function sqlFor(level: QidoLevel, q: QidoQuery): { sql: string; params: SqlValue[] } {
   const where = q.where.length > 0 ? `WHERE ${q.where.join(' AND ')}` : '';
@@ -189,7 +224,10 @@ function sqlFor(level: QidoLevel, q: QidoQuery): { sql: string; params: SqlValue
   const lim = `LIMIT $${params.length - 1} OFFSET $${params.length}`;
   switch (level) {
     case 'studies':
-      return { sql: `SELECT ${STUDY_COLUMNS} FROM dicom_studies st ${where} ORDER BY st.study_date DESC NULLS LAST, st.study_uid ${lim}`, params };
+      return {
+        sql: `SELECT ${STUDY_COLUMNS} FROM dicom_studies st ${where} ORDER BY st.study_date DESC NULLS LAST, st.study_uid ${lim}`,
+        params,
+      };
     case 'series':
       return {
         sql: `SELECT ${STUDY_COLUMNS}, ${SERIES_COLUMNS} FROM dicom_series se JOIN dicom_studies st ON st.study_uid = se.study_uid ${where}

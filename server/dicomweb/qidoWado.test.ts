@@ -21,7 +21,12 @@ test('QIDO-RS finds studies, series and instances by UID, patient ID, date range
     const studyB = newUid();
     const seriesA = newUid();
     const seriesB = newUid();
-    const a = syntheticDicomSliceBuffers(ct, { studyUid: studyA, seriesUid: seriesA, patientId: 'PAT-A', patientName: 'Müller^Anna' });
+    const a = syntheticDicomSliceBuffers(ct, {
+      studyUid: studyA,
+      seriesUid: seriesA,
+      patientId: 'PAT-A',
+      patientName: 'Müller^Anna',
+    });
     const b = syntheticDicomSliceBuffers(ct, { studyUid: studyB, seriesUid: seriesB, patientId: 'PAT-B' });
     const res = await fetch(`${url}/dicomweb/studies`, {
       method: 'POST',
@@ -41,7 +46,16 @@ test('QIDO-RS finds studies, series and instances by UID, patient ID, date range
     assert.deepEqual(dj(s, '00201206'), [1]);
     assert.deepEqual(dj(s, '00201208'), [3]);
     assert.deepEqual(dj(s, '00081190'), [`${url}/dicomweb/studies/${studyA}`]);
-    for (const tag of ['00080020', '00080030', '00080050', '00080090', '00100020', '00100030', '00100040', '00200010']) {
+    for (const tag of [
+      '00080020',
+      '00080030',
+      '00080050',
+      '00080090',
+      '00100020',
+      '00100030',
+      '00100040',
+      '00200010',
+    ]) {
       assert.ok(tag in (s as object), `study attribute ${tag} present`);
     }
     assert.equal((await qido(`${url}/dicomweb/studies?PatientID=PAT-*`)).json.length, 2);
@@ -65,7 +79,10 @@ test('QIDO-RS finds studies, series and instances by UID, patient ID, date range
 
     const instances = await qido(`${url}/dicomweb/studies/${studyA}/series/${seriesA}/instances`);
     assert.equal(instances.json.length, 3);
-    assert.deepEqual(instances.json.map((i) => dj(i, '00200013')?.[0]), [1, 2, 3]);
+    assert.deepEqual(
+      instances.json.map((i) => dj(i, '00200013')?.[0]),
+      [1, 2, 3],
+    );
     assert.deepEqual(dj(instances.json[0], '00280010'), [16]);
     assert.deepEqual(dj(instances.json[0], '00080016'), ['1.2.840.10008.5.1.4.1.1.2']);
     assert.equal((await qido(`${url}/dicomweb/instances?SOPInstanceUID=${seriesB}.2`)).json.length, 1);
@@ -88,16 +105,29 @@ test('QIDO-RS finds studies, series and instances by UID, patient ID, date range
     const expected = Buffer.concat([Buffer.alloc(128), a[1].subarray(128)]);
     assert.ok(data.equals(expected), 'retrieved instance equals what was sent, preamble zeroed');
 
-    const whole = await fetch(`${url}/dicomweb/studies/${studyB}`, { headers: { Accept: 'multipart/related; type="application/dicom"' } });
+    const whole = await fetch(`${url}/dicomweb/studies/${studyB}`, {
+      headers: { Accept: 'multipart/related; type="application/dicom"' },
+    });
     const wb = Buffer.from(await whole.arrayBuffer());
-    const tb = new MultipartRelatedTokenizer(/boundary=([^;]+)/.exec(whole.headers.get('content-type') ?? '')?.[1] ?? '');
-    assert.equal([...tb.write(wb), ...tb.end()].filter((e) => e.type === 'part').length, 3, 'study retrieve streams every instance');
+    const tb = new MultipartRelatedTokenizer(
+      /boundary=([^;]+)/.exec(whole.headers.get('content-type') ?? '')?.[1] ?? '',
+    );
+    assert.equal(
+      [...tb.write(wb), ...tb.end()].filter((e) => e.type === 'part').length,
+      3,
+      'study retrieve streams every instance',
+    );
 
-    const single = await fetch(`${url}/dicomweb/studies/${studyA}/series/${seriesA}/instances/${sop}`, { headers: { Accept: 'application/dicom' } });
+    const single = await fetch(`${url}/dicomweb/studies/${studyA}/series/${seriesA}/instances/${sop}`, {
+      headers: { Accept: 'application/dicom' },
+    });
     assert.equal(single.headers.get('content-type'), 'application/dicom');
     assert.ok(Buffer.from(await single.arrayBuffer()).equals(expected));
 
-    assert.equal((await fetch(`${url}/dicomweb/studies/${studyA}/series/${seriesA}/instances/${newUid()}`)).status, 404);
+    assert.equal(
+      (await fetch(`${url}/dicomweb/studies/${studyA}/series/${seriesA}/instances/${newUid()}`)).status,
+      404,
+    );
     const wrongTs = await fetch(`${url}/dicomweb/studies/${studyA}/series/${seriesA}/instances/${sop}`, {
       headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50' },
     });

@@ -33,12 +33,14 @@ export function dicomwebRouter(deps: AppDeps): Router {
   router.get('/studies/:study/series', (ctx) => search(ctx, 'series', { StudyInstanceUID: ctx.params.study }));
   router.get('/studies/:study/instances', (ctx) => search(ctx, 'instances', { StudyInstanceUID: ctx.params.study }));
   router.get('/studies/:study/series/:series/instances', (ctx) =>
-    search(ctx, 'instances', { StudyInstanceUID: ctx.params.study, SeriesInstanceUID: ctx.params.series }));
+    search(ctx, 'instances', { StudyInstanceUID: ctx.params.study, SeriesInstanceUID: ctx.params.series }),
+  );
 
   router.get('/studies/:study', (ctx) => handleRetrieve(deps, ctx, ctx.params.study));
   router.get('/studies/:study/series/:series', (ctx) => handleRetrieve(deps, ctx, ctx.params.study, ctx.params.series));
   router.get('/studies/:study/series/:series/instances/:instance', (ctx) =>
-    handleRetrieve(deps, ctx, ctx.params.study, ctx.params.series, ctx.params.instance));
+    handleRetrieve(deps, ctx, ctx.params.study, ctx.params.series, ctx.params.instance),
+  );
 
   return router;
 }

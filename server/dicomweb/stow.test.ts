@@ -10,10 +10,22 @@ import { FAILURE_TEXT_TAG } from './stow.ts';
 
 const ct = makeSyntheticCt({ dims: [32, 32, 4], seed: 7 });
 
-async function post(url: string, body: Buffer, contentType: string): Promise<{ status: number; json: Record<string, unknown>; type: string | null }> {
-  const res = await fetch(url, { method: 'POST', body: fetchBody(body), headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
+async function post(
+  url: string,
+  body: Buffer,
+  contentType: string,
+): Promise<{ status: number; json: Record<string, unknown>; type: string | null }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    body: fetchBody(body),
+    headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' },
+  });
   const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, type: res.headers.get('content-type') };
+  return {
+    status: res.status,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    type: res.headers.get('content-type'),
+  };
 }
 
 function failedReasons(json: Record<string, unknown>): number[] {
@@ -29,7 +41,11 @@ for (const driver of testDatabases()) {
       const series = newUid();
       const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series });
       // Quoted boundary and quoted type, as dicomweb-client sends them.
-      const res = await post(`${url}/dicomweb/studies`, multipartRelated(slices, 'abc-123'), 'multipart/related; type="application/dicom"; boundary="abc-123"');
+      const res = await post(
+        `${url}/dicomweb/studies`,
+        multipartRelated(slices, 'abc-123'),
+        'multipart/related; type="application/dicom"; boundary="abc-123"',
+      );
       assert.equal(res.status, 200);
       assert.match(res.type ?? '', /application\/dicom\+json/);
       assert.equal(dj(res.json, '00081198'), undefined);
@@ -37,19 +53,29 @@ for (const driver of testDatabases()) {
       assert.equal(refs.length, 4);
       assert.equal(dj(res.json, '00081190')?.[0], `${url}/dicomweb/studies/${study}`);
       const sops = refs.map((r) => dj(r, '00081155')?.[0]).sort();
-      assert.deepEqual(sops, [1, 2, 3, 4].map((k) => `${series}.${k}`));
-      assert.equal(dj(refs[0], '00081190')?.[0], `${url}/dicomweb/studies/${study}/series/${series}/instances/${dj(refs[0], '00081155')?.[0]}`);
+      assert.deepEqual(
+        sops,
+        [1, 2, 3, 4].map((k) => `${series}.${k}`),
+      );
+      assert.equal(
+        dj(refs[0], '00081190')?.[0],
+        `${url}/dicomweb/studies/${study}/series/${series}/instances/${dj(refs[0], '00081155')?.[0]}`,
+      );
       const stored = await readdir(join(deps.dataDir, 'dicom', study, series));
       assert.equal(stored.length, 4);
       const bytes = await readFile(join(deps.dataDir, 'dicom', study, series, `${series}.1.dcm`));
       assert.ok(bytes.subarray(0, 128).equals(Buffer.alloc(128)), 'preamble zeroed');
       assert.ok(bytes.subarray(128).equals(slices[0].subarray(128)), 'rest byte-identical');
-      const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [series]);
+      const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [
+        series,
+      ]);
       assert.equal(Number(rows.rows[0].n), 4);
       const tmp = await readdir(join(deps.dataDir, 'tmp'));
       assert.deepEqual(tmp, [], 'no temp files left');
       // One debounced timer job for the series, not one per instance.
-      const jobs = await db.query<{ n: string }>("SELECT count(*) AS n FROM jobs WHERE kind = 'series-stable' AND state = 'queued'");
+      const jobs = await db.query<{ n: string }>(
+        "SELECT count(*) AS n FROM jobs WHERE kind = 'series-stable' AND state = 'queued'",
+      );
       assert.equal(Number(jobs.rows[0].n), 1);
     });
   });
@@ -59,7 +85,11 @@ for (const driver of testDatabases()) {
       const deps = await testAppDeps(db, t);
       const { url } = await startTestServer(deps, t);
       const slices = syntheticDicomSliceBuffers(ct);
-      const garbage = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), Buffer.from('not really a data set at all')]);
+      const garbage = Buffer.concat([
+        Buffer.alloc(128),
+        Buffer.from('DICM'),
+        Buffer.from('not really a data set at all'),
+      ]);
       const body = Buffer.concat([
         multipartRelated([slices[0], garbage], 'B1', { close: false }),
         Buffer.from('--B1\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--B1--\r\n'),
@@ -67,10 +97,19 @@ for (const driver of testDatabases()) {
       const res = await post(`${url}/dicomweb/studies`, body, 'multipart/related; type=application/dicom; boundary=B1');
       assert.equal(res.status, 202);
       assert.equal((dj(res.json, '00081199') ?? []).length, 1);
-      assert.deepEqual(failedReasons(res.json).sort(), [FailureReason.CannotUnderstand, FailureReason.CannotUnderstand]);
+      assert.deepEqual(failedReasons(res.json).sort(), [
+        FailureReason.CannotUnderstand,
+        FailureReason.CannotUnderstand,
+      ]);
       const texts = (dj(res.json, '00081198') ?? []).map((i) => String(dj(i, FAILURE_TEXT_TAG)?.[0]));
-      assert.ok(texts.some((m) => /Transfer Syntax UID \(0002,0010\)/.test(m)), texts.join(' | '));
-      assert.ok(texts.some((m) => /image\/png/.test(m)), texts.join(' | '));
+      assert.ok(
+        texts.some((m) => /Transfer Syntax UID \(0002,0010\)/.test(m)),
+        texts.join(' | '),
+      );
+      assert.ok(
+        texts.some((m) => /image\/png/.test(m)),
+        texts.join(' | '),
+      );
       assert.deepEqual(await readdir(join(deps.dataDir, 'tmp')), []);
     });
   });
@@ -81,9 +120,16 @@ for (const driver of testDatabases()) {
       const { url } = await startTestServer(deps, t);
       const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid() });
       const other = newUid();
-      const res = await post(`${url}/dicomweb/studies/${other}`, multipartRelated(slices.slice(0, 2), 'x'), 'multipart/related; type="application/dicom"; boundary=x');
+      const res = await post(
+        `${url}/dicomweb/studies/${other}`,
+        multipartRelated(slices.slice(0, 2), 'x'),
+        'multipart/related; type="application/dicom"; boundary=x',
+      );
       assert.equal(res.status, 409);
-      assert.deepEqual(failedReasons(res.json), [FailureReason.StudyInstanceUidMismatch, FailureReason.StudyInstanceUidMismatch]);
+      assert.deepEqual(failedReasons(res.json), [
+        FailureReason.StudyInstanceUidMismatch,
+        FailureReason.StudyInstanceUidMismatch,
+      ]);
       assert.ok(dj(dj(res.json, '00081198')?.[0], '00081155')?.[0], 'failed item names the SOP instance');
       const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances');
       assert.equal(Number(rows.rows[0].n), 0);
@@ -94,26 +140,48 @@ for (const driver of testDatabases()) {
     await withTestDatabase(driver, t, async (db) => {
       const deps = await testAppDeps(db, t);
       const { url } = await startTestServer(deps, t);
-      const garbage = await post(`${url}/dicomweb/studies`, Buffer.from('hello world'), 'multipart/related; type="application/dicom"; boundary=zz');
+      const garbage = await post(
+        `${url}/dicomweb/studies`,
+        Buffer.from('hello world'),
+        'multipart/related; type="application/dicom"; boundary=zz',
+      );
       assert.equal(garbage.status, 400);
       assert.match(String(garbage.json.error), /boundary/);
       const json = await post(`${url}/dicomweb/studies`, Buffer.from('{}'), 'application/json');
       assert.equal(json.status, 415);
-      const meta = await post(`${url}/dicomweb/studies`, Buffer.from('--a\r\n\r\n[]\r\n--a--'), 'multipart/related; type="application/dicom+json"; boundary=a');
+      const meta = await post(
+        `${url}/dicomweb/studies`,
+        Buffer.from('--a\r\n\r\n[]\r\n--a--'),
+        'multipart/related; type="application/dicom+json"; boundary=a',
+      );
       assert.equal(meta.status, 415);
-      const noBoundary = await post(`${url}/dicomweb/studies`, Buffer.from('x'), 'multipart/related; type="application/dicom"');
+      const noBoundary = await post(
+        `${url}/dicomweb/studies`,
+        Buffer.from('x'),
+        'multipart/related; type="application/dicom"',
+      );
       assert.equal(noBoundary.status, 400);
-      const badUid = await post(`${url}/dicomweb/studies/..%2F..%2Fetc`, Buffer.from('x'), 'multipart/related; type="application/dicom"; boundary=a');
+      const badUid = await post(
+        `${url}/dicomweb/studies/..%2F..%2Fetc`,
+        Buffer.from('x'),
+        'multipart/related; type="application/dicom"; boundary=a',
+      );
       assert.equal(badUid.status, 400);
 
       // The same instance twice (and once more in a later request) stays one instance.
       const series = newUid();
       const slices = syntheticDicomSliceBuffers(ct, { seriesUid: series });
-      const twice = await post(`${url}/dicomweb/studies`, multipartRelated([slices[0], slices[0], slices[1]], 'r'), 'multipart/related; type=application/dicom; boundary=r');
+      const twice = await post(
+        `${url}/dicomweb/studies`,
+        multipartRelated([slices[0], slices[0], slices[1]], 'r'),
+        'multipart/related; type=application/dicom; boundary=r',
+      );
       assert.equal(twice.status, 200);
       const again = await post(`${url}/dicomweb/studies`, slices[0], 'application/dicom');
       assert.equal(again.status, 200);
-      const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [series]);
+      const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [
+        series,
+      ]);
       assert.equal(Number(rows.rows[0].n), 2);
     });
   });
@@ -124,7 +192,11 @@ for (const driver of testDatabases()) {
       const { url } = await startTestServer(deps, t);
       const slices = syntheticDicomSliceBuffers(ct);
       const full = multipartRelated(slices.slice(0, 2), 'cut');
-      const res = await post(`${url}/dicomweb/studies`, full.subarray(0, full.length - 1000), 'multipart/related; type="application/dicom"; boundary=cut');
+      const res = await post(
+        `${url}/dicomweb/studies`,
+        full.subarray(0, full.length - 1000),
+        'multipart/related; type="application/dicom"; boundary=cut',
+      );
       assert.equal(res.status, 202);
       assert.equal((dj(res.json, '00081199') ?? []).length, 1);
       assert.deepEqual(failedReasons(res.json), [FailureReason.CannotUnderstand]);

@@ -27,13 +27,12 @@ export interface StowOutcome {
   syntaxError?: string;
 }
 
-type Body =
-  | { kind: 'multipart'; boundary: string }
-  | { kind: 'single' };
+type Body = { kind: 'multipart'; boundary: string } | { kind: 'single' };
 
 /** PS3.18 §10.5.1: multipart/related with type application/dicom (quoted or not), or one bare application/dicom. */
 function parseStowContentType(header: string | undefined): Body {
-  if (!header) throw httpError(415, 'Content-Type is required: multipart/related; type="application/dicom"; boundary=...');
+  if (!header)
+    throw httpError(415, 'Content-Type is required: multipart/related; type="application/dicom"; boundary=...');
   let parsed: ContentType;
   try {
     parsed = parseContentType(header);
@@ -42,11 +41,17 @@ function parseStowContentType(header: string | undefined): Body {
   }
   if (parsed.type === 'application/dicom') return { kind: 'single' };
   if (parsed.type !== 'multipart/related') {
-    throw httpError(415, `Content-Type ${parsed.type} is not supported: send multipart/related; type="application/dicom"`);
+    throw httpError(
+      415,
+      `Content-Type ${parsed.type} is not supported: send multipart/related; type="application/dicom"`,
+    );
   }
   const type = parsed.parameters.type?.toLowerCase();
   if (type !== undefined && type !== 'application/dicom') {
-    throw httpError(415, `multipart/related type "${type}" is not supported: only Part 10 instances (type="application/dicom") are accepted`);
+    throw httpError(
+      415,
+      `multipart/related type "${type}" is not supported: only Part 10 instances (type="application/dicom") are accepted`,
+    );
   }
   const boundary = parsed.parameters.boundary;
   if (!boundary) throw httpError(400, 'the multipart/related Content-Type has no boundary parameter');
@@ -84,7 +89,11 @@ const STOW_INDEX_LINGER_MS = 25;
  * index rows are batched), so memory stays flat whatever the request size and fsync latency overlaps with
  * network transfer.
  */
-export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInstanceUid: string | undefined): Promise<StowOutcome> {
+export async function receiveStow(
+  deps: AppDeps,
+  ctx: Context,
+  expectedStudyInstanceUid: string | undefined,
+): Promise<StowOutcome> {
   const body = parseStowContentType(ctx.get('Content-Type') || undefined);
   // Below MIN_FREE_DISK_MB every part is refused with 0xA700 (PS3.18: a failed item per instance, then 507);
   // the parts are read and dropped, never written.
@@ -100,7 +109,9 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
   const store = async (part: StreamedInstanceFile): Promise<void> => {
     try {
       const source = { file: part.file, prepare: part.prepare.bind(part) };
-      outcome.stored.push(await storeInstance(deps, source, origin, { expectedStudyInstanceUid, indexLingerMs: STOW_INDEX_LINGER_MS }));
+      outcome.stored.push(
+        await storeInstance(deps, source, origin, { expectedStudyInstanceUid, indexLingerMs: STOW_INDEX_LINGER_MS }),
+      );
     } catch (e) {
       outcome.failed.push(failureOf(e));
     }
@@ -129,7 +140,10 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
       case 'part': {
         discarding = undefined;
         if (partIndex > INGEST_LIMITS.maxStowParts) {
-          discarding = { reason: FailureReason.OutOfResources, message: `more than ${INGEST_LIMITS.maxStowParts} instances in one request; send the rest in another request` };
+          discarding = {
+            reason: FailureReason.OutOfResources,
+            message: `more than ${INGEST_LIMITS.maxStowParts} instances in one request; send the rest in another request`,
+          };
           return;
         }
         if (diskFull !== undefined) {
@@ -138,7 +152,10 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
         }
         const wrongType = partIsDicom(ev.headers);
         if (wrongType !== undefined) {
-          discarding = { reason: FailureReason.CannotUnderstand, message: `part ${partIndex} has Content-Type ${wrongType}; only application/dicom parts are accepted` };
+          discarding = {
+            reason: FailureReason.CannotUnderstand,
+            message: `part ${partIndex} has Content-Type ${wrongType}; only application/dicom parts are accepted`,
+          };
           return;
         }
         current = await files.next();
@@ -148,7 +165,10 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
         if (!current) return;
         if (current.bytes + ev.chunk.length > INGEST_LIMITS.maxInstanceBytes) {
           await closeCurrent(false);
-          discarding = { reason: FailureReason.OutOfResources, message: `part ${partIndex} exceeds the ${INGEST_LIMITS.maxInstanceBytes} byte limit for one instance` };
+          discarding = {
+            reason: FailureReason.OutOfResources,
+            message: `part ${partIndex} exceeds the ${INGEST_LIMITS.maxInstanceBytes} byte limit for one instance`,
+          };
           return;
         }
         try {
@@ -157,7 +177,10 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
           const code = (e as NodeJS.ErrnoException).code;
           if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
           await closeCurrent(false);
-          discarding = { reason: FailureReason.OutOfResources, message: `out of disk space while receiving part ${partIndex}` };
+          discarding = {
+            reason: FailureReason.OutOfResources,
+            message: `out of disk space while receiving part ${partIndex}`,
+          };
         }
         return;
       }
@@ -169,7 +192,10 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
         }
         if (!ev.complete) {
           await closeCurrent(false);
-          outcome.failed.push({ reason: FailureReason.CannotUnderstand, message: `part ${partIndex} is incomplete: the request body ended before the closing boundary` });
+          outcome.failed.push({
+            reason: FailureReason.CannotUnderstand,
+            message: `part ${partIndex} is incomplete: the request body ended before the closing boundary`,
+          });
           return;
         }
         const part = await closeCurrent(true);
@@ -198,7 +224,9 @@ export async function receiveStow(deps: AppDeps, ctx: Context, expectedStudyInst
         for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
           total += chunk.length;
           if (total > INGEST_LIMITS.maxRequestBytes) {
-            throw new MultipartSyntaxError(`the request exceeds ${INGEST_LIMITS.maxRequestBytes} bytes; split it into several requests`);
+            throw new MultipartSyntaxError(
+              `the request exceeds ${INGEST_LIMITS.maxRequestBytes} bytes; split it into several requests`,
+            );
           }
           for (const ev of tokenizer.write(chunk)) await onEvent(ev, tokenizer.partCount);
         }
@@ -226,7 +254,11 @@ function reasonText(message: string): DicomJson {
 }
 
 /** PS3.18 §10.5.3 Store Instances Response Module and its HTTP status. */
-export function stowResponse(outcome: StowOutcome, baseUrl: string, requestStudy: string | undefined): { status: number; body: DicomJson } {
+export function stowResponse(
+  outcome: StowOutcome,
+  baseUrl: string,
+  requestStudy: string | undefined,
+): { status: number; body: DicomJson } {
   const { stored, failed } = outcome;
   const failedItems: DicomJson[] = failed.map((f) =>
     sorted({
@@ -247,7 +279,14 @@ export function stowResponse(outcome: StowOutcome, baseUrl: string, requestStudy
   const body: DicomJson = { '00081190': str('UR', study ? studyUrl(baseUrl, study) : undefined) };
   if (failedItems.length > 0 || outcome.syntaxError) {
     if (outcome.syntaxError) {
-      failedItems.push(sorted({ '00081150': uid(undefined), '00081155': uid(undefined), '00081197': num('US', FailureReason.CannotUnderstand), ...reasonText(outcome.syntaxError) }));
+      failedItems.push(
+        sorted({
+          '00081150': uid(undefined),
+          '00081155': uid(undefined),
+          '00081197': num('US', FailureReason.CannotUnderstand),
+          ...reasonText(outcome.syntaxError),
+        }),
+      );
     }
     body['00081198'] = seq(failedItems);
   }
@@ -264,12 +303,22 @@ export function stowResponse(outcome: StowOutcome, baseUrl: string, requestStudy
 }
 
 export async function handleStow(deps: AppDeps, ctx: Context, study: string | undefined): Promise<void> {
-  if (study !== undefined && !isUsableUid(study)) throw httpError(400, 'the Study Instance UID in the URL is not a valid UID');
+  if (study !== undefined && !isUsableUid(study))
+    throw httpError(400, 'the Study Instance UID in the URL is not a valid UID');
   const outcome = await receiveStow(deps, ctx, study);
   const counts = { stored: outcome.stored.length, failed: outcome.failed.length + (outcome.syntaxError ? 1 : 0) };
-  deps.logger.info({ ...counts, remoteAddress: ctx.request.ip, reasons: [...new Set(outcome.failed.map((f) => f.reason))] }, 'STOW-RS request');
-  await auditRequest(deps, ctx, { event: 'stow', outcome: counts.stored > 0 ? 'success' : 'failure', target: study ?? null, details: counts });
-  if (outcome.stored.length === 0 && outcome.failed.length === 0) throw httpError(400, outcome.syntaxError ?? 'the request holds no instances');
+  deps.logger.info(
+    { ...counts, remoteAddress: ctx.request.ip, reasons: [...new Set(outcome.failed.map((f) => f.reason))] },
+    'STOW-RS request',
+  );
+  await auditRequest(deps, ctx, {
+    event: 'stow',
+    outcome: counts.stored > 0 ? 'success' : 'failure',
+    target: study ?? null,
+    details: counts,
+  });
+  if (outcome.stored.length === 0 && outcome.failed.length === 0)
+    throw httpError(400, outcome.syntaxError ?? 'the request holds no instances');
   const { status, body } = stowResponse(outcome, dicomwebBaseUrl(deps.config, ctx), study);
   ctx.status = status;
   ctx.type = 'application/dicom+json';

@@ -9,9 +9,14 @@ const IMPLICIT_LE = '1.2.840.10008.1.2';
 const J2K_LOSSLESS = '1.2.840.10008.1.2.4.90';
 
 test('an association to our AE title is accepted from anyone when the allow-list is empty', () => {
-  assert.deepEqual(decideAssociation({ callingAet: 'ANY', calledAet: 'ANATOMYGW', activeAssociations: 0 }, policy), { accept: true });
+  assert.deepEqual(decideAssociation({ callingAet: 'ANY', calledAet: 'ANATOMYGW', activeAssociations: 0 }, policy), {
+    accept: true,
+  });
   // Space padding on the wire is not significant.
-  assert.deepEqual(decideAssociation({ callingAet: 'ANY ', calledAet: ' ANATOMYGW  ', activeAssociations: 0 }, policy), { accept: true });
+  assert.deepEqual(
+    decideAssociation({ callingAet: 'ANY ', calledAet: ' ANATOMYGW  ', activeAssociations: 0 }, policy),
+    { accept: true },
+  );
 });
 
 test('a wrong called AE title is refused permanently with "called AE title not recognized"', () => {
@@ -22,12 +27,17 @@ test('a wrong called AE title is refused permanently with "called AE title not r
   assert.equal(d.result, 'permanent');
   assert.equal(d.source, 'service-user');
   // AE titles are case-sensitive (PS3.5 6.2): a lower-case title is another AE.
-  assert.equal(decideAssociation({ callingAet: 'PACS', calledAet: 'anatomygw', activeAssociations: 0 }, policy).accept, false);
+  assert.equal(
+    decideAssociation({ callingAet: 'PACS', calledAet: 'anatomygw', activeAssociations: 0 }, policy).accept,
+    false,
+  );
 });
 
 test('a calling AE title outside DIMSE_ALLOWED_AETS is refused with "calling AE title not recognized"', () => {
   const p = { ...policy, allowedAets: ['PACS1', 'CT01'] };
-  assert.deepEqual(decideAssociation({ callingAet: 'CT01', calledAet: 'ANATOMYGW', activeAssociations: 0 }, p), { accept: true });
+  assert.deepEqual(decideAssociation({ callingAet: 'CT01', calledAet: 'ANATOMYGW', activeAssociations: 0 }, p), {
+    accept: true,
+  });
   const d = decideAssociation({ callingAet: 'INTRUDER', calledAet: 'ANATOMYGW', activeAssociations: 0 }, p);
   assert.ok(!d.accept);
   assert.equal(d.reason, 'calling-ae-not-recognized');
@@ -45,24 +55,61 @@ test('too many open associations is a transient refusal (the sender retries late
 
 test('storage contexts take the first proposed syntax we decode, so compressed data is kept as sent', () => {
   assert.deepEqual(decidePresentationContext(CT, [J2K_LOSSLESS]), { accept: true, transferSyntaxUid: J2K_LOSSLESS });
-  assert.deepEqual(decidePresentationContext(CT, [EXPLICIT_LE, IMPLICIT_LE]), { accept: true, transferSyntaxUid: EXPLICIT_LE });
+  assert.deepEqual(decidePresentationContext(CT, [EXPLICIT_LE, IMPLICIT_LE]), {
+    accept: true,
+    transferSyntaxUid: EXPLICIT_LE,
+  });
   // MPEG-2 is not decodable: skipped in favour of the next proposal, or the context is refused.
-  assert.deepEqual(decidePresentationContext(CT, ['1.2.840.10008.1.2.4.100', IMPLICIT_LE]), { accept: true, transferSyntaxUid: IMPLICIT_LE });
-  assert.deepEqual(decidePresentationContext(CT, ['1.2.840.10008.1.2.4.100']), { accept: false, reason: 'transfer-syntaxes-not-supported' });
-  for (const ts of ['1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2', '1.2.840.10008.1.2.5', '1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.51',
-    '1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70', '1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81', '1.2.840.10008.1.2.4.91']) {
+  assert.deepEqual(decidePresentationContext(CT, ['1.2.840.10008.1.2.4.100', IMPLICIT_LE]), {
+    accept: true,
+    transferSyntaxUid: IMPLICIT_LE,
+  });
+  assert.deepEqual(decidePresentationContext(CT, ['1.2.840.10008.1.2.4.100']), {
+    accept: false,
+    reason: 'transfer-syntaxes-not-supported',
+  });
+  for (const ts of [
+    '1.2.840.10008.1.2.1.99',
+    '1.2.840.10008.1.2.2',
+    '1.2.840.10008.1.2.5',
+    '1.2.840.10008.1.2.4.50',
+    '1.2.840.10008.1.2.4.51',
+    '1.2.840.10008.1.2.4.57',
+    '1.2.840.10008.1.2.4.70',
+    '1.2.840.10008.1.2.4.80',
+    '1.2.840.10008.1.2.4.81',
+    '1.2.840.10008.1.2.4.91',
+  ]) {
     assert.equal(decidePresentationContext(CT, [ts]).accept, true, ts);
   }
 });
 
 test('every storage SOP class and Verification are accepted; other services are not', () => {
-  for (const sop of ['1.2.840.10008.5.1.4.1.1.4', '1.2.840.10008.5.1.4.1.1.88.22', '1.2.840.10008.5.1.4.1.1.481.3', '1.2.840.10008.5.1.4.1.1.104.1',
-    '1.2.840.10008.5.1.4.1.1.66.4', '1.2.840.10008.5.1.4.34.7', '1.2.840.10008.5.1.4.38.1']) {
+  for (const sop of [
+    '1.2.840.10008.5.1.4.1.1.4',
+    '1.2.840.10008.5.1.4.1.1.88.22',
+    '1.2.840.10008.5.1.4.1.1.481.3',
+    '1.2.840.10008.5.1.4.1.1.104.1',
+    '1.2.840.10008.5.1.4.1.1.66.4',
+    '1.2.840.10008.5.1.4.34.7',
+    '1.2.840.10008.5.1.4.38.1',
+  ]) {
     assert.equal(decidePresentationContext(sop, [EXPLICIT_LE]).accept, true, sop);
   }
-  assert.deepEqual(decidePresentationContext('1.2.840.10008.1.1', [IMPLICIT_LE]), { accept: true, transferSyntaxUid: IMPLICIT_LE });
-  for (const sop of ['1.2.840.10008.5.1.4.1.2.1.1' /* Q/R FIND */, '1.2.840.10008.5.1.4.31' /* worklist */, '1.2.840.10008.1.20.1' /* commitment */,
-    '1.3.12.2.1107.5.9.1' /* private */]) {
-    assert.deepEqual(decidePresentationContext(sop, [EXPLICIT_LE]), { accept: false, reason: 'abstract-syntax-not-supported' }, sop);
+  assert.deepEqual(decidePresentationContext('1.2.840.10008.1.1', [IMPLICIT_LE]), {
+    accept: true,
+    transferSyntaxUid: IMPLICIT_LE,
+  });
+  for (const sop of [
+    '1.2.840.10008.5.1.4.1.2.1.1' /* Q/R FIND */,
+    '1.2.840.10008.5.1.4.31' /* worklist */,
+    '1.2.840.10008.1.20.1' /* commitment */,
+    '1.3.12.2.1107.5.9.1' /* private */,
+  ]) {
+    assert.deepEqual(
+      decidePresentationContext(sop, [EXPLICIT_LE]),
+      { accept: false, reason: 'abstract-syntax-not-supported' },
+      sop,
+    );
   }
 });

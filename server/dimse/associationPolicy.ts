@@ -72,7 +72,10 @@ export type ContextDecision =
   | { accept: false; reason: 'abstract-syntax-not-supported' | 'transfer-syntaxes-not-supported' };
 
 /** Verification and every storage SOP class, in a transfer syntax we can decode. */
-export function decidePresentationContext(abstractSyntaxUid: string, transferSyntaxUids: readonly string[]): ContextDecision {
+export function decidePresentationContext(
+  abstractSyntaxUid: string,
+  transferSyntaxUids: readonly string[],
+): ContextDecision {
   if (abstractSyntaxUid !== VERIFICATION_SOP_CLASS && !isStorageSopClass(abstractSyntaxUid)) {
     return { accept: false, reason: 'abstract-syntax-not-supported' };
   }
@@ -81,5 +84,7 @@ export function decidePresentationContext(abstractSyntaxUid: string, transferSyn
       ? transferSyntaxUids.filter((uid) => UNCOMPRESSED_TRANSFER_SYNTAXES.has(uid))
       : transferSyntaxUids;
   const chosen = chooseTransferSyntax(proposed);
-  return chosen ? { accept: true, transferSyntaxUid: chosen } : { accept: false, reason: 'transfer-syntaxes-not-supported' };
+  return chosen
+    ? { accept: true, transferSyntaxUid: chosen }
+    : { accept: false, reason: 'transfer-syntaxes-not-supported' };
 }

@@ -2,12 +2,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { commandPDataTf, encodeCommandSet } from './commandSet.ts';
-import { CEchoRequest, CEchoResponse, CStoreRequest, CStoreResponse, Dataset, replaceCommandEncoder, Scp } from './dcmjsDimse.ts';
+import {
+  CEchoRequest,
+  CEchoResponse,
+  CStoreRequest,
+  CStoreResponse,
+  Dataset,
+  replaceCommandEncoder,
+  Scp,
+} from './dcmjsDimse.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 
 function storeRequest(sopInstanceUid: string, messageId: number): InstanceType<typeof CStoreRequest> {
-  const request = new CStoreRequest(new Dataset({ SOPClassUID: CT, SOPInstanceUID: sopInstanceUid }, '1.2.840.10008.1.2.1'));
+  const request = new CStoreRequest(
+    new Dataset({ SOPClassUID: CT, SOPInstanceUID: sopInstanceUid }, '1.2.840.10008.1.2.1'),
+  );
   request.setMessageId(messageId);
   return request;
 }
@@ -23,7 +33,11 @@ function elementsOf(command: { getCommandDataset(): unknown }): Record<string, u
 
 test('C-STORE and C-ECHO responses encode exactly as the library encodes them', () => {
   const cases: Array<{ name: string; response: { getCommandDataset(): unknown } }> = [];
-  for (const [uid, id] of [['2.25.265843041541924726391337507363121886691', 7], ['1.2.3.4', 65535], ['1.2.3.45', 1]] as const) {
+  for (const [uid, id] of [
+    ['2.25.265843041541924726391337507363121886691', 7],
+    ['1.2.3.4', 65535],
+    ['1.2.3.45', 1],
+  ] as const) {
     const ok = CStoreResponse.fromRequest(storeRequest(uid, id));
     ok.setStatus(0x0000);
     cases.push({ name: `success ${uid}`, response: ok });
@@ -69,7 +83,9 @@ test('on a library connection, responses go out through this encoder and request
   const socket = new Socket();
   const scp = new Scp(socket, {});
   const written: Buffer[] = [];
-  (scp as unknown as { socket: { write(b: Buffer): boolean } }).socket = { write: (b: Buffer) => written.push(Buffer.from(b)) > 0 };
+  (scp as unknown as { socket: { write(b: Buffer): boolean } }).socket = {
+    write: (b: Buffer) => written.push(Buffer.from(b)) > 0,
+  };
   assert.equal(replaceCommandEncoder(scp), true, 'dcmjs-dimse internals are as this version expects');
   const send = (scp as unknown as { _sendPDataTF(c: unknown, id: number, max: number): void })._sendPDataTF.bind(scp);
 

@@ -5,7 +5,10 @@ import { freeDiskMb } from '../ingest/disk.ts';
  * consults it before every instance to refuse early (without writing) when the disk is low; at
  * hundreds of instances per second a statfs each time would be wasted work.
  */
-export function freeDiskProbe(dataDir: string, maxAgeMs = 1000): { refresh(): Promise<number>; lastMb(): number | undefined } {
+export function freeDiskProbe(
+  dataDir: string,
+  maxAgeMs = 1000,
+): { refresh(): Promise<number>; lastMb(): number | undefined } {
   let last: { at: number; mb: number } | undefined;
   let pending: Promise<number> | undefined;
   return {

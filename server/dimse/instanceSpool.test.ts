@@ -23,7 +23,13 @@ test('a C-STORE data set arriving in fragments is spooled behind its header and 
   const [file] = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [64, 64, 1] }), { studyUid: newUid(), seriesUid });
   const dataSet = dataSetOf(file);
   const sopInstanceUid = dicomParser.parseDicom(new Uint8Array(file)).string('x00080018') ?? '';
-  const header = part10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid, transferSyntaxUid: '1.2.840.10008.1.2.1', sourceAeTitle: 'CT1', receivingAeTitle: 'ANATOMYGW' });
+  const header = part10Header({
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    sopInstanceUid,
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+    sourceAeTitle: 'CT1',
+    receivingAeTitle: 'ANATOMYGW',
+  });
   const spool = new InstanceSpool({ dataDir }, header, noFlowControl);
   // Uneven fragments, as PDVs of different PDU sizes would cut them.
   for (let at = 0, k = 1; at < dataSet.length; k++) {
@@ -55,8 +61,15 @@ test('a spool that falls behind pauses the socket and resumes it; discard remove
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-spool-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   const events: string[] = [];
-  const header = part10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3', transferSyntaxUid: '1.2.840.10008.1.2.1' });
-  const spool = new InstanceSpool({ dataDir }, header, { pause: () => events.push('pause'), resume: () => events.push('resume') });
+  const header = part10Header({
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    sopInstanceUid: '1.2.3',
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+  });
+  const spool = new InstanceSpool({ dataDir }, header, {
+    pause: () => events.push('pause'),
+    resume: () => events.push('resume'),
+  });
   // 12 MB written at once, faster than any disk: more than the 4 MB the spool buffers. The stream ends
   // while still behind, so no 'drain' follows: the socket must be resumed all the same.
   for (let i = 0; i < 12; i++) spool.write(Buffer.alloc(1 << 20, i));
@@ -71,8 +84,15 @@ test('a spool that falls behind pauses the socket and resumes it; discard remove
 test('a refused data set is not parsed as stored: prepare rejects when the check throws', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-spool-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
-  const [file] = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [32, 32, 1] }), { studyUid: newUid(), seriesUid: newUid() });
-  const header = part10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3.4', transferSyntaxUid: '1.2.840.10008.1.2.1' });
+  const [file] = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [32, 32, 1] }), {
+    studyUid: newUid(),
+    seriesUid: newUid(),
+  });
+  const header = part10Header({
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    sopInstanceUid: '1.2.3.4',
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+  });
   const spool = new InstanceSpool({ dataDir }, header, noFlowControl);
   spool.write(Buffer.from(dataSetOf(file)));
   spool.end();
@@ -90,7 +110,11 @@ test('a refused data set is not parsed as stored: prepare rejects when the check
 test('a large PDV is written to the file as it arrives, not held until the data set ends', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-spool-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
-  const header = part10Header({ sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3.5', transferSyntaxUid: '1.2.840.10008.1.2.1' });
+  const header = part10Header({
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    sopInstanceUid: '1.2.3.5',
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+  });
   const spool = new InstanceSpool({ dataDir }, header, noFlowControl);
   t.after(() => spool.discard());
   // One PDV of a 256 KiB P-DATA-TF PDU, the size the SCP advertises; the data set has not ended.

@@ -78,7 +78,10 @@ export class InstanceSpool extends Writable {
         this.#file = file;
         await file.write(this.#header);
       })
-      .then(() => callback(), (err: Error) => callback(err));
+      .then(
+        () => callback(),
+        (err: Error) => callback(err),
+      );
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
@@ -86,21 +89,30 @@ export class InstanceSpool extends Writable {
     if (!file) return callback(new Error('spool file is not open'));
     (async () => {
       for (const { chunk } of chunks) await file.write(chunk);
-    })().then(() => callback(), (err: Error) => callback(err));
+    })().then(
+      () => callback(),
+      (err: Error) => callback(err),
+    );
   }
 
   // Every byte reaches the file before 'finish', so a caller that takes the file by name sees it whole.
   override _final(callback: (error?: Error | null) => void): void {
     const file = this.#file;
     if (!file) return callback();
-    file.flush().then(() => callback(), (err: Error) => callback(err));
+    file.flush().then(
+      () => callback(),
+      (err: Error) => callback(err),
+    );
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.#resumeSocket();
     const file = this.#file;
     if (!file) return callback(err);
-    file.close().then(() => callback(err), () => callback(err));
+    file.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 
   /** Resolves once every byte is in the file (not yet fsynced); rejects with the first error. */
@@ -113,7 +125,8 @@ export class InstanceSpool extends Writable {
         this.off('close', done);
         this.off('error', done);
         if (this.error) reject(this.error);
-        else if (!this.writableFinished) reject(new Error('the spool file was closed before the data set was complete'));
+        else if (!this.writableFinished)
+          reject(new Error('the spool file was closed before the data set was complete'));
         else resolve();
       };
       this.once('finish', done);

@@ -28,7 +28,11 @@ test('part10Header writes a preamble, DICM and a File Meta group that a parser r
 });
 
 test('part10Header refuses UIDs that would make an invalid file', () => {
-  const ok = { sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3', transferSyntaxUid: '1.2.840.10008.1.2.1' };
+  const ok = {
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    sopInstanceUid: '1.2.3',
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+  };
   assert.throws(() => part10Header({ ...ok, sopInstanceUid: '' }), /SOP Instance UID is not a valid UID/);
   assert.throws(() => part10Header({ ...ok, sopInstanceUid: `1.${'2'.repeat(70)}` }), /not a valid UID/);
   assert.throws(() => part10Header({ ...ok, sopClassUid: '1.2.x' }), /SOP Class UID is not a valid UID/);

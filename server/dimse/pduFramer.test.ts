@@ -47,8 +47,15 @@ test('a PDU inside one chunk is handed on without a copy', () => {
 
 test('an unknown PDU type or a PDU over the limit breaks the stream with a reason', () => {
   const unknown = new PduFramer(() => undefined, 1 << 20);
-  assert.throws(() => unknown.push(pdu(0x09, Buffer.alloc(2))), (e: unknown) => e instanceof PduFramingError && /unknown PDU type 0x09/.test(e.message));
-  assert.throws(() => unknown.push(pdu(0x04, Buffer.alloc(2))), PduFramingError, 'nothing is read after a broken stream');
+  assert.throws(
+    () => unknown.push(pdu(0x09, Buffer.alloc(2))),
+    (e: unknown) => e instanceof PduFramingError && /unknown PDU type 0x09/.test(e.message),
+  );
+  assert.throws(
+    () => unknown.push(pdu(0x04, Buffer.alloc(2))),
+    PduFramingError,
+    'nothing is read after a broken stream',
+  );
 
   const big = new PduFramer(() => assert.fail('nothing whole yet'), 1000);
   const header = Buffer.alloc(6);

@@ -47,7 +47,8 @@ export class PduFramer {
         const type = header[0];
         const length = header.readUInt32BE(2);
         if (!KNOWN_TYPES.has(type)) this.#fail(`unknown PDU type 0x${type.toString(16).padStart(2, '0')}`);
-        if (length > this.#maxLength) this.#fail(`a PDU of ${length} bytes is larger than the ${this.#maxLength} this end accepts`);
+        if (length > this.#maxLength)
+          this.#fail(`a PDU of ${length} bytes is larger than the ${this.#maxLength} this end accepts`);
         this.#needed = HEADER + length;
       }
       if (this.#buffered < this.#needed) return;

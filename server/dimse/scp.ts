@@ -174,14 +174,26 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       this.#callingAet = callingAet;
       this.#log = this.#log.child({ callingAet, calledAet });
       const decision: AssociationDecision = closing
-        ? { accept: false, result: 'transient', source: 'service-provider-presentation', reason: 'local-limit-exceeded', why: 'the gateway is shutting down' }
+        ? {
+            accept: false,
+            result: 'transient',
+            source: 'service-provider-presentation',
+            reason: 'local-limit-exceeded',
+            why: 'the gateway is shutting down',
+          }
         : decideAssociation(
             { callingAet, calledAet, activeAssociations: [...connections].filter((c) => c.#accepted).length },
             { aeTitle: config.aeTitle, allowedAets: config.dimseAllowedAets, maxAssociations },
           );
       if (!decision.accept) {
         this.#log.warn({ reason: decision.reason }, `DICOM association rejected: ${decision.why}`);
-        void audit(deps, { event: 'dimse-store', outcome: 'failure', actor: `ae:${callingAet}`, address: this.#remoteAddress ?? null, details: { rejected: decision.reason } });
+        void audit(deps, {
+          event: 'dimse-store',
+          outcome: 'failure',
+          actor: `ae:${callingAet}`,
+          address: this.#remoteAddress ?? null,
+          details: { rejected: decision.reason },
+        });
         this.sendAssociationReject(
           decision.result === 'permanent' ? RejectResult.Permanent : RejectResult.Transient,
           decision.source === 'service-user' ? RejectSource.ServiceUser : RejectSource.ServiceProviderPresentation,
@@ -247,7 +259,11 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
         this.#incoming.set(request, { kind: 'refused', outcome, sopInstanceUid });
         return discardSink();
       };
-      if (closing) return refuse({ status: StoreStatus.OutOfResources, comment: 'Out of resources: the gateway is shutting down' });
+      if (closing)
+        return refuse({
+          status: StoreStatus.OutOfResources,
+          comment: 'Out of resources: the gateway is shutting down',
+        });
       // Refuse before writing anything when the disk is known to be low; the reading is at most a
       // second old (ingest checks again, exactly, before it keeps the file).
       freeDisk.refresh().catch(() => undefined);
@@ -271,13 +287,23 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
           receivingAeTitle: config.aeTitle,
         });
       } catch (e) {
-        return refuse({ status: StoreStatus.CannotUnderstand, comment: errorComment(`C-STORE request: ${(e as Error).message}`) });
+        return refuse({
+          status: StoreStatus.CannotUnderstand,
+          comment: errorComment(`C-STORE request: ${(e as Error).message}`),
+        });
       }
       const spool = new InstanceSpool(config, header, {
         pause: () => this.#socket.pause(),
         resume: () => this.#socket.resume(),
       });
-      this.#incoming.set(request, { kind: 'spool', spool, sopClassUid, sopInstanceUid, transferSyntaxUid, startedAt: Date.now() });
+      this.#incoming.set(request, {
+        kind: 'spool',
+        spool,
+        sopClassUid,
+        sopInstanceUid,
+        transferSyntaxUid,
+        startedAt: Date.now(),
+      });
       return spool;
     }
 
@@ -314,16 +340,26 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
         return { status: StoreStatus.ProcessingFailure, comment: 'Processing failure: no data set was received' };
       }
       if (entry.kind === 'refused') {
-        this.#log.warn({ sopInstanceUid, status: hex(entry.outcome.status) }, `C-STORE refused: ${entry.outcome.comment ?? ''}`);
+        this.#log.warn(
+          { sopInstanceUid, status: hex(entry.outcome.status) },
+          `C-STORE refused: ${entry.outcome.comment ?? ''}`,
+        );
         return entry.outcome;
       }
       const { spool } = entry;
       try {
         await spool.finished();
         this.#bytes += spool.bytesWritten;
-        await store(deps, { file: spool.path, prepare: (check, whileSyncing) => spool.prepare(check, whileSyncing) }, { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress });
+        await store(
+          deps,
+          { file: spool.path, prepare: (check, whileSyncing) => spool.prepare(check, whileSyncing) },
+          { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress },
+        );
         await spool.close(); // already closed by prepare unless the store took the file by name
-        this.#log.debug({ sopInstanceUid, bytes: spool.bytesWritten, ms: Date.now() - entry.startedAt }, 'C-STORE stored');
+        this.#log.debug(
+          { sopInstanceUid, bytes: spool.bytesWritten, ms: Date.now() - entry.startedAt },
+          'C-STORE stored',
+        );
         return { status: StoreStatus.Success };
       } catch (error) {
         const outcome = outcomeForError(error);
@@ -331,7 +367,13 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
         // that point it is still ours to remove.
         await spool.discard().catch(() => undefined);
         this.#log.warn(
-          { sopInstanceUid, sopClassUid: entry.sopClassUid, transferSyntaxUid: entry.transferSyntaxUid, status: hex(outcome.status), err: safeError(error) },
+          {
+            sopInstanceUid,
+            sopClassUid: entry.sopClassUid,
+            transferSyntaxUid: entry.transferSyntaxUid,
+            status: hex(outcome.status),
+            err: safeError(error),
+          },
           `C-STORE failed: ${outcome.comment ?? ''}`,
         );
         return outcome;
@@ -374,10 +416,22 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       this.#incoming.clear();
       if (!this.#accepted) return;
       this.#log.info(
-        { stored: this.#stored, failed: this.#failed, incomplete: partial, bytes: this.#bytes, seconds: (Date.now() - this.#openedAt) / 1000 },
+        {
+          stored: this.#stored,
+          failed: this.#failed,
+          incomplete: partial,
+          bytes: this.#bytes,
+          seconds: (Date.now() - this.#openedAt) / 1000,
+        },
         'DICOM association closed',
       );
-      void audit(deps, { event: 'dimse-store', outcome: this.#failed > 0 && this.#stored === 0 ? 'failure' : 'success', actor: `ae:${this.#callingAet ?? ''}`, address: this.#remoteAddress ?? null, details: { stored: this.#stored, failed: this.#failed, incomplete: partial } });
+      void audit(deps, {
+        event: 'dimse-store',
+        outcome: this.#failed > 0 && this.#stored === 0 ? 'failure' : 'success',
+        actor: `ae:${this.#callingAet ?? ''}`,
+        address: this.#remoteAddress ?? null,
+        details: { stored: this.#stored, failed: this.#failed, incomplete: partial },
+      });
     }
   }
 
@@ -401,7 +455,16 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       // DICOM TLS (PS3.15 B.9, BCP 195): TLS 1.2 or later only; with a CA, a peer without a certificate it
       // signed fails the handshake before any association is read.
       ...(tls
-        ? { securityOptions: { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: tls.ca !== undefined, minVersion: 'TLSv1.2' } }
+        ? {
+            securityOptions: {
+              cert: tls.cert,
+              key: tls.key,
+              ca: tls.ca,
+              requestCert: tls.ca !== undefined,
+              rejectUnauthorized: tls.ca !== undefined,
+              minVersion: 'TLSv1.2',
+            },
+          }
         : {}),
     });
   });
@@ -416,7 +479,15 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       log.warn({ remoteAddress: socket.remoteAddress, err: safeError(err) }, 'DICOM TLS handshake failed');
     });
   }
-  log.info({ port: actualPort, aeTitle: config.aeTitle, allowedAets: config.dimseAllowedAets.length || 'any', tls: tls ? (tls.ca ? 'client certificates required' : 'on') : 'off' }, 'DICOM C-STORE SCP listening');
+  log.info(
+    {
+      port: actualPort,
+      aeTitle: config.aeTitle,
+      allowedAets: config.dimseAllowedAets.length || 'any',
+      tls: tls ? (tls.ca ? 'client certificates required' : 'on') : 'off',
+    },
+    'DICOM C-STORE SCP listening',
+  );
 
   let closed: Promise<void> | undefined;
   return {
@@ -425,7 +496,9 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
       closed ??= (async () => {
         closing = true;
         const listener = netServerOf(server);
-        const stopped = new Promise<void>((resolve) => (listener?.listening ? listener.close(() => resolve()) : resolve()));
+        const stopped = new Promise<void>((resolve) =>
+          listener?.listening ? listener.close(() => resolve()) : resolve(),
+        );
         // Let instances already on the wire finish and be acknowledged; then end the rest.
         const deadline = Date.now() + closeGraceMs;
         while (busy.size > 0 && Date.now() < deadline) {
@@ -451,6 +524,7 @@ function hex(status: number): string {
 
 /** Error details for the log: name, code and message only (no data set content). */
 function safeError(error: unknown): { name?: string; code?: unknown; message: string } {
-  if (error instanceof Error) return { name: error.name, code: (error as NodeJS.ErrnoException).code, message: error.message };
+  if (error instanceof Error)
+    return { name: error.name, code: (error as NodeJS.ErrnoException).code, message: error.message };
   return { message: String(error) };
 }

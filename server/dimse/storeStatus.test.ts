@@ -4,12 +4,20 @@ import { FailureReason, InstanceRejectedError } from '../dicom/failure.ts';
 import { errorComment, lowDiskOutcome, outcomeForError, StoreStatus } from './storeStatus.ts';
 
 test('ingest refusals keep their DICOM failure reason as the C-STORE status, with the reason as comment', () => {
-  const cannot = outcomeForError(new InstanceRejectedError(FailureReason.CannotUnderstand, 'not a DICOM file: no DICM prefix'));
+  const cannot = outcomeForError(
+    new InstanceRejectedError(FailureReason.CannotUnderstand, 'not a DICOM file: no DICM prefix'),
+  );
   assert.equal(cannot.status, 0xc000);
   assert.equal(cannot.comment, 'not a DICOM file: no DICM prefix');
-  assert.equal(outcomeForError(new InstanceRejectedError(FailureReason.OutOfResources, 'out of disk space')).status, 0xa700);
+  assert.equal(
+    outcomeForError(new InstanceRejectedError(FailureReason.OutOfResources, 'out of disk space')).status,
+    0xa700,
+  );
   assert.equal(outcomeForError(new InstanceRejectedError(FailureReason.ProcessingFailure, 'db down')).status, 0x0110);
-  assert.equal(outcomeForError(new InstanceRejectedError(FailureReason.TransferSyntaxNotSupported, 'MPEG')).status, 0xc122);
+  assert.equal(
+    outcomeForError(new InstanceRejectedError(FailureReason.TransferSyntaxNotSupported, 'MPEG')).status,
+    0xc122,
+  );
 });
 
 test('a full disk while receiving is "out of resources"; anything unexpected is "processing failure"', () => {

@@ -18,7 +18,14 @@ function read(setting: string, path: string, readFile: ReadFile): Buffer {
     return readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? 'unreadable');
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : (code ?? 'unreadable');
     throw new ConfigError(setting, `cannot read ${path} (${reason})`);
   }
 }
@@ -34,12 +41,21 @@ function opensslReason(err: unknown): string {
  * that does not belong to the certificate or an expired certificate stops the start with one line naming
  * the setting, instead of every scanner's association failing later with a bare handshake error.
  */
-export function readDimseTls(paths: DimseTlsPaths, readFile: ReadFile = readFileSync, now: Date = new Date()): DimseTlsMaterial {
+export function readDimseTls(
+  paths: DimseTlsPaths,
+  readFile: ReadFile = readFileSync,
+  now: Date = new Date(),
+): DimseTlsMaterial {
   return readTlsFiles('DIMSE_TLS', paths, readFile, now);
 }
 
 /** The same checks for any pair of settings `<prefix>_CERT` / `<prefix>_KEY` (/ `<prefix>_CA`); HTTPS uses `TLS`. */
-export function readTlsFiles(prefix: string, paths: DimseTlsPaths, readFile: ReadFile = readFileSync, now: Date = new Date()): DimseTlsMaterial {
+export function readTlsFiles(
+  prefix: string,
+  paths: DimseTlsPaths,
+  readFile: ReadFile = readFileSync,
+  now: Date = new Date(),
+): DimseTlsMaterial {
   const cert = read(`${prefix}_CERT`, paths.cert, readFile);
   const key = read(`${prefix}_KEY`, paths.key, readFile);
   const ca = paths.ca === undefined ? undefined : read(`${prefix}_CA`, paths.ca, readFile);
@@ -51,12 +67,18 @@ export function readTlsFiles(prefix: string, paths: DimseTlsPaths, readFile: Rea
     throw new ConfigError(`${prefix}_CERT`, `${paths.cert} is not a PEM certificate (${opensslReason(err)})`);
   }
   if (new Date(x509.validTo).getTime() < now.getTime()) {
-    throw new ConfigError(`${prefix}_CERT`, `the certificate in ${paths.cert} expired on ${new Date(x509.validTo).toISOString()}`);
+    throw new ConfigError(
+      `${prefix}_CERT`,
+      `the certificate in ${paths.cert} expired on ${new Date(x509.validTo).toISOString()}`,
+    );
   }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new ConfigError(`${prefix}_KEY`, `${paths.key} is not the PEM private key of ${prefix}_CERT (${opensslReason(err)})`);
+    throw new ConfigError(
+      `${prefix}_KEY`,
+      `${paths.key} is not the PEM private key of ${prefix}_CERT (${opensslReason(err)})`,
+    );
   }
   if (ca !== undefined) {
     // createSecureContext skips CA text it cannot parse, which would leave every client certificate refused.
@@ -66,7 +88,10 @@ export function readTlsFiles(prefix: string, paths: DimseTlsPaths, readFile: Rea
       try {
         new X509Certificate(block);
       } catch (err) {
-        throw new ConfigError(`${prefix}_CA`, `${paths.ca} holds a certificate that cannot be read (${opensslReason(err)})`);
+        throw new ConfigError(
+          `${prefix}_CA`,
+          `${paths.ca} holds a certificate that cannot be read (${opensslReason(err)})`,
+        );
       }
     }
   }

@@ -50,7 +50,14 @@ export function renderPhonePage(options: {
   const total = available.reduce((sum, f) => sum + f.size, 0);
   // The server's own clock and zone: the phone page has no script to localise it, and the server
   // stands in the same hospital as the phone.
-  const expires = new Date(options.expiresAt).toLocaleString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' });
+  const expires = new Date(options.expiresAt).toLocaleString('en-GB', {
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  });
   const items = options.files
     .map((f) =>
       f.href
@@ -76,7 +83,12 @@ ${items}
   );
 }
 
-export function renderLinkProblem(options: { status: number; message: string; stylesheet: string | undefined; icon?: string }): string {
+export function renderLinkProblem(options: {
+  status: number;
+  message: string;
+  stylesheet: string | undefined;
+  icon?: string;
+}): string {
   const heading = options.status === 410 ? 'Link expired' : options.status === 403 ? 'Link not valid' : 'Not available';
   return shell(
     heading,

@@ -61,7 +61,10 @@ function jsonArray(value: unknown): unknown[] {
 
 function toRecord(row: ResultRow): ResultRecord {
   const files = jsonArray(row.files)
-    .filter((f): f is { name: string; size?: unknown } => typeof f === 'object' && f !== null && typeof (f as { name?: unknown }).name === 'string')
+    .filter(
+      (f): f is { name: string; size?: unknown } =>
+        typeof f === 'object' && f !== null && typeof (f as { name?: unknown }).name === 'string',
+    )
     .map((f) => ({ name: f.name, size: typeof f.size === 'number' ? f.size : Number(f.size ?? 0) }));
   return {
     id: row.id,
@@ -79,7 +82,9 @@ function toRecord(row: ResultRow): ResultRecord {
 const COLUMNS = 'id, job_id, name, engine, source, created_at, expires_at, segments, files';
 
 export async function listResults(db: Queryable, limit = 500): Promise<ResultRecord[]> {
-  const { rows } = await db.query<ResultRow>(`SELECT ${COLUMNS} FROM results ORDER BY created_at DESC LIMIT $1`, [limit]);
+  const { rows } = await db.query<ResultRow>(`SELECT ${COLUMNS} FROM results ORDER BY created_at DESC LIMIT $1`, [
+    limit,
+  ]);
   return rows.map(toRecord);
 }
 
@@ -122,10 +127,16 @@ export type FileLookup =
  * Finds a file of a result on disk. The name must be in the result's own list; the path is built
  * from that list entry, so "../" or absolute names in a request go nowhere.
  */
-export async function locateResultFile(db: Queryable, dataDir: string, resultId: string, name: string): Promise<FileLookup> {
+export async function locateResultFile(
+  db: Queryable,
+  dataDir: string,
+  resultId: string,
+  name: string,
+): Promise<FileLookup> {
   const result = await getResult(db, resultId);
   if (!result) return { ok: false, status: 404, reason: 'There is no such result.' };
-  if (isExpired(result)) return { ok: false, status: 410, reason: 'This result has been removed after its retention period.' };
+  if (isExpired(result))
+    return { ok: false, status: 410, reason: 'This result has been removed after its retention period.' };
   const listed = result.files.find((f) => f.name === name);
   if (!listed || basename(listed.name) !== listed.name || listed.name.startsWith('.')) {
     return { ok: false, status: 404, reason: 'This result has no file of that name.' };

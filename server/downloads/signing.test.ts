@@ -34,7 +34,15 @@ test('an altered link is refused with 403', async (t) => {
   const token = signGrant(key, { files, expiresAt: Date.now() + 3600_000 });
   const [body, sig] = token.split('.');
   const flip = (s: string, i: number): string => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1);
-  for (const altered of [`${flip(body, 5)}.${sig}`, `${body}.${flip(sig, 10)}`, `${body}.${sig.slice(0, -2)}`, `${body}`, `${body}.${sig}.x`, '', 'a.b']) {
+  for (const altered of [
+    `${flip(body, 5)}.${sig}`,
+    `${body}.${flip(sig, 10)}`,
+    `${body}.${sig.slice(0, -2)}`,
+    `${body}`,
+    `${body}.${sig}.x`,
+    '',
+    'a.b',
+  ]) {
     const verdict = verifyToken(key, altered);
     assert.equal(verdict.ok, false, altered);
     assert.ok(!verdict.ok);
@@ -58,7 +66,11 @@ test('an expired link is refused with 410, but only once its signature is genuin
   // Altered and expired: the alteration wins, nothing from an unsigned payload is believed. A character
   // inside the signature: the last one has two unused bits, so some changes to it decode to the same bytes.
   const at = token.length - 10;
-  const altered = verifyToken(key, token.slice(0, at) + (token[at] === 'A' ? 'B' : 'A') + token.slice(at + 1), now + 61_000);
+  const altered = verifyToken(
+    key,
+    token.slice(0, at) + (token[at] === 'A' ? 'B' : 'A') + token.slice(at + 1),
+    now + 61_000,
+  );
   assert.ok(!altered.ok);
   assert.equal(altered.status, 403);
 });
@@ -94,7 +106,10 @@ test('the key is created once with mode 0600 in a 0700 directory and reused', as
 
 test('links stay short enough for a scannable QR code', async (t) => {
   const key = await loadOrCreateKey(await tempDir(t));
-  const many = Array.from({ length: 10 }, (_, i) => ({ resultId: files[i % 2 === 0 ? 0 : 2].resultId, name: `structure_${i}.glb` }));
+  const many = Array.from({ length: 10 }, (_, i) => ({
+    resultId: files[i % 2 === 0 ? 0 : 2].resultId,
+    name: `structure_${i}.glb`,
+  }));
   const token = signGrant(key, { files: many, expiresAt: Date.now() + 3600_000 });
   assert.ok(token.length < 300, `token is ${token.length} characters`);
 });

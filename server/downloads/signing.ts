@@ -24,9 +24,7 @@ export interface DownloadGrant {
   expiresAt: number;
 }
 
-export type VerifyResult =
-  | { ok: true; grant: DownloadGrant }
-  | { ok: false; status: 403 | 410; reason: string };
+export type VerifyResult = { ok: true; grant: DownloadGrant } | { ok: false; status: 403 | 410; reason: string };
 
 interface WirePayload {
   v: 1;
@@ -103,13 +101,16 @@ export function verifyToken(key: Buffer, token: string, now: number = Date.now()
   if (given.toString('base64url') !== signature) return forbidden;
   let payload: WirePayload;
   try {
-    payload = JSON.parse(inflateRawSync(Buffer.from(body, 'base64url'), { maxOutputLength: 1 << 20 }).toString('utf8')) as WirePayload;
+    payload = JSON.parse(
+      inflateRawSync(Buffer.from(body, 'base64url'), { maxOutputLength: 1 << 20 }).toString('utf8'),
+    ) as WirePayload;
   } catch {
     return forbidden;
   }
   if (payload.v !== 1 || !Number.isFinite(payload.e) || !Array.isArray(payload.r)) return forbidden;
   const expiresAt = payload.e * 1000;
-  if (now >= expiresAt) return { ok: false, status: 410, reason: 'This download link has expired. Generate a new QR code.' };
+  if (now >= expiresAt)
+    return { ok: false, status: 410, reason: 'This download link has expired. Generate a new QR code.' };
   const files: GrantedFile[] = [];
   for (const [resultId, names] of payload.r) {
     for (const name of names) files.push({ resultId, name });

@@ -41,7 +41,9 @@ test('the zip holds exactly the given files, byte-identical; compressed formats 
   t.after(() => rm(dir, { recursive: true, force: true }));
   const contents: Record<string, Buffer> = {
     'liver.glb': randomBytes(3 * 1024 * 1024 + 17),
-    'liver.gltf': Buffer.from(JSON.stringify({ asset: { version: '2.0' }, nodes: Array.from({ length: 2000 }, (_, i) => ({ name: `n${i}` })) })),
+    'liver.gltf': Buffer.from(
+      JSON.stringify({ asset: { version: '2.0' }, nodes: Array.from({ length: 2000 }, (_, i) => ({ name: `n${i}` })) }),
+    ),
     'liver_seg.nii.gz': randomBytes(100_000),
     'empty.json': Buffer.alloc(0),
   };
@@ -62,10 +64,25 @@ test('same-named files from two results get distinct names in the zip', async (t
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'a'), 'first');
   await writeFile(join(dir, 'b'), 'second');
-  const zip = await buffer(createZipStream([{ path: join(dir, 'a'), name: 'model.glb' }, { path: join(dir, 'b'), name: 'model.glb' }]));
+  const zip = await buffer(
+    createZipStream([
+      { path: join(dir, 'a'), name: 'model.glb' },
+      { path: join(dir, 'b'), name: 'model.glb' },
+    ]),
+  );
   const entries = await readZip(zip);
-  assert.deepEqual(entries.map((e) => [e.name, e.data.toString()]), [['model.glb', 'first'], ['model (2).glb', 'second']]);
-  assert.deepEqual(uniqueEntryNames(['x.nii.gz', 'X.nii.gz', '../../etc/passwd']), ['x.nii.gz', 'X (2).nii.gz', 'passwd']);
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.data.toString()]),
+    [
+      ['model.glb', 'first'],
+      ['model (2).glb', 'second'],
+    ],
+  );
+  assert.deepEqual(uniqueEntryNames(['x.nii.gz', 'X.nii.gz', '../../etc/passwd']), [
+    'x.nii.gz',
+    'X (2).nii.gz',
+    'passwd',
+  ]);
 });
 
 test('a missing file makes the stream fail instead of producing a silently short zip', async (t) => {

@@ -26,8 +26,13 @@ export function uniqueEntryNames(names: readonly string[]): string[] {
   return names.map((raw) => {
     const clean = basename(raw.replaceAll('\\', '/')).replace(/[\x00-\x1f]/g, '_') || 'file';
     let candidate = clean;
-    const dot = clean.endsWith('.nii.gz') ? clean.length - 7 : clean.lastIndexOf('.') > 0 ? clean.lastIndexOf('.') : clean.length;
-    for (let n = 2; seen.has(candidate.toLowerCase()); n++) candidate = `${clean.slice(0, dot)} (${n})${clean.slice(dot)}`;
+    const dot = clean.endsWith('.nii.gz')
+      ? clean.length - 7
+      : clean.lastIndexOf('.') > 0
+        ? clean.lastIndexOf('.')
+        : clean.length;
+    for (let n = 2; seen.has(candidate.toLowerCase()); n++)
+      candidate = `${clean.slice(0, dot)} (${n})${clean.slice(dot)}`;
     seen.add(candidate.toLowerCase());
     return candidate;
   });

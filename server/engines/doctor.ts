@@ -20,7 +20,8 @@ export const defaultDoctorDeps: DoctorDeps = {
 };
 
 const EXTENSION_FIX: Record<string, string> = {
-  TotalSegmentator: "in Slicer: View > Extensions Manager > install 'TotalSegmentator' (brings PyTorch and NNUNet), restart Slicer",
+  TotalSegmentator:
+    "in Slicer: View > Extensions Manager > install 'TotalSegmentator' (brings PyTorch and NNUNet), restart Slicer",
   SlicerOpenAnatomy: "in Slicer: View > Extensions Manager > install 'SlicerOpenAnatomy', restart Slicer",
   PyTorch: "in Slicer: View > Extensions Manager > install 'PyTorch', restart Slicer",
   NNUNet: "in Slicer: View > Extensions Manager > install 'NNUNet', restart Slicer",
@@ -29,8 +30,14 @@ const EXTENSION_FIX: Record<string, string> = {
 async function checkSlicer(config: Config, deps: DoctorDeps, write: (l: string) => void): Promise<boolean> {
   const path = config.slicerPath ? resolveExecutable(config.slicerPath, deps.env) : deps.discoverSlicer();
   if (!path) {
-    write(config.slicerPath ? `  FAIL SLICER_PATH=${config.slicerPath} is not an executable file` : '  --   no 3D Slicer found (SLICER_PATH unset, nothing in the standard install places)');
-    write(`       fix: install 3D Slicer ${MIN_SLICER.join('.')} or later from https://download.slicer.org and set SLICER_PATH to its executable`);
+    write(
+      config.slicerPath
+        ? `  FAIL SLICER_PATH=${config.slicerPath} is not an executable file`
+        : '  --   no 3D Slicer found (SLICER_PATH unset, nothing in the standard install places)',
+    );
+    write(
+      `       fix: install 3D Slicer ${MIN_SLICER.join('.')} or later from https://download.slicer.org and set SLICER_PATH to its executable`,
+    );
     return false;
   }
   write(`  path ${path}`);
@@ -67,21 +74,35 @@ async function checkSlicer(config: Config, deps: DoctorDeps, write: (l: string) 
       ok = false;
     }
   }
-  const missing = Object.entries(probe.packages ?? {}).filter(([, v]) => v === null || (typeof v === 'string' && v.startsWith('broken')));
-  for (const [pkg, v] of Object.entries(probe.packages ?? {})) if (v && !v.startsWith('broken')) write(`  ok   python package ${pkg} ${v}`);
+  const missing = Object.entries(probe.packages ?? {}).filter(
+    ([, v]) => v === null || (typeof v === 'string' && v.startsWith('broken')),
+  );
+  for (const [pkg, v] of Object.entries(probe.packages ?? {}))
+    if (v && !v.startsWith('broken')) write(`  ok   python package ${pkg} ${v}`);
   if (missing.length) {
-    write(`  WARN python packages missing or broken in Slicer: ${missing.map(([p, v]) => (v ? `${p} (${v})` : p)).join(', ')}`);
-    write('       the first job installs them (5-10 minutes, several GB); to do it now: open Slicer, TotalSegmentator module, Apply once');
+    write(
+      `  WARN python packages missing or broken in Slicer: ${missing.map(([p, v]) => (v ? `${p} (${v})` : p)).join(', ')}`,
+    );
+    write(
+      '       the first job installs them (5-10 minutes, several GB); to do it now: open Slicer, TotalSegmentator module, Apply once',
+    );
   }
   if (probe.cuda === true) write('  ok   CUDA GPU available to PyTorch');
-  else if (probe.cuda === false) write('  note no CUDA GPU: full-resolution segmentation on CPU takes 40-50 minutes per CT; fast mode about 1-2 minutes');
+  else if (probe.cuda === false)
+    write(
+      '  note no CUDA GPU: full-resolution segmentation on CPU takes 40-50 minutes per CT; fast mode about 1-2 minutes',
+    );
   return ok;
 }
 
 async function checkTotalSegmentator(config: Config, deps: DoctorDeps, write: (l: string) => void): Promise<boolean> {
   const path = resolveExecutable(config.totalSegmentatorPath ?? 'TotalSegmentator', deps.env);
   if (!path) {
-    write(config.totalSegmentatorPath ? `  FAIL TOTALSEGMENTATOR_PATH=${config.totalSegmentatorPath} is not an executable file` : '  --   TotalSegmentator is not on PATH');
+    write(
+      config.totalSegmentatorPath
+        ? `  FAIL TOTALSEGMENTATOR_PATH=${config.totalSegmentatorPath} is not an executable file`
+        : '  --   TotalSegmentator is not on PATH',
+    );
     write('       fix: pip install TotalSegmentator (Python 3.10+, PyTorch 2), or set TOTALSEGMENTATOR_PATH');
     return false;
   }
@@ -95,7 +116,11 @@ async function checkTotalSegmentator(config: Config, deps: DoctorDeps, write: (l
   }
 }
 
-export async function runDoctor(config: Config, write: (line: string) => void, deps: DoctorDeps = defaultDoctorDeps): Promise<number> {
+export async function runDoctor(
+  config: Config,
+  write: (line: string) => void,
+  deps: DoctorDeps = defaultDoctorDeps,
+): Promise<number> {
   write(`engine setting: ENGINE=${config.engine}`);
   write('3D Slicer + TotalSegmentator + OpenAnatomy:');
   const slicerOk = await checkSlicer(config, deps, write);
@@ -117,7 +142,13 @@ export async function runDoctor(config: Config, write: (line: string) => void, d
     write(`selected: none: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
-  const selectedOk = config.engine === 'slicer' ? slicerOk : config.engine === 'totalsegmentator' ? tsOk : config.engine === 'builtin' ? builtinOk : slicerOk || tsOk || builtinOk;
+  const selectedOk =
+    config.engine === 'slicer'
+      ? slicerOk
+      : config.engine === 'totalsegmentator'
+        ? tsOk
+        : config.engine === 'builtin'
+          ? builtinOk
+          : slicerOk || tsOk || builtinOk;
   return selectedOk ? 0 : 1;
 }
-

@@ -65,11 +65,22 @@ async function trySlicer(config: Config, deps: RegistryDeps): Promise<Attempt> {
   try {
     version = await deps.slicerVersion(path);
   } catch (err) {
-    return { error: `3D Slicer at ${path} does not start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+    return {
+      error: `3D Slicer at ${path} does not start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    };
   }
-  if (!atLeast(version, MIN_SLICER)) return { error: `3D Slicer ${version} at ${path} is too old; install Slicer ${MIN_SLICER.join('.')} or later` };
-  const engine = createSlicerEngine({ slicerPath: path, timeoutSeconds: config.slicerTimeoutSeconds, reduction: config.meshReduction, ...engineSettings(config, deps) });
-  return { engine, reason: `3D Slicer ${version} at ${path}${configured ? ' (SLICER_PATH)' : ' (found in a standard install place)'}; extensions are checked by the doctor command` };
+  if (!atLeast(version, MIN_SLICER))
+    return { error: `3D Slicer ${version} at ${path} is too old; install Slicer ${MIN_SLICER.join('.')} or later` };
+  const engine = createSlicerEngine({
+    slicerPath: path,
+    timeoutSeconds: config.slicerTimeoutSeconds,
+    reduction: config.meshReduction,
+    ...engineSettings(config, deps),
+  });
+  return {
+    engine,
+    reason: `3D Slicer ${version} at ${path}${configured ? ' (SLICER_PATH)' : ' (found in a standard install place)'}; extensions are checked by the doctor command`,
+  };
 }
 
 async function tryTotalSegmentator(config: Config, deps: RegistryDeps): Promise<Attempt> {
@@ -86,22 +97,38 @@ async function tryTotalSegmentator(config: Config, deps: RegistryDeps): Promise<
   try {
     version = await deps.totalSegmentatorVersion(path);
   } catch (err) {
-    return { error: `TotalSegmentator at ${path} does not run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+    return {
+      error: `TotalSegmentator at ${path} does not run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    };
   }
-  const engine = createTotalSegmentatorEngine({ executable: path, timeoutSeconds: config.slicerTimeoutSeconds, version, ...engineSettings(config, deps) });
-  return { engine, reason: `TotalSegmentator ${version} at ${path}${configured ? ' (TOTALSEGMENTATOR_PATH)' : ' (PATH)'}` };
+  const engine = createTotalSegmentatorEngine({
+    executable: path,
+    timeoutSeconds: config.slicerTimeoutSeconds,
+    version,
+    ...engineSettings(config, deps),
+  });
+  return {
+    engine,
+    reason: `TotalSegmentator ${version} at ${path}${configured ? ' (TOTALSEGMENTATOR_PATH)' : ' (PATH)'}`,
+  };
 }
 
-export async function resolveEngine(config: Config, logger: Logger, deps: RegistryDeps = defaultRegistryDeps): Promise<{ engine: Engine; reason: string }> {
+export async function resolveEngine(
+  config: Config,
+  logger: Logger,
+  deps: RegistryDeps = defaultRegistryDeps,
+): Promise<{ engine: Engine; reason: string }> {
   if (config.engine === 'builtin') return { engine: await deps.loadBuiltin(), reason: 'ENGINE=builtin' };
   if (config.engine === 'slicer') {
     const a = await trySlicer(config, deps);
-    if ('error' in a) throw new EngineUnavailableError(`ENGINE=slicer but ${a.error}. Or set ENGINE=auto to fall back.`);
+    if ('error' in a)
+      throw new EngineUnavailableError(`ENGINE=slicer but ${a.error}. Or set ENGINE=auto to fall back.`);
     return { engine: a.engine, reason: `ENGINE=slicer: ${a.reason}` };
   }
   if (config.engine === 'totalsegmentator') {
     const a = await tryTotalSegmentator(config, deps);
-    if ('error' in a) throw new EngineUnavailableError(`ENGINE=totalsegmentator but ${a.error}. Or set ENGINE=auto to fall back.`);
+    if ('error' in a)
+      throw new EngineUnavailableError(`ENGINE=totalsegmentator but ${a.error}. Or set ENGINE=auto to fall back.`);
     return { engine: a.engine, reason: `ENGINE=totalsegmentator: ${a.reason}` };
   }
   const slicer = await trySlicer(config, deps);
@@ -110,5 +137,8 @@ export async function resolveEngine(config: Config, logger: Logger, deps: Regist
   const ts = await tryTotalSegmentator(config, deps);
   if (!('error' in ts)) return { engine: ts.engine, reason: `ENGINE=auto chose ${ts.reason} (${slicer.error})` };
   logger.info({ engine: 'totalsegmentator' }, `TotalSegmentator engine not used: ${ts.error}`);
-  return { engine: await deps.loadBuiltin(), reason: `ENGINE=auto chose the built-in engine: ${slicer.error}; ${ts.error}` };
+  return {
+    engine: await deps.loadBuiltin(),
+    reason: `ENGINE=auto chose the built-in engine: ${slicer.error}; ${ts.error}`,
+  };
 }

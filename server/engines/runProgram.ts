@@ -22,7 +22,14 @@ export class ProgramError extends Error {
   readonly stderrTail: readonly string[];
   constructor(
     message: string,
-    details: { reason: ProgramFailure; program: string; exitCode?: number | null; exitSignal?: string | null; stderrTail?: readonly string[]; cause?: unknown },
+    details: {
+      reason: ProgramFailure;
+      program: string;
+      exitCode?: number | null;
+      exitSignal?: string | null;
+      stderrTail?: readonly string[];
+      cause?: unknown;
+    },
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'ProgramError';
@@ -86,7 +93,11 @@ const defaultTreeKillDeps: TreeKillDeps = {
  * the negative pid reaches every descendant that did not leave the group on purpose.
  * Returns false when nothing was left to kill.
  */
-export function killProcessTree(pid: number, signal: NodeJS.Signals = 'SIGKILL', deps: TreeKillDeps = defaultTreeKillDeps): boolean {
+export function killProcessTree(
+  pid: number,
+  signal: NodeJS.Signals = 'SIGKILL',
+  deps: TreeKillDeps = defaultTreeKillDeps,
+): boolean {
   if (deps.platform === 'win32') {
     deps.launch('taskkill', ['/T', '/F', '/PID', String(pid)]);
     return true;
@@ -123,7 +134,10 @@ export function findOnPath(
 ): string | undefined {
   const pathSep = platform === 'win32' ? ';' : platform === process.platform ? delimiter : ':';
   const dirs = (env.PATH ?? env.Path ?? '').split(pathSep).filter((d) => d !== '');
-  const exts = platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').map((e) => e.toLowerCase())] : [''];
+  const exts =
+    platform === 'win32'
+      ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').map((e) => e.toLowerCase())]
+      : [''];
   for (const dir of dirs) {
     for (const ext of exts) {
       const candidate = join(dir, name + ext);
@@ -206,7 +220,13 @@ export function runProgram(opts: RunProgramOptions): Promise<ProgramResult> {
 
   return new Promise<ProgramResult>((resolvePromise, rejectPromise) => {
     if (opts.signal?.aborted) {
-      rejectPromise(new ProgramError(`${label} was not started: the job was cancelled`, { reason: 'cancelled', program: label, cause: opts.signal.reason }));
+      rejectPromise(
+        new ProgramError(`${label} was not started: the job was cancelled`, {
+          reason: 'cancelled',
+          program: label,
+          cause: opts.signal.reason,
+        }),
+      );
       return;
     }
     const started = Date.now();
@@ -228,7 +248,12 @@ export function runProgram(opts: RunProgramOptions): Promise<ProgramResult> {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     } catch (err) {
-      rejectPromise(new ProgramError(`could not start ${label} (${opts.command}): ${err instanceof Error ? err.message : String(err)}`, { reason: 'spawn', program: label, cause: err }));
+      rejectPromise(
+        new ProgramError(
+          `could not start ${label} (${opts.command}): ${err instanceof Error ? err.message : String(err)}`,
+          { reason: 'spawn', program: label, cause: err },
+        ),
+      );
       return;
     }
 
@@ -272,8 +297,19 @@ export function runProgram(opts: RunProgramOptions): Promise<ProgramResult> {
       if (settled) return;
       settled = true;
       cleanup();
-      const hint = err.code === 'ENOENT' ? 'the program was not found' : err.code === 'EACCES' ? 'the file is not executable' : err.message;
-      rejectPromise(new ProgramError(`could not start ${label} (${opts.command}): ${hint}`, { reason: 'spawn', program: label, cause: err }));
+      const hint =
+        err.code === 'ENOENT'
+          ? 'the program was not found'
+          : err.code === 'EACCES'
+            ? 'the file is not executable'
+            : err.message;
+      rejectPromise(
+        new ProgramError(`could not start ${label} (${opts.command}): ${hint}`, {
+          reason: 'spawn',
+          program: label,
+          cause: err,
+        }),
+      );
     });
 
     child.on('exit', () => {
@@ -299,15 +335,36 @@ export function runProgram(opts: RunProgramOptions): Promise<ProgramResult> {
       if (stopReason === 'timeout') {
         const secs = Math.round((opts.timeoutMs ?? 0) / 1000);
         const setting = opts.timeoutSetting ? ` (${opts.timeoutSetting})` : '';
-        rejectPromise(new ProgramError(`${label} did not finish within ${secs} s${setting} and was stopped${formatTail(stderrTail)}`, { ...base, reason: 'timeout' }));
+        rejectPromise(
+          new ProgramError(
+            `${label} did not finish within ${secs} s${setting} and was stopped${formatTail(stderrTail)}`,
+            { ...base, reason: 'timeout' },
+          ),
+        );
       } else if (stopReason === 'cancelled') {
-        rejectPromise(new ProgramError(`${label} was stopped: the job was cancelled`, { ...base, reason: 'cancelled', cause: opts.signal?.reason }));
+        rejectPromise(
+          new ProgramError(`${label} was stopped: the job was cancelled`, {
+            ...base,
+            reason: 'cancelled',
+            cause: opts.signal?.reason,
+          }),
+        );
       } else if (code === 0) {
         resolvePromise({ exitCode: 0, durationMs, stdoutTail, stderrTail });
       } else if (code !== null) {
-        rejectPromise(new ProgramError(`${label} failed with exit code ${code}${formatTail(stderrTail)}`, { ...base, reason: 'exit' }));
+        rejectPromise(
+          new ProgramError(`${label} failed with exit code ${code}${formatTail(stderrTail)}`, {
+            ...base,
+            reason: 'exit',
+          }),
+        );
       } else {
-        rejectPromise(new ProgramError(`${label} was killed by signal ${sig ?? 'unknown'}${formatTail(stderrTail)}`, { ...base, reason: 'signal' }));
+        rejectPromise(
+          new ProgramError(`${label} was killed by signal ${sig ?? 'unknown'}${formatTail(stderrTail)}`, {
+            ...base,
+            reason: 'signal',
+          }),
+        );
       }
     });
   });

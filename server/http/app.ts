@@ -10,14 +10,22 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   // Behind a reverse proxy the client address comes from X-Forwarded-For only when explicitly configured.
   app.proxy = false;
-  app.use(errorMiddleware((err, ctx) => {
-    // A full disk or a database restart is the operator's condition, not a bug: a warning without a stack.
-    if (ctx.status === 507 || ctx.status === 503) {
-      deps.logger.warn({ status: ctx.status, err: err.message, method: ctx.method, path: ctx.path }, 'request refused');
-      return;
-    }
-    deps.logger.error({ err: { message: err.message, stack: err.stack }, method: ctx.method, path: ctx.path }, 'request failed');
-  }));
+  app.use(
+    errorMiddleware((err, ctx) => {
+      // A full disk or a database restart is the operator's condition, not a bug: a warning without a stack.
+      if (ctx.status === 507 || ctx.status === 503) {
+        deps.logger.warn(
+          { status: ctx.status, err: err.message, method: ctx.method, path: ctx.path },
+          'request refused',
+        );
+        return;
+      }
+      deps.logger.error(
+        { err: { message: err.message, stack: err.stack }, method: ctx.method, path: ctx.path },
+        'request failed',
+      );
+    }),
+  );
   app.use(securityHeaders());
   app.use(accessControl(deps));
   for (const router of allRouters(deps)) {

@@ -11,14 +11,33 @@ test('results API lists results and serves only listed files as attachments', as
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t);
     const glb = randomBytes(5000);
-    const r = await insertResult(db, deps.dataDir, { name: 'CT Abdomen', files: { 'ct.glb': glb, 'ct_segments.json': Buffer.from('[]') }, segments: [{ label: 1, name: 'liver' }] });
-    await insertResult(db, deps.dataDir, { name: 'Old', files: { 'old.glb': glb }, expiresAt: new Date(Date.now() - 1000) });
+    const r = await insertResult(db, deps.dataDir, {
+      name: 'CT Abdomen',
+      files: { 'ct.glb': glb, 'ct_segments.json': Buffer.from('[]') },
+      segments: [{ label: 1, name: 'liver' }],
+    });
+    await insertResult(db, deps.dataDir, {
+      name: 'Old',
+      files: { 'old.glb': glb },
+      expiresAt: new Date(Date.now() - 1000),
+    });
     const { base } = await listen(t, deps);
 
-    const list = (await (await fetch(`${base}/api/results`)).json()) as Array<{ id: string; files: Array<{ name: string; size: number; url: string }>; segments: unknown[]; previewUrl: string }>;
+    const list = (await (await fetch(`${base}/api/results`)).json()) as Array<{
+      id: string;
+      files: Array<{ name: string; size: number; url: string }>;
+      segments: unknown[];
+      previewUrl: string;
+    }>;
     assert.equal(list.length, 1, 'expired results are not listed');
     assert.equal(list[0].id, r.id);
-    assert.deepEqual(list[0].files.map((f) => [f.name, f.size]), [['ct.glb', 5000], ['ct_segments.json', 2]]);
+    assert.deepEqual(
+      list[0].files.map((f) => [f.name, f.size]),
+      [
+        ['ct.glb', 5000],
+        ['ct_segments.json', 2],
+      ],
+    );
     assert.equal(list[0].previewUrl, `/api/results/${r.id}/files/ct.glb`);
 
     const file = await fetch(`${base}${list[0].files[0].url}`);
@@ -39,12 +58,23 @@ test('results API lists results and serves only listed files as attachments', as
 test('a QR link gives exactly the chosen files, as a page, singly and as a byte-identical zip', async (t) => {
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t, { PUBLIC_URL: 'https://models.example.org/' });
-    const a = await insertResult(db, deps.dataDir, { name: 'A', files: { 'a.glb': randomBytes(200_000), 'a_seg.nii.gz': randomBytes(50_000), 'a.gltf': Buffer.from('{"asset":{"version":"2.0"}}') } });
+    const a = await insertResult(db, deps.dataDir, {
+      name: 'A',
+      files: {
+        'a.glb': randomBytes(200_000),
+        'a_seg.nii.gz': randomBytes(50_000),
+        'a.gltf': Buffer.from('{"asset":{"version":"2.0"}}'),
+      },
+    });
     const b = await insertResult(db, deps.dataDir, { name: 'B', files: { 'b.glb': randomBytes(1000) } });
     const { base } = await listen(t, deps);
 
     const chosen = [`/api/results/${a.id}/files/a.glb`, `${base}/api/results/${b.id}/files/b.glb`];
-    const res = await fetch(`${base}/api/downloads`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ files: chosen }) });
+    const res = await fetch(`${base}/api/downloads`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ files: chosen }),
+    });
     assert.equal(res.status, 200);
     const link = (await res.json()) as { url: string; qrSvg: string; expiresAt: string; address: { source: string } };
     assert.ok(link.url.startsWith('https://models.example.org/d/'), link.url);
@@ -69,10 +99,16 @@ test('a QR link gives exactly the chosen files, as a page, singly and as a byte-
     assert.equal(zip.status, 200);
     assert.equal(zip.headers.get('content-type'), 'application/zip');
     const entries = await readZip(Buffer.from(await zip.arrayBuffer()));
-    assert.deepEqual(entries.map((e) => e.name), ['a.glb', 'b.glb']);
+    assert.deepEqual(
+      entries.map((e) => e.name),
+      ['a.glb', 'b.glb'],
+    );
     assert.ok(entries[0].data.equals(a.files['a.glb']));
     assert.ok(entries[1].data.equals(b.files['b.glb']));
-    assert.ok(entries.every((e) => e.method === 0), '.glb is stored, not deflated');
+    assert.ok(
+      entries.every((e) => e.method === 0),
+      '.glb is stored, not deflated',
+    );
 
     const single = await fetch(`${base}${path}/files/1`);
     assert.equal(single.status, 200);
@@ -86,7 +122,11 @@ test('altered links get 403, expired links 410, bad requests explain themselves'
     const deps = await testAppDeps(db, t);
     const a = await insertResult(db, deps.dataDir, { name: 'A', files: { 'a.glb': randomBytes(100) } });
     const { base } = await listen(t, deps);
-    const res = await fetch(`${base}/api/downloads`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ files: [`/api/results/${a.id}/files/a.glb`] }) });
+    const res = await fetch(`${base}/api/downloads`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ files: [`/api/results/${a.id}/files/a.glb`] }),
+    });
     const { url } = (await res.json()) as { url: string };
     const token = new URL(url).pathname.slice(3);
     const altered = token.slice(0, 4) + (token[4] === 'x' ? 'y' : 'x') + token.slice(5);
@@ -104,7 +144,12 @@ test('altered links get 403, expired links 410, bad requests explain themselves'
     assert.match(await page.text(), /Link expired/);
     assert.equal((await fetch(`${base}/d/${expired}/zip`)).status, 410);
 
-    const post = (body: unknown) => fetch(`${base}/api/downloads`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(`${base}/api/downloads`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     assert.equal((await post({ files: [] })).status, 400);
     assert.equal((await post({ files: ['/etc/passwd'] })).status, 400);
     const missing = await post({ files: [`/api/results/${a.id}/files/other.glb`] });

@@ -81,7 +81,11 @@ export function downloadsRouter(deps: AppDeps): Router {
     });
     const url = `${base.url}/d/${token}`;
     deps.logger.info({ files: files.length, addressSource: base.source }, 'download link created');
-    await auditRequest(deps, ctx, { event: 'download-link', target: [...new Set(files.map((f) => f.resultId))].join(',').slice(0, 2000), details: { files: files.length, expiresAt: new Date(expiresAt).toISOString() } });
+    await auditRequest(deps, ctx, {
+      event: 'download-link',
+      target: [...new Set(files.map((f) => f.resultId))].join(',').slice(0, 2000),
+      details: { files: files.length, expiresAt: new Date(expiresAt).toISOString() },
+    });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       url,
@@ -101,7 +105,12 @@ export function downloadsRouter(deps: AppDeps): Router {
     if (!html) fail(verdict.status, verdict.reason);
     ctx.status = verdict.status;
     ctx.type = 'html';
-    ctx.body = renderLinkProblem({ status: verdict.status, message: verdict.reason, stylesheet: webManifest()['phone.css'], icon: webManifest()['favicon.svg'] });
+    ctx.body = renderLinkProblem({
+      status: verdict.status,
+      message: verdict.reason,
+      stylesheet: webManifest()['phone.css'],
+      icon: webManifest()['favicon.svg'],
+    });
     return undefined;
   }
 
@@ -140,7 +149,11 @@ export function downloadsRouter(deps: AppDeps): Router {
     ctx.set('Content-Type', 'application/zip');
     ctx.set('Content-Disposition', attachment(`anatomy-models-${stamp}.zip`));
     deps.logger.info({ files: present.length }, 'zip download started');
-    await auditRequest(deps, ctx, { event: 'download-zip', target: [...new Set(present.map((f) => f.ok ? f.result.id : ''))].join(',').slice(0, 2000), details: { files: present.length, via: 'signed-link' } });
+    await auditRequest(deps, ctx, {
+      event: 'download-zip',
+      target: [...new Set(present.map((f) => (f.ok ? f.result.id : '')))].join(',').slice(0, 2000),
+      details: { files: present.length, via: 'signed-link' },
+    });
     ctx.body = zip;
   });
 
@@ -155,7 +168,11 @@ export function downloadsRouter(deps: AppDeps): Router {
     ctx.set('Content-Type', contentTypeOf(found.name));
     ctx.set('Content-Length', String(found.size));
     ctx.set('Content-Disposition', attachment(found.name));
-    await auditRequest(deps, ctx, { event: 'download-link-file', target: found.result.id, details: { file: fileKind(found.name), via: 'signed-link' } });
+    await auditRequest(deps, ctx, {
+      event: 'download-link-file',
+      target: found.result.id,
+      details: { file: fileKind(found.name), via: 'signed-link' },
+    });
     ctx.body = createReadStream(found.path);
   });
 

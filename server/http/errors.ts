@@ -18,7 +18,11 @@ export class HttpError extends Error {
   }
 }
 
-export function httpError(status: number, message: string, options?: { expose?: boolean; code?: string; cause?: unknown }): HttpError {
+export function httpError(
+  status: number,
+  message: string,
+  options?: { expose?: boolean; code?: string; cause?: unknown },
+): HttpError {
   return new HttpError(status, message, options);
 }
 
@@ -36,9 +40,12 @@ export function errorMiddleware(onError: (err: Error, ctx: Context) => void) {
       await next();
     } catch (thrown) {
       const err = coerceError(thrown);
-      const raw = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+      const raw =
+        (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
       const status = typeof raw === 'number' && raw >= 400 && raw < 600 ? raw : 500;
-      const expose = (err as { expose?: unknown }).expose === true || (status < 500 && (err as { expose?: unknown }).expose !== false);
+      const expose =
+        (err as { expose?: unknown }).expose === true ||
+        (status < 500 && (err as { expose?: unknown }).expose !== false);
       ctx.status = status;
       if (status >= 500) onError(err, ctx);
       ctx.set('Cache-Control', 'no-store');

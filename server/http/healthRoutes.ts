@@ -5,7 +5,9 @@ import type { AppDeps } from './deps.ts';
 export interface Health {
   status: 'ok' | 'degraded' | 'down';
   database: { ok: boolean; driver: string; error?: string };
-  worker: { alive: boolean; running: number; concurrency: number; lastLoopAt: string | null } | { alive: false; reason: string };
+  worker:
+    | { alive: boolean; running: number; concurrency: number; lastLoopAt: string | null }
+    | { alive: false; reason: string };
   engine: { name: string; reason: string } | null;
   disk: { freeMb: number | null; minFreeMb: number; ok: boolean };
   uptimeSeconds: number;
@@ -33,7 +35,11 @@ export async function checkHealth(deps: AppDeps): Promise<Health> {
     ? { ...w, lastLoopAt: w.lastLoopAt ? w.lastLoopAt.toISOString() : null }
     : { alive: false, reason: 'no worker in this process (WORKER_CONCURRENCY=0); run `worker` processes' };
   const freeMb = await freeDiskMb(deps.config.dataDir);
-  const disk = { freeMb, minFreeMb: deps.config.minFreeDiskMb, ok: freeMb === null || freeMb >= deps.config.minFreeDiskMb };
+  const disk = {
+    freeMb,
+    minFreeMb: deps.config.minFreeDiskMb,
+    ok: freeMb === null || freeMb >= deps.config.minFreeDiskMb,
+  };
   const status: Health['status'] = !database.ok ? 'down' : disk.ok && (!w || w.alive) ? 'ok' : 'degraded';
   return {
     status,

@@ -45,7 +45,10 @@ for (const driver of testDatabases()) {
       });
       await deps.queue.appendLog(a.id, 1, ['reading series', 'segmenting']);
 
-      const list = (await (await fetch(`${base}/api/jobs`)).json()) as { jobs: Array<Record<string, unknown>>; counts: Record<string, number> };
+      const list = (await (await fetch(`${base}/api/jobs`)).json()) as {
+        jobs: Array<Record<string, unknown>>;
+        counts: Record<string, number>;
+      };
       assert.equal(list.jobs.length, 1);
       assert.equal(list.jobs[0].id, a.id);
       assert.equal(list.jobs[0].state, 'queued');
@@ -55,7 +58,10 @@ for (const driver of testDatabases()) {
       assert.equal(list.counts.queued, 1);
 
       const one = (await (await fetch(`${base}/api/jobs/${a.id}`)).json()) as { log: Array<{ line: string }> };
-      assert.deepEqual(one.log.map((l) => l.line), ['reading series', 'segmenting']);
+      assert.deepEqual(
+        one.log.map((l) => l.line),
+        ['reading series', 'segmenting'],
+      );
 
       assert.equal((await fetch(`${base}/api/jobs/00000000-0000-0000-0000-000000000000`)).status, 404);
       assert.equal((await fetch(`${base}/api/jobs/not-a-uuid`)).status, 404);

@@ -46,7 +46,8 @@ export function jobsRouter(deps: AppDeps): Router {
   router.get('/', async (ctx) => {
     const states = listParam(ctx.query.state);
     for (const s of states ?? []) {
-      if (!(JOB_STATES as readonly string[]).includes(s)) throw httpError(400, `unknown state "${s}"; use ${JOB_STATES.join(', ')}`);
+      if (!(JOB_STATES as readonly string[]).includes(s))
+        throw httpError(400, `unknown state "${s}"; use ${JOB_STATES.join(', ')}`);
     }
     const jobs = await deps.queue.list({
       states: states as JobState[] | undefined,

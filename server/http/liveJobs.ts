@@ -93,7 +93,10 @@ export async function recentJobs(db: Queryable, limit = 200): Promise<LiveJob[]>
 
 export async function jobsById(db: Queryable, ids: readonly string[]): Promise<LiveJob[]> {
   if (ids.length === 0) return [];
-  const { rows } = await db.query<JobRow>(`${SELECT} WHERE id = ANY($1::uuid[]) AND kind = ANY($2::text[])`, [[...ids], VISIBLE_KINDS]);
+  const { rows } = await db.query<JobRow>(`${SELECT} WHERE id = ANY($1::uuid[]) AND kind = ANY($2::text[])`, [
+    [...ids],
+    VISIBLE_KINDS,
+  ]);
   return rows.map(toLiveJob);
 }
 

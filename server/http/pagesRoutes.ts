@@ -74,7 +74,8 @@ export function pagesRouter(_deps: AppDeps, dist: string = WEB_DIST): Router {
 
   router.get(/^\/assets\/(.+)$/, async (ctx) => {
     const relative = decodeURIComponent(ctx.path.slice('/assets/'.length));
-    if (!/^[A-Za-z0-9._/-]+$/.test(relative) || relative.includes('..') || relative.endsWith('.gz')) fail(404, 'Not found.');
+    if (!/^[A-Za-z0-9._/-]+$/.test(relative) || relative.includes('..') || relative.endsWith('.gz'))
+      fail(404, 'Not found.');
     const path = normalize(join(assets, relative));
     if (!path.startsWith(assets + sep)) fail(404, 'Not found.');
     await sendFile(ctx, path, HASHED.test(relative) ? 'public, max-age=31536000, immutable' : 'public, max-age=3600');

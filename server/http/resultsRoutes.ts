@@ -3,14 +3,22 @@ import { Router } from '@koa/router';
 import type { AppDeps } from './deps.ts';
 import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { fail } from '../downloads/fail.ts';
-import { isExpired, listResults, locateResultFile, resultFileUrl, type ResultRecord } from '../downloads/resultFiles.ts';
+import {
+  isExpired,
+  listResults,
+  locateResultFile,
+  resultFileUrl,
+  type ResultRecord,
+} from '../downloads/resultFiles.ts';
 import { auditRequest, fileKind } from '../audit/audit.ts';
 import { exportsForResults } from '../pacs/exportStore.ts';
 
 /** The JSON shape of a result for the web pages (api.md, `GET /api/results`). */
 export function resultJson(result: ResultRecord) {
   const files = result.files.map((f) => ({ name: f.name, size: f.size, url: resultFileUrl(result.id, f.name) }));
-  const glb = files.find((f) => f.name.toLowerCase().endsWith('.glb')) ?? files.find((f) => f.name.toLowerCase().endsWith('.gltf'));
+  const glb =
+    files.find((f) => f.name.toLowerCase().endsWith('.glb')) ??
+    files.find((f) => f.name.toLowerCase().endsWith('.gltf'));
   return {
     id: result.id,
     jobId: result.jobId,
@@ -36,7 +44,10 @@ export function resultsRouter(deps: AppDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     const shown = results.filter((r) => !isExpired(r, now));
     // Export status per PACS node (api.md "PACS"): shown on each result with its Send to PACS button.
-    const exports = await exportsForResults(deps.db, shown.map((r) => r.id));
+    const exports = await exportsForResults(
+      deps.db,
+      shown.map((r) => r.id),
+    );
     ctx.body = shown.map((r) => ({ ...resultJson(r), pacsExports: exports.get(r.id) ?? [] }));
   });
 
@@ -50,7 +61,11 @@ export function resultsRouter(deps: AppDeps): Router {
     ctx.set('Content-Disposition', ctx.query.inline === '1' ? 'inline' : attachment(found.name));
     ctx.set('Cache-Control', 'private, no-cache');
     ctx.set('X-Content-Type-Options', 'nosniff');
-    await auditRequest(deps, ctx, { event: 'download-file', target: found.result.id, details: { file: fileKind(found.name), inline: ctx.query.inline === '1' } });
+    await auditRequest(deps, ctx, {
+      event: 'download-file',
+      target: found.result.id,
+      details: { file: fileKind(found.name), inline: ctx.query.inline === '1' },
+    });
     ctx.body = createReadStream(found.path);
   });
 

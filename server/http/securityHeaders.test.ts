@@ -6,7 +6,11 @@ import { startTestServer } from '../../test/support/dicomweb.ts';
 function assertSecurityHeaders(res: Response, what: string): void {
   const csp = res.headers.get('content-security-policy') ?? '';
   const directives = new Map(csp.split(/;\s*/).map((d) => [d.split(' ')[0], d.split(' ').slice(1)]));
-  assert.deepEqual(directives.get('script-src'), ["'self'", "'wasm-unsafe-eval'"], `${what}: scripts only from this server`);
+  assert.deepEqual(
+    directives.get('script-src'),
+    ["'self'", "'wasm-unsafe-eval'"],
+    `${what}: scripts only from this server`,
+  );
   assert.doesNotMatch(csp, /script-src[^;]*'unsafe-inline'/, `${what}: no inline script`);
   assert.match(csp, /frame-ancestors 'none'/, what);
   assert.match(csp, /object-src 'none'/, what);
@@ -28,6 +32,9 @@ test('security headers on pages, the API, errors, sign-in redirects and signed-l
 
     const locked = await startTestServer(await testAppDeps(db, t, { AUTH: 'on' }), t);
     assertSecurityHeaders(await fetch(`${locked.url}/api/results`), '401');
-    assertSecurityHeaders(await fetch(`${locked.url}/files`, { headers: { Accept: 'text/html' }, redirect: 'manual' }), 'redirect');
+    assertSecurityHeaders(
+      await fetch(`${locked.url}/files`, { headers: { Accept: 'text/html' }, redirect: 'manual' }),
+      'redirect',
+    );
   });
 });

@@ -65,7 +65,7 @@ test('every bad input file gets a specific outcome through the upload form and S
     assert.deepEqual(await readdir(join(deps.dataDir, 'tmp')), [], 'no temp files left');
 
     // Non-image objects are stored but never become a process job.
-    const nonImage = await db.query<{ n: string }>("SELECT count(*) AS n FROM dicom_instances WHERE NOT volume_image");
+    const nonImage = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE NOT volume_image');
     assert.ok(Number(nonImage.rows[0].n) >= 4);
 
     // The same files through STOW-RS in one request: stored or failed with a reason code, never a crash.

@@ -12,7 +12,10 @@ export async function freeDiskMb(dataDir: string): Promise<number> {
  * Refuses new input when DATA_DIR's file system has less than MIN_FREE_DISK_MB free, so a full disk
  * turns into a clear "out of resources" for the sender (STOW 507, C-STORE A700) instead of a half-written file.
  */
-export async function checkFreeDisk(deps: { config: Pick<Config, 'dataDir' | 'minFreeDiskMb'> }, incomingBytes = 0): Promise<void> {
+export async function checkFreeDisk(
+  deps: { config: Pick<Config, 'dataDir' | 'minFreeDiskMb'> },
+  incomingBytes = 0,
+): Promise<void> {
   const { minFreeDiskMb, dataDir } = deps.config;
   if (minFreeDiskMb <= 0) return;
   const free = await freeDiskMb(dataDir);

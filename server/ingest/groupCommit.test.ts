@@ -16,13 +16,21 @@ const ct = makeSyntheticCt({ dims: [16, 16, 8], seed: 5 });
 
 /** Whether a statement's parameters name the UID: as a value, in an array, or as a string in JSON rows. */
 const mentions = (params: readonly SqlValue[] | undefined, uid: string): boolean =>
-  (params ?? []).some((p) => p === uid || (Array.isArray(p) && (p as unknown[]).includes(uid)) || (typeof p === 'string' && p.includes(JSON.stringify(uid))));
+  (params ?? []).some(
+    (p) =>
+      p === uid ||
+      (Array.isArray(p) && (p as unknown[]).includes(uid)) ||
+      (typeof p === 'string' && p.includes(JSON.stringify(uid))),
+  );
 
 /**
  * The database with a hook on every statement (in a transaction or committing on its own), a count of
  * commits (transactions and statements outside one) and the time of the last successful one.
  */
-function instrumented(db: Database, onQuery: (sql: string, params: readonly SqlValue[] | undefined) => void): Database & { commits: number; committedAt: number } {
+function instrumented(
+  db: Database,
+  onQuery: (sql: string, params: readonly SqlValue[] | undefined) => void,
+): Database & { commits: number; committedAt: number } {
   const wrapped = {
     ...db,
     commits: 0,
@@ -63,7 +71,9 @@ async function tempFiles(deps: AppDeps, buffers: Buffer[]): Promise<string[]> {
 }
 
 async function indexedCount(db: Database, series: string): Promise<number> {
-  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1', [series])).rows[0].n;
+  return (
+    await db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1', [series])
+  ).rows[0].n;
 }
 
 /** A source whose header is ready only when the test says so: a store held under way (or failed) at will. */
@@ -90,7 +100,12 @@ function heldSource(file: string): { source: InstanceSource; release(): void; fa
  * A source whose fsync is held: its header is checked and `whileSyncing` called at once, as a real source
  * does when it hands the fsync to the thread pool; the "fsync" then ends (or fails) when the test says so.
  */
-function syncHeldSource(file: string): { source: InstanceSource; syncing: Promise<void>; release(): void; fail(): void } {
+function syncHeldSource(file: string): {
+  source: InstanceSource;
+  syncing: Promise<void>;
+  release(): void;
+  fail(): void;
+} {
   let settle!: (ok: boolean) => void;
   const gate = new Promise<boolean>((resolve) => (settle = resolve));
   let syncing!: () => void;
@@ -123,139 +138,165 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 /** Whether `p` has settled by the time the event loop has had `ms` to run everything else. */
 async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let done = false;
-  void p.then(() => (done = true), () => (done = true));
+  void p.then(
+    () => (done = true),
+    () => (done = true),
+  );
   await new Promise((r) => setTimeout(r, ms));
   return done;
 }
 
 for (const driver of testDatabases()) {
-  test(`group commit: a store without linger waits for the stores under way and shares their commit, and alone it does not wait (${driver})`, { timeout: 60_000 }, async (t) => {
-    await withTestDatabase(driver, t, async (base) => {
-      const series = newUid();
-      const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
-      const db = instrumented(base, () => undefined);
-      const deps = { ...(await testAppDeps(base, t)), db };
-      const files = await tempFiles(deps, slices.slice(0, 7));
-      const dimse = { via: 'dimse' as const };
-      // Waits as long as a sibling is under way: what follows must not depend on the machine's speed.
-      const patient = { siblingWaitMs: 600_000 };
+  test(
+    `group commit: a store without linger waits for the stores under way and shares their commit, and alone it does not wait (${driver})`,
+    { timeout: 60_000 },
+    async (t) => {
+      await withTestDatabase(driver, t, async (base) => {
+        const series = newUid();
+        const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
+        const db = instrumented(base, () => undefined);
+        const deps = { ...(await testAppDeps(base, t)), db };
+        const files = await tempFiles(deps, slices.slice(0, 7));
+        const dimse = { via: 'dimse' as const };
+        // Waits as long as a sibling is under way: what follows must not depend on the machine's speed.
+        const patient = { siblingWaitMs: 600_000 };
 
-      // Alone (one association): committed at once, not after the wait.
-      await storeInstance(deps, { file: files[0] }, dimse, patient);
-      assert.equal(db.commits, 1);
+        // Alone (one association): committed at once, not after the wait.
+        await storeInstance(deps, { file: files[0] }, dimse, patient);
+        assert.equal(db.commits, 1);
 
-      // Another store under way: this one waits for it, then both go in one commit.
-      const held = heldSource(files[1]);
-      const heldStore = storeInstance(deps, held.source, dimse, patient);
-      const waiting = storeInstance(deps, { file: files[2] }, dimse, patient);
-      assert.equal(await settledWithin(waiting, 300), false, 'waits while another store is under way');
-      assert.equal(db.commits, 1);
-      held.release();
-      await Promise.all([heldStore, waiting]);
-      assert.equal(db.commits, 2, 'one commit for both');
+        // Another store under way: this one waits for it, then both go in one commit.
+        const held = heldSource(files[1]);
+        const heldStore = storeInstance(deps, held.source, dimse, patient);
+        const waiting = storeInstance(deps, { file: files[2] }, dimse, patient);
+        assert.equal(await settledWithin(waiting, 300), false, 'waits while another store is under way');
+        assert.equal(db.commits, 1);
+        held.release();
+        await Promise.all([heldStore, waiting]);
+        assert.equal(db.commits, 2, 'one commit for both');
 
-      // The wait is bounded: a store held longer than it does not hold the others back.
-      const slow = heldSource(files[3]);
-      const slowStore = storeInstance(deps, slow.source, dimse, patient);
-      await storeInstance(deps, { file: files[4] }, dimse, { siblingWaitMs: 20 });
-      assert.equal(db.commits, 3);
-      slow.release();
-      await slowStore;
-      assert.equal(db.commits, 4);
+        // The wait is bounded: a store held longer than it does not hold the others back.
+        const slow = heldSource(files[3]);
+        const slowStore = storeInstance(deps, slow.source, dimse, patient);
+        await storeInstance(deps, { file: files[4] }, dimse, { siblingWaitMs: 20 });
+        assert.equal(db.commits, 3);
+        slow.release();
+        await slowStore;
+        assert.equal(db.commits, 4);
 
-      // A sibling that fails stops being waited for.
-      const failing = heldSource(files[5]);
-      const failingStore = storeInstance(deps, failing.source, dimse, patient);
-      const survivor = storeInstance(deps, { file: files[6] }, dimse, patient);
-      assert.equal(await settledWithin(survivor, 100), false);
-      failing.fail();
-      await assert.rejects(failingStore, /held store failed/);
-      await survivor;
-      assert.equal(db.commits, 5);
-      assert.equal(await indexedCount(base, series), 6);
-      assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
-    });
-  });
-
-  test(`early index: a lone store writes its row while its file syncs, commits it only once the file is in place, and rolls it back when the file never gets there (${driver})`, { timeout: 60_000 }, async (t) => {
-    await withTestDatabase(driver, t, async (base) => {
-      const study = newUid();
-      const series = newUid();
-      const elsewhere = newUid();
-      const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series });
-      const indexedSops: string[] = [];
-      const db = instrumented(base, (sql, params) => {
-        if (!sql.includes('dicom_index_instances')) return;
-        for (const p of params ?? []) if (typeof p === 'string') for (const m of p.matchAll(/"sop_instance_uid":"([0-9.]+)"/g)) indexedSops.push(m[1]);
+        // A sibling that fails stops being waited for.
+        const failing = heldSource(files[5]);
+        const failingStore = storeInstance(deps, failing.source, dimse, patient);
+        const survivor = storeInstance(deps, { file: files[6] }, dimse, patient);
+        assert.equal(await settledWithin(survivor, 100), false);
+        failing.fail();
+        await assert.rejects(failingStore, /held store failed/);
+        await survivor;
+        assert.equal(db.commits, 5);
+        assert.equal(await indexedCount(base, series), 6);
+        assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
       });
-      const deps = { ...(await testAppDeps(base, t)), db };
-      const files = await tempFiles(deps, [slices[0], slices[1], syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: elsewhere })[0]]);
-      const dimse = { via: 'dimse' as const };
-      const sop = async (file: string) => (await readInstanceHeader(file)).sopInstanceUid;
+    },
+  );
 
-      // The row is written while the fsync runs, and committed only after it (and the rename) are done.
-      const first = syncHeldSource(files[0]);
-      const firstSop = await sop(files[0]);
-      const stored = storeInstance(deps, first.source, dimse);
-      await first.syncing;
-      await until(() => indexedSops.includes(firstSop), 'the row is written during the fsync');
-      assert.equal(await settledWithin(stored, 100), false);
-      assert.equal(db.committedAt, -Infinity, 'nothing committed while the file is not durable');
-      const releasedAt = performance.now();
-      first.release();
-      const { path } = await stored;
-      assert.ok(db.committedAt > releasedAt, 'committed after the fsync');
-      assert.equal((await stat(storedInstanceFile(deps.config.dataDir, path))).size, slices[0].length);
-      assert.equal(await indexedCount(base, series), 1);
+  test(
+    `early index: a lone store writes its row while its file syncs, commits it only once the file is in place, and rolls it back when the file never gets there (${driver})`,
+    { timeout: 60_000 },
+    async (t) => {
+      await withTestDatabase(driver, t, async (base) => {
+        const study = newUid();
+        const series = newUid();
+        const elsewhere = newUid();
+        const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series });
+        const indexedSops: string[] = [];
+        const db = instrumented(base, (sql, params) => {
+          if (!sql.includes('dicom_index_instances')) return;
+          for (const p of params ?? [])
+            if (typeof p === 'string')
+              for (const m of p.matchAll(/"sop_instance_uid":"([0-9.]+)"/g)) indexedSops.push(m[1]);
+        });
+        const deps = { ...(await testAppDeps(base, t)), db };
+        const files = await tempFiles(deps, [
+          slices[0],
+          slices[1],
+          syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: elsewhere })[0],
+        ]);
+        const dimse = { via: 'dimse' as const };
+        const sop = async (file: string) => (await readInstanceHeader(file)).sopInstanceUid;
 
-      // The fsync fails after the row was written: rolled back, the sender gets a failure.
-      const second = syncHeldSource(files[1]);
-      const secondSop = await sop(files[1]);
-      const failing = storeInstance(deps, second.source, dimse);
-      await until(() => indexedSops.includes(secondSop), 'the second row is written');
-      second.fail();
-      await assert.rejects(failing, (e: unknown) => e instanceof InstanceRejectedError && e.reason === FailureReason.ProcessingFailure);
-      assert.equal(await indexedCount(base, series), 1, 'no row for an instance whose file was not synced');
+        // The row is written while the fsync runs, and committed only after it (and the rename) are done.
+        const first = syncHeldSource(files[0]);
+        const firstSop = await sop(files[0]);
+        const stored = storeInstance(deps, first.source, dimse);
+        await first.syncing;
+        await until(() => indexedSops.includes(firstSop), 'the row is written during the fsync');
+        assert.equal(await settledWithin(stored, 100), false);
+        assert.equal(db.committedAt, -Infinity, 'nothing committed while the file is not durable');
+        const releasedAt = performance.now();
+        first.release();
+        const { path } = await stored;
+        assert.ok(db.committedAt > releasedAt, 'committed after the fsync');
+        assert.equal((await stat(storedInstanceFile(deps.config.dataDir, path))).size, slices[0].length);
+        assert.equal(await indexedCount(base, series), 1);
 
-      // The file cannot be moved into place (its series directory cannot be made): no row either.
-      await writeFile(join(deps.config.dataDir, 'dicom', study, elsewhere), 'not a directory');
-      const thirdSop = await sop(files[2]);
-      await assert.rejects(storeInstance(deps, { file: files[2] }, dimse), (e: unknown) => e instanceof InstanceRejectedError);
-      assert.ok(indexedSops.includes(thirdSop), 'its row had been written early');
-      assert.equal(await indexedCount(base, elsewhere), 0, 'and was rolled back');
-      assert.equal((await base.query('SELECT 1 FROM dicom_series WHERE series_uid = $1', [elsewhere])).rows.length, 0);
-      assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+        // The fsync fails after the row was written: rolled back, the sender gets a failure.
+        const second = syncHeldSource(files[1]);
+        const secondSop = await sop(files[1]);
+        const failing = storeInstance(deps, second.source, dimse);
+        await until(() => indexedSops.includes(secondSop), 'the second row is written');
+        second.fail();
+        await assert.rejects(
+          failing,
+          (e: unknown) => e instanceof InstanceRejectedError && e.reason === FailureReason.ProcessingFailure,
+        );
+        assert.equal(await indexedCount(base, series), 1, 'no row for an instance whose file was not synced');
 
-      // A later store is unaffected.
-      const again = await tempFiles(deps, [slices[1]]);
-      await storeInstance(deps, { file: again[0] }, dimse);
-      assert.equal(await indexedCount(base, series), 2);
+        // The file cannot be moved into place (its series directory cannot be made): no row either.
+        await writeFile(join(deps.config.dataDir, 'dicom', study, elsewhere), 'not a directory');
+        const thirdSop = await sop(files[2]);
+        await assert.rejects(
+          storeInstance(deps, { file: files[2] }, dimse),
+          (e: unknown) => e instanceof InstanceRejectedError,
+        );
+        assert.ok(indexedSops.includes(thirdSop), 'its row had been written early');
+        assert.equal(await indexedCount(base, elsewhere), 0, 'and was rolled back');
+        assert.equal(
+          (await base.query('SELECT 1 FROM dicom_series WHERE series_uid = $1', [elsewhere])).rows.length,
+          0,
+        );
+        assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
 
-      // Stores have overlapped (two associations): a store alone for a moment is not written early, so it
-      // does not keep the others out of a shared commit; once they have stopped overlapping, it is again.
-      const [a, b, lone, later] = await tempFiles(deps, slices.slice(2, 6));
-      const heldA = heldSource(a);
-      const both = [storeInstance(deps, heldA.source, dimse), storeInstance(deps, { file: b }, dimse)];
-      heldA.release();
-      await Promise.all(both);
-      const loneSource = syncHeldSource(lone);
-      const loneSop = await sop(lone);
-      const loneStore = storeInstance(deps, loneSource.source, dimse, { overlapMemoryMs: 600_000 });
-      await loneSource.syncing;
-      assert.equal(await settledWithin(loneStore, 100), false);
-      assert.ok(!indexedSops.includes(loneSop), 'not written during its fsync');
-      loneSource.release();
-      await loneStore;
-      assert.ok(indexedSops.includes(loneSop), 'written after it');
-      const laterSource = syncHeldSource(later);
-      const laterSop = await sop(later);
-      const laterStore = storeInstance(deps, laterSource.source, dimse, { overlapMemoryMs: 0 });
-      await until(() => indexedSops.includes(laterSop), 'written early again');
-      laterSource.release();
-      await laterStore;
-      assert.equal(await indexedCount(base, series), 6);
-    });
-  });
+        // A later store is unaffected.
+        const again = await tempFiles(deps, [slices[1]]);
+        await storeInstance(deps, { file: again[0] }, dimse);
+        assert.equal(await indexedCount(base, series), 2);
+
+        // Stores have overlapped (two associations): a store alone for a moment is not written early, so it
+        // does not keep the others out of a shared commit; once they have stopped overlapping, it is again.
+        const [a, b, lone, later] = await tempFiles(deps, slices.slice(2, 6));
+        const heldA = heldSource(a);
+        const both = [storeInstance(deps, heldA.source, dimse), storeInstance(deps, { file: b }, dimse)];
+        heldA.release();
+        await Promise.all(both);
+        const loneSource = syncHeldSource(lone);
+        const loneSop = await sop(lone);
+        const loneStore = storeInstance(deps, loneSource.source, dimse, { overlapMemoryMs: 600_000 });
+        await loneSource.syncing;
+        assert.equal(await settledWithin(loneStore, 100), false);
+        assert.ok(!indexedSops.includes(loneSop), 'not written during its fsync');
+        loneSource.release();
+        await loneStore;
+        assert.ok(indexedSops.includes(loneSop), 'written after it');
+        const laterSource = syncHeldSource(later);
+        const laterSop = await sop(later);
+        const laterStore = storeInstance(deps, laterSource.source, dimse, { overlapMemoryMs: 0 });
+        await until(() => indexedSops.includes(laterSop), 'written early again');
+        laterSource.release();
+        await laterStore;
+        assert.equal(await indexedCount(base, series), 6);
+      });
+    },
+  );
 
   test(`group commit: one bad row fails only its own instance; the rest of the batch is stored and indexed (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (base) => {
@@ -268,7 +309,9 @@ for (const driver of testDatabases()) {
       const deps = { ...(await testAppDeps(base, t)), db };
       const files = await tempFiles(deps, slices);
       // Lingering lets all eight share the first transaction, which then fails as a whole.
-      const results = await Promise.allSettled(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })));
+      const results = await Promise.allSettled(
+        files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })),
+      );
 
       const failed = results.filter((r) => r.status === 'rejected');
       assert.equal(failed.length, 1);
@@ -299,8 +342,13 @@ for (const driver of testDatabases()) {
       });
       const deps = { ...(await testAppDeps(base, t)), db };
       const files = await tempFiles(deps, slices);
-      const results = await Promise.allSettled(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })));
-      assert.ok(results.every((r) => r.status === 'rejected'), 'no instance acknowledged');
+      const results = await Promise.allSettled(
+        files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })),
+      );
+      assert.ok(
+        results.every((r) => r.status === 'rejected'),
+        'no instance acknowledged',
+      );
       assert.equal(await indexedCount(base, series), 0, 'rolled back: no index row');
       assert.equal((await base.query('SELECT 1 FROM dicom_series WHERE series_uid = $1', [series])).rows.length, 0);
 
@@ -308,7 +356,13 @@ for (const driver of testDatabases()) {
       broken = false;
       const files2 = await tempFiles(deps, slices);
       const resolvedAt: number[] = [];
-      await Promise.all(files2.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 }).then(() => resolvedAt.push(performance.now()))));
+      await Promise.all(
+        files2.map((file) =>
+          storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 }).then(() =>
+            resolvedAt.push(performance.now()),
+          ),
+        ),
+      );
       assert.equal(resolvedAt.length, slices.length);
       assert.ok(resolvedAt.every((at) => at >= db.committedAt));
       assert.equal(await indexedCount(base, series), slices.length);
@@ -322,7 +376,9 @@ test('group commit: the same instance twice in one batch is indexed once, the se
     const series = newUid();
     const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
     const files = await tempFiles(deps, [slices[0], slices[1], slices[0]]);
-    const stored = await Promise.all(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 100 })));
+    const stored = await Promise.all(
+      files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 100 })),
+    );
     assert.equal(await indexedCount(db, series), 2);
     assert.equal(stored.filter((s) => s.replaced).length, 1, 'the later copy sees the earlier one');
   });
@@ -345,10 +401,13 @@ test('streamed instance file: written in batches with the preamble zeroed, heade
     let checked = '';
     let checkedSize = 0;
     let syncing = 0;
-    const { header, sizeBytes } = await part.prepare((h, size) => {
-      checked = h.sopInstanceUid;
-      checkedSize = size;
-    }, () => syncing++);
+    const { header, sizeBytes } = await part.prepare(
+      (h, size) => {
+        checked = h.sopInstanceUid;
+        checkedSize = size;
+      },
+      () => syncing++,
+    );
     assert.equal(sizeBytes, slice.length);
     assert.equal(checked, header.sopInstanceUid);
     assert.equal(checkedSize, slice.length, 'the check sees the whole size');
@@ -360,9 +419,15 @@ test('streamed instance file: written in batches with the preamble zeroed, heade
     // A rejected header: the check throws before any fsync and the caller gets the rejection.
     const other = await StreamedInstanceFile.create(deps.config);
     await other.write(Buffer.from(slice));
-    await assert.rejects(other.prepare(() => {
-      throw new InstanceRejectedError(FailureReason.StudyInstanceUidMismatch, 'wrong study');
-    }, () => syncing++), /wrong study/);
+    await assert.rejects(
+      other.prepare(
+        () => {
+          throw new InstanceRejectedError(FailureReason.StudyInstanceUidMismatch, 'wrong study');
+        },
+        () => syncing++,
+      ),
+      /wrong study/,
+    );
     assert.equal(syncing, 1, 'a rejected header is never synced');
     await other.discard();
     await assert.rejects(stat(other.file), { code: 'ENOENT' });

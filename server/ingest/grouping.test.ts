@@ -8,7 +8,15 @@ import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
 import { storeInstance, storedInstanceFile } from './storeInstance.ts';
 import { newTempPath } from './tempFiles.ts';
-import { PROCESS_KIND, SERIES_STABLE_KIND, SeriesStablePushes, createProcessJobForSeries, seriesStableTask, type ProcessPayload, type SeriesStablePayload } from './seriesStable.ts';
+import {
+  PROCESS_KIND,
+  SERIES_STABLE_KIND,
+  SeriesStablePushes,
+  createProcessJobForSeries,
+  seriesStableTask,
+  type ProcessPayload,
+  type SeriesStablePayload,
+} from './seriesStable.ts';
 import type { AppDeps } from '../http/deps.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 4], seed: 11 });
@@ -31,11 +39,23 @@ function inOtherSeries(slice: Buffer, from: string, to: string): Buffer {
 }
 
 async function revisions(deps: AppDeps, series: string): Promise<{ revision: number; processed_revision: number }> {
-  return (await deps.db.query<{ revision: number; processed_revision: number }>('SELECT revision, processed_revision FROM dicom_series WHERE series_uid = $1', [series])).rows[0];
+  return (
+    await deps.db.query<{ revision: number; processed_revision: number }>(
+      'SELECT revision, processed_revision FROM dicom_series WHERE series_uid = $1',
+      [series],
+    )
+  ).rows[0];
 }
 
 function helpers(deps: AppDeps, lines: string[]): TaskHelpers {
-  return { db: deps.db, signal: new AbortController().signal, progress: async () => {}, setEngine: async () => {}, log: (l) => void lines.push(l), logger: silentLogger() };
+  return {
+    db: deps.db,
+    signal: new AbortController().signal,
+    progress: async () => {},
+    setEngine: async () => {},
+    log: (l) => void lines.push(l),
+    logger: silentLogger(),
+  };
 }
 
 async function runDueSeriesStable(deps: AppDeps, lines: string[]): Promise<number> {
@@ -50,7 +70,10 @@ async function runDueSeriesStable(deps: AppDeps, lines: string[]): Promise<numbe
 }
 
 async function processJobs(deps: AppDeps): Promise<ProcessPayload[]> {
-  const r = await deps.db.query<{ payload: ProcessPayload }>(`SELECT payload FROM jobs WHERE kind = $1 ORDER BY created_at`, [PROCESS_KIND]);
+  const r = await deps.db.query<{ payload: ProcessPayload }>(
+    `SELECT payload FROM jobs WHERE kind = $1 ORDER BY created_at`,
+    [PROCESS_KIND],
+  );
   return r.rows.map((x) => x.payload);
 }
 
@@ -74,22 +97,47 @@ for (const driver of testDatabases()) {
       const deps = await testAppDeps(db, t, { SERIES_STABLE_SECONDS: '1' });
       const series = newUid();
       const study = newUid();
-      const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series, seriesDescription: 'Thorax 1.0 B31f' });
+      const slices = syntheticDicomSliceBuffers(ct, {
+        studyUid: study,
+        seriesUid: series,
+        seriesDescription: 'Thorax 1.0 B31f',
+      });
       await store(deps, slices[0]);
-      const first = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
+      const first = (
+        await db.query<{ id: string; run_after: Date }>(
+          `SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`,
+          [SERIES_STABLE_KIND],
+        )
+      ).rows;
       assert.equal(first.length, 1);
       // The timer is pushed at most once per tenth of the quiet period (100 ms here), each push that
       // much further out: whichever instances pushed it, it is due no sooner than 1 s after the last.
       await new Promise((r) => setTimeout(r, 150));
       await store(deps, slices[1]);
-      const second = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
-      assert.ok(second[0].run_after.getTime() > first[0].run_after.getTime(), 'an instance after the push interval pushes the timer later');
+      const second = (
+        await db.query<{ id: string; run_after: Date }>(
+          `SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`,
+          [SERIES_STABLE_KIND],
+        )
+      ).rows;
+      assert.ok(
+        second[0].run_after.getTime() > first[0].run_after.getTime(),
+        'an instance after the push interval pushes the timer later',
+      );
       const lastStored = Date.now();
       await store(deps, slices[2]);
-      const pushed = (await db.query<{ id: string; run_after: Date }>(`SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`, [SERIES_STABLE_KIND])).rows;
+      const pushed = (
+        await db.query<{ id: string; run_after: Date }>(
+          `SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`,
+          [SERIES_STABLE_KIND],
+        )
+      ).rows;
       assert.equal(pushed.length, 1, 'still one timer job');
       assert.equal(pushed[0].id, first[0].id);
-      assert.ok(pushed[0].run_after.getTime() >= lastStored + 1000, `due ${pushed[0].run_after.getTime() - lastStored} ms after the last instance was sent`);
+      assert.ok(
+        pushed[0].run_after.getTime() >= lastStored + 1000,
+        `due ${pushed[0].run_after.getTime() - lastStored} ms after the last instance was sent`,
+      );
       assert.equal(await runDueSeriesStable(deps, []), 0, 'not due before the quiet period');
 
       // "Restart": fresh queue and deps over the same database; the timer is a row, not an in-memory timer.
@@ -105,7 +153,10 @@ for (const driver of testDatabases()) {
       assert.equal(input.seriesInstanceUid, series);
       assert.equal(input.studyInstanceUid, study);
       assert.equal(input.seriesDescription, 'Thorax 1.0 B31f');
-      assert.deepEqual(input.files, [1, 2, 3].map((k) => `dicom/${study}/${series}/${series}.${k}.dcm`));
+      assert.deepEqual(
+        input.files,
+        [1, 2, 3].map((k) => `dicom/${study}/${series}/${series}.${k}.dcm`),
+      );
       assert.match(jobs[0].name, /^CT_Thorax_1\.0_B31f-\d{8}$/);
 
       // A late instance re-arms the timer and yields a job for the updated series; a re-sent one too.
@@ -147,11 +198,15 @@ for (const driver of testDatabases()) {
         await writeFile(f, b);
         files.push(f);
       }
-      const stored = await Promise.all(files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })));
+      const stored = await Promise.all(
+        files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })),
+      );
       assert.equal(stored[0].replaced, true);
       assert.equal(stored[0].path, `dicom/${study}/${to}/${from}.1.dcm`);
       assert.equal((await revisions(deps, from)).revision, before.revision + 1);
-      await assert.rejects(stat(storedInstanceFile(deps.config.dataDir, `dicom/${study}/${from}/${from}.1.dcm`)), { code: 'ENOENT' });
+      await assert.rejects(stat(storedInstanceFile(deps.config.dataDir, `dicom/${study}/${from}/${from}.1.dcm`)), {
+        code: 'ENOENT',
+      });
 
       // Alone: slice 2 moves; only the move changes the series it left.
       assert.equal((await createProcessJobForSeries(deps, from)).created, true);
@@ -161,9 +216,19 @@ for (const driver of testDatabases()) {
       assert.equal(after.revision, settled.revision + 1, 'the series that lost an instance has a new revision');
       const outcome = await createProcessJobForSeries(deps, from);
       assert.equal(outcome.created && outcome.files, 1, 'its next job lists only the instance left in it');
-      const rows = (await db.query<{ series_uid: string; n: number }>(
-        'SELECT series_uid, count(*)::int AS n FROM dicom_instances WHERE study_uid = $1 GROUP BY series_uid ORDER BY series_uid', [study])).rows;
-      assert.deepEqual(rows.map((r) => [r.series_uid, r.n]), [[from, 1], [to, 2]].sort());
+      const rows = (
+        await db.query<{ series_uid: string; n: number }>(
+          'SELECT series_uid, count(*)::int AS n FROM dicom_instances WHERE study_uid = $1 GROUP BY series_uid ORDER BY series_uid',
+          [study],
+        )
+      ).rows;
+      assert.deepEqual(
+        rows.map((r) => [r.series_uid, r.n]),
+        [
+          [from, 1],
+          [to, 2],
+        ].sort(),
+      );
     });
   });
 }

@@ -21,7 +21,14 @@ import { fsyncDir, newTempPath, removeTemp } from './tempFiles.ts';
  */
 
 export type Accepted =
-  | { file: string; kind: 'dicom'; studyInstanceUid: string; seriesInstanceUid: string; sopInstanceUid: string; volumeImage: boolean }
+  | {
+      file: string;
+      kind: 'dicom';
+      studyInstanceUid: string;
+      seriesInstanceUid: string;
+      sopInstanceUid: string;
+      volumeImage: boolean;
+    }
   | { file: string; kind: 'volume'; format: 'nifti' | 'nrrd'; jobId: string };
 
 export interface Rejected {
@@ -36,7 +43,10 @@ export interface IngestReport {
 
 /** Display form of a client-supplied name: no control characters, bounded length. */
 export function displayName(name: string | undefined): string {
-  const cleaned = (name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
+  const cleaned = (name ?? '')
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim()
+    .slice(0, 255);
   return cleaned === '' ? '(unnamed file)' : cleaned;
 }
 
@@ -62,11 +72,17 @@ function nrrdProblem(head: Buffer): string | undefined {
   const text = head.toString('latin1');
   const end = text.search(/\r?\n\r?\n/);
   const header = end >= 0 ? text.slice(0, end) : text;
-  if (/^data ?file\s*:/im.test(header)) return 'detached-header NRRD (it names a separate data file); save it as a single .nrrd file';
+  if (/^data ?file\s*:/im.test(header))
+    return 'detached-header NRRD (it names a separate data file); save it as a single .nrrd file';
   return undefined;
 }
 
-async function acceptVolume(deps: StoreDeps, temp: string, kind: Extract<FileKind, { kind: 'nifti' | 'nrrd' }>, name: string): Promise<Accepted> {
+async function acceptVolume(
+  deps: StoreDeps,
+  temp: string,
+  kind: Extract<FileKind, { kind: 'nifti' | 'nrrd' }>,
+  name: string,
+): Promise<Accepted> {
   const ext = kind.kind === 'nrrd' ? '.nrrd' : kind.gzip ? '.nii.gz' : '.nii';
   const id = randomUUID();
   const rel = `volumes/${id}${ext}`;
@@ -94,7 +110,14 @@ async function acceptVolume(deps: StoreDeps, temp: string, kind: Extract<FileKin
  * Handles one received temp file (takes ownership: it is moved or deleted). `depth` > 0 inside a zip,
  * where nested archives are not opened.
  */
-export async function ingestFile(deps: StoreDeps, temp: string, name: string, origin: IngestOrigin, report: IngestReport, depth = 0): Promise<void> {
+export async function ingestFile(
+  deps: StoreDeps,
+  temp: string,
+  name: string,
+  origin: IngestOrigin,
+  report: IngestReport,
+  depth = 0,
+): Promise<void> {
   let owned = true;
   try {
     const { head, size } = await readHead(temp);
@@ -104,12 +127,22 @@ export async function ingestFile(deps: StoreDeps, temp: string, name: string, or
       case 'dicom': {
         owned = false;
         const s = await storeInstance(deps, { file: temp }, origin);
-        report.accepted.push({ file: name, kind: 'dicom', studyInstanceUid: s.studyInstanceUid, seriesInstanceUid: s.seriesInstanceUid, sopInstanceUid: s.sopInstanceUid, volumeImage: s.volumeImage });
+        report.accepted.push({
+          file: name,
+          kind: 'dicom',
+          studyInstanceUid: s.studyInstanceUid,
+          seriesInstanceUid: s.seriesInstanceUid,
+          sopInstanceUid: s.sopInstanceUid,
+          volumeImage: s.volumeImage,
+        });
         return;
       }
       case 'nifti': {
         if (kind.version === 1 && gunzipped === undefined && head.toString('latin1', 344, 347) === 'ni1') {
-          report.rejected.push({ file: name, reason: 'NIfTI header/image pair (.hdr/.img); save the volume as a single .nii or .nii.gz file' });
+          report.rejected.push({
+            file: name,
+            reason: 'NIfTI header/image pair (.hdr/.img); save the volume as a single .nii or .nii.gz file',
+          });
           return;
         }
         await checkFreeDisk(deps);
@@ -136,7 +169,10 @@ export async function ingestFile(deps: StoreDeps, temp: string, name: string, or
         await ingestZip(deps, temp, name, origin, report);
         return;
       case 'unknown':
-        report.rejected.push({ file: name, reason: `${kind.reason}; accepted are DICOM files, zip archives of them, .nii, .nii.gz and .nrrd` });
+        report.rejected.push({
+          file: name,
+          reason: `${kind.reason}; accepted are DICOM files, zip archives of them, .nii, .nii.gz and .nrrd`,
+        });
         return;
     }
   } catch (e) {
@@ -153,10 +189,14 @@ export async function ingestFile(deps: StoreDeps, temp: string, name: string, or
 
 function openZip(file: string): Promise<ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.open(file, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zip) => {
-      if (err || !zip) reject(err ?? new Error('cannot open zip'));
-      else resolve(zip);
-    });
+    yauzl.open(
+      file,
+      { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true },
+      (err, zip) => {
+        if (err || !zip) reject(err ?? new Error('cannot open zip'));
+        else resolve(zip);
+      },
+    );
   });
 }
 
@@ -178,7 +218,13 @@ export function unsafeEntryName(name: string): string | undefined {
 function isJunkEntry(name: string): boolean {
   const n = name.replace(/\\/g, '/');
   const base = n.split('/').pop() ?? '';
-  return n.startsWith('__MACOSX/') || base === '.DS_Store' || base === 'Thumbs.db' || base === 'desktop.ini' || base.startsWith('._');
+  return (
+    n.startsWith('__MACOSX/') ||
+    base === '.DS_Store' ||
+    base === 'Thumbs.db' ||
+    base === 'desktop.ini' ||
+    base.startsWith('._')
+  );
 }
 
 function openEntryStream(zip: ZipFile, entry: Entry): Promise<NodeJS.ReadableStream> {
@@ -195,7 +241,13 @@ function openEntryStream(zip: ZipFile, entry: Entry): Promise<NodeJS.ReadableStr
  * count, per-entry size and compression ratio, total expansion; yauzl checks actual sizes against the
  * declared ones while streaming.
  */
-async function ingestZip(deps: StoreDeps, zipPath: string, zipName: string, origin: IngestOrigin, report: IngestReport): Promise<void> {
+async function ingestZip(
+  deps: StoreDeps,
+  zipPath: string,
+  zipName: string,
+  origin: IngestOrigin,
+  report: IngestReport,
+): Promise<void> {
   let zip: ZipFile;
   try {
     zip = await openZip(zipPath);
@@ -223,18 +275,30 @@ async function ingestZip(deps: StoreDeps, zipPath: string, zipName: string, orig
           if (name.endsWith('/') || isJunkEntry(name)) return;
           entries += 1;
           if (entries > L.maxZipEntries) {
-            report.rejected.push({ file: shown, reason: `the archive has more than ${L.maxZipEntries} files; this and later entries were not read` });
+            report.rejected.push({
+              file: shown,
+              reason: `the archive has more than ${L.maxZipEntries} files; this and later entries were not read`,
+            });
             stopped = true;
             return;
           }
           const unsafe = unsafeEntryName(name);
           if (unsafe) return skip(unsafe);
           if (entry.isEncrypted()) return skip('entry is encrypted');
-          if (entry.uncompressedSize > L.maxZipEntryBytes) return skip(`entry expands to ${entry.uncompressedSize} bytes, more than the ${L.maxZipEntryBytes} byte limit`);
-          if (entry.uncompressedSize > 1024 * 1024 && entry.uncompressedSize / Math.max(1, entry.compressedSize) > L.maxZipExpansionRatio) {
-            return skip(`entry compression ratio ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}:1 exceeds ${L.maxZipExpansionRatio}:1 (possible zip bomb)`);
+          if (entry.uncompressedSize > L.maxZipEntryBytes)
+            return skip(
+              `entry expands to ${entry.uncompressedSize} bytes, more than the ${L.maxZipEntryBytes} byte limit`,
+            );
+          if (
+            entry.uncompressedSize > 1024 * 1024 &&
+            entry.uncompressedSize / Math.max(1, entry.compressedSize) > L.maxZipExpansionRatio
+          ) {
+            return skip(
+              `entry compression ratio ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}:1 exceeds ${L.maxZipExpansionRatio}:1 (possible zip bomb)`,
+            );
           }
-          if (total + entry.uncompressedSize > L.maxZipTotalBytes) return skip(`the archive expands to more than ${L.maxZipTotalBytes} bytes; this entry was not read`);
+          if (total + entry.uncompressedSize > L.maxZipTotalBytes)
+            return skip(`the archive expands to more than ${L.maxZipTotalBytes} bytes; this entry was not read`);
           total += entry.uncompressedSize;
           usable += 1;
           const temp = await newTempPath(deps.config);
@@ -252,11 +316,12 @@ async function ingestZip(deps: StoreDeps, zipPath: string, zipName: string, orig
           } catch (e) {
             await removeTemp(temp);
             const code = (e as NodeJS.ErrnoException).code;
-            const msg = e instanceof InstanceRejectedError
-              ? e.message
-              : code === 'ENOSPC' || code === 'EDQUOT'
-                ? 'the server\'s disk is full; this entry was not kept, please send it again later'
-                : `entry could not be extracted (${(e as Error).message})`;
+            const msg =
+              e instanceof InstanceRejectedError
+                ? e.message
+                : code === 'ENOSPC' || code === 'EDQUOT'
+                  ? "the server's disk is full; this entry was not kept, please send it again later"
+                  : `entry could not be extracted (${(e as Error).message})`;
             return skip(msg);
           }
           await ingestFile(deps, temp, shown, origin, report, 1);

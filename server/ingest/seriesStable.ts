@@ -21,7 +21,13 @@ export interface SeriesStablePayload {
 
 /** The `process` job contract shared with the processing task. */
 export type ProcessInput =
-  | { kind: 'dicom-series'; files: string[]; studyInstanceUid: string; seriesInstanceUid: string; seriesDescription?: string }
+  | {
+      kind: 'dicom-series';
+      files: string[];
+      studyInstanceUid: string;
+      seriesInstanceUid: string;
+      seriesDescription?: string;
+    }
   | { kind: 'volume-file'; file: string; originalName?: string };
 
 export interface ProcessPayload {
@@ -33,9 +39,20 @@ export function seriesStableKey(seriesInstanceUid: string): string {
   return `${SERIES_STABLE_KIND}:${seriesInstanceUid}`;
 }
 
-export async function scheduleSeriesStable(deps: Pick<AppDeps, 'config' | 'queue'>, seriesInstanceUid: string, tx?: Queryable, delaySeconds = deps.config.seriesStableSeconds, slackMs = 0): Promise<void> {
+export async function scheduleSeriesStable(
+  deps: Pick<AppDeps, 'config' | 'queue'>,
+  seriesInstanceUid: string,
+  tx?: Queryable,
+  delaySeconds = deps.config.seriesStableSeconds,
+  slackMs = 0,
+): Promise<void> {
   const runAfter = new Date(Date.now() + delaySeconds * 1000 + slackMs);
-  await deps.queue.add<SeriesStablePayload>(SERIES_STABLE_KIND, { seriesInstanceUid }, { key: seriesStableKey(seriesInstanceUid), runAfter, maxAttempts: 5 }, tx);
+  await deps.queue.add<SeriesStablePayload>(
+    SERIES_STABLE_KIND,
+    { seriesInstanceUid },
+    { key: seriesStableKey(seriesInstanceUid), runAfter, maxAttempts: 5 },
+    tx,
+  );
 }
 
 /**
@@ -98,22 +115,25 @@ interface SeriesRow {
   processed_revision: number;
 }
 
-export type SeriesStableOutcome =
-  | { created: true; jobId: string; files: number }
-  | { created: false; reason: string };
+export type SeriesStableOutcome = { created: true; jobId: string; files: number } | { created: false; reason: string };
 
 /**
  * Turns a quiet series into a `process` job, unless nothing changed since the last one or the series has
  * nothing a volume can be built from. Runs in one transaction with the series row locked, so an instance
  * arriving meanwhile waits and then re-arms the timer for a follow-up job.
  */
-export async function createProcessJobForSeries(deps: Pick<AppDeps, 'db' | 'queue'>, seriesInstanceUid: string): Promise<SeriesStableOutcome> {
+export async function createProcessJobForSeries(
+  deps: Pick<AppDeps, 'db' | 'queue'>,
+  seriesInstanceUid: string,
+): Promise<SeriesStableOutcome> {
   return await deps.db.transaction(async (tx) => {
-    const s = (await tx.query<SeriesRow>(
-      `SELECT series_uid, study_uid, modality, series_description, series_number, revision, processed_revision
+    const s = (
+      await tx.query<SeriesRow>(
+        `SELECT series_uid, study_uid, modality, series_description, series_number, revision, processed_revision
          FROM dicom_series WHERE series_uid = $1 FOR UPDATE`,
-      [seriesInstanceUid],
-    )).rows[0];
+        [seriesInstanceUid],
+      )
+    ).rows[0];
     if (!s) return { created: false, reason: 'the series is no longer stored' };
     if (s.revision === s.processed_revision) return { created: false, reason: 'no new instances since the last job' };
     const files = await tx.query<{ path: string; image_type: string[] }>(
@@ -122,13 +142,23 @@ export async function createProcessJobForSeries(deps: Pick<AppDeps, 'db' | 'queu
       [seriesInstanceUid],
     );
     let skipped: string | undefined;
-    if (files.rows.length === 0) skipped = 'the series holds no CT/MR/PET/NM image instances (e.g. SR, SEG, RTSTRUCT, secondary capture)';
-    else if (files.rows.every((r) => r.image_type.includes('LOCALIZER'))) skipped = 'the series holds only localizer (scout) images';
+    if (files.rows.length === 0)
+      skipped = 'the series holds no CT/MR/PET/NM image instances (e.g. SR, SEG, RTSTRUCT, secondary capture)';
+    else if (files.rows.every((r) => r.image_type.includes('LOCALIZER')))
+      skipped = 'the series holds only localizer (scout) images';
     if (skipped) {
-      await tx.query('UPDATE dicom_series SET processed_revision = revision, skipped_reason = $2 WHERE series_uid = $1', [seriesInstanceUid, skipped]);
+      await tx.query(
+        'UPDATE dicom_series SET processed_revision = revision, skipped_reason = $2 WHERE series_uid = $1',
+        [seriesInstanceUid, skipped],
+      );
       return { created: false, reason: skipped };
     }
-    const label = [s.modality, s.series_description ?? (s.series_number !== null ? `series ${s.series_number}` : undefined)].filter(Boolean).join(' ');
+    const label = [
+      s.modality,
+      s.series_description ?? (s.series_number !== null ? `series ${s.series_number}` : undefined),
+    ]
+      .filter(Boolean)
+      .join(' ');
     const payload: ProcessPayload = {
       name: safeBaseName(label, s.series_uid),
       input: {
@@ -158,12 +188,16 @@ export function seriesStableTask(deps: AppDeps): TaskHandler<SeriesStablePayload
       // At least a second apart, so SERIES_STABLE_SECONDS=0 does not spin the queue while it waits.
       const again = Math.max(1, deps.config.seriesStableSeconds);
       await scheduleSeriesStable(deps, uid, undefined, again);
-      helpers.log(`series ${uid}: PACS retrieve job ${retrieve} is still bringing instances in; checking again in ${again} s`);
+      helpers.log(
+        `series ${uid}: PACS retrieve job ${retrieve} is still bringing instances in; checking again in ${again} s`,
+      );
       return;
     }
     const outcome = await createProcessJobForSeries(deps, uid);
     if (outcome.created) {
-      helpers.log(`series ${uid}: ${outcome.files} image(s) quiet for ${deps.config.seriesStableSeconds} s; process job ${outcome.jobId} created`);
+      helpers.log(
+        `series ${uid}: ${outcome.files} image(s) quiet for ${deps.config.seriesStableSeconds} s; process job ${outcome.jobId} created`,
+      );
     } else {
       helpers.log(`series ${uid}: no job created: ${outcome.reason}`);
     }

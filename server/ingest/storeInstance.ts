@@ -166,7 +166,11 @@ function noop(): void {}
 function rejectBeforeStore(header: InstanceHeader, options: StoreOptions): void {
   const uids = { sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid };
   if (header.sopClassUid === MEDIA_STORAGE_DIRECTORY) {
-    throw new InstanceRejectedError(FailureReason.SopClassNotSupported, 'DICOMDIR (Media Storage Directory) is an index of a file set, not an instance; send the files it lists', uids);
+    throw new InstanceRejectedError(
+      FailureReason.SopClassNotSupported,
+      'DICOMDIR (Media Storage Directory) is an index of a file set, not an instance; send the files it lists',
+      uids,
+    );
   }
   if (options.expectedStudyInstanceUid !== undefined && header.studyInstanceUid !== options.expectedStudyInstanceUid) {
     throw new InstanceRejectedError(
@@ -175,7 +179,11 @@ function rejectBeforeStore(header: InstanceHeader, options: StoreOptions): void 
       uids,
     );
   }
-  if (isVolumeImageSopClass(header.sopClassUid) && header.hasPixelData && !SUPPORTED_TRANSFER_SYNTAXES.has(header.transferSyntaxUid)) {
+  if (
+    isVolumeImageSopClass(header.sopClassUid) &&
+    header.hasPixelData &&
+    !SUPPORTED_TRANSFER_SYNTAXES.has(header.transferSyntaxUid)
+  ) {
     throw new InstanceRejectedError(
       FailureReason.TransferSyntaxNotSupported,
       `transfer syntax ${transferSyntaxLabel(header.transferSyntaxUid)} is not supported for images; send it uncompressed, JPEG, JPEG-LS, JPEG 2000 or RLE`,
@@ -250,16 +258,24 @@ export async function storeInstance(
       previousPath = await (early ?? batcher.submit(item, options, leave));
     } catch (e) {
       logger.error({ err: e, sopInstanceUid: header.sopInstanceUid }, 'indexing a stored instance failed');
-      throw new InstanceRejectedError(FailureReason.ProcessingFailure, 'the instance could not be recorded in the database; please send it again', {
-        sopClassUid: header.sopClassUid,
-        sopInstanceUid: header.sopInstanceUid,
-      }, { cause: e });
+      throw new InstanceRejectedError(
+        FailureReason.ProcessingFailure,
+        'the instance could not be recorded in the database; please send it again',
+        {
+          sopClassUid: header.sopClassUid,
+          sopInstanceUid: header.sopInstanceUid,
+        },
+        { cause: e },
+      );
     }
     // The same SOP Instance UID earlier arrived under another series: its old copy is superseded.
     if (previousPath !== null && previousPath !== rel) {
       await rm(absoluteDataPath(config.dataDir, previousPath), { force: true });
     }
-    logger.debug({ sopInstanceUid: header.sopInstanceUid, seriesInstanceUid: header.seriesInstanceUid, via: origin.via }, 'instance stored');
+    logger.debug(
+      { sopInstanceUid: header.sopInstanceUid, seriesInstanceUid: header.seriesInstanceUid, via: origin.via },
+      'instance stored',
+    );
     deps.events.emit({ type: 'ingest', files: 1, seriesInstanceUid: header.seriesInstanceUid });
     return {
       studyInstanceUid: header.studyInstanceUid,
@@ -282,38 +298,128 @@ export async function storeInstance(
     if (e instanceof InstanceRejectedError) throw e;
     const code = (e as { code?: unknown }).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new InstanceRejectedError(FailureReason.OutOfResources, 'out of disk space while storing the instance', {}, { cause: e });
+      throw new InstanceRejectedError(
+        FailureReason.OutOfResources,
+        'out of disk space while storing the instance',
+        {},
+        { cause: e },
+      );
     }
     logger.error({ err: e }, 'storing an instance failed');
-    throw new InstanceRejectedError(FailureReason.ProcessingFailure, 'internal error while storing the instance', {}, { cause: e });
+    throw new InstanceRejectedError(
+      FailureReason.ProcessingFailure,
+      'internal error while storing the instance',
+      {},
+      { cause: e },
+    );
   }
 }
 
-const STUDY_COLUMNS = ['study_uid', 'patient_name', 'patient_id', 'patient_birth_date', 'patient_sex', 'study_date', 'study_time',
-  'accession_number', 'referring_physician_name', 'study_id', 'study_description', 'timezone_offset', 'specific_character_set'] as const;
-const SERIES_COLUMNS = ['series_uid', 'study_uid', 'modality', 'series_number', 'series_description', 'series_date', 'series_time',
-  'body_part_examined', 'manufacturer', 'manufacturer_model_name', 'performed_procedure_step_start_date'] as const;
-const INSTANCE_COLUMNS = ['sop_instance_uid', 'series_uid', 'study_uid', 'sop_class_uid', 'transfer_syntax_uid', 'instance_number', 'rows',
-  'columns', 'bits_allocated', 'number_of_frames', 'image_type', 'has_pixel_data', 'volume_image', 'path', 'size_bytes', 'received_via',
-  'calling_aet', 'remote_address'] as const;
+const STUDY_COLUMNS = [
+  'study_uid',
+  'patient_name',
+  'patient_id',
+  'patient_birth_date',
+  'patient_sex',
+  'study_date',
+  'study_time',
+  'accession_number',
+  'referring_physician_name',
+  'study_id',
+  'study_description',
+  'timezone_offset',
+  'specific_character_set',
+] as const;
+const SERIES_COLUMNS = [
+  'series_uid',
+  'study_uid',
+  'modality',
+  'series_number',
+  'series_description',
+  'series_date',
+  'series_time',
+  'body_part_examined',
+  'manufacturer',
+  'manufacturer_model_name',
+  'performed_procedure_step_start_date',
+] as const;
+const INSTANCE_COLUMNS = [
+  'sop_instance_uid',
+  'series_uid',
+  'study_uid',
+  'sop_class_uid',
+  'transfer_syntax_uid',
+  'instance_number',
+  'rows',
+  'columns',
+  'bits_allocated',
+  'number_of_frames',
+  'image_type',
+  'has_pixel_data',
+  'volume_image',
+  'path',
+  'size_bytes',
+  'received_via',
+  'calling_aet',
+  'remote_address',
+] as const;
 
 function studyValues(h: InstanceHeader): SqlValue[] {
-  return [h.studyInstanceUid, h.patientName ?? null, h.patientId ?? null, h.patientBirthDate ?? null, h.patientSex ?? null, h.studyDate ?? null,
-    h.studyTime ?? null, h.accessionNumber ?? null, h.referringPhysicianName ?? null, h.studyId ?? null, h.studyDescription ?? null,
-    h.timezoneOffsetFromUtc ?? null, h.specificCharacterSet ?? null];
+  return [
+    h.studyInstanceUid,
+    h.patientName ?? null,
+    h.patientId ?? null,
+    h.patientBirthDate ?? null,
+    h.patientSex ?? null,
+    h.studyDate ?? null,
+    h.studyTime ?? null,
+    h.accessionNumber ?? null,
+    h.referringPhysicianName ?? null,
+    h.studyId ?? null,
+    h.studyDescription ?? null,
+    h.timezoneOffsetFromUtc ?? null,
+    h.specificCharacterSet ?? null,
+  ];
 }
 
 function seriesValues(h: InstanceHeader): SqlValue[] {
-  return [h.seriesInstanceUid, h.studyInstanceUid, h.modality ?? null, h.seriesNumber ?? null, h.seriesDescription ?? null, h.seriesDate ?? null,
-    h.seriesTime ?? null, h.bodyPartExamined ?? null, h.manufacturer ?? null, h.manufacturerModelName ?? null,
-    h.performedProcedureStepStartDate ?? null];
+  return [
+    h.seriesInstanceUid,
+    h.studyInstanceUid,
+    h.modality ?? null,
+    h.seriesNumber ?? null,
+    h.seriesDescription ?? null,
+    h.seriesDate ?? null,
+    h.seriesTime ?? null,
+    h.bodyPartExamined ?? null,
+    h.manufacturer ?? null,
+    h.manufacturerModelName ?? null,
+    h.performedProcedureStepStartDate ?? null,
+  ];
 }
 
 function instanceValues(it: IndexItem): SqlValue[] {
   const h = it.header;
-  return [h.sopInstanceUid, h.seriesInstanceUid, h.studyInstanceUid, h.sopClassUid, h.transferSyntaxUid, h.instanceNumber ?? null, h.rows ?? null,
-    h.columns ?? null, h.bitsAllocated ?? null, h.numberOfFrames ?? null, h.imageType, h.hasPixelData, it.volumeImage, it.rel, it.sizeBytes,
-    it.origin.via, it.origin.callingAet ?? null, it.origin.remoteAddress ?? null];
+  return [
+    h.sopInstanceUid,
+    h.seriesInstanceUid,
+    h.studyInstanceUid,
+    h.sopClassUid,
+    h.transferSyntaxUid,
+    h.instanceNumber ?? null,
+    h.rows ?? null,
+    h.columns ?? null,
+    h.bitsAllocated ?? null,
+    h.numberOfFrames ?? null,
+    h.imageType,
+    h.hasPixelData,
+    it.volumeImage,
+    it.rel,
+    it.sizeBytes,
+    it.origin.via,
+    it.origin.callingAet ?? null,
+    it.origin.remoteAddress ?? null,
+  ];
 }
 
 /**
@@ -326,7 +432,10 @@ function mergeRows(rows: SqlValue[][]): SqlValue[][] {
     const key = r[0] as string;
     const m = byKey.get(key);
     if (!m) byKey.set(key, [...r]);
-    else r.forEach((v, i) => { if (v !== null) m[i] = v; });
+    else
+      r.forEach((v, i) => {
+        if (v !== null) m[i] = v;
+      });
   }
   return [...byKey.entries()].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)).map((e) => e[1]);
 }
@@ -347,7 +456,10 @@ async function indexInstances(q: Queryable, items: IndexItem[]): Promise<Array<s
   // Study/series attributes: the newest instance's non-empty values win (COALESCE keeps older ones otherwise).
   const studies = asJson(STUDY_COLUMNS, mergeRows(items.map((it) => studyValues(it.header))));
   const series = asJson(SERIES_COLUMNS, mergeRows(items.map((it) => seriesValues(it.header))));
-  const instances = asJson(INSTANCE_COLUMNS, items.map(instanceValues).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)));
+  const instances = asJson(
+    INSTANCE_COLUMNS,
+    items.map(instanceValues).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)),
+  );
   const res = await q.query<{ sop_uid: string; previous_path: string }>(
     'SELECT sop_uid, previous_path FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb)',
     [studies, series, instances],
@@ -465,12 +577,22 @@ class IndexBatcher {
     };
   }
 
-  submit(item: IndexItem, options: Pick<StoreOptions, 'indexLingerMs' | 'siblingWaitMs'> = {}, leave?: (reschedule?: boolean) => void): Promise<string | null> {
+  submit(
+    item: IndexItem,
+    options: Pick<StoreOptions, 'indexLingerMs' | 'siblingWaitMs'> = {},
+    leave?: (reschedule?: boolean) => void,
+  ): Promise<string | null> {
     leave?.(false);
     const { indexLingerMs = 0, siblingWaitMs = SIBLING_WAIT_MS } = options;
     return new Promise((resolve, reject) => {
       const untilSiblings = indexLingerMs === 0 && this.#underWay > 0;
-      this.#pending.push({ item, due: performance.now() + (untilSiblings ? siblingWaitMs : indexLingerMs), untilSiblings, resolve, reject });
+      this.#pending.push({
+        item,
+        due: performance.now() + (untilSiblings ? siblingWaitMs : indexLingerMs),
+        untilSiblings,
+        resolve,
+        reject,
+      });
       this.#schedule();
     });
   }
@@ -486,7 +608,12 @@ class IndexBatcher {
    * out of the shared commit (four associations: 12-18% fewer instances/s, measured). Returns undefined when
    * the store is not alone (or lingers for company): it submits after placement instead.
    */
-  early(item: IndexItem, options: Pick<StoreOptions, 'indexLingerMs' | 'overlapMemoryMs'>, placed: Promise<void>, leave: (reschedule?: boolean) => void): Promise<string | null> | undefined {
+  early(
+    item: IndexItem,
+    options: Pick<StoreOptions, 'indexLingerMs' | 'overlapMemoryMs'>,
+    placed: Promise<void>,
+    leave: (reschedule?: boolean) => void,
+  ): Promise<string | null> | undefined {
     const { indexLingerMs = 0, overlapMemoryMs = OVERLAP_MEMORY_MS } = options;
     if (indexLingerMs > 0 || this.#underWay !== 1 || this.#flushing || this.#pending.length > 0) return undefined;
     if (performance.now() - this.#lastOverlapAt < overlapMemoryMs) return undefined;
@@ -517,11 +644,14 @@ class IndexBatcher {
     if (this.#timer && this.#timerDue <= due) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerDue = due;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerDue = Infinity;
-      this.#schedule();
-    }, Math.ceil(due - now));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerDue = Infinity;
+        this.#schedule();
+      },
+      Math.ceil(due - now),
+    );
   }
 
   async #flush(): Promise<void> {
@@ -569,7 +699,10 @@ class IndexBatcher {
       prevs = await this.#deps.db.transaction(async (tx) => {
         const written: Array<string | null> = new Array<string | null>(items.length).fill(null);
         for (const round of rounds) {
-          const roundPrevs = await indexInstances(tx, round.map((i) => items[i]));
+          const roundPrevs = await indexInstances(
+            tx,
+            round.map((i) => items[i]),
+          );
           round.forEach((i, k) => {
             written[i] = roundPrevs[k];
           });

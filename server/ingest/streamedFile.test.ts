@@ -91,7 +91,7 @@ test('a header rejected while the last write is in flight leaves the file closed
   await assert.rejects(readFile(part.file), { code: 'ENOENT' });
 });
 
-test('the parts of one request: from the second part on, the next part\'s file is opened ahead and is the one it gets; close() deletes a spare never used', async (t) => {
+test("the parts of one request: from the second part on, the next part's file is opened ahead and is the one it gets; close() deletes a spare never used", async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-streamed-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   const tmp = join(dataDir, 'tmp');

@@ -45,7 +45,10 @@ export class StreamedInstanceFile {
   }
 
   /** `writeBatchBytes`: how much received data waits in memory before it is written (WRITE_BATCH_BYTES). */
-  static async create(config: Pick<Config, 'dataDir'>, writeBatchBytes = WRITE_BATCH_BYTES): Promise<StreamedInstanceFile> {
+  static async create(
+    config: Pick<Config, 'dataDir'>,
+    writeBatchBytes = WRITE_BATCH_BYTES,
+  ): Promise<StreamedInstanceFile> {
     // DATA_DIR/tmp exists after the first part; creating it (mkdir -p) only when the open says it is
     // missing saves one file-system call per part. Owner-only: the file holds patient data, and keeps
     // its mode when it is renamed into the store.

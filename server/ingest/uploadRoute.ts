@@ -71,7 +71,11 @@ function receiveFile(stream: Readable, temp: string): Promise<Error | undefined>
 
 export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<IngestReport> {
   const type = ctx.get('Content-Type');
-  if (!/^multipart\/form-data/i.test(type)) throw httpError(415, `Content-Type must be multipart/form-data with a "${UPLOAD_FIELD}" field, got "${type.slice(0, 100) || 'none'}"`);
+  if (!/^multipart\/form-data/i.test(type))
+    throw httpError(
+      415,
+      `Content-Type must be multipart/form-data with a "${UPLOAD_FIELD}" field, got "${type.slice(0, 100) || 'none'}"`,
+    );
   try {
     await checkFreeDisk(deps);
   } catch (e) {
@@ -84,7 +88,13 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
       headers: ctx.req.headers,
       // Folder drops send relative paths; they are only echoed back in the report, never used as paths.
       preservePath: true,
-      limits: { files: INGEST_LIMITS.maxUploadFiles, fileSize: INGEST_LIMITS.maxZipTotalBytes, fields: 100, fieldSize: 64 * 1024, parts: INGEST_LIMITS.maxUploadFiles + 100 },
+      limits: {
+        files: INGEST_LIMITS.maxUploadFiles,
+        fileSize: INGEST_LIMITS.maxZipTotalBytes,
+        fields: 100,
+        fieldSize: 64 * 1024,
+        parts: INGEST_LIMITS.maxUploadFiles + 100,
+      },
     });
   } catch (e) {
     throw httpError(400, `malformed multipart/form-data request (${(e as Error).message})`);
@@ -108,7 +118,10 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
     const name = displayName(info.filename);
     if (field !== UPLOAD_FIELD && field !== 'file') {
       stream.resume();
-      report.rejected.push({ file: name, reason: `unexpected form field "${displayName(field)}"; send files in "${UPLOAD_FIELD}"` });
+      report.rejected.push({
+        file: name,
+        reason: `unexpected form field "${displayName(field)}"; send files in "${UPLOAD_FIELD}"`,
+      });
       return;
     }
     fileCount += 1;
@@ -116,35 +129,46 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
     stream.on('limit', () => {
       truncated = true;
     });
-    received.push((async () => {
-      let temp: string | undefined;
-      let failure: Error | undefined;
-      try {
-        temp = await newTempPath(deps.config);
-        failure = await receiveFile(stream, temp);
-      } catch (e) {
-        failure = e as Error;
-        stream.resume();
-      }
-      if (failure || temp === undefined) {
-        const e = failure ?? new Error('no temp file');
-        await removeTemp(temp);
-        const code = (e as NodeJS.ErrnoException).code;
-        const reason = code === 'ENOSPC' || code === 'EDQUOT'
-          ? 'the server\'s disk is full; nothing of this file was kept, please send it again later'
-          : `upload interrupted (${(e as Error).message})`;
-        report.rejected.push({ file: name, reason });
-        return;
-      }
-      if (truncated) {
-        await removeTemp(temp);
-        report.rejected.push({ file: name, reason: `file is larger than the ${INGEST_LIMITS.maxZipTotalBytes} byte upload limit` });
-        return;
-      }
-      await process(temp, name);
-    })());
+    received.push(
+      (async () => {
+        let temp: string | undefined;
+        let failure: Error | undefined;
+        try {
+          temp = await newTempPath(deps.config);
+          failure = await receiveFile(stream, temp);
+        } catch (e) {
+          failure = e as Error;
+          stream.resume();
+        }
+        if (failure || temp === undefined) {
+          const e = failure ?? new Error('no temp file');
+          await removeTemp(temp);
+          const code = (e as NodeJS.ErrnoException).code;
+          const reason =
+            code === 'ENOSPC' || code === 'EDQUOT'
+              ? "the server's disk is full; nothing of this file was kept, please send it again later"
+              : `upload interrupted (${(e as Error).message})`;
+          report.rejected.push({ file: name, reason });
+          return;
+        }
+        if (truncated) {
+          await removeTemp(temp);
+          report.rejected.push({
+            file: name,
+            reason: `file is larger than the ${INGEST_LIMITS.maxZipTotalBytes} byte upload limit`,
+          });
+          return;
+        }
+        await process(temp, name);
+      })(),
+    );
   });
-  bb.on('filesLimit', () => report.rejected.push({ file: '(more files)', reason: `more than ${INGEST_LIMITS.maxUploadFiles} files in one upload; the rest were not read` }));
+  bb.on('filesLimit', () =>
+    report.rejected.push({
+      file: '(more files)',
+      reason: `more than ${INGEST_LIMITS.maxUploadFiles} files in one upload; the rest were not read`,
+    }),
+  );
 
   try {
     await pipeline(ctx.req, bb);
@@ -155,7 +179,8 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
   }
   await Promise.all(received);
   await Promise.all([...pending]);
-  if (fileCount === 0 && report.rejected.length === 0) throw httpError(400, `no files in the form; send them in the "${UPLOAD_FIELD}" field`);
+  if (fileCount === 0 && report.rejected.length === 0)
+    throw httpError(400, `no files in the form; send them in the "${UPLOAD_FIELD}" field`);
   return report;
 }
 
@@ -164,8 +189,15 @@ export function uploadsRouter(deps: AppDeps): Router {
   router.post('/api/uploads', async (ctx) => {
     const report = await receiveUploads(deps, ctx);
     const series = new Set(report.accepted.flatMap((a) => (a.kind === 'dicom' ? [a.seriesInstanceUid] : [])));
-    deps.logger.info({ accepted: report.accepted.length, rejected: report.rejected.length, series: series.size }, 'upload received');
-    await auditRequest(deps, ctx, { event: 'upload', outcome: report.accepted.length > 0 ? 'success' : 'failure', details: { accepted: report.accepted.length, rejected: report.rejected.length, series: [...series].slice(0, 50) } });
+    deps.logger.info(
+      { accepted: report.accepted.length, rejected: report.rejected.length, series: series.size },
+      'upload received',
+    );
+    await auditRequest(deps, ctx, {
+      event: 'upload',
+      outcome: report.accepted.length > 0 ? 'success' : 'failure',
+      details: { accepted: report.accepted.length, rejected: report.rejected.length, series: [...series].slice(0, 50) },
+    });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = report.accepted.length > 0 ? 200 : 422;
     ctx.body = report;

@@ -39,7 +39,10 @@ function tinyNifti(): Buffer {
   return h;
 }
 
-async function upload(url: string, files: Array<{ name: string; data: Buffer; field?: string }>): Promise<{ status: number; body: IngestReport }> {
+async function upload(
+  url: string,
+  files: Array<{ name: string; data: Buffer; field?: string }>,
+): Promise<{ status: number; body: IngestReport }> {
   const form = new FormData();
   for (const f of files) form.append(f.field ?? 'files', new Blob([new Uint8Array(f.data)]), f.name);
   const res = await fetch(`${url}/api/uploads`, { method: 'POST', body: form });
@@ -67,8 +70,13 @@ test('upload form: a real zip of DICOM folders, NIfTI, NRRD and bad files each g
     // archiver normalises leading "../"; write it into the name bytes directly (not covered by the CRC).
     zip = Buffer.from(zip.toString('latin1').replaceAll('zz/evil.dcm', '../evil.dcm'), 'latin1');
 
-    const nrrd = Buffer.concat([Buffer.from('NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nencoding: raw\nendian: little\n\n'), Buffer.alloc(16)]);
-    const detached = Buffer.from('NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nencoding: raw\ndata file: other.raw\n\n');
+    const nrrd = Buffer.concat([
+      Buffer.from('NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nencoding: raw\nendian: little\n\n'),
+      Buffer.alloc(16),
+    ]);
+    const detached = Buffer.from(
+      'NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nencoding: raw\ndata file: other.raw\n\n',
+    );
     const res = await upload(url, [
       { name: 'study.zip', data: zip },
       { name: 'brain.nii.gz', data: gzipSync(tinyNifti()) },
@@ -94,12 +102,15 @@ test('upload form: a real zip of DICOM folders, NIfTI, NRRD and bad files each g
     assert.match(rejected.get('detached.nhdr') ?? '', /detached-header NRRD/);
     assert.match(rejected.get('photo.dcm') ?? '', /PNG image/);
     assert.match(rejected.get('compressed.dcm') ?? '', /gzip-compressed DICOM/);
-    assert.equal([...rejected.keys()].some((k) => k.includes('__MACOSX')), false);
+    assert.equal(
+      [...rejected.keys()].some((k) => k.includes('__MACOSX')),
+      false,
+    );
 
     // Each volume file became one process job with a DATA_DIR-relative input file.
-    const jobs = await db.query<{ payload: { name: string; input: { kind: string; file: string; originalName: string } } }>(
-      "SELECT payload FROM jobs WHERE kind = 'process' ORDER BY created_at",
-    );
+    const jobs = await db.query<{
+      payload: { name: string; input: { kind: string; file: string; originalName: string } };
+    }>("SELECT payload FROM jobs WHERE kind = 'process' ORDER BY created_at");
     assert.equal(jobs.rows.length, 2);
     for (const j of jobs.rows) {
       assert.equal(j.payload.input.kind, 'volume-file');
@@ -114,12 +125,19 @@ test('upload form: nothing usable gives 422 with reasons; not a form gives 415',
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t);
     const { url } = await startTestServer(deps, t);
-    const res = await upload(url, [{ name: 'empty.dcm', data: Buffer.alloc(0) }, { name: 'x.dcm', data: Buffer.from('x'), field: 'other' }]);
+    const res = await upload(url, [
+      { name: 'empty.dcm', data: Buffer.alloc(0) },
+      { name: 'x.dcm', data: Buffer.from('x'), field: 'other' },
+    ]);
     assert.equal(res.status, 422);
     assert.equal(res.body.accepted.length, 0);
     assert.match(res.body.rejected.find((r) => r.file === 'empty.dcm')?.reason ?? '', /empty file/);
     assert.match(res.body.rejected.find((r) => r.file === 'x.dcm')?.reason ?? '', /unexpected form field/);
-    const notForm = await fetch(`${url}/api/uploads`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' } });
+    const notForm = await fetch(`${url}/api/uploads`, {
+      method: 'POST',
+      body: 'x',
+      headers: { 'Content-Type': 'text/plain' },
+    });
     assert.equal(notForm.status, 415);
   });
 });

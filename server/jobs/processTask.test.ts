@@ -14,7 +14,12 @@ import { silentLogger } from '../log.ts';
 import { createProcessTask, parseProcessPayload, safeFileName, type ProcessPayload } from './processTask.ts';
 import { PermanentError, type TaskHelpers } from './task.ts';
 
-function helpersFor(db: Database, progress: Array<[number, string]> = [], log: string[] = [], jobId?: string): TaskHelpers {
+function helpersFor(
+  db: Database,
+  progress: Array<[number, string]> = [],
+  log: string[] = [],
+  jobId?: string,
+): TaskHelpers {
   return {
     setEngine: async (name) => {
       if (jobId) await db.query('UPDATE jobs SET engine = $2 WHERE id = $1', [jobId, name]);
@@ -37,12 +42,18 @@ for (const driver of testDatabases()) {
       await mkdir(join(deps.dataDir, 'uploads'), { recursive: true });
       await writeNifti(join(deps.dataDir, 'uploads', 'scan.nii.gz'), ct);
 
-      const payload: ProcessPayload = { name: 'Chest CT / phase 2', input: { kind: 'volume-file', file: 'uploads/scan.nii.gz', originalName: 'scan.nii.gz' } };
+      const payload: ProcessPayload = {
+        name: 'Chest CT / phase 2',
+        input: { kind: 'volume-file', file: 'uploads/scan.nii.gz', originalName: 'scan.nii.gz' },
+      };
       const job = await deps.queue.add('process', payload);
       const task = createProcessTask(deps, { resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }) });
       const progress: Array<[number, string]> = [];
       const log: string[] = [];
-      await task({ id: job.id, kind: 'process', payload, attempt: 1, maxAttempts: 3 }, helpersFor(db, progress, log, job.id));
+      await task(
+        { id: job.id, kind: 'process', payload, attempt: 1, maxAttempts: 3 },
+        helpersFor(db, progress, log, job.id),
+      );
 
       const results = await listResults(db);
       assert.equal(results.length, 1);
@@ -52,13 +63,29 @@ for (const driver of testDatabases()) {
       assert.equal(r.name, 'Chest_CT_phase_2');
       assert.deepEqual(r.source, { kind: 'volume-file', file: 'uploads/scan.nii.gz', originalName: 'scan.nii.gz' });
       assert.ok(r.expiresAt && Math.abs(Date.parse(r.expiresAt) - Date.parse(r.createdAt) - 7 * 86400_000) < 5000);
-      assert.deepEqual(r.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+      assert.deepEqual(
+        r.segments.map((s) => s.name),
+        ['body', 'lungs', 'bone'],
+      );
       const dir = join(deps.dataDir, 'results', r.id);
-      const names = ['Chest_CT_phase_2.glb', 'Chest_CT_phase_2.gltf', 'Chest_CT_phase_2.nii.gz', 'Chest_CT_phase_2_seg.nii.gz', 'Chest_CT_phase_2_segments.json'];
+      const names = [
+        'Chest_CT_phase_2.glb',
+        'Chest_CT_phase_2.gltf',
+        'Chest_CT_phase_2.nii.gz',
+        'Chest_CT_phase_2_seg.nii.gz',
+        'Chest_CT_phase_2_segments.json',
+      ];
       assert.deepEqual((await readdir(dir)).sort(), names);
       for (const f of r.files) assert.equal(f.size, (await stat(join(dir, f.name))).size, f.name);
-      assert.deepEqual(r.files.map((f) => f.name), names);
-      assert.deepEqual((await readdir(join(deps.dataDir, 'results'))).filter((n) => n.startsWith('.')), [], 'no temp folders left');
+      assert.deepEqual(
+        r.files.map((f) => f.name),
+        names,
+      );
+      assert.deepEqual(
+        (await readdir(join(deps.dataDir, 'results'))).filter((n) => n.startsWith('.')),
+        [],
+        'no temp folders left',
+      );
 
       const report = await validateGltf(new Uint8Array(await readFile(join(dir, 'Chest_CT_phase_2.gltf'))), 'gltf');
       assert.equal(report.issues.numErrors, 0, errorLines(report));
@@ -68,7 +95,10 @@ for (const driver of testDatabases()) {
       assert.deepEqual([...input.data.subarray(0, 1000)], [...ct.data.subarray(0, 1000)]);
 
       assert.equal(progress.at(-1)?.[0], 100);
-      assert.ok(progress.every(([p], i) => i === 0 || p >= progress[i - 1][0]), 'progress never goes back');
+      assert.ok(
+        progress.every(([p], i) => i === 0 || p >= progress[i - 1][0]),
+        'progress never goes back',
+      );
       assert.ok(log.some((l) => l.startsWith('engine: builtin')));
       assert.deepEqual(events, [{ type: 'result', resultId: r.id, jobId: job.id }]);
       assert.equal((await deps.queue.get(job.id))?.engine, 'builtin');
@@ -91,26 +121,43 @@ for (const driver of testDatabases()) {
       const seriesDir = join(deps.dataDir, 'instances', 'series1');
       const files = await writeSyntheticDicomSeries(seriesDir, ct);
       const rel = files.map((f) => f.slice(deps.dataDir.length + 1));
-      const payload: ProcessPayload = { name: 'series', input: { kind: 'dicom-series', files: rel, studyInstanceUid: '1.2.3', seriesInstanceUid: '1.2.3.4' } };
+      const payload: ProcessPayload = {
+        name: 'series',
+        input: { kind: 'dicom-series', files: rel, studyInstanceUid: '1.2.3', seriesInstanceUid: '1.2.3.4' },
+      };
       const job = await deps.queue.add('process', payload);
       await task({ id: job.id, kind: 'process', payload, attempt: 1, maxAttempts: 3 }, helpersFor(db));
       const [r] = await listResults(db);
-      assert.deepEqual(r.source, { kind: 'dicom-series', studyInstanceUid: '1.2.3', seriesInstanceUid: '1.2.3.4', instances: files.length });
+      assert.deepEqual(r.source, {
+        kind: 'dicom-series',
+        studyInstanceUid: '1.2.3',
+        seriesInstanceUid: '1.2.3.4',
+        instances: files.length,
+      });
       assert.ok(r.segments.length >= 2);
 
       // A file that is not a volume: the reader's own message, and no retry.
       await writeFile(join(deps.dataDir, 'junk.nii.gz'), 'not a nifti at all');
       const bad: ProcessPayload = { name: 'junk', input: { kind: 'volume-file', file: 'junk.nii.gz' } };
       const badJob = await deps.queue.add('process', bad);
-      await assert.rejects(task({ id: badJob.id, kind: 'process', payload: bad, attempt: 1, maxAttempts: 3 }, helpersFor(db)), (err: unknown) => {
-        assert.ok(err instanceof PermanentError);
-        assert.ok(err.message.length > 10);
-        return true;
-      });
+      await assert.rejects(
+        task({ id: badJob.id, kind: 'process', payload: bad, attempt: 1, maxAttempts: 3 }, helpersFor(db)),
+        (err: unknown) => {
+          assert.ok(err instanceof PermanentError);
+          assert.ok(err.message.length > 10);
+          return true;
+        },
+      );
       const escape: ProcessPayload = { name: 'x', input: { kind: 'volume-file', file: '../../etc/passwd' } };
-      await assert.rejects(task({ id: badJob.id, kind: 'process', payload: escape, attempt: 1, maxAttempts: 3 }, helpersFor(db)), /outside DATA_DIR/);
+      await assert.rejects(
+        task({ id: badJob.id, kind: 'process', payload: escape, attempt: 1, maxAttempts: 3 }, helpersFor(db)),
+        /outside DATA_DIR/,
+      );
       const gone: ProcessPayload = { name: 'x', input: { kind: 'volume-file', file: 'missing.nii.gz' } };
-      await assert.rejects(task({ id: badJob.id, kind: 'process', payload: gone, attempt: 1, maxAttempts: 3 }, helpersFor(db)), PermanentError);
+      await assert.rejects(
+        task({ id: badJob.id, kind: 'process', payload: gone, attempt: 1, maxAttempts: 3 }, helpersFor(db)),
+        PermanentError,
+      );
       assert.equal((await listResults(db)).length, 1, 'failed jobs record nothing');
     });
   });
@@ -120,7 +167,10 @@ test('process payloads are checked and names made safe for files', () => {
   assert.throws(() => parseProcessPayload({ name: 'x', input: { kind: 'dicom-series', files: [] } }), PermanentError);
   assert.throws(() => parseProcessPayload({ input: { kind: 'volume-file', file: 'a' } }), /name/);
   assert.throws(() => parseProcessPayload({ name: 'x', input: { kind: 'ftp' } }), /unknown input kind/);
-  assert.deepEqual(parseProcessPayload({ name: 'x', input: { kind: 'volume-file', file: 'a.nii' } }), { name: 'x', input: { kind: 'volume-file', file: 'a.nii' } });
+  assert.deepEqual(parseProcessPayload({ name: 'x', input: { kind: 'volume-file', file: 'a.nii' } }), {
+    name: 'x',
+    input: { kind: 'volume-file', file: 'a.nii' },
+  });
   assert.equal(safeFileName('../../etc/passwd'), 'etc_passwd');
   assert.equal(safeFileName('Thorax  1.0  B31f'), 'Thorax_1.0_B31f');
   assert.equal(safeFileName('...'), 'series');

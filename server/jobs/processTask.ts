@@ -27,7 +27,13 @@ import { PermanentError, type TaskHandler, type TaskHelpers, type TaskJob } from
  */
 
 export type ProcessInput =
-  | { kind: 'dicom-series'; files: string[]; studyInstanceUid: string; seriesInstanceUid: string; seriesDescription?: string }
+  | {
+      kind: 'dicom-series';
+      files: string[];
+      studyInstanceUid: string;
+      seriesInstanceUid: string;
+      seriesDescription?: string;
+    }
   | { kind: 'volume-file'; file: string; originalName?: string };
 
 export interface ProcessPayload {
@@ -54,9 +60,16 @@ export function parseProcessPayload(payload: unknown): ProcessPayload {
   if (typeof input !== 'object' || input === null) return bad('"input" is missing');
   const i = input as Record<string, unknown>;
   if (i.kind === 'dicom-series') {
-    if (!Array.isArray(i.files) || i.files.length === 0 || !i.files.every(isString)) return bad('"input.files" must list the DICOM files');
-    if (!isString(i.studyInstanceUid) || !isString(i.seriesInstanceUid)) return bad('"input" needs studyInstanceUid and seriesInstanceUid');
-    const out: ProcessInput = { kind: 'dicom-series', files: i.files, studyInstanceUid: i.studyInstanceUid, seriesInstanceUid: i.seriesInstanceUid };
+    if (!Array.isArray(i.files) || i.files.length === 0 || !i.files.every(isString))
+      return bad('"input.files" must list the DICOM files');
+    if (!isString(i.studyInstanceUid) || !isString(i.seriesInstanceUid))
+      return bad('"input" needs studyInstanceUid and seriesInstanceUid');
+    const out: ProcessInput = {
+      kind: 'dicom-series',
+      files: i.files,
+      studyInstanceUid: i.studyInstanceUid,
+      seriesInstanceUid: i.seriesInstanceUid,
+    };
     if (isString(i.seriesDescription)) out.seriesDescription = i.seriesDescription;
     return { name: p.name, input: out };
   }
@@ -106,10 +119,17 @@ function sourceOf(input: ProcessInput): Record<string, unknown> {
 }
 
 /** The input as a volume; for a DICOM series also its grid and UIDs, which its DICOM SEG refers to. */
-async function readInput(dataDir: string, input: ProcessInput, helpers: TaskHelpers): Promise<{ volume: Volume; series?: ReadSeries }> {
+async function readInput(
+  dataDir: string,
+  input: ProcessInput,
+  helpers: TaskHelpers,
+): Promise<{ volume: Volume; series?: ReadSeries }> {
   try {
     if (input.kind === 'dicom-series') {
-      const result = await readDicomSeries(input.files.map((f) => inDataDir(dataDir, f)), { signal: helpers.signal });
+      const result = await readDicomSeries(
+        input.files.map((f) => inDataDir(dataDir, f)),
+        { signal: helpers.signal },
+      );
       for (const w of result.warnings) helpers.log(`warning: ${w}`);
       const { dims, spacing, origin, direction } = result.volume;
       return { volume: result.volume, series: { grid: { dims, spacing, origin, direction }, meta: result.meta } };
@@ -118,26 +138,42 @@ async function readInput(dataDir: string, input: ProcessInput, helpers: TaskHelp
   } catch (err) {
     if (err instanceof VolumeError) throw new PermanentError(err.message, { cause: err });
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new PermanentError('an input file of this job no longer exists in DATA_DIR (removed by retention or by hand)', { cause: err });
+      throw new PermanentError(
+        'an input file of this job no longer exists in DATA_DIR (removed by retention or by hand)',
+        { cause: err },
+      );
     }
     throw err;
   }
 }
 
 function inputPaths(dataDir: string, input: ProcessInput): string[] {
-  return input.kind === 'dicom-series' ? input.files.map((f) => inDataDir(dataDir, f)) : [inDataDir(dataDir, input.file)];
+  return input.kind === 'dicom-series'
+    ? input.files.map((f) => inDataDir(dataDir, f))
+    : [inDataDir(dataDir, input.file)];
 }
 
 /**
  * Inputs go once the result is recorded (KEEP_INPUTS keeps them). A failure here does not fail the job:
  * its result stands, and a leftover input is only disk space.
  */
-async function deleteInputs(deps: AppDeps, jobId: string, input: ProcessInput, read: ReadonlyMap<string, FileIdentity>, helpers: TaskHelpers): Promise<void> {
+async function deleteInputs(
+  deps: AppDeps,
+  jobId: string,
+  input: ProcessInput,
+  read: ReadonlyMap<string, FileIdentity>,
+  helpers: TaskHelpers,
+): Promise<void> {
   try {
     if (input.kind === 'dicom-series') {
       const d = await deleteSeriesInputs(deps, jobId, input.files, read);
-      helpers.log(`inputs deleted: ${d.files} DICOM file(s), ${d.indexRows} index row(s)${d.keptNewer ? `; ${d.keptNewer} kept (sent again meanwhile)` : ''}`);
-      deps.logger.info({ jobId, files: d.files, indexRows: d.indexRows, keptNewer: d.keptNewer }, 'inputs deleted after processing');
+      helpers.log(
+        `inputs deleted: ${d.files} DICOM file(s), ${d.indexRows} index row(s)${d.keptNewer ? `; ${d.keptNewer} kept (sent again meanwhile)` : ''}`,
+      );
+      deps.logger.info(
+        { jobId, files: d.files, indexRows: d.indexRows, keptNewer: d.keptNewer },
+        'inputs deleted after processing',
+      );
     } else {
       const removed = await deleteVolumeInput(inDataDir(deps.config.dataDir, input.file));
       helpers.log(`inputs deleted: ${removed ? 1 : 0} volume file`);
@@ -174,7 +210,13 @@ function voxelStats(result: EngineResult): SegmentStats[] {
         label: s.label,
         name: s.name,
         color: s.color,
-        colorHex: `#${s.color.map((c) => Math.round(c * 255).toString(16).padStart(2, '0')).join('')}`,
+        colorHex: `#${s.color
+          .map((c) =>
+            Math.round(c * 255)
+              .toString(16)
+              .padStart(2, '0'),
+          )
+          .join('')}`,
         opacity: s.opacity ?? 1,
         voxels,
         volumeMl: Math.round(voxels * voxelMl * 1000) / 1000,
@@ -234,7 +276,12 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
     await mkdir(tmpDir, { recursive: true });
     await mkdir(workDir, { recursive: true });
     try {
-      await stage(2, payload.input.kind === 'dicom-series' ? `reading ${payload.input.files.length} DICOM images` : 'reading the volume file');
+      await stage(
+        2,
+        payload.input.kind === 'dicom-series'
+          ? `reading ${payload.input.files.length} DICOM images`
+          : 'reading the volume file',
+      );
       const readIdentities = await fileIdentities(inputPaths(config.dataDir, payload.input));
       // Mesh threads for a scan this big start now and warm up while it is read (unused, they end
       // after a minute). Voxels take 2 bytes, or fewer compressed: the guess errs towards fewer.
@@ -253,7 +300,9 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         }
         throw err;
       }
-      helpers.log(`volume ${volume.dims.join('x')} voxels, ${volume.spacing.map((s) => s.toFixed(2)).join(' x ')} mm${volume.modality ? `, ${volume.modality}` : ''}`);
+      helpers.log(
+        `volume ${volume.dims.join('x')} voxels, ${volume.spacing.map((s) => s.toFixed(2)).join(' x ')} mm${volume.modality ? `, ${volume.modality}` : ''}`,
+      );
 
       await stage(8, 'writing the input volume as NIfTI');
       const niftiPath = join(tmpDir, `${name}.nii.gz`);
@@ -283,7 +332,7 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
 
       let segments: SegmentStats[];
       if (engineResult.gltfPath) {
-        await stage(72, 'taking the engine\'s glTF');
+        await stage(72, "taking the engine's glTF");
         await copyFile(engineResult.gltfPath, join(tmpDir, `${name}.gltf`));
         const io = new NodeIO();
         const doc = await io.read(engineResult.gltfPath);
@@ -302,14 +351,25 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         });
         segments = exported.segments;
       }
-      helpers.log(`${segments.length} structures: ${segments.map((s) => `${s.name} ${s.volumeMl.toFixed(1)} mL`).join(', ')}`);
+      helpers.log(
+        `${segments.length} structures: ${segments.map((s) => `${s.name} ${s.volumeMl.toFixed(1)} mL`).join(', ')}`,
+      );
 
       await stage(93, 'writing the label map as NIfTI');
       await writeNifti(join(tmpDir, `${name}_seg.nii.gz`), engineResult.labelMap);
       if (payload.input.kind === 'dicom-series') {
         await stage(95, 'writing the DICOM SEG');
         const input = payload.input;
-        await writeSegStep({ files: input.files.map((f) => inDataDir(config.dataDir, f)), labelMap: engineResult.labelMap, segments, engine: engine.name, seriesDescription: input.seriesDescription, outFile: join(tmpDir, `${name}_seg.dcm`), helpers, series });
+        await writeSegStep({
+          files: input.files.map((f) => inDataDir(config.dataDir, f)),
+          labelMap: engineResult.labelMap,
+          segments,
+          engine: engine.name,
+          seriesDescription: input.seriesDescription,
+          outFile: join(tmpDir, `${name}_seg.dcm`),
+          helpers,
+          series,
+        });
       }
 
       // Nothing reads the label map any more: freed now (78 MB at 512x512x300), not at some later collection.
@@ -328,13 +388,17 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         files,
         retentionDays: config.resultRetentionDays,
       });
-      if (payload.input.kind === 'dicom-series') await queueRuleExports(deps, resultId, payload.input.seriesInstanceUid, files, helpers.log);
+      if (payload.input.kind === 'dicom-series')
+        await queueRuleExports(deps, resultId, payload.input.seriesInstanceUid, files, helpers.log);
       deps.events.emit({ type: 'result', resultId, jobId: job.id });
       if (!config.keepInputs) await deleteInputs(deps, job.id, payload.input, readIdentities, helpers);
       await helpers.progress(100, `done: ${segments.length} structures`);
     } catch (err) {
       if (err instanceof EmptySegmentationError) {
-        throw new PermanentError('The segmentation found no structure in this image (is it a CT or MR of the body?), so there is no 3D model to make.', { cause: err });
+        throw new PermanentError(
+          'The segmentation found no structure in this image (is it a CT or MR of the body?), so there is no 3D model to make.',
+          { cause: err },
+        );
       }
       throw err;
     } finally {

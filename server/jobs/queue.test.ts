@@ -18,8 +18,22 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>
   }
 }
 
-function worker(db: Database, queue: Queue, tasks: TaskList, extra: Partial<ConstructorParameters<typeof Worker>[0]> = {}): Worker {
-  return new Worker({ db, queue, tasks, logger: silentLogger(), concurrency: 1, pollIntervalMs: 50, leaseSeconds: 30, ...extra });
+function worker(
+  db: Database,
+  queue: Queue,
+  tasks: TaskList,
+  extra: Partial<ConstructorParameters<typeof Worker>[0]> = {},
+): Worker {
+  return new Worker({
+    db,
+    queue,
+    tasks,
+    logger: silentLogger(),
+    concurrency: 1,
+    pollIntervalMs: 50,
+    leaseSeconds: 30,
+    ...extra,
+  });
 }
 
 for (const driver of testDatabases()) {
@@ -108,7 +122,9 @@ for (const driver of testDatabases()) {
       });
       const job = await queue.add('bad', {}, { maxAttempts: 5 });
       await w.start();
-      const failed = await waitFor('failed', async () => ((await queue.get(job.id))?.state === 'failed' ? queue.get(job.id) : undefined));
+      const failed = await waitFor('failed', async () =>
+        (await queue.get(job.id))?.state === 'failed' ? queue.get(job.id) : undefined,
+      );
       await w.stop();
       assert.equal(runs, 1);
       assert.equal(failed?.lastError, 'series has only 2 slices');
@@ -120,19 +136,24 @@ for (const driver of testDatabases()) {
       const queue = new Queue(db);
       let started = false;
       let abortedWith: unknown;
-      const w = worker(db, queue, {
-        slow: async (_job, { signal }) => {
-          started = true;
-          await new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(resolve, 30_000);
-            signal.addEventListener('abort', () => {
-              clearTimeout(timer);
-              abortedWith = signal.reason;
-              reject(signal.reason);
+      const w = worker(
+        db,
+        queue,
+        {
+          slow: async (_job, { signal }) => {
+            started = true;
+            await new Promise<void>((resolve, reject) => {
+              const timer = setTimeout(resolve, 30_000);
+              signal.addEventListener('abort', () => {
+                clearTimeout(timer);
+                abortedWith = signal.reason;
+                reject(signal.reason);
+              });
             });
-          });
+          },
         },
-      }, { leaseSeconds: 3 });
+        { leaseSeconds: 3 },
+      );
       const job = await queue.add('slow', {});
       await w.start();
       await waitFor('started', async () => started);
@@ -152,7 +173,9 @@ for (const driver of testDatabases()) {
       assert.ok(again?.state === 'queued' || again?.state === 'running');
       await waitFor('started again', async () => started);
       await queue.cancel(job.id);
-      await waitFor('cancelled again', async () => ((await queue.get(job.id))?.state === 'cancelled' ? true : undefined));
+      await waitFor('cancelled again', async () =>
+        (await queue.get(job.id))?.state === 'cancelled' ? true : undefined,
+      );
       await w.stop();
     });
   });

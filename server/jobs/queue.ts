@@ -167,7 +167,12 @@ export class Queue {
         );
     const job = toJob(res.rows[0]) as Job<P>;
     // Both notifications in one statement: one round trip fewer per job (one per ingest batch, too).
-    await q.query('SELECT pg_notify($1, $2), pg_notify($3, $4)', [CHANNEL_NEW_JOB, kind, CHANNEL_JOB_CHANGED, JSON.stringify(jobChange(job))]);
+    await q.query('SELECT pg_notify($1, $2), pg_notify($3, $4)', [
+      CHANNEL_NEW_JOB,
+      kind,
+      CHANNEL_JOB_CHANGED,
+      JSON.stringify(jobChange(job)),
+    ]);
     return job;
   }
 
@@ -219,7 +224,11 @@ export class Queue {
   }
 
   /** Extends the lease. `ok` false means another worker took the job over: stop working on it. */
-  async renew(jobId: string, workerId: string, leaseSeconds: number): Promise<{ ok: boolean; cancelRequested: boolean }> {
+  async renew(
+    jobId: string,
+    workerId: string,
+    leaseSeconds: number,
+  ): Promise<{ ok: boolean; cancelRequested: boolean }> {
     const res = await this.db.query<{ cancel_requested: boolean }>(
       `UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
         WHERE id = $1 AND lease_owner = $2 AND state = 'running'
@@ -364,10 +373,11 @@ export class Queue {
 
   async appendLog(jobId: string, attempt: number, lines: string[]): Promise<void> {
     if (lines.length === 0) return;
-    await this.db.query(
-      `INSERT INTO job_log (job_id, attempt, line) SELECT $1, $2, unnest($3::text[])`,
-      [jobId, attempt, lines.map((l) => (l.length > MAX_LOG_LINE ? `${l.slice(0, MAX_LOG_LINE)}…` : l))],
-    );
+    await this.db.query(`INSERT INTO job_log (job_id, attempt, line) SELECT $1, $2, unnest($3::text[])`, [
+      jobId,
+      attempt,
+      lines.map((l) => (l.length > MAX_LOG_LINE ? `${l.slice(0, MAX_LOG_LINE)}…` : l)),
+    ]);
   }
 
   async log(jobId: string, limit = 5000): Promise<JobLogLine[]> {

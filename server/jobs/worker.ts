@@ -177,7 +177,10 @@ export class Worker {
         return await call();
       } catch (err) {
         if (this.#stopping && ++triesWhileStopping > 5) {
-          logger.error({ err: (err as Error).message }, `could not record that the ${what}; the job will run again once its lease lapses`);
+          logger.error(
+            { err: (err as Error).message },
+            `could not record that the ${what}; the job will run again once its lease lapses`,
+          );
           return undefined;
         }
         logger.warn({ err: (err as Error).message, retryInMs: delay }, `recording that the ${what} failed; retrying`);
@@ -238,7 +241,9 @@ export class Worker {
     const watchdog = setInterval(
       () => {
         if (r.controller.signal.aborted || performance.now() < leaseUntil - leaseMs / 4) return;
-        logger.warn('the database has not confirmed this job\'s lease in time; stopping the job before the lease lapses');
+        logger.warn(
+          "the database has not confirmed this job's lease in time; stopping the job before the lease lapses",
+        );
         this.#abort(r, 'lease-unconfirmed');
       },
       Math.max(50, Math.min(1000, leaseMs / 20)),
@@ -286,7 +291,8 @@ export class Worker {
       // The lease is still kept while the outcome is recorded, so a slow database does not let it lapse.
       const reason = r.abortReason;
       if (reason === 'cancelled') {
-        if (await this.#record('job was cancelled', logger, () => this.#queue.markCancelled(job.id, this.id))) logger.info('job cancelled');
+        if (await this.#record('job was cancelled', logger, () => this.#queue.markCancelled(job.id, this.id)))
+          logger.info('job cancelled');
       } else if (reason === 'shutdown') {
         if (await this.#record('job was given back', logger, () => this.#queue.release(job.id, this.id))) {
           logger.info('job released for another worker (shutdown)');
@@ -296,7 +302,8 @@ export class Worker {
         // worker still holds the job; `false` means another worker took it over after the lease lapsed.
         const done = await this.#record('job succeeded', logger, () => this.#queue.complete(job.id, this.id));
         if (done) logger.info('job succeeded');
-        else if (done === false) logger.warn('job finished, but another worker had taken it over after its lease lapsed');
+        else if (done === false)
+          logger.warn('job finished, but another worker had taken it over after its lease lapsed');
       } else if (reason === 'lease-lost') {
         logger.warn('job aborted: its lease was taken over');
       } else if (reason === 'lease-unconfirmed') {

@@ -22,7 +22,8 @@ interface Switchable {
 /** `db` with a switch that makes every query fail like a dropped connection. */
 function switchable(db: Database): Switchable {
   let down = false;
-  const refuse = (): Error => Object.assign(new Error('connect ECONNREFUSED (test: database down)'), { code: 'ECONNREFUSED' });
+  const refuse = (): Error =>
+    Object.assign(new Error('connect ECONNREFUSED (test: database down)'), { code: 'ECONNREFUSED' });
   const wrapped: Database = {
     driver: db.driver,
     query: (sql, params) => (down ? Promise.reject(refuse()) : db.query(sql, params)),
@@ -62,7 +63,15 @@ test('a completion that fails because the database is down is retried until it i
       finished = true;
     },
   };
-  const w = new Worker({ db, queue, tasks, logger: silentLogger(), concurrency: 1, pollIntervalMs: 50, leaseSeconds: 30 });
+  const w = new Worker({
+    db,
+    queue,
+    tasks,
+    logger: silentLogger(),
+    concurrency: 1,
+    pollIntervalMs: 50,
+    leaseSeconds: 30,
+  });
   const job = await queue.add('short', {});
   await w.start();
   t.after(() => w.stop(1000));
@@ -105,7 +114,15 @@ test('a job whose lease the database cannot confirm is stopped before the lease 
       }
     },
   };
-  const w = new Worker({ db, queue, tasks, logger: silentLogger(), concurrency: 1, pollIntervalMs: 50, leaseSeconds: LEASE_SECONDS });
+  const w = new Worker({
+    db,
+    queue,
+    tasks,
+    logger: silentLogger(),
+    concurrency: 1,
+    pollIntervalMs: 50,
+    leaseSeconds: LEASE_SECONDS,
+  });
   const job = await queue.add('long', {});
   await w.start();
   t.after(() => w.stop(1000));

@@ -65,12 +65,26 @@ test('exportModels writes valid glTF/GLB in the OpenAnatomy layout with names, c
       { label: 9, name: 'absent', color: [0, 1, 0] as [number, number, number] },
     ];
     const progress: number[] = [];
-    const result = await exportModels({ labelMap, segments, outDir: dir, name: 'case1', reduction: 0.5, onProgress: (f) => void progress.push(f) });
+    const result = await exportModels({
+      labelMap,
+      segments,
+      outDir: dir,
+      name: 'case1',
+      reduction: 0.5,
+      onProgress: (f) => void progress.push(f),
+    });
 
     assert.deepEqual((await readdir(dir)).sort(), ['case1.glb', 'case1.gltf', 'case1_segments.json']);
-    assert.deepEqual(result.segments.map((s) => s.name), ['left ball', 'back blob'], 'empty labels are left out');
+    assert.deepEqual(
+      result.segments.map((s) => s.name),
+      ['left ball', 'back blob'],
+      'empty labels are left out',
+    );
     assert.equal(progress.at(-1), 1);
-    assert.ok(progress.every((p, i) => i === 0 || p >= progress[i - 1]), 'progress never goes back');
+    assert.ok(
+      progress.every((p, i) => i === 0 || p >= progress[i - 1]),
+      'progress never goes back',
+    );
 
     const gltfBytes = new Uint8Array(await readFile(join(dir, 'case1.gltf')));
     const glbBytes = new Uint8Array(await readFile(join(dir, 'case1.glb')));
@@ -80,16 +94,23 @@ test('exportModels writes valid glTF/GLB in the OpenAnatomy layout with names, c
     assert.equal(r2.issues.numErrors, 0, errorLines(r2));
 
     const json = JSON.parse(new TextDecoder().decode(gltfBytes)) as GltfJson;
-    assert.ok(json.buffers.every((b) => b.uri?.startsWith('data:application/octet-stream;base64,')), 'buffers embedded');
+    assert.ok(
+      json.buffers.every((b) => b.uri?.startsWith('data:application/octet-stream;base64,')),
+      'buffers embedded',
+    );
     assert.equal(json.scenes[0].nodes.length, 1);
     const root = json.nodes[json.scenes[0].nodes[0]];
     assert.equal(root.name, 'case1_Models');
     assert.deepEqual(root.matrix, [...LPS_MM_TO_GLTF]);
     const children = (root.children ?? []).map((c) => json.nodes[c]);
-    assert.deepEqual(children.map((c) => c.name), ['left ball', 'back blob']);
+    assert.deepEqual(
+      children.map((c) => c.name),
+      ['left ball', 'back blob'],
+    );
     for (const child of children) assert.equal(json.meshes[child.mesh as number].name, child.name);
 
-    const material = (name: string) => json.materials[json.meshes[children.find((c) => c.name === name)?.mesh as number].primitives[0].material];
+    const material = (name: string) =>
+      json.materials[json.meshes[children.find((c) => c.name === name)?.mesh as number].primitives[0].material];
     assert.deepEqual(material('left ball').pbrMetallicRoughness.baseColorFactor, [1, 0, 0, 1]);
     assert.equal(material('left ball').alphaMode, undefined);
     assert.deepEqual(material('back blob').pbrMetallicRoughness.baseColorFactor, [0, 0.5, 1, 0.4]);
@@ -105,7 +126,9 @@ test('exportModels writes valid glTF/GLB in the OpenAnatomy layout with names, c
     assert.ok(blob[2] < ball[2], 'posterior is -z');
     assert.ok(Math.abs(blob[2] + 0.05) < 0.002, `blob z ${blob[2]}`);
 
-    const sidecar = JSON.parse(await readFile(join(dir, 'case1_segments.json'), 'utf8')) as { segments: SegmentStats[] };
+    const sidecar = JSON.parse(await readFile(join(dir, 'case1_segments.json'), 'utf8')) as {
+      segments: SegmentStats[];
+    };
     assert.deepEqual(sidecar.segments, result.segments);
     const ballStats = result.segments[0];
     const expectedVoxels = countWhere(labelMap.data, (v) => v === 1);
@@ -113,7 +136,10 @@ test('exportModels writes valid glTF/GLB in the OpenAnatomy layout with names, c
     assert.ok(Math.abs(ballStats.volumeMl - expectedVoxels / 1000) < 1e-6);
     assert.ok(Math.abs(ballStats.meshVolumeMl - ballStats.volumeMl) / ballStats.volumeMl < 0.05);
     assert.equal(ballStats.colorHex, '#ff0000');
-    assert.ok(Math.abs(ballStats.bounds.min[0] - 57) < 1.5 && Math.abs(ballStats.bounds.max[0] - 73) < 1.5, JSON.stringify(ballStats.bounds));
+    assert.ok(
+      Math.abs(ballStats.bounds.min[0] - 57) < 1.5 && Math.abs(ballStats.bounds.max[0] - 73) < 1.5,
+      JSON.stringify(ballStats.bounds),
+    );
     assert.ok(ballStats.triangles > 0);
   });
 });
@@ -141,7 +167,10 @@ test('a segment with containsLabels is one closed outer surface around the label
     const sphere = ((4 / 3) * Math.PI * 20 ** 3) / 1000;
     // Without the enclosed label the body would be a shell: its mesh volume would miss the core.
     assert.ok(Math.abs(body.meshVolumeMl - sphere) / sphere < 0.04, `body ${body.meshVolumeMl} mL vs ${sphere} mL`);
-    assert.equal(body.voxels, countWhere(labelMap.data, (v) => v > 0));
+    assert.equal(
+      body.voxels,
+      countWhere(labelMap.data, (v) => v > 0),
+    );
   });
 });
 
@@ -149,7 +178,13 @@ test('an empty segmentation is refused with a clear error and writes nothing', a
   await withTempDir(async (dir) => {
     const labelMap = ellipsoidLabelMap({ dims: [10, 10, 10], shapes: [] });
     await assert.rejects(
-      exportModels({ labelMap, segments: [{ label: 1, name: 'x', color: [1, 1, 1] }], outDir: dir, name: 'e', reduction: 0.9 }),
+      exportModels({
+        labelMap,
+        segments: [{ label: 1, name: 'x', color: [1, 1, 1] }],
+        outDir: dir,
+        name: 'e',
+        reduction: 0.9,
+      }),
       EmptySegmentationError,
     );
     assert.deepEqual(await readdir(dir), []);
@@ -158,11 +193,20 @@ test('an empty segmentation is refused with a clear error and writes nothing', a
 
 test('totalSegmentatorSegments names labels after the class map and colours them', () => {
   const segs = totalSegmentatorSegments([5, 1, 52, 5, 0, 200]);
-  assert.deepEqual(segs.map((s) => s.name), ['spleen', 'liver', 'aorta', 'label_200']);
-  assert.deepEqual(segs.map((s) => s.label), [1, 5, 52, 200]);
+  assert.deepEqual(
+    segs.map((s) => s.name),
+    ['spleen', 'liver', 'aorta', 'label_200'],
+  );
+  assert.deepEqual(
+    segs.map((s) => s.label),
+    [1, 5, 52, 200],
+  );
   assert.equal(segs[0].totalSegmentatorId, 1);
   assert.equal(segs[3].totalSegmentatorId, undefined);
-  assert.deepEqual(segs[1].color.map((c) => Math.round(c * 255)), [221, 130, 101]);
+  assert.deepEqual(
+    segs[1].color.map((c) => Math.round(c * 255)),
+    [221, 130, 101],
+  );
   const all = totalSegmentatorSegments(Array.from({ length: 117 }, (_, i) => i + 1));
   assert.equal(new Set(all.map((s) => s.name)).size, 117, 'every class has its own name');
   assert.equal(all.find((s) => s.label === 26)?.name, 'vertebrae_S1');
@@ -180,10 +224,17 @@ test('glTF and GLB carry the same buffer, and a structure name cannot clash with
     const normals = new Float32Array([0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1]);
     const indices = new Uint32Array([0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3]);
     const paths = { gltf: join(dir, 't.gltf'), glb: join(dir, 't.glb') };
-    await writeGltfFiles('t', [{ name: '@@BUFFER@@ \u00e9\u4e2d', color: [1, 0, 0], opacity: 0.5, positions, normals, indices }], paths);
+    await writeGltfFiles(
+      't',
+      [{ name: '@@BUFFER@@ \u00e9\u4e2d', color: [1, 0, 0], opacity: 0.5, positions, normals, indices }],
+      paths,
+    );
     assert.deepEqual((await readdir(dir)).sort(), ['t.glb', 't.gltf'], 'no temporary files left');
     const files = { gltf: await readFile(paths.gltf), glb: await readFile(paths.glb) };
-    for (const [bytes, format] of [[files.gltf, 'gltf'], [files.glb, 'glb']] as const) {
+    for (const [bytes, format] of [
+      [files.gltf, 'gltf'],
+      [files.glb, 'glb'],
+    ] as const) {
       const report = await validateGltf(bytes, format);
       assert.equal(report.issues.numErrors, 0, errorLines(report));
     }
@@ -196,15 +247,30 @@ test('glTF and GLB carry the same buffer, and a structure name cannot clash with
 
     // A buffer of several megabytes, written in many pieces.
     const n = 200_001;
-    const big = { positions: new Float32Array(n * 3), normals: new Float32Array(n * 3), indices: new Uint32Array(n * 3) };
+    const big = {
+      positions: new Float32Array(n * 3),
+      normals: new Float32Array(n * 3),
+      indices: new Uint32Array(n * 3),
+    };
     for (let i = 0; i < n * 3; i++) {
       big.positions[i] = Math.sin(i) * 100;
       big.normals[i] = i % 3 === 2 ? 1 : 0;
       big.indices[i] = (i * 7919) % n;
     }
     // A second structure with 16-bit indices pads its 6 index bytes to 8: the total is no multiple of 3.
-    const small = { positions: positions.slice(0, 9), normals: normals.slice(0, 9), indices: new Uint32Array([0, 1, 2]) };
-    await writeGltfFiles('big', [{ name: 'big', color: [0, 1, 0], opacity: 1, ...big }, { name: 'small', color: [0, 0, 1], opacity: 1, ...small }], { gltf: join(dir, 'big.gltf'), glb: join(dir, 'big.glb') });
+    const small = {
+      positions: positions.slice(0, 9),
+      normals: normals.slice(0, 9),
+      indices: new Uint32Array([0, 1, 2]),
+    };
+    await writeGltfFiles(
+      'big',
+      [
+        { name: 'big', color: [0, 1, 0], opacity: 1, ...big },
+        { name: 'small', color: [0, 0, 1], opacity: 1, ...small },
+      ],
+      { gltf: join(dir, 'big.gltf'), glb: join(dir, 'big.glb') },
+    );
     const bigJson = JSON.parse(await readFile(join(dir, 'big.gltf'), 'utf8')) as GltfJson;
     const bigGlb = await readFile(join(dir, 'big.glb'));
     const bigBin = bigGlb.subarray(20 + bigGlb.readUInt32LE(12) + 8);

@@ -84,7 +84,13 @@ export class EmptySegmentationError extends Error {
 }
 
 function hex(c: Rgb): string {
-  return `#${c.map((v) => Math.round(Math.min(1, Math.max(0, v)) * 255).toString(16).padStart(2, '0')).join('')}`;
+  return `#${c
+    .map((v) =>
+      Math.round(Math.min(1, Math.max(0, v)) * 255)
+        .toString(16)
+        .padStart(2, '0'),
+    )
+    .join('')}`;
 }
 
 function round(v: number, digits: number): number {
@@ -130,7 +136,8 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   if (todo.length === 0) throw new EmptySegmentationError();
 
   // Progress follows the work, which grows with each label's box.
-  const weight = (b: LabelStats): number => (b.max[0] - b.min[0] + 3) * (b.max[1] - b.min[1] + 3) * (b.max[2] - b.min[2] + 3);
+  const weight = (b: LabelStats): number =>
+    (b.max[0] - b.min[0] + 3) * (b.max[1] - b.min[1] + 3) * (b.max[2] - b.min[2] + 3);
   const totalWeight = todo.reduce((s, t) => s + weight(t.box), 0);
   let doneWeight = 0;
 
@@ -139,14 +146,20 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   signal?.throwIfAborted();
   await onProgress?.(0, `meshing ${todo.map((t) => t.segment.name).join(', ')}`);
   const meshStarted = performance.now();
-  const { meshes, threads } = await meshAll(data, geometry, jobs, { reduction, smoothingIterations: iterations }, {
-    threads: options.threads,
-    signal,
-    onDone: async (index) => {
-      doneWeight += weight(todo[index].box);
-      await onProgress?.((0.95 * doneWeight) / totalWeight, `meshed ${todo[index].segment.name}`);
+  const { meshes, threads } = await meshAll(
+    data,
+    geometry,
+    jobs,
+    { reduction, smoothingIterations: iterations },
+    {
+      threads: options.threads,
+      signal,
+      onDone: async (index) => {
+        doneWeight += weight(todo[index].box);
+        await onProgress?.((0.95 * doneWeight) / totalWeight, `meshed ${todo[index].segment.name}`);
+      },
     },
-  });
+  );
   const meshSeconds = (performance.now() - meshStarted) / 1000;
 
   const models: GltfModel[] = [];
@@ -157,7 +170,14 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
     const mesh = meshes[i];
     for (const k of Object.keys(threadSeconds) as Array<keyof MeshStepSeconds>) threadSeconds[k] += mesh.seconds[k];
     const opacity = segment.opacity ?? 1;
-    models.push({ name: segment.name, color: segment.color, opacity, positions: mesh.positions, normals: mesh.normals, indices: mesh.indices });
+    models.push({
+      name: segment.name,
+      color: segment.color,
+      opacity,
+      positions: mesh.positions,
+      normals: mesh.normals,
+      indices: mesh.indices,
+    });
     const stat: SegmentStats = {
       label: segment.label,
       name: segment.name,
@@ -168,7 +188,10 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
       volumeMl: round(box.voxels * voxelMl, 3),
       meshVolumeMl: round(mesh.meshVolumeMm3 / 1000, 3),
       triangles: mesh.triangles,
-      bounds: { min: mesh.bounds.min.map((v) => round(v, 2)) as Vec3, max: mesh.bounds.max.map((v) => round(v, 2)) as Vec3 },
+      bounds: {
+        min: mesh.bounds.min.map((v) => round(v, 2)) as Vec3,
+        max: mesh.bounds.max.map((v) => round(v, 2)) as Vec3,
+      },
     };
     if (segment.totalSegmentatorId !== undefined) stat.totalSegmentatorId = segment.totalSegmentatorId;
     if (segment.containsLabels?.length) stat.containsLabels = [...segment.containsLabels];
@@ -184,13 +207,22 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   // The files are independent: written side by side, each still atomically.
   await Promise.all([
     writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
-    writeFileAtomic(jsonPath, [Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8')]),
+    writeFileAtomic(jsonPath, [
+      Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
+    ]),
   ]);
   await onProgress?.(1, 'models written');
   const writeSeconds = (performance.now() - writeStarted) / 1000;
   return {
     files: [gltfPath, glbPath, jsonPath],
     segments: out,
-    timing: { statsSeconds, meshSeconds, writeSeconds, threads, threadSeconds, surfaceTriangles: meshes.map((m) => m.surfaceTriangles) },
+    timing: {
+      statsSeconds,
+      meshSeconds,
+      writeSeconds,
+      threads,
+      threadSeconds,
+      surfaceTriangles: meshes.map((m) => m.surfaceTriangles),
+    },
   };
 }

@@ -71,7 +71,7 @@ function useRootMatrix(json: { nodes?: JsonNode[] }, rootName: string): void {
 const TEXT_BUFFER = 1 << 20;
 
 async function writeAll(file: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const { bytesWritten } = await file.write(bytes, at, bytes.length - at);
     at += bytesWritten;
   }
@@ -172,7 +172,11 @@ function glbParts(json: GLTF.IGLTF, bin: Uint8Array): Uint8Array[] {
  * 40,000 new pages for the benchmark CT, and on a virtual machine, where a page fault costs about
  * 10 us, that was most of the write step.
  */
-export async function writeGltfFiles(name: string, models: GltfModel[], paths: { gltf: string; glb: string }): Promise<void> {
+export async function writeGltfFiles(
+  name: string,
+  models: GltfModel[],
+  paths: { gltf: string; glb: string },
+): Promise<void> {
   const doc = buildDocument(name, models);
   // One buffer view per attribute, as OpenAnatomy's exporter writes them (and no interleaving copy).
   const io = new NodeIO().setVertexLayout(VertexLayout.SEPARATE);

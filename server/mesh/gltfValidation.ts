@@ -17,13 +17,20 @@ export interface ValidationReport {
 }
 
 interface Validator {
-  validateBytes(data: Uint8Array, options?: { uri?: string; format?: 'gltf' | 'glb'; maxIssues?: number }): Promise<unknown>;
+  validateBytes(
+    data: Uint8Array,
+    options?: { uri?: string; format?: 'gltf' | 'glb'; maxIssues?: number },
+  ): Promise<unknown>;
 }
 
 const validator = createRequire(import.meta.url)('gltf-validator') as Validator;
 
 export async function validateGltf(data: Uint8Array, format: 'gltf' | 'glb'): Promise<ValidationReport> {
-  const report = (await validator.validateBytes(data, { format, uri: `model.${format}`, maxIssues: 50 })) as ValidationReport;
+  const report = (await validator.validateBytes(data, {
+    format,
+    uri: `model.${format}`,
+    maxIssues: 50,
+  })) as ValidationReport;
   return report;
 }
 

@@ -104,9 +104,15 @@ export function vertexNormals(mesh: SurfaceMesh): Float32Array {
     const nx = uy * vz - uz * vy;
     const ny = uz * vx - ux * vz;
     const nz = ux * vy - uy * vx;
-    n[a] += nx; n[a + 1] += ny; n[a + 2] += nz;
-    n[b] += nx; n[b + 1] += ny; n[b + 2] += nz;
-    n[c] += nx; n[c + 1] += ny; n[c + 2] += nz;
+    n[a] += nx;
+    n[a + 1] += ny;
+    n[a + 2] += nz;
+    n[b] += nx;
+    n[b + 1] += ny;
+    n[b + 2] += nz;
+    n[c] += nx;
+    n[c + 1] += ny;
+    n[c + 2] += nz;
   }
   for (let i = 0; i < n.length; i += 3) {
     // Math.sqrt, not Math.hypot: hypot's overflow care is not needed for millimetre sums and is
@@ -191,9 +197,15 @@ export function matchVolume(mesh: SurfaceMesh, targetMm3: number, maxOffset: num
       const a = idx[t] * 3;
       const b = idx[t + 1] * 3;
       const c = idx[t + 2] * 3;
-      const ux = p[b] - p[a], uy = p[b + 1] - p[a + 1], uz = p[b + 2] - p[a + 2];
-      const vx = p[c] - p[a], vy = p[c + 1] - p[a + 1], vz = p[c + 2] - p[a + 2];
-      const cx = uy * vz - uz * vy, cy = uz * vx - ux * vz, cz = ux * vy - uy * vx;
+      const ux = p[b] - p[a],
+        uy = p[b + 1] - p[a + 1],
+        uz = p[b + 2] - p[a + 2];
+      const vx = p[c] - p[a],
+        vy = p[c + 1] - p[a + 1],
+        vz = p[c + 2] - p[a + 2];
+      const cx = uy * vz - uz * vy,
+        cy = uz * vx - ux * vz,
+        cz = ux * vy - uy * vx;
       area += Math.sqrt(cx * cx + cy * cy + cz * cz) / 2;
     }
     if (area <= 0 || volume <= 0) return;

@@ -23,7 +23,10 @@ test('worker threads give the same meshes as meshing in this thread, in job orde
     const s = labels.map((l) => stats.get(l)).filter((b) => b !== undefined);
     return {
       labels,
-      box: { min: [0, 1, 2].map((k) => Math.min(...s.map((b) => b.min[k]))) as MeshJob['box']['min'], max: [0, 1, 2].map((k) => Math.max(...s.map((b) => b.max[k]))) as MeshJob['box']['max'] },
+      box: {
+        min: [0, 1, 2].map((k) => Math.min(...s.map((b) => b.min[k]))) as MeshJob['box']['min'],
+        max: [0, 1, 2].map((k) => Math.max(...s.map((b) => b.max[k]))) as MeshJob['box']['max'],
+      },
       voxels: s.reduce((a, b) => a + b.voxels, 0),
     };
   };
@@ -59,17 +62,35 @@ function oneJobPerLabel(map: ReturnType<typeof ellipsoidLabelMap>, labels: numbe
 }
 
 test('meshing in worker threads stops when aborted', async () => {
-  const map = ellipsoidLabelMap({ dims: [60, 60, 60], shapes: [{ label: 1, center: [30, 30, 30], radii: [25, 25, 25] }, { label: 2, center: [30, 30, 30], radii: [10, 10, 10] }] });
+  const map = ellipsoidLabelMap({
+    dims: [60, 60, 60],
+    shapes: [
+      { label: 1, center: [30, 30, 30], radii: [25, 25, 25] },
+      { label: 2, center: [30, 30, 30], radii: [10, 10, 10] },
+    ],
+  });
   const jobs = oneJobPerLabel(map, [1, 2]);
   const controller = new AbortController();
-  const run = meshAll(map.data, map, jobs, { reduction: 0.5, smoothingIterations: 20 }, { threads: 2, signal: controller.signal });
+  const run = meshAll(
+    map.data,
+    map,
+    jobs,
+    { reduction: 0.5, smoothingIterations: 20 },
+    { threads: 2, signal: controller.signal },
+  );
   controller.abort(new Error('cancelled by user'));
   await assert.rejects(run, /cancelled by user/);
 });
 
 test('threads started ahead of a job mesh it and wait for the next one, and waiting threads can be ended', async () => {
   await closeMeshThreads();
-  const map = ellipsoidLabelMap({ dims: [50, 50, 40], shapes: [{ label: 1, center: [25, 25, 20], radii: [20, 18, 15] }, { label: 2, center: [20, 25, 20], radii: [6, 6, 6] }] });
+  const map = ellipsoidLabelMap({
+    dims: [50, 50, 40],
+    shapes: [
+      { label: 1, center: [25, 25, 20], radii: [20, 18, 15] },
+      { label: 2, center: [20, 25, 20], radii: [6, 6, 6] },
+    ],
+  });
   const jobs = oneJobPerLabel(map, [1, 2]);
   const settings = { reduction: 0.5, smoothingIterations: 5 };
   const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
@@ -80,12 +101,21 @@ test('threads started ahead of a job mesh it and wait for the next one, and wait
   assert.deepEqual(meshThreadCounts(), { waiting: 0, started: before });
   prepareMeshThreads(1e9);
   prepareMeshThreads(1e9);
-  assert.deepEqual(meshThreadCounts(), { waiting: cores, started: before + cores }, 'one thread per core, not more for a second call');
+  assert.deepEqual(
+    meshThreadCounts(),
+    { waiting: cores, started: before + cores },
+    'one thread per core, not more for a second call',
+  );
   for (let round = 0; round < 2; round++) {
     const prepared = await meshAll(map.data, map, jobs, settings, { threads: 2 });
     assert.equal(prepared.threads, 2);
-    for (let i = 0; i < jobs.length; i++) assert.deepEqual(prepared.meshes[i].indices, serial.meshes[i].indices, `round ${round}, job ${i}`);
-    assert.deepEqual(meshThreadCounts(), { waiting: cores, started: before + cores }, 'the same threads mesh job after job');
+    for (let i = 0; i < jobs.length; i++)
+      assert.deepEqual(prepared.meshes[i].indices, serial.meshes[i].indices, `round ${round}, job ${i}`);
+    assert.deepEqual(
+      meshThreadCounts(),
+      { waiting: cores, started: before + cores },
+      'the same threads mesh job after job',
+    );
   }
   await closeMeshThreads();
   assert.equal(meshThreadCounts().waiting, 0);

@@ -58,7 +58,13 @@ export function defaultMeshThreads(): number {
  */
 const MIN_CELLS_FOR_THREADS = 16e6;
 
-export async function meshAll(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob[], settings: MeshSettings, options: MeshAllOptions = {}): Promise<MeshAllResult> {
+export async function meshAll(
+  data: LabelArray,
+  geometry: MeshGeometry,
+  jobs: MeshJob[],
+  settings: MeshSettings,
+  options: MeshAllOptions = {},
+): Promise<MeshAllResult> {
   const cells = jobs.reduce((sum, job) => sum + weight(job), 0);
   const threads = Math.min(jobs.length, options.threads ?? (cells < MIN_CELLS_FOR_THREADS ? 1 : defaultMeshThreads()));
   if (threads > 1) {
@@ -86,7 +92,8 @@ const labelBuffers: SharedArrayBuffer[] = [];
 function shareLabels(data: LabelArray): { shared: LabelArray; giveBack: () => void } {
   const at = labelBuffers.findIndex((b) => b.byteLength >= data.byteLength);
   const buffer = at >= 0 ? labelBuffers.splice(at, 1)[0] : new SharedArrayBuffer(data.byteLength);
-  const shared = data instanceof Uint8Array ? new Uint8Array(buffer, 0, data.length) : new Uint16Array(buffer, 0, data.length);
+  const shared =
+    data instanceof Uint8Array ? new Uint8Array(buffer, 0, data.length) : new Uint16Array(buffer, 0, data.length);
   shared.set(data);
   // One buffer is kept (one job at a time is the usual case); any more are left to the collector.
   return { shared, giveBack: () => void (labelBuffers.length === 0 && labelBuffers.push(buffer)) };
@@ -206,12 +213,14 @@ function keepThreads(threads: MeshThread[]): void {
 }
 
 async function endThreads(threads: MeshThread[]): Promise<void> {
-  await Promise.all(threads.map(async (t) => {
-    t.onReply = undefined;
-    t.onFailure = undefined;
-    await t.ready.catch(() => undefined);
-    await t.worker?.terminate();
-  }));
+  await Promise.all(
+    threads.map(async (t) => {
+      t.onReply = undefined;
+      t.onFailure = undefined;
+      await t.ready.catch(() => undefined);
+      await t.worker?.terminate();
+    }),
+  );
 }
 
 /**
@@ -255,7 +264,14 @@ async function takeThreads(count: number): Promise<MeshThread[]> {
 }
 
 /** Resolves to the meshes, or to null when the workers could not start (then nothing was meshed). */
-async function inWorkers(data: LabelArray, geometry: MeshGeometry, jobs: MeshJob[], settings: MeshSettings, count: number, options: MeshAllOptions): Promise<MeshedSegment[] | null> {
+async function inWorkers(
+  data: LabelArray,
+  geometry: MeshGeometry,
+  jobs: MeshJob[],
+  settings: MeshSettings,
+  count: number,
+  options: MeshAllOptions,
+): Promise<MeshedSegment[] | null> {
   const { signal, onDone } = options;
   signal?.throwIfAborted();
   const order = jobs.map((_, i) => i).sort((a, b) => weight(jobs[b]) - weight(jobs[a]));

@@ -62,7 +62,13 @@ export interface MeshedSegment {
  */
 const scratch: SurfaceScratch = { positions: new GrowableFloat32(), indices: new GrowableUint32() };
 
-export async function meshSegment(data: LabelArray, geometry: MeshGeometry, job: MeshJob, settings: MeshSettings, signal?: AbortSignal): Promise<MeshedSegment> {
+export async function meshSegment(
+  data: LabelArray,
+  geometry: MeshGeometry,
+  job: MeshJob,
+  settings: MeshSettings,
+  signal?: AbortSignal,
+): Promise<MeshedSegment> {
   const { dims, spacing, origin, direction } = geometry;
   const include = new Uint8Array(data instanceof Uint8Array ? 256 : 65536);
   for (const l of job.labels) if (l > 0 && l < include.length) include[l] = 1;
@@ -79,13 +85,15 @@ export async function meshSegment(data: LabelArray, geometry: MeshGeometry, job:
   let mesh = extractSurface(data, dims, spacing, include, job.box, signal, scratch);
   const surfaceTriangles = triangleCount(mesh);
   lap('surface');
-  if (settings.smoothingIterations > 0) smoothSurface(mesh, spacing, { iterations: settings.smoothingIterations }, signal);
+  if (settings.smoothingIterations > 0)
+    smoothSurface(mesh, spacing, { iterations: settings.smoothingIterations }, signal);
   lap('smooth');
   gridToLps(mesh, origin, direction);
   signal?.throwIfAborted();
   mesh = decimateNow(mesh, settings.reduction);
   // A mesh too small to decimate is still the scratch arrays, which the next surface reuses.
-  if (mesh.indices.buffer === scratch.indices.data.buffer) mesh = { positions: mesh.positions.slice(), indices: mesh.indices.slice() };
+  if (mesh.indices.buffer === scratch.indices.data.buffer)
+    mesh = { positions: mesh.positions.slice(), indices: mesh.indices.slice() };
   lap('decimate');
   const voxelMm3 = spacing[0] * spacing[1] * spacing[2];
   matchVolume(mesh, job.voxels * voxelMm3, 0.5 * Math.min(...spacing));

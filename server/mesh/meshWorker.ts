@@ -46,8 +46,18 @@ async function warmUp(): Promise<void> {
       }
     }
   }
-  const geometry: MeshGeometry = { dims: [n, n, n], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [...IDENTITY_DIRECTION] };
-  await meshSegment(data, geometry, { labels: [1], box: { min: [1, 1, 1], max: [12, 12, 12] }, voxels }, { reduction: 0.5, smoothingIterations: 4 });
+  const geometry: MeshGeometry = {
+    dims: [n, n, n],
+    spacing: [1, 1, 1],
+    origin: [0, 0, 0],
+    direction: [...IDENTITY_DIRECTION],
+  };
+  await meshSegment(
+    data,
+    geometry,
+    { labels: [1], box: { min: [1, 1, 1], max: [12, 12, 12] }, voxels },
+    { reduction: 0.5, smoothingIterations: 4 },
+  );
 }
 
 const port = parentPort;
@@ -60,7 +70,11 @@ if (port) {
   port.on('message', (request: MeshWorkerRequest) => {
     meshSegment(request.data, request.geometry, request.job, request.settings).then(
       (result) => {
-        const buffers = new Set<ArrayBuffer>([result.positions.buffer, result.normals.buffer, result.indices.buffer] as ArrayBuffer[]);
+        const buffers = new Set<ArrayBuffer>([
+          result.positions.buffer,
+          result.normals.buffer,
+          result.indices.buffer,
+        ] as ArrayBuffer[]);
         port.postMessage({ kind: 'mesh', id: request.id, ok: true, result } satisfies MeshWorkerReply, [...buffers]);
       },
       (err: unknown) => {

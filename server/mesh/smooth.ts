@@ -24,7 +24,12 @@ export interface SmoothOptions {
  *
  * Works in place on `mesh.positions` (grid millimetres, see SurfaceMesh).
  */
-export function smoothSurface(mesh: SurfaceMesh, spacing: Vec3, options: SmoothOptions = {}, signal?: AbortSignal): void {
+export function smoothSurface(
+  mesh: SurfaceMesh,
+  spacing: Vec3,
+  options: SmoothOptions = {},
+  signal?: AbortSignal,
+): void {
   const iterations = options.iterations ?? 20;
   const lambda = options.lambda ?? 0.5;
   const mu = options.mu ?? -0.53;
@@ -92,7 +97,18 @@ export function smoothSurface(mesh: SurfaceMesh, spacing: Vec3, options: SmoothO
   }
 }
 
-type TaubinPass = (src: number, dst: number, lo: number, offsets: number, neighbours: number, nv: number, factor: number, sx: number, sy: number, sz: number) => void;
+type TaubinPass = (
+  src: number,
+  dst: number,
+  lo: number,
+  offsets: number,
+  neighbours: number,
+  nv: number,
+  factor: number,
+  sx: number,
+  sy: number,
+  sz: number,
+) => void;
 
 let kernel: { pass: TaubinPass; memory: WebAssembly.Memory } | undefined;
 
@@ -106,7 +122,9 @@ const MAX_MEMORY_BYTES = 2 ** 32;
  */
 function kernelWithMemory(bytes: number): { pass: TaubinPass; memory: WebAssembly.Memory } {
   if (bytes > MAX_MEMORY_BYTES) {
-    throw new Error(`the surface is too large to smooth: it would need ${Math.ceil(bytes / 2 ** 20)} MB, more than WebAssembly's 4 GB`);
+    throw new Error(
+      `the surface is too large to smooth: it would need ${Math.ceil(bytes / 2 ** 20)} MB, more than WebAssembly's 4 GB`,
+    );
   }
   if (!kernel) {
     const { exports } = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(TAUBIN_PASS_WASM, 'base64')));

@@ -24,7 +24,10 @@ test('a voxelised sphere meshes to a closed, outward surface enclosing the analy
   const volume = signedVolume(mesh);
   assert.ok(volume > 0, 'outward winding gives a positive volume');
   const analytic = ellipsoidVolumeMm3(radii);
-  assert.ok(Math.abs(volume - analytic) / analytic < 0.03, `mesh volume ${volume.toFixed(0)} vs analytic ${analytic.toFixed(0)}`);
+  assert.ok(
+    Math.abs(volume - analytic) / analytic < 0.03,
+    `mesh volume ${volume.toFixed(0)} vs analytic ${analytic.toFixed(0)}`,
+  );
   assert.ok(Math.abs(stats.voxels - analytic) / analytic < 0.03);
 });
 
@@ -49,14 +52,24 @@ test('constrained Taubin smoothing does not shrink the surface and keeps it clos
   const analytic = ellipsoidVolumeMm3(radii);
   assert.equal(unmatchedEdges(mesh), 0);
   assert.ok(after / before > 0.98, `smoothing shrank the volume from ${before.toFixed(0)} to ${after.toFixed(0)}`);
-  assert.ok(Math.abs(after - analytic) / analytic < 0.04, `smoothed ${after.toFixed(0)} vs analytic ${analytic.toFixed(0)}`);
+  assert.ok(
+    Math.abs(after - analytic) / analytic < 0.04,
+    `smoothed ${after.toFixed(0)} vs analytic ${analytic.toFixed(0)}`,
+  );
   assert.ok(roughness(mesh) < errorBefore, 'smoothing brings the surface closer to the true shape');
 });
 
 test('the WebAssembly smoothing step gives what the same step in plain JavaScript gives', () => {
   // A noisy, anisotropic blob (clamping to the cells engages), plus one vertex no triangle uses.
   const spacing: Vec3 = [0.7, 0.9, 2.5];
-  const { mesh } = surfaceOf({ dims: [36, 30, 14], spacing, shapes: [{ label: 1, center: [17, 14, 6.5], radii: [9, 11, 12] }, { label: 1, center: [25, 20, 9], radii: [4, 3, 6] }] });
+  const { mesh } = surfaceOf({
+    dims: [36, 30, 14],
+    spacing,
+    shapes: [
+      { label: 1, center: [17, 14, 6.5], radii: [9, 11, 12] },
+      { label: 1, center: [25, 20, 9], radii: [4, 3, 6] },
+    ],
+  });
   const positions = new Float32Array(mesh.positions.length + 3);
   positions.set(mesh.positions);
   positions.set([5.1 * spacing[0], 6.2 * spacing[1], 7.3 * spacing[2]], mesh.positions.length);
@@ -97,7 +110,11 @@ test('the WebAssembly smoothing step gives what the same step in plain JavaScrip
   let worst = 0;
   for (let i = 0; i < positions.length; i++) worst = Math.max(worst, Math.abs(positions[i] - expected[i]));
   assert.ok(worst < 1e-4, `largest difference ${worst} mm`);
-  assert.deepEqual([...positions.subarray(-3)], [...Float32Array.from([5.1 * spacing[0], 6.2 * spacing[1], 7.3 * spacing[2]])], 'a vertex without neighbours stays');
+  assert.deepEqual(
+    [...positions.subarray(-3)],
+    [...Float32Array.from([5.1 * spacing[0], 6.2 * spacing[1], 7.3 * spacing[2]])],
+    'a vertex without neighbours stays',
+  );
 });
 
 test('anisotropic spacing and a mirrored direction matrix still give true size and outward normals', () => {
@@ -105,7 +122,13 @@ test('anisotropic spacing and a mirrored direction matrix still give true size a
   const spacing: Vec3 = [0.8, 1.2, 3];
   // Flips the first axis (det = -1), as many NIfTI files do.
   const direction: Mat3 = [-1, 0, 0, 0, 1, 0, 0, 0, 1];
-  const { mesh, map } = surfaceOf({ dims: [90, 50, 30], spacing, direction, origin: [100, -50, 20], shapes: [{ label: 1, center: [45, 25, 15], radii }] });
+  const { mesh, map } = surfaceOf({
+    dims: [90, 50, 30],
+    spacing,
+    direction,
+    origin: [100, -50, 20],
+    shapes: [{ label: 1, center: [45, 25, 15], radii }],
+  });
   smoothSurface(mesh, map.spacing);
   gridToLps(mesh, map.origin, map.direction);
   const volume = signedVolume(mesh);
@@ -122,7 +145,10 @@ test('anisotropic spacing and a mirrored direction matrix still give true size a
   let outward = 0;
   const c: Vec3 = [100 - 36, -50 + 30, 20 + 45];
   for (let i = 0; i < n.length; i += 3) {
-    const d = (mesh.positions[i] - c[0]) * n[i] + (mesh.positions[i + 1] - c[1]) * n[i + 1] + (mesh.positions[i + 2] - c[2]) * n[i + 2];
+    const d =
+      (mesh.positions[i] - c[0]) * n[i] +
+      (mesh.positions[i + 1] - c[1]) * n[i + 1] +
+      (mesh.positions[i + 2] - c[2]) * n[i + 2];
     if (d > 0) outward++;
   }
   assert.ok(outward / (n.length / 3) > 0.99, 'normals face outward');
@@ -167,30 +193,47 @@ test('labelStats gives voxel counts and bounding boxes for every label', () => {
 
 test('labelStats agrees with a voxel-by-voxel count on runs of every length and alignment', () => {
   const random = rng(3);
-  for (const [nx, ny, nz, wide, offset] of [[37, 5, 4, false, 0], [64, 6, 3, false, 0], [41, 4, 3, false, 3], [29, 5, 3, true, 0]] as const) {
+  for (const [nx, ny, nz, wide, offset] of [
+    [37, 5, 4, false, 0],
+    [64, 6, 3, false, 0],
+    [41, 4, 3, false, 3],
+    [29, 5, 3, true, 0],
+  ] as const) {
     const n = nx * ny * nz;
     const backing = wide ? new Uint16Array(n + offset) : new Uint8Array(n + offset);
     const data = backing.subarray(offset, offset + n);
-    for (let i = 0; i < n; ) {
+    for (let i = 0; i < n;) {
       const run = 1 + Math.floor(random() * 23);
       const label = random() < 0.4 ? 0 : 1 + Math.floor(random() * (wide ? 600 : 5));
       data.fill(label, i, Math.min(n, i + run));
       i += run;
     }
     const expected = new Map<number, { voxels: number; min: number[]; max: number[] }>();
-    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
-      const l = data[(z * ny + y) * nx + x];
-      if (l === 0) continue;
-      const e = expected.get(l) ?? { voxels: 0, min: [x, y, z], max: [x, y, z] };
-      e.voxels++;
-      [x, y, z].forEach((v, k) => {
-        e.min[k] = Math.min(e.min[k], v);
-        e.max[k] = Math.max(e.max[k], v);
-      });
-      expected.set(l, e);
-    }
-    const got = labelStats({ data, dims: [nx, ny, nz], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] });
-    assert.deepEqual(new Map([...got].sort((a, b) => a[0] - b[0])), new Map([...expected].sort((a, b) => a[0] - b[0])), `${nx}x${ny}x${nz}${wide ? ' 16-bit' : ''} at offset ${offset}`);
+    for (let z = 0; z < nz; z++)
+      for (let y = 0; y < ny; y++)
+        for (let x = 0; x < nx; x++) {
+          const l = data[(z * ny + y) * nx + x];
+          if (l === 0) continue;
+          const e = expected.get(l) ?? { voxels: 0, min: [x, y, z], max: [x, y, z] };
+          e.voxels++;
+          [x, y, z].forEach((v, k) => {
+            e.min[k] = Math.min(e.min[k], v);
+            e.max[k] = Math.max(e.max[k], v);
+          });
+          expected.set(l, e);
+        }
+    const got = labelStats({
+      data,
+      dims: [nx, ny, nz],
+      spacing: [1, 1, 1],
+      origin: [0, 0, 0],
+      direction: [1, 0, 0, 0, 1, 0, 0, 0, 1],
+    });
+    assert.deepEqual(
+      new Map([...got].sort((a, b) => a[0] - b[0])),
+      new Map([...expected].sort((a, b) => a[0] - b[0])),
+      `${nx}x${ny}x${nz}${wide ? ' 16-bit' : ''} at offset ${offset}`,
+    );
   }
 });
 
@@ -211,11 +254,15 @@ test('every cell with mixed corners gets a vertex and every crossing edge a quad
     { what: 'x-slabs', inside: (x) => x % 4 < 2 },
     { what: 'y stripes in alternate slices', inside: (_x, y, z) => (y + z) % 3 === 0 },
     { what: 'filled box touching every face', inside: () => true },
-    { what: 'single voxels at the corners', inside: (x, y, z) => (x === 0 || x === nx - 1) && (y === 0 || y === ny - 1) && (z === 0 || z === nz - 1) },
+    {
+      what: 'single voxels at the corners',
+      inside: (x, y, z) => (x === 0 || x === nx - 1) && (y === 0 || y === ny - 1) && (z === 0 || z === nz - 1),
+    },
   ];
   for (const { what, inside } of masks) {
     const data = new Uint8Array(nx * ny * nz);
-    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) data[(z * ny + y) * nx + x] = inside(x, y, z) ? 2 : 0;
+    for (let z = 0; z < nz; z++)
+      for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) data[(z * ny + y) * nx + x] = inside(x, y, z) ? 2 : 0;
     const at = (x: number, y: number, z: number): number =>
       x < 0 || y < 0 || z < 0 || x >= nx || y >= ny || z >= nz ? 0 : data[(z * ny + y) * nx + x] === 2 ? 1 : 0;
     let mixedCells = 0;
@@ -239,7 +286,13 @@ test('every cell with mixed corners gets a vertex and every crossing edge a quad
     }
     const include = new Uint8Array(256);
     include[2] = 1;
-    const stats = labelStats({ data, dims, spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] }).get(2);
+    const stats = labelStats({
+      data,
+      dims,
+      spacing: [1, 1, 1],
+      origin: [0, 0, 0],
+      direction: [1, 0, 0, 0, 1, 0, 0, 0, 1],
+    }).get(2);
     assert.ok(stats, what);
     const mesh = extractSurface(data, dims, [1, 1, 1], include, stats);
     assert.equal(mesh.positions.length / 3, mixedCells, `${what}: one vertex per mixed cell`);

@@ -163,14 +163,24 @@ export function extractSurface(
       const i = rowA + cx;
       const i1 = rowA1 + cx;
       const config =
-        sliceA[i] | (sliceA[i + 1] << 1) | (sliceA[i1] << 2) | (sliceA[i1 + 1] << 3) |
-        (sliceB[i] << 4) | (sliceB[i + 1] << 5) | (sliceB[i1] << 6) | (sliceB[i1 + 1] << 7);
+        sliceA[i] |
+        (sliceA[i + 1] << 1) |
+        (sliceA[i1] << 2) |
+        (sliceA[i1 + 1] << 3) |
+        (sliceB[i] << 4) |
+        (sliceB[i + 1] << 5) |
+        (sliceB[i1] << 6) |
+        (sliceB[i1 + 1] << 7);
       if (config === 0 || config === 255) continue;
       const c = rowC + cx;
       const v = vertexCount++;
       cellCur[c] = v;
       const o = config * 3;
-      positions.push3((x0 - 1 + cx + VERTEX_OFFSET[o]) * sx, wy + VERTEX_OFFSET[o + 1] * sy, wz + VERTEX_OFFSET[o + 2] * sz);
+      positions.push3(
+        (x0 - 1 + cx + VERTEX_OFFSET[o]) * sx,
+        wy + VERTEX_OFFSET[o + 1] * sy,
+        wz + VERTEX_OFFSET[o + 2] * sz,
+      );
 
       const m0 = config & 1;
       // Edge along +x from this cell's first corner: the four cells around it share a quad.
@@ -237,10 +247,22 @@ export function extractSurface(
         if (at === X) break;
         // Cell at-1 straddles the change.
         visitCells(cy, at - 1, at - 1);
-        if (a0 < a0End && changesA[a0] === at) { v0 ^= 1; a0++; }
-        if (a1 < a1End && changesA[a1] === at) { v1 ^= 1; a1++; }
-        if (b0 < b0End && changesB[b0] === at) { v2 ^= 1; b0++; }
-        if (b1 < b1End && changesB[b1] === at) { v3 ^= 1; b1++; }
+        if (a0 < a0End && changesA[a0] === at) {
+          v0 ^= 1;
+          a0++;
+        }
+        if (a1 < a1End && changesA[a1] === at) {
+          v1 ^= 1;
+          a1++;
+        }
+        if (b0 < b0End && changesB[b0] === at) {
+          v2 ^= 1;
+          b0++;
+        }
+        if (b1 < b1End && changesB[b1] === at) {
+          v3 ^= 1;
+          b1++;
+        }
         from = at;
       }
     }

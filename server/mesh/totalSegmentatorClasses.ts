@@ -24,7 +24,33 @@ const VEIN = [0, 151, 206] as const;
 const LUNG = [197, 165, 145] as const;
 const MUSCLE = [192, 104, 88] as const;
 
-const vertebrae = ['S1', 'L5', 'L4', 'L3', 'L2', 'L1', 'T12', 'T11', 'T10', 'T9', 'T8', 'T7', 'T6', 'T5', 'T4', 'T3', 'T2', 'T1', 'C7', 'C6', 'C5', 'C4', 'C3', 'C2', 'C1'];
+const vertebrae = [
+  'S1',
+  'L5',
+  'L4',
+  'L3',
+  'L2',
+  'L1',
+  'T12',
+  'T11',
+  'T10',
+  'T9',
+  'T8',
+  'T7',
+  'T6',
+  'T5',
+  'T4',
+  'T3',
+  'T2',
+  'T1',
+  'C7',
+  'C6',
+  'C5',
+  'C4',
+  'C3',
+  'C2',
+  'C1',
+];
 
 const ROWS: Row[] = [
   [1, 'spleen', [157, 108, 162]],
@@ -118,7 +144,14 @@ function fallbackColor(label: number): Rgb {
   const p = v * (1 - s);
   const q = v * (1 - s * f);
   const t = v * (1 - s * (1 - f));
-  const table: Rgb[] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]];
+  const table: Rgb[] = [
+    [v, t, p],
+    [q, v, p],
+    [p, v, t],
+    [p, q, v],
+    [t, p, v],
+    [v, p, q],
+  ];
   return table[Math.floor(h6) % 6];
 }
 

@@ -20,15 +20,27 @@ for (const file of ['example_seg.nii.gz', 'example_seg_fast.nii.gz']) {
     for (let i = 0; i < labelMap.data.length; i++) if (labelMap.data[i]) present.add(labelMap.data[i]);
     const dir = await mkdtemp(join(tmpdir(), 'ts-mesh-'));
     try {
-      const { segments } = await exportModels({ labelMap, segments: totalSegmentatorSegments([...present]), outDir: dir, name: 'ts', reduction: 0.9 });
+      const { segments } = await exportModels({
+        labelMap,
+        segments: totalSegmentatorSegments([...present]),
+        outDir: dir,
+        name: 'ts',
+        reduction: 0.9,
+      });
       assert.equal(segments.length, present.size);
       for (const s of segments) assert.equal(s.name, TOTAL_SEGMENTATOR_CLASSES.get(s.label)?.name, `label ${s.label}`);
       const big = segments.filter((s) => s.volumeMl > 5);
       assert.ok(big.length >= 5, 'several large structures');
       for (const s of big) {
-        assert.ok(Math.abs(s.meshVolumeMl - s.volumeMl) / s.volumeMl < 0.1, `${s.name}: mesh ${s.meshVolumeMl} mL vs voxels ${s.volumeMl} mL`);
+        assert.ok(
+          Math.abs(s.meshVolumeMl - s.volumeMl) / s.volumeMl < 0.1,
+          `${s.name}: mesh ${s.meshVolumeMl} mL vs voxels ${s.volumeMl} mL`,
+        );
       }
-      for (const [f, format] of [['ts.gltf', 'gltf'], ['ts.glb', 'glb']] as const) {
+      for (const [f, format] of [
+        ['ts.gltf', 'gltf'],
+        ['ts.glb', 'glb'],
+      ] as const) {
         const report = await validateGltf(new Uint8Array(await readFile(join(dir, f))), format);
         assert.equal(report.issues.numErrors, 0, errorLines(report));
       }

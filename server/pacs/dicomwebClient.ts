@@ -58,7 +58,16 @@ export class DicomwebClient {
   }
 
   /** Sends a request; throws a PacsError for anything but 2xx (and 204). The URL never carries credentials. */
-  async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array<ArrayBuffer>; signal?: AbortSignal; what: string }): Promise<Response> {
+  async request(
+    path: string,
+    init: {
+      method?: string;
+      headers?: Record<string, string>;
+      body?: Uint8Array<ArrayBuffer>;
+      signal?: AbortSignal;
+      what: string;
+    },
+  ): Promise<Response> {
     const url = `${this.#base}${path}`;
     const signals = [AbortSignal.timeout(this.#timeoutMs)];
     if (init.signal) signals.push(init.signal);
@@ -73,7 +82,12 @@ export class DicomwebClient {
       });
     } catch (e) {
       if (init.signal?.aborted) throw e;
-      throw new PacsError(`could not reach PACS node "${this.node.name}" (${new URL(url).host}) to ${init.what}: ${describeNetworkError(e)}`, true, undefined, { cause: e });
+      throw new PacsError(
+        `could not reach PACS node "${this.node.name}" (${new URL(url).host}) to ${init.what}: ${describeNetworkError(e)}`,
+        true,
+        undefined,
+        { cause: e },
+      );
     }
     if (res.ok) return res;
     const detail = (await res.text().catch(() => '')).replace(/\s+/g, ' ').trim().slice(0, 200);
@@ -86,11 +100,19 @@ export class DicomwebClient {
       );
     }
     const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
-    throw new PacsError(`PACS node "${this.node.name}" answered ${statusText} when asked to ${init.what}${detail ? `: ${detail}` : ''}`, retryable, res.status);
+    throw new PacsError(
+      `PACS node "${this.node.name}" answered ${statusText} when asked to ${init.what}${detail ? `: ${detail}` : ''}`,
+      retryable,
+      res.status,
+    );
   }
 
   async #json(path: string, what: string, signal?: AbortSignal): Promise<DicomJsonObject[]> {
-    const res = await this.request(path, { headers: { Accept: 'application/dicom+json, application/json' }, signal, what });
+    const res = await this.request(path, {
+      headers: { Accept: 'application/dicom+json, application/json' },
+      signal,
+      what,
+    });
     if (res.status === 204) return [];
     const text = await res.text();
     if (text.trim() === '') return [];
@@ -98,9 +120,18 @@ export class DicomwebClient {
     try {
       body = JSON.parse(text);
     } catch {
-      throw new PacsError(`PACS node "${this.node.name}" sent an answer that is not DICOM JSON when asked to ${what}`, false, res.status);
+      throw new PacsError(
+        `PACS node "${this.node.name}" sent an answer that is not DICOM JSON when asked to ${what}`,
+        false,
+        res.status,
+      );
     }
-    if (!Array.isArray(body)) throw new PacsError(`PACS node "${this.node.name}" sent an answer that is not a DICOM JSON list when asked to ${what}`, false, res.status);
+    if (!Array.isArray(body))
+      throw new PacsError(
+        `PACS node "${this.node.name}" sent an answer that is not a DICOM JSON list when asked to ${what}`,
+        false,
+        res.status,
+      );
     return body as DicomJsonObject[];
   }
 
@@ -109,7 +140,11 @@ export class DicomwebClient {
   }
 
   searchSeries(studyUid: string, query: URLSearchParams, signal?: AbortSignal): Promise<DicomJsonObject[]> {
-    return this.#json(`/studies/${encodeURIComponent(studyUid)}/series?${query}`, 'search the series of a study', signal);
+    return this.#json(
+      `/studies/${encodeURIComponent(studyUid)}/series?${query}`,
+      'search the series of a study',
+      signal,
+    );
   }
 
   /**
@@ -127,10 +162,18 @@ export class DicomwebClient {
     // that does not understand it gets a second request without it (Explicit VR Little Endian).
     let res: Response;
     try {
-      res = await this.request(path, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' }, signal, what });
+      res = await this.request(path, {
+        headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' },
+        signal,
+        what,
+      });
     } catch (e) {
       if (!(e instanceof PacsError) || (e.status !== 400 && e.status !== 406)) throw e;
-      res = await this.request(path, { headers: { Accept: 'multipart/related; type="application/dicom"' }, signal, what });
+      res = await this.request(path, {
+        headers: { Accept: 'multipart/related; type="application/dicom"' },
+        signal,
+        what,
+      });
     }
     if (res.status === 204 || !res.body) return 0;
     let boundary: string;
@@ -139,7 +182,11 @@ export class DicomwebClient {
       if (ct.type !== 'multipart/related' || !ct.parameters.boundary) throw new Error('not multipart/related');
       boundary = ct.parameters.boundary;
     } catch {
-      throw new PacsError(`PACS node "${this.node.name}" answered a WADO-RS retrieve with ${res.headers.get('content-type') ?? 'no content type'}, not multipart/related`, false, res.status);
+      throw new PacsError(
+        `PACS node "${this.node.name}" answered a WADO-RS retrieve with ${res.headers.get('content-type') ?? 'no content type'}, not multipart/related`,
+        false,
+        res.status,
+      );
     }
     const tokenizer = new MultipartRelatedTokenizer(boundary);
     // Parts are delivered through a small queue so onPart can consume one part while the body streams.
@@ -156,7 +203,10 @@ export class DicomwebClient {
       } else if (ev.type === 'data') {
         await current?.push(ev.chunk);
       } else {
-        if (!ev.complete) current?.fail(new PacsError(`the retrieve from PACS node "${this.node.name}" ended in the middle of an instance`, true));
+        if (!ev.complete)
+          current?.fail(
+            new PacsError(`the retrieve from PACS node "${this.node.name}" ended in the middle of an instance`, true),
+          );
         else current?.close();
         await currentDone;
         current = undefined;
@@ -165,35 +215,60 @@ export class DicomwebClient {
     };
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        for (const ev of tokenizer.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await handle(ev);
+        for (const ev of tokenizer.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)))
+          await handle(ev);
       }
       for (const ev of tokenizer.end()) await handle(ev);
     } catch (e) {
       current?.fail(e as Error);
       await currentDone?.catch(() => undefined);
       if (e instanceof PacsError || signal?.aborted) throw e;
-      throw new PacsError(`the retrieve from PACS node "${this.node.name}" broke off: ${describeNetworkError(e)}`, true, undefined, { cause: e });
+      throw new PacsError(
+        `the retrieve from PACS node "${this.node.name}" broke off: ${describeNetworkError(e)}`,
+        true,
+        undefined,
+        { cause: e },
+      );
     }
     return parts;
   }
 
   /** STOW-RS of Part-10 files into a study. Returns the node's per-instance outcome. */
-  async store(studyUid: string, files: Buffer[], signal?: AbortSignal): Promise<{ stored: string[]; failed: Array<{ sopInstanceUid: string; reason: number | undefined }>; warnings: string[] }> {
+  async store(
+    studyUid: string,
+    files: Buffer[],
+    signal?: AbortSignal,
+  ): Promise<{
+    stored: string[];
+    failed: Array<{ sopInstanceUid: string; reason: number | undefined }>;
+    warnings: string[];
+  }> {
     const boundary = `ag-${randomBytes(12).toString('hex')}`;
     const chunks: Buffer[] = [];
     for (const f of files) {
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\nContent-Length: ${f.length}\r\n\r\n`), f, Buffer.from('\r\n'));
+      chunks.push(
+        Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\nContent-Length: ${f.length}\r\n\r\n`),
+        f,
+        Buffer.from('\r\n'),
+      );
     }
     chunks.push(Buffer.from(`--${boundary}--\r\n`));
     const res = await this.request(`/studies/${encodeURIComponent(studyUid)}`, {
       method: 'POST',
-      headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json, application/json' },
+      headers: {
+        'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+        Accept: 'application/dicom+json, application/json',
+      },
       body: new Uint8Array(Buffer.concat(chunks)),
       signal,
       what: 'store the segmentation',
     });
     const text = await res.text();
-    const out = { stored: [] as string[], failed: [] as Array<{ sopInstanceUid: string; reason: number | undefined }>, warnings: [] as string[] };
+    const out = {
+      stored: [] as string[],
+      failed: [] as Array<{ sopInstanceUid: string; reason: number | undefined }>,
+      warnings: [] as string[],
+    };
     if (text.trim() === '') return out;
     let body: DicomJsonObject;
     try {
@@ -205,7 +280,10 @@ export class DicomwebClient {
     for (const it of items('00081199')) out.stored.push(String(it['00081155']?.Value?.[0] ?? ''));
     for (const it of items('00081198')) {
       const reason = it['00081197']?.Value?.[0];
-      out.failed.push({ sopInstanceUid: String(it['00081155']?.Value?.[0] ?? ''), reason: typeof reason === 'number' ? reason : undefined });
+      out.failed.push({
+        sopInstanceUid: String(it['00081155']?.Value?.[0] ?? ''),
+        reason: typeof reason === 'number' ? reason : undefined,
+      });
     }
     const warning = body['00081196']?.Value?.[0];
     if (typeof warning === 'number') out.warnings.push(`warning reason 0x${warning.toString(16).toUpperCase()}`);

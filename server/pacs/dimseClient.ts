@@ -28,13 +28,21 @@ type CStoreRequestType = requests.CStoreRequest;
 type CStoreResponseType = responses.CStoreResponse;
 type PresentationContext = association.PresentationContext;
 type AnyRequest = requests.CFindRequest | requests.CGetRequest | requests.CMoveRequest;
-type StatusResponse = { getStatus(): number; getErrorComment?(): string | undefined; getDataset(): { getElements(): Record<string, unknown> } | undefined };
+type StatusResponse = {
+  getStatus(): number;
+  getErrorComment?(): string | undefined;
+  getDataset(): { getElements(): Record<string, unknown> } | undefined;
+};
 
 /** The parts of dcmjs-dimse's internal Network the C-GET receiver hooks into (not in its typings). */
 interface ClientNetwork {
   socket?: Socket;
   createStoreWritableStream(context: PresentationContext, request: CStoreRequestType): Writable;
-  createDatasetFromStoreWritableStream(writable: Writable, context: PresentationContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void;
+  createDatasetFromStoreWritableStream(
+    writable: Writable,
+    context: PresentationContext,
+    callback: (dataset: InstanceType<typeof Dataset>) => void,
+  ): void;
 }
 
 export type DimseElements = Record<string, unknown>;
@@ -89,7 +97,13 @@ function runAssociation(
       settled = true;
       signal?.removeEventListener('abort', onAbort);
       if (err) reject(err);
-      else if (finalStatus === undefined) reject(new PacsError(`PACS node "${node.name}" closed the association without answering when asked to ${what}`, true));
+      else if (finalStatus === undefined)
+        reject(
+          new PacsError(
+            `PACS node "${node.name}" closed the association without answering when asked to ${what}`,
+            true,
+          ),
+        );
       else resolve(finalStatus);
     };
     const onAbort = (): void => {
@@ -108,7 +122,12 @@ function runAssociation(
     });
     const on = client.on.bind(client) as (event: string, listener: (...args: unknown[]) => void) => void;
     on('networkError', (e) =>
-      finish(new PacsError(`could not reach PACS node "${node.name}" (${dimse.host}:${dimse.port}) over DIMSE to ${what}: ${(e as Error)?.message?.replace(/^.*-> /, '') ?? 'network error'}`, true)),
+      finish(
+        new PacsError(
+          `could not reach PACS node "${node.name}" (${dimse.host}:${dimse.port}) over DIMSE to ${what}: ${(e as Error)?.message?.replace(/^.*-> /, '') ?? 'network error'}`,
+          true,
+        ),
+      ),
     );
     on('associationRejected', (result) => {
       const r = result as { reason?: number; result?: number } | undefined;
@@ -128,7 +147,13 @@ function runAssociation(
         return ctx.getAbstractSyntaxUid() === asked && ctx.getResult() === 0;
       });
       const service = request instanceof CGetRequest ? 'C-GET' : request instanceof CMoveRequest ? 'C-MOVE' : 'C-FIND';
-      if (!ok) finish(new PacsError(`PACS node "${node.name}" does not offer ${what} over DIMSE (it refused the ${service} presentation context)`, false));
+      if (!ok)
+        finish(
+          new PacsError(
+            `PACS node "${node.name}" does not offer ${what} over DIMSE (it refused the ${service} presentation context)`,
+            false,
+          ),
+        );
     });
     on('closed', () => finish());
     setup?.(client);
@@ -144,8 +169,14 @@ function runAssociation(
 }
 
 /** Identifier keys a C-FIND matches on and asks back (empty = return key). */
-export async function cFind(node: PacsNode, level: 'STUDY' | 'SERIES', keys: DimseElements, options: DimseOptions & { limit?: number }): Promise<DimseElements[]> {
-  const request = level === 'STUDY' ? CFindRequest.createStudyFindRequest(keys) : CFindRequest.createSeriesFindRequest(keys);
+export async function cFind(
+  node: PacsNode,
+  level: 'STUDY' | 'SERIES',
+  keys: DimseElements,
+  options: DimseOptions & { limit?: number },
+): Promise<DimseElements[]> {
+  const request =
+    level === 'STUDY' ? CFindRequest.createStudyFindRequest(keys) : CFindRequest.createSeriesFindRequest(keys);
   const what = level === 'STUDY' ? 'search studies' : 'search the series of a study';
   const rows: DimseElements[] = [];
   const limit = options.limit ?? Infinity;
@@ -159,7 +190,10 @@ export async function cFind(node: PacsNode, level: 'STUDY' | 'SERIES', keys: Dim
     if (s !== Status.Pending && s !== 0xff01 && s !== Status.Success) comment = response.getErrorComment?.();
   });
   if (status !== Status.Success && status !== 0xfe00) {
-    throw new PacsError(`PACS node "${node.name}" answered the C-FIND to ${what} with ${describeQrStatus(status)}${comment ? `: ${comment}` : ''}`, (status & 0xff00) === 0xa700);
+    throw new PacsError(
+      `PACS node "${node.name}" answered the C-FIND to ${what} with ${describeQrStatus(status)}${comment ? `: ${comment}` : ''}`,
+      (status & 0xff00) === 0xa700,
+    );
   }
   return rows;
 }
@@ -189,7 +223,9 @@ export async function cGet(
   onInstance: (file: string, index: number) => Promise<InstanceOutcome>,
   options: DimseOptions & { onProgress?: (p: { remaining: number; completed: number; failed: number }) => void },
 ): Promise<CGetOutcome> {
-  const request = target.seriesUid ? CGetRequest.createSeriesGetRequest(target.studyUid, target.seriesUid) : CGetRequest.createStudyGetRequest(target.studyUid);
+  const request = target.seriesUid
+    ? CGetRequest.createSeriesGetRequest(target.studyUid, target.seriesUid)
+    : CGetRequest.createStudyGetRequest(target.studyUid);
   // Every storage class is proposed with us as SCP (role selection), the C-GET way to receive.
   request.setAddStorageSopClassesToAssociation(true);
   const what = target.seriesUid ? 'send a series' : 'send a study';
@@ -215,7 +251,11 @@ export async function cGet(
           await spool.close(); // onInstance takes the file by name
         } catch (e) {
           await spool.discard().catch(() => undefined);
-          return { stored: false, status: StoreStatus.OutOfResources, reason: `could not write the instance: ${(e as Error).message}` };
+          return {
+            stored: false,
+            status: StoreStatus.OutOfResources,
+            reason: `could not write the instance: ${(e as Error).message}`,
+          };
         }
         try {
           return await onInstance(spool.path, index);
@@ -262,7 +302,12 @@ export async function cGet(
       outcome.completed = r.getCompleted?.() ?? outcome.completed;
       outcome.failed = r.getFailures?.() ?? outcome.failed;
       outcome.warnings = r.getWarnings?.() ?? outcome.warnings;
-      if (s === Status.Pending) options.onProgress?.({ remaining: r.getRemaining?.() ?? 0, completed: outcome.completed, failed: outcome.failed });
+      if (s === Status.Pending)
+        options.onProgress?.({
+          remaining: r.getRemaining?.() ?? 0,
+          completed: outcome.completed,
+          failed: outcome.failed,
+        });
       else if (s !== Status.Success) comment = response.getErrorComment?.();
     },
     (client) => {
@@ -340,18 +385,27 @@ export async function cMove(
     outcome.completed = r.getCompleted?.() ?? outcome.completed;
     outcome.failed = r.getFailures?.() ?? outcome.failed;
     outcome.warnings = r.getWarnings?.() ?? outcome.warnings;
-    if (s === Status.Pending) options.onProgress?.({ remaining: r.getRemaining?.() ?? 0, completed: outcome.completed, failed: outcome.failed });
+    if (s === Status.Pending)
+      options.onProgress?.({
+        remaining: r.getRemaining?.() ?? 0,
+        completed: outcome.completed,
+        failed: outcome.failed,
+      });
     else if (s !== Status.Success) comment = response.getErrorComment?.();
   });
   outcome.status = status;
   if (status === 0xa801) {
-    throw new PacsError(`PACS node "${node.name}" does not know our AE title ${destinationAeTitle} as a C-MOVE destination; register it there with this server's address and DIMSE_PORT`, false);
+    throw new PacsError(
+      `PACS node "${node.name}" does not know our AE title ${destinationAeTitle} as a C-MOVE destination; register it there with this server's address and DIMSE_PORT`,
+      false,
+    );
   }
   if (status !== Status.Success && (status & 0xf000) !== 0xb000) {
     // Several PACS (Orthanc among them) answer an unknown destination with a plain 0xC000.
-    const hint = outcome.completed === 0 && (status & 0xf000) === 0xc000
-      ? `; check that the node knows our AE title ${destinationAeTitle} as a C-MOVE destination, with this server's address and DIMSE_PORT`
-      : '';
+    const hint =
+      outcome.completed === 0 && (status & 0xf000) === 0xc000
+        ? `; check that the node knows our AE title ${destinationAeTitle} as a C-MOVE destination, with this server's address and DIMSE_PORT`
+        : '';
     throw new PacsError(
       `PACS node "${node.name}" answered the C-MOVE with ${describeQrStatus(status)}${comment ? `: ${comment}` : ''}${outcome.completed || outcome.failed ? ` (${outcome.completed} sent, ${outcome.failed} failed)` : ''}${hint}`,
       (status & 0xff00) === 0xa700 || status === 0xfe00,

@@ -45,7 +45,10 @@ function texts(e: DimseElements, key: string): string[] {
   const v = e[key];
   if (v === undefined || v === null || v === '') return [];
   // Some nodes send a multi-valued CS as one backslash-joined string.
-  return (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split('\\')).map((s) => s.trim()).filter(Boolean);
+  return (Array.isArray(v) ? v : [v])
+    .flatMap((x) => String(x).split('\\'))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function count(e: DimseElements, key: string): number | null {
@@ -69,7 +72,11 @@ export function studyFindKeys(q: URLSearchParams): DimseElements {
   };
 }
 
-export async function searchStudiesDimse(node: PacsNode, q: URLSearchParams, options: { callingAeTitle: string; signal?: AbortSignal }): Promise<StudyRow[]> {
+export async function searchStudiesDimse(
+  node: PacsNode,
+  q: URLSearchParams,
+  options: { callingAeTitle: string; signal?: AbortSignal },
+): Promise<StudyRow[]> {
   const limit = Number(q.get('limit') ?? 50);
   const rows = await cFind(node, 'STUDY', studyFindKeys(q), { ...options, limit, pduTimeoutMs: 30_000 });
   return rows.map((e) => ({
@@ -86,7 +93,11 @@ export async function searchStudiesDimse(node: PacsNode, q: URLSearchParams, opt
   }));
 }
 
-export async function searchSeriesDimse(node: PacsNode, studyUid: string, options: { callingAeTitle: string; signal?: AbortSignal }): Promise<SeriesRow[]> {
+export async function searchSeriesDimse(
+  node: PacsNode,
+  studyUid: string,
+  options: { callingAeTitle: string; signal?: AbortSignal },
+): Promise<SeriesRow[]> {
   const keys: DimseElements = {
     StudyInstanceUID: studyUid,
     SeriesInstanceUID: '',

@@ -57,7 +57,14 @@ export async function exportsForResults(db: Queryable, resultIds?: string[]): Pr
   return map;
 }
 
-export async function setExportState(db: Queryable, resultId: string, node: string, state: ExportState, detail: string | null, segSopInstanceUid?: string): Promise<void> {
+export async function setExportState(
+  db: Queryable,
+  resultId: string,
+  node: string,
+  state: ExportState,
+  detail: string | null,
+  segSopInstanceUid?: string,
+): Promise<void> {
   await db.query(
     `UPDATE pacs_exports SET state = $3, detail = $4, seg_sop_instance_uid = COALESCE($5, seg_sop_instance_uid), updated_at = now()
       WHERE result_id = $1 AND node = $2`,
@@ -69,14 +76,25 @@ export async function setExportState(db: Queryable, resultId: string, node: stri
  * Queues sending a result's SEG to a node, unless a send there is already queued or running. Returns
  * the job id (the existing one when a send was already under way).
  */
-export async function queueExport(db: Queryable, queue: Queue, resultId: string, node: string, requestedBy: 'rule' | 'user'): Promise<string> {
+export async function queueExport(
+  db: Queryable,
+  queue: Queue,
+  resultId: string,
+  node: string,
+  requestedBy: 'rule' | 'user',
+): Promise<string> {
   const existing = await db.query<{ job_id: string | null; state: ExportState }>(
     'SELECT job_id, state FROM pacs_exports WHERE result_id = $1 AND node = $2',
     [resultId, node],
   );
   const row = existing.rows[0];
   if (row && row.job_id && (row.state === 'queued' || row.state === 'running')) return row.job_id;
-  const job = await queue.add(PACS_EXPORT, { resultId, node }, { maxAttempts: 5, key: `pacs-export:${resultId}:${node}` }, db);
+  const job = await queue.add(
+    PACS_EXPORT,
+    { resultId, node },
+    { maxAttempts: 5, key: `pacs-export:${resultId}:${node}` },
+    db,
+  );
   await db.query(
     `INSERT INTO pacs_exports (result_id, node, job_id, state, detail, requested_by)
      VALUES ($1, $2, $3, 'queued', NULL, $4)

@@ -28,9 +28,13 @@ export function segFileOf(files: Array<{ name: string }>): string | undefined {
 export function pacsExportTask(deps: AppDeps): TaskHandler<ExportPayload> {
   return async (job, helpers) => {
     const { resultId, node: nodeName } = job.payload;
-    if (typeof resultId !== 'string' || !isUuid(resultId) || typeof nodeName !== 'string') throw new PermanentError('invalid pacs-export payload');
-    const record = async (state: 'running' | 'succeeded' | 'failed' | 'queued', detail: string | null, sop?: string): Promise<void> =>
-      setExportState(helpers.db, resultId, nodeName, state, detail, sop);
+    if (typeof resultId !== 'string' || !isUuid(resultId) || typeof nodeName !== 'string')
+      throw new PermanentError('invalid pacs-export payload');
+    const record = async (
+      state: 'running' | 'succeeded' | 'failed' | 'queued',
+      detail: string | null,
+      sop?: string,
+    ): Promise<void> => setExportState(helpers.db, resultId, nodeName, state, detail, sop);
     try {
       await record('running', null);
       const node = findNode(deps.config.pacsNodes, nodeName);
@@ -49,7 +53,9 @@ export function pacsExportTask(deps: AppDeps): TaskHandler<ExportPayload> {
         const out = await new DicomwebClient(node).store(study, [bytes], helpers.signal);
         if (out.failed.length > 0) {
           const reason = out.failed[0].reason;
-          throw new PermanentError(`PACS node "${node.name}" refused the SEG${reason !== undefined ? ` (failure reason 0x${reason.toString(16).toUpperCase()})` : ''}`);
+          throw new PermanentError(
+            `PACS node "${node.name}" refused the SEG${reason !== undefined ? ` (failure reason 0x${reason.toString(16).toUpperCase()})` : ''}`,
+          );
         }
         for (const w of out.warnings) helpers.log(`${node.name}: ${w}`);
       } else {
@@ -61,7 +67,10 @@ export function pacsExportTask(deps: AppDeps): TaskHandler<ExportPayload> {
     } catch (e) {
       const err = e instanceof PacsError && !e.retryable ? new PermanentError(e.message, { cause: e }) : e;
       const message = (err as Error).message ?? String(err);
-      const final = (err as { retryable?: unknown }).retryable === false || job.attempt >= job.maxAttempts || helpers.signal.aborted;
+      const final =
+        (err as { retryable?: unknown }).retryable === false ||
+        job.attempt >= job.maxAttempts ||
+        helpers.signal.aborted;
       await record(final ? 'failed' : 'queued', final ? message : `will retry: ${message}`).catch(() => undefined);
       throw err;
     }

@@ -39,12 +39,16 @@ function str(v: unknown, where: string): string {
 
 function unknownKeys(o: Record<string, unknown>, allowed: string[], where: string): void {
   const extra = Object.keys(o).filter((k) => !allowed.includes(k));
-  if (extra.length > 0) throw new PacsNodesError(`${where} has unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => `"${k}"`).join(', ')} (allowed: ${allowed.join(', ')})`);
+  if (extra.length > 0)
+    throw new PacsNodesError(
+      `${where} has unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => `"${k}"`).join(', ')} (allowed: ${allowed.join(', ')})`,
+    );
 }
 
 function aeTitle(v: unknown, where: string): string {
   const s = str(v, where);
-  if (!AE.test(s)) throw new PacsNodesError(`${where} "${s}" is not a valid AE title (1-16 printable characters, no backslash)`);
+  if (!AE.test(s))
+    throw new PacsNodesError(`${where} "${s}" is not a valid AE title (1-16 printable characters, no backslash)`);
   return s;
 }
 
@@ -52,7 +56,8 @@ function parseAuth(v: unknown, where: string): PacsAuth {
   const a = obj(v, where);
   unknownKeys(a, ['bearer', 'username', 'password'], where);
   if (a.bearer !== undefined) {
-    if (a.username !== undefined || a.password !== undefined) throw new PacsNodesError(`${where}: give either "bearer" or "username"/"password", not both`);
+    if (a.username !== undefined || a.password !== undefined)
+      throw new PacsNodesError(`${where}: give either "bearer" or "username"/"password", not both`);
     return { bearer: str(a.bearer, `${where}.bearer`) };
   }
   const username = str(a.username, `${where}.username`);
@@ -66,7 +71,10 @@ function parseNode(v: unknown, i: number): PacsNode {
   const n = obj(v, where);
   unknownKeys(n, ['name', 'dicomweb', 'dimse', 'export'], where);
   const name = str(n.name, `${where}.name`);
-  if (!NAME.test(name)) throw new PacsNodesError(`${where}.name "${name}" may use letters, digits, ".", "_" and "-" (up to 64, starting with a letter or digit)`);
+  if (!NAME.test(name))
+    throw new PacsNodesError(
+      `${where}.name "${name}" may use letters, digits, ".", "_" and "-" (up to 64, starting with a letter or digit)`,
+    );
   const at = `node "${name}"`;
   const node: PacsNode = { name, export: { retrieved: false, callingAets: [] } };
   if (n.dicomweb !== undefined) {
@@ -79,8 +87,10 @@ function parseNode(v: unknown, i: number): PacsNode {
     } catch {
       throw new PacsNodesError(`${at}.dicomweb.url is not a valid URL`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PacsNodesError(`${at}.dicomweb.url must start with http:// or https://`);
-    if (url.username || url.password) throw new PacsNodesError(`${at}.dicomweb.url must not carry credentials; put them in "auth"`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new PacsNodesError(`${at}.dicomweb.url must start with http:// or https://`);
+    if (url.username || url.password)
+      throw new PacsNodesError(`${at}.dicomweb.url must not carry credentials; put them in "auth"`);
     node.dicomweb = { url: raw.replace(/\/+$/, '') };
     if (d.auth !== undefined) node.dicomweb.auth = parseAuth(d.auth, `${at}.dicomweb.auth`);
   }
@@ -88,19 +98,30 @@ function parseNode(v: unknown, i: number): PacsNode {
     const d = obj(n.dimse, `${at}.dimse`);
     unknownKeys(d, ['host', 'port', 'aeTitle', 'retrieve'], `${at}.dimse`);
     const port = d.port;
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new PacsNodesError(`${at}.dimse.port must be a whole number 1-65535`);
-    if (d.retrieve !== undefined && d.retrieve !== 'get' && d.retrieve !== 'move') throw new PacsNodesError(`${at}.dimse.retrieve must be "get" (C-GET) or "move" (C-MOVE)`);
-    node.dimse = { host: str(d.host, `${at}.dimse.host`), port, aeTitle: aeTitle(d.aeTitle, `${at}.dimse.aeTitle`), retrieve: d.retrieve === 'move' ? 'move' : 'get' };
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+      throw new PacsNodesError(`${at}.dimse.port must be a whole number 1-65535`);
+    if (d.retrieve !== undefined && d.retrieve !== 'get' && d.retrieve !== 'move')
+      throw new PacsNodesError(`${at}.dimse.retrieve must be "get" (C-GET) or "move" (C-MOVE)`);
+    node.dimse = {
+      host: str(d.host, `${at}.dimse.host`),
+      port,
+      aeTitle: aeTitle(d.aeTitle, `${at}.dimse.aeTitle`),
+      retrieve: d.retrieve === 'move' ? 'move' : 'get',
+    };
   }
   if (!node.dicomweb && !node.dimse) throw new PacsNodesError(`${at} needs "dicomweb" or "dimse" (or both)`);
   if (n.export !== undefined) {
     const e = obj(n.export, `${at}.export`);
     unknownKeys(e, ['retrieved', 'callingAets'], `${at}.export`);
-    if (e.retrieved !== undefined && typeof e.retrieved !== 'boolean') throw new PacsNodesError(`${at}.export.retrieved must be true or false`);
-    if (e.callingAets !== undefined && !Array.isArray(e.callingAets)) throw new PacsNodesError(`${at}.export.callingAets must be a list of AE titles`);
+    if (e.retrieved !== undefined && typeof e.retrieved !== 'boolean')
+      throw new PacsNodesError(`${at}.export.retrieved must be true or false`);
+    if (e.callingAets !== undefined && !Array.isArray(e.callingAets))
+      throw new PacsNodesError(`${at}.export.callingAets must be a list of AE titles`);
     node.export = {
       retrieved: e.retrieved === true,
-      callingAets: ((e.callingAets as unknown[] | undefined) ?? []).map((a, j) => aeTitle(a, `${at}.export.callingAets[${j}]`)),
+      callingAets: ((e.callingAets as unknown[] | undefined) ?? []).map((a, j) =>
+        aeTitle(a, `${at}.export.callingAets[${j}]`),
+      ),
     };
   }
   return node;
@@ -131,8 +152,12 @@ export function parsePacsNodes(raw: string | undefined): PacsNode[] {
 export function publicNode(n: PacsNode) {
   return {
     name: n.name,
-    dicomweb: n.dicomweb ? { url: n.dicomweb.url, auth: n.dicomweb.auth ? ('bearer' in n.dicomweb.auth ? 'bearer' : 'basic') : 'none' } : null,
-    dimse: n.dimse ? { host: n.dimse.host, port: n.dimse.port, aeTitle: n.dimse.aeTitle, retrieve: n.dimse.retrieve } : null,
+    dicomweb: n.dicomweb
+      ? { url: n.dicomweb.url, auth: n.dicomweb.auth ? ('bearer' in n.dicomweb.auth ? 'bearer' : 'basic') : 'none' }
+      : null,
+    dimse: n.dimse
+      ? { host: n.dimse.host, port: n.dimse.port, aeTitle: n.dimse.aeTitle, retrieve: n.dimse.retrieve }
+      : null,
     export: n.export,
     canSearch: Boolean(n.dicomweb || n.dimse),
     canRetrieve: Boolean(n.dicomweb || n.dimse),

@@ -31,7 +31,11 @@ export async function unfinishedRetrieveOf(db: Queryable, seriesInstanceUid: str
  * does not process what is only part of a series. The instances stay stored; a later retrieve or
  * any new instance of the series bumps its revision and groups it again. Returns how many were set aside.
  */
-export async function setAsidePartialSeries(db: Queryable, target: { studyInstanceUid: string; seriesInstanceUid?: string }, reason: string): Promise<number> {
+export async function setAsidePartialSeries(
+  db: Queryable,
+  target: { studyInstanceUid: string; seriesInstanceUid?: string },
+  reason: string,
+): Promise<number> {
   const res = await db.query(
     `UPDATE dicom_series SET processed_revision = revision, skipped_reason = $3
       WHERE study_uid = $1 AND ($2::text IS NULL OR series_uid = $2) AND revision <> processed_revision`,

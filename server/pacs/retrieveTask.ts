@@ -29,10 +29,17 @@ export interface RetrievePayload {
 
 export function parseRetrievePayload(p: unknown): RetrievePayload {
   const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
-  if (typeof o.node !== 'string' || o.node === '') throw new PermanentError('invalid pacs-retrieve payload: "node" is missing');
-  if (!isUsableUid(o.studyInstanceUid)) throw new PermanentError('invalid pacs-retrieve payload: "studyInstanceUid" is not a UID');
-  if (o.seriesInstanceUid !== undefined && !isUsableUid(o.seriesInstanceUid)) throw new PermanentError('invalid pacs-retrieve payload: "seriesInstanceUid" is not a UID');
-  return { node: o.node, studyInstanceUid: o.studyInstanceUid, ...(o.seriesInstanceUid ? { seriesInstanceUid: o.seriesInstanceUid as string } : {}) };
+  if (typeof o.node !== 'string' || o.node === '')
+    throw new PermanentError('invalid pacs-retrieve payload: "node" is missing');
+  if (!isUsableUid(o.studyInstanceUid))
+    throw new PermanentError('invalid pacs-retrieve payload: "studyInstanceUid" is not a UID');
+  if (o.seriesInstanceUid !== undefined && !isUsableUid(o.seriesInstanceUid))
+    throw new PermanentError('invalid pacs-retrieve payload: "seriesInstanceUid" is not a UID');
+  return {
+    node: o.node,
+    studyInstanceUid: o.studyInstanceUid,
+    ...(o.seriesInstanceUid ? { seriesInstanceUid: o.seriesInstanceUid as string } : {}),
+  };
 }
 
 /** Turns a PacsError into what the queue understands: retryable errors stay plain, the rest are permanent. */
@@ -42,7 +49,11 @@ export function asTaskError(e: unknown): unknown {
 }
 
 /** How many instances the node says it holds, for progress; undefined when it does not say. */
-async function expectedCount(client: DicomwebClient, p: RetrievePayload, signal: AbortSignal): Promise<number | undefined> {
+async function expectedCount(
+  client: DicomwebClient,
+  p: RetrievePayload,
+  signal: AbortSignal,
+): Promise<number | undefined> {
   const q = new URLSearchParams({ includefield: '00201209' });
   if (p.seriesInstanceUid) q.set('SeriesInstanceUID', p.seriesInstanceUid);
   const rows = await client.searchSeries(p.studyInstanceUid, q, signal);
@@ -57,7 +68,13 @@ interface RetrieveTally {
   series: Set<string>;
 }
 
-async function storeRetrieved(deps: AppDeps, node: PacsNode, file: string, index: number, tally: RetrieveTally): Promise<InstanceOutcome> {
+async function storeRetrieved(
+  deps: AppDeps,
+  node: PacsNode,
+  file: string,
+  index: number,
+  tally: RetrieveTally,
+): Promise<InstanceOutcome> {
   try {
     const s = await storeInstance(deps, { file }, { via: 'pacs', remoteAddress: node.name });
     tally.stored += 1;
@@ -72,10 +89,18 @@ async function storeRetrieved(deps: AppDeps, node: PacsNode, file: string, index
 }
 
 /** WADO-RS: each part streamed to a temp file, then stored. Returns the number of parts the node sent. */
-async function retrieveDicomweb(deps: AppDeps, node: PacsNode, p: RetrievePayload, helpers: TaskHelpers, tally: RetrieveTally): Promise<number> {
+async function retrieveDicomweb(
+  deps: AppDeps,
+  node: PacsNode,
+  p: RetrievePayload,
+  helpers: TaskHelpers,
+  tally: RetrieveTally,
+): Promise<number> {
   const client = new DicomwebClient(node);
   const expected = await expectedCount(client, p, helpers.signal);
-  helpers.log(`retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over WADO-RS${expected ? ` (${expected} instances)` : ''}`);
+  helpers.log(
+    `retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over WADO-RS${expected ? ` (${expected} instances)` : ''}`,
+  );
   let lastProgress = 0;
   return await client.retrieve(
     { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
@@ -94,7 +119,10 @@ async function retrieveDicomweb(deps: AppDeps, node: PacsNode, p: RetrievePayloa
       if (Date.now() - lastProgress > 500) {
         lastProgress = Date.now();
         const pct = expected ? 5 + (90 * Math.min(index, expected)) / expected : Math.min(90, 5 + index);
-        await helpers.progress(pct, `received ${index}${expected ? ` of ${expected}` : ''} instances from ${node.name}`);
+        await helpers.progress(
+          pct,
+          `received ${index}${expected ? ` of ${expected}` : ''} instances from ${node.name}`,
+        );
       }
     },
     helpers.signal,
@@ -102,7 +130,13 @@ async function retrieveDicomweb(deps: AppDeps, node: PacsNode, p: RetrievePayloa
 }
 
 /** C-GET: the node sends each instance back on our association as a C-STORE sub-operation. */
-async function retrieveDimse(deps: AppDeps, node: PacsNode, p: RetrievePayload, helpers: TaskHelpers, tally: RetrieveTally): Promise<number> {
+async function retrieveDimse(
+  deps: AppDeps,
+  node: PacsNode,
+  p: RetrievePayload,
+  helpers: TaskHelpers,
+  tally: RetrieveTally,
+): Promise<number> {
   helpers.log(`retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over DIMSE C-GET`);
   let lastProgress = 0;
   let progress: Promise<void> = Promise.resolve();
@@ -119,7 +153,9 @@ async function retrieveDimse(deps: AppDeps, node: PacsNode, p: RetrievePayload, 
         lastProgress = Date.now();
         const total = remaining + completed + failed;
         const pct = total > 0 ? 5 + (90 * (completed + failed)) / total : 5;
-        progress = progress.then(() => helpers.progress(pct, `received ${completed + failed} of ${total} instances from ${node.name}`)).catch(() => undefined);
+        progress = progress
+          .then(() => helpers.progress(pct, `received ${completed + failed} of ${total} instances from ${node.name}`))
+          .catch(() => undefined);
       },
     },
   );
@@ -127,7 +163,10 @@ async function retrieveDimse(deps: AppDeps, node: PacsNode, p: RetrievePayload, 
   if (out.failed > 0) helpers.log(`${node.name} reports ${out.failed} instance(s) it could not send`);
   if (out.failed > 0 && tally.rejected.length < out.failed) {
     // Sub-operations that failed on the node's side (not refused by us): the series would be partial.
-    throw new PacsError(`PACS node "${node.name}" could not send ${out.failed} of ${out.completed + out.failed} instances (C-GET sub-operations failed on its side)`, true);
+    throw new PacsError(
+      `PACS node "${node.name}" could not send ${out.failed} of ${out.completed + out.failed} instances (C-GET sub-operations failed on its side)`,
+      true,
+    );
   }
   return out.completed + out.failed + out.warnings;
 }
@@ -137,27 +176,47 @@ async function retrieveDimse(deps: AppDeps, node: PacsNode, p: RetrievePayload, 
  * before acknowledging it; so when the final response comes, what the node counts as completed is
  * stored here, and the series are read back from the index.
  */
-async function retrieveDimseMove(deps: AppDeps, node: PacsNode, p: RetrievePayload, helpers: TaskHelpers, tally: RetrieveTally): Promise<number> {
+async function retrieveDimseMove(
+  deps: AppDeps,
+  node: PacsNode,
+  p: RetrievePayload,
+  helpers: TaskHelpers,
+  tally: RetrieveTally,
+): Promise<number> {
   if (deps.config.dimsePort === undefined) {
-    throw new PermanentError(`PACS node "${node.name}" is set to retrieve by C-MOVE, which sends to our DICOM SCP, but DIMSE_PORT is off; set DIMSE_PORT or use "retrieve": "get"`);
+    throw new PermanentError(
+      `PACS node "${node.name}" is set to retrieve by C-MOVE, which sends to our DICOM SCP, but DIMSE_PORT is off; set DIMSE_PORT or use "retrieve": "get"`,
+    );
   }
-  helpers.log(`retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over DIMSE C-MOVE to ${deps.config.aeTitle}`);
+  helpers.log(
+    `retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over DIMSE C-MOVE to ${deps.config.aeTitle}`,
+  );
   let lastProgress = 0;
   let progress: Promise<void> = Promise.resolve();
-  const out = await cMove(node, deps.config.aeTitle, { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid }, {
-    callingAeTitle: deps.config.aeTitle,
-    signal: helpers.signal,
-    onProgress: ({ remaining, completed, failed }) => {
-      if (Date.now() - lastProgress < 500) return;
-      lastProgress = Date.now();
-      const total = remaining + completed + failed;
-      const pct = total > 0 ? 5 + (90 * (completed + failed)) / total : 5;
-      progress = progress.then(() => helpers.progress(pct, `${node.name} sent ${completed + failed} of ${total} instances`)).catch(() => undefined);
+  const out = await cMove(
+    node,
+    deps.config.aeTitle,
+    { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
+    {
+      callingAeTitle: deps.config.aeTitle,
+      signal: helpers.signal,
+      onProgress: ({ remaining, completed, failed }) => {
+        if (Date.now() - lastProgress < 500) return;
+        lastProgress = Date.now();
+        const total = remaining + completed + failed;
+        const pct = total > 0 ? 5 + (90 * (completed + failed)) / total : 5;
+        progress = progress
+          .then(() => helpers.progress(pct, `${node.name} sent ${completed + failed} of ${total} instances`))
+          .catch(() => undefined);
+      },
     },
-  });
+  );
   await progress;
   if (out.failed > 0) {
-    throw new PacsError(`PACS node "${node.name}" could not deliver ${out.failed} of ${out.completed + out.failed} instances to us by C-MOVE (refused by our SCP or failed on its side; see the DIMSE log)`, true);
+    throw new PacsError(
+      `PACS node "${node.name}" could not deliver ${out.failed} of ${out.completed + out.failed} instances to us by C-MOVE (refused by our SCP or failed on its side; see the DIMSE log)`,
+      true,
+    );
   }
   const { rows } = await deps.db.query<{ series_uid: string }>(
     `SELECT DISTINCT series_uid FROM dicom_instances WHERE study_uid = $1 AND ($2::text IS NULL OR series_uid = $2)`,
@@ -184,8 +243,12 @@ export function pacsRetrieveTask(deps: AppDeps): TaskHandler<RetrievePayload> {
           : await retrieveDimse(deps, node, p, helpers, tally);
       const { stored, rejected, series } = tally;
       for (const r of rejected.slice(0, 20)) helpers.log(`not stored: ${r}`);
-      if (parts === 0 && stored === 0) throw new PermanentError(`PACS node "${node.name}" sent no instances for this ${what}`);
-      if (stored === 0) throw new PermanentError(`none of the ${parts} instances from ${node.name} could be stored: ${rejected[0] ?? 'unknown reason'}`);
+      if (parts === 0 && stored === 0)
+        throw new PermanentError(`PACS node "${node.name}" sent no instances for this ${what}`);
+      if (stored === 0)
+        throw new PermanentError(
+          `none of the ${parts} instances from ${node.name} could be stored: ${rejected[0] ?? 'unknown reason'}`,
+        );
       for (const uid of series) {
         await deps.db.query(
           `INSERT INTO pacs_retrieved_series (series_uid, node) VALUES ($1, $2)
@@ -193,15 +256,24 @@ export function pacsRetrieveTask(deps: AppDeps): TaskHandler<RetrievePayload> {
           [uid, node.name],
         );
       }
-      helpers.log(`stored ${stored} of ${Math.max(parts, stored)} instances in ${series.size} series${rejected.length ? `; ${rejected.length} refused` : ''}`);
+      helpers.log(
+        `stored ${stored} of ${Math.max(parts, stored)} instances in ${series.size} series${rejected.length ? `; ${rejected.length} refused` : ''}`,
+      );
       await helpers.progress(100, `retrieved ${stored} instances from ${node.name}`);
     } catch (e) {
       const err = asTaskError(e);
       // Shutdown and lost leases abort the signal too, and the job runs again: only a real end counts.
-      const final = (err as { retryable?: unknown }).retryable === false || (job.attempt >= job.maxAttempts && !helpers.signal.aborted);
+      const final =
+        (err as { retryable?: unknown }).retryable === false ||
+        (job.attempt >= job.maxAttempts && !helpers.signal.aborted);
       if (final) {
-        const n = await setAsidePartialSeries(deps.db, p, `the retrieve from ${node.name} failed before the ${what} was complete`).catch(() => 0);
-        if (n > 0) helpers.log(`${n} partly retrieved series set aside, not processed; retrieve again to complete them`);
+        const n = await setAsidePartialSeries(
+          deps.db,
+          p,
+          `the retrieve from ${node.name} failed before the ${what} was complete`,
+        ).catch(() => 0);
+        if (n > 0)
+          helpers.log(`${n} partly retrieved series set aside, not processed; retrieve again to complete them`);
       }
       throw err;
     }

@@ -37,7 +37,8 @@ async function readJson(ctx: Context): Promise<Record<string, unknown>> {
       throw httpError(400, 'The request body is not valid JSON.');
     }
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw httpError(400, 'The request body must be a JSON object.');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw httpError(400, 'The request body must be a JSON object.');
   return body as Record<string, unknown>;
 }
 
@@ -48,14 +49,19 @@ function nodeOr404(deps: AppDeps, name: string): PacsNode {
 }
 
 function searchable(node: PacsNode): DicomwebClient {
-  if (!node.dicomweb) throw httpError(409, `PACS node "${node.name}" has no DICOMweb address, so it cannot be searched from here.`);
+  if (!node.dicomweb)
+    throw httpError(409, `PACS node "${node.name}" has no DICOMweb address, so it cannot be searched from here.`);
   return new DicomwebClient(node, { timeoutMs: 20_000 });
 }
 
 /** A failure of the node becomes 502 (it answered badly) or 504 (unreachable), with the reason shown. */
 function nodeFailure(e: unknown): never {
   // No HTTP status and retryable means the node was not reached; a DIMSE refusal is an answer (502).
-  if (e instanceof PacsError) throw httpError(e.status === undefined && e.retryable ? 504 : 502, e.message, { expose: true, code: e.status === 401 || e.status === 403 ? 'pacs-auth' : 'pacs' });
+  if (e instanceof PacsError)
+    throw httpError(e.status === undefined && e.retryable ? 504 : 502, e.message, {
+      expose: true,
+      code: e.status === 401 || e.status === 403 ? 'pacs-auth' : 'pacs',
+    });
   throw e;
 }
 
@@ -67,7 +73,11 @@ function textParam(ctx: Context, name: string): string | undefined {
   if (typeof v !== 'string') throw httpError(400, `Give "${name}" once.`);
   const t = v.trim();
   if (t === '') return undefined;
-  if (t.length > TEXT_LIMIT || /[\\\x00-\x1f]/.test(t)) throw httpError(400, `"${name}" must be at most ${TEXT_LIMIT} characters, without backslashes or control characters.`);
+  if (t.length > TEXT_LIMIT || /[\\\x00-\x1f]/.test(t))
+    throw httpError(
+      400,
+      `"${name}" must be at most ${TEXT_LIMIT} characters, without backslashes or control characters.`,
+    );
   return t;
 }
 
@@ -84,15 +94,18 @@ export function studyQuery(ctx: Context): URLSearchParams {
   if (patientName) q.set('PatientName', /[*?]/.test(patientName) ? patientName : `${patientName}*`);
   if (accession) q.set('AccessionNumber', accession);
   if (date) {
-    if (!/^(\d{8})?(-(\d{8})?)?$/.test(date) || date === '-') throw httpError(400, '"date" must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end may be left open).');
+    if (!/^(\d{8})?(-(\d{8})?)?$/.test(date) || date === '-')
+      throw httpError(400, '"date" must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either end may be left open).');
     q.set('StudyDate', date);
   }
   if (modality) {
-    if (!/^[A-Z0-9]{1,16}$/i.test(modality)) throw httpError(400, '"modality" must be a DICOM modality such as CT or MR.');
+    if (!/^[A-Z0-9]{1,16}$/i.test(modality))
+      throw httpError(400, '"modality" must be a DICOM modality such as CT or MR.');
     q.set('ModalitiesInStudy', modality.toUpperCase());
   }
   const limit = Number(ctx.query.limit ?? 50);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw httpError(400, '"limit" must be a whole number from 1 to 500.');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+    throw httpError(400, '"limit" must be a whole number from 1 to 500.');
   q.set('limit', String(limit));
   for (const f of ['00081030', '00201206', '00201208', '00080061']) q.append('includefield', f);
   return q;
@@ -155,15 +168,22 @@ export function pacsRouter(deps: AppDeps): Router {
       rows = await searchSeriesDimse(node, ctx.params.uid, { callingAeTitle: deps.config.aeTitle }).catch(nodeFailure);
     }
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = rows.filter((s) => s.seriesInstanceUid !== '').sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0));
+    ctx.body = rows
+      .filter((s) => s.seriesInstanceUid !== '')
+      .sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0));
   });
 
   router.post('/api/pacs/nodes/:name/retrieve', async (ctx) => {
     const node = nodeOr404(deps, ctx.params.name);
     const body = await readJson(ctx);
     if (!isUsableUid(body.studyInstanceUid)) throw httpError(400, '"studyInstanceUid" must be a Study Instance UID.');
-    if (body.seriesInstanceUid !== undefined && !isUsableUid(body.seriesInstanceUid)) throw httpError(400, '"seriesInstanceUid" must be a Series Instance UID.');
-    const payload = { node: node.name, studyInstanceUid: body.studyInstanceUid, ...(body.seriesInstanceUid ? { seriesInstanceUid: body.seriesInstanceUid as string } : {}) };
+    if (body.seriesInstanceUid !== undefined && !isUsableUid(body.seriesInstanceUid))
+      throw httpError(400, '"seriesInstanceUid" must be a Series Instance UID.');
+    const payload = {
+      node: node.name,
+      studyInstanceUid: body.studyInstanceUid,
+      ...(body.seriesInstanceUid ? { seriesInstanceUid: body.seriesInstanceUid as string } : {}),
+    };
     const job = await deps.queue.add(PACS_RETRIEVE, payload, {
       maxAttempts: 5,
       key: `pacs-retrieve:${node.name}:${payload.studyInstanceUid}:${payload.seriesInstanceUid ?? '*'}`,
@@ -186,7 +206,10 @@ export function pacsRouter(deps: AppDeps): Router {
     if (typeof body.node !== 'string' || body.node === '') throw httpError(400, '"node" must name a PACS node.');
     const node = nodeOr404(deps, body.node);
     if (!segFileOf(result.files)) {
-      throw httpError(409, 'This result has no DICOM SEG yet (it is made after processing, only for DICOM series); try again in a moment.');
+      throw httpError(
+        409,
+        'This result has no DICOM SEG yet (it is made after processing, only for DICOM series); try again in a moment.',
+      );
     }
     const jobId = await queueExport(deps.db, deps.queue, result.id, node.name, 'user');
     ctx.status = 202;

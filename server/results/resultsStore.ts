@@ -43,7 +43,16 @@ export async function recordResult(db: Queryable, r: NewResult): Promise<string>
        segments = EXCLUDED.segments, files = EXCLUDED.files, created_at = EXCLUDED.created_at,
        expires_at = EXCLUDED.expires_at
      RETURNING id`,
-    [r.id, r.jobId, r.name, r.engine, JSON.stringify(r.source), JSON.stringify(r.segments), JSON.stringify(r.files), r.retentionDays],
+    [
+      r.id,
+      r.jobId,
+      r.name,
+      r.engine,
+      JSON.stringify(r.source),
+      JSON.stringify(r.segments),
+      JSON.stringify(r.files),
+      r.retentionDays,
+    ],
   );
   return rows[0].id;
 }

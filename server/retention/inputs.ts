@@ -45,7 +45,11 @@ export interface InputDeletion {
  * DATA_DIR/tmp, which start-up empties) so the check and the removal look at the same file; a newer
  * file found there is linked back, unless an even newer one took the name meanwhile.
  */
-async function removeIfSame(config: Pick<Config, 'dataDir'>, abs: string, identity: FileIdentity | undefined): Promise<'removed' | 'kept' | 'missing'> {
+async function removeIfSame(
+  config: Pick<Config, 'dataDir'>,
+  abs: string,
+  identity: FileIdentity | undefined,
+): Promise<'removed' | 'kept' | 'missing'> {
   if (!identity) return 'kept';
   const dir = tempDir(config);
   await mkdir(dir, { recursive: true });

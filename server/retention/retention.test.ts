@@ -18,7 +18,14 @@ import { deleteSeriesInputs, fileIdentities } from './inputs.ts';
 import { SWEEP_RETENTION_KIND, sweepRetentionTask } from './sweepRetention.ts';
 
 function helpers(deps: AppDeps, log: string[] = []): TaskHelpers {
-  return { db: deps.db, signal: new AbortController().signal, progress: async () => {}, setEngine: async () => {}, log: (l) => void log.push(l), logger: silentLogger() };
+  return {
+    db: deps.db,
+    signal: new AbortController().signal,
+    progress: async () => {},
+    setEngine: async () => {},
+    log: (l) => void log.push(l),
+    logger: silentLogger(),
+  };
 }
 
 async function store(deps: AppDeps, data: Buffer): Promise<string> {
@@ -52,14 +59,20 @@ for (const driver of testDatabases()) {
       assert.ok(job);
       const log: string[] = [];
       const task = createProcessTask(deps, { resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }) });
-      await task({ id: job.id, kind: 'process', payload: job.payload as unknown as ProcessPayload, attempt: 1, maxAttempts: 3 }, helpers(deps, log));
+      await task(
+        { id: job.id, kind: 'process', payload: job.payload as unknown as ProcessPayload, attempt: 1, maxAttempts: 3 },
+        helpers(deps, log),
+      );
 
       assert.equal((await listResults(db)).length, 1);
       for (const [i, p] of paths.entries()) assert.equal(existsSync(join(deps.dataDir, p)), i === 2, p);
       assert.equal(await count(deps, 'dicom_instances'), 1, 'only the resent instance keeps its row');
       assert.equal(await count(deps, 'dicom_series'), 1);
       assert.equal(await count(deps, 'dicom_studies'), 1);
-      assert.ok(log.some((l) => /^inputs deleted: 11 DICOM file\(s\), 11 index row\(s\)$/.test(l)), log.join('\n'));
+      assert.ok(
+        log.some((l) => /^inputs deleted: 11 DICOM file\(s\), 11 index row\(s\)$/.test(l)),
+        log.join('\n'),
+      );
 
       // The follow-up job for the resent instance deletes it and then the series and study rows (patient data).
       const again = await createProcessJobForSeries(deps, seriesUid);
@@ -106,12 +119,39 @@ for (const driver of testDatabases()) {
         assert.ok(created.created);
         const job = await deps.queue.get(created.jobId);
         assert.ok(job);
-        const task = createProcessTask(deps, { resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }) });
-        await task({ id: job.id, kind: 'process', payload: job.payload as unknown as ProcessPayload, attempt: 1, maxAttempts: 3 }, helpers(deps));
-        assert.equal(paths.every((p) => existsSync(join(deps.dataDir, p))), keep);
-        assert.equal(paths.some((p) => existsSync(join(deps.dataDir, p))), keep);
+        const task = createProcessTask(deps, {
+          resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }),
+        });
+        await task(
+          {
+            id: job.id,
+            kind: 'process',
+            payload: job.payload as unknown as ProcessPayload,
+            attempt: 1,
+            maxAttempts: 3,
+          },
+          helpers(deps),
+        );
+        assert.equal(
+          paths.every((p) => existsSync(join(deps.dataDir, p))),
+          keep,
+        );
+        assert.equal(
+          paths.some((p) => existsSync(join(deps.dataDir, p))),
+          keep,
+        );
         // A crash after deletion but before the job was marked done: the re-run finds its result and ends well.
-        if (!keep) await task({ id: job.id, kind: 'process', payload: job.payload as unknown as ProcessPayload, attempt: 2, maxAttempts: 3 }, helpers(deps));
+        if (!keep)
+          await task(
+            {
+              id: job.id,
+              kind: 'process',
+              payload: job.payload as unknown as ProcessPayload,
+              attempt: 2,
+              maxAttempts: 3,
+            },
+            helpers(deps),
+          );
         await db.query('DELETE FROM results');
       }
     });
@@ -120,22 +160,41 @@ for (const driver of testDatabases()) {
   test(`the retention sweep removes expired results (folder and row), keeps the rest and re-arms itself (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
       const deps = await testAppDeps(db, t);
-      const ids = ['0b0e6c1e-0000-4000-8000-000000000001', '0b0e6c1e-0000-4000-8000-000000000002', '0b0e6c1e-0000-4000-8000-000000000003'];
+      const ids = [
+        '0b0e6c1e-0000-4000-8000-000000000001',
+        '0b0e6c1e-0000-4000-8000-000000000002',
+        '0b0e6c1e-0000-4000-8000-000000000003',
+      ];
       for (const [i, id] of ids.entries()) {
         const job = await deps.queue.add('process', { n: i });
-        await recordResult(db, { id, jobId: job.id, name: `r${i}`, engine: 'builtin', source: {}, segments: [], files: [{ name: 'a.glb', size: 1 }], retentionDays: i === 2 ? 0 : 30 });
+        await recordResult(db, {
+          id,
+          jobId: job.id,
+          name: `r${i}`,
+          engine: 'builtin',
+          source: {},
+          segments: [],
+          files: [{ name: 'a.glb', size: 1 }],
+          retentionDays: i === 2 ? 0 : 30,
+        });
         await mkdir(join(deps.dataDir, 'results', id), { recursive: true });
         await writeFile(join(deps.dataDir, 'results', id, 'a.glb'), 'x');
       }
       await db.query(`UPDATE results SET expires_at = now() - interval '1 minute' WHERE id = $1`, [ids[0]]);
       const sweep = await deps.queue.add(SWEEP_RETENTION_KIND, {});
       const log: string[] = [];
-      await sweepRetentionTask(deps)({ id: sweep.id, kind: SWEEP_RETENTION_KIND, payload: {}, attempt: 1, maxAttempts: 3 }, helpers(deps, log));
+      await sweepRetentionTask(deps)(
+        { id: sweep.id, kind: SWEEP_RETENTION_KIND, payload: {}, attempt: 1, maxAttempts: 3 },
+        helpers(deps, log),
+      );
       assert.deepEqual((await listResults(db)).map((r) => r.id).sort(), ids.slice(1));
       assert.equal(existsSync(join(deps.dataDir, 'results', ids[0])), false);
       assert.equal(existsSync(join(deps.dataDir, 'results', ids[1], 'a.glb')), true);
       assert.deepEqual(log, ['retention: 1 expired result(s) removed']);
-      const next = await db.query<{ run_after: Date }>(`SELECT run_after FROM jobs WHERE kind = $1 AND state = 'queued' AND job_key IS NOT NULL`, [SWEEP_RETENTION_KIND]);
+      const next = await db.query<{ run_after: Date }>(
+        `SELECT run_after FROM jobs WHERE kind = $1 AND state = 'queued' AND job_key IS NOT NULL`,
+        [SWEEP_RETENTION_KIND],
+      );
       assert.equal(next.rowCount, 1);
       const inMs = next.rows[0].run_after.getTime() - Date.now();
       assert.ok(inMs > 50 * 60_000 && inMs <= 61 * 60_000, `next sweep in ${inMs} ms`);

@@ -18,7 +18,11 @@ export const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 const BATCH = 100;
 
 export async function scheduleRetentionSweep(queue: Queue, delayMs = 0): Promise<void> {
-  await queue.add(SWEEP_RETENTION_KIND, {}, { key: SWEEP_RETENTION_KEY, runAfter: new Date(Date.now() + delayMs), maxAttempts: 3 });
+  await queue.add(
+    SWEEP_RETENTION_KIND,
+    {},
+    { key: SWEEP_RETENTION_KEY, runAfter: new Date(Date.now() + delayMs), maxAttempts: 3 },
+  );
 }
 
 /** Deletes every expired result; returns how many. */

@@ -35,22 +35,30 @@ export function alignToGrid(labels: LabelMap, target: Grid): LabelMap {
     }
     if (found < 0) throw new GridMismatchError('the label map is not aligned with the source image axes');
     if (Math.abs(labels.spacing[found] - target.spacing[a]) > 1e-3 * Math.max(1, target.spacing[a])) {
-      throw new GridMismatchError(`the label map spacing (${labels.spacing[found]} mm) differs from the source image's (${target.spacing[a]} mm)`);
+      throw new GridMismatchError(
+        `the label map spacing (${labels.spacing[found]} mm) differs from the source image's (${target.spacing[a]} mm)`,
+      );
     }
     axis[a] = found;
   }
-  if (new Set(axis).size !== 3) throw new GridMismatchError('the label map axes do not match the source image axes one to one');
+  if (new Set(axis).size !== 3)
+    throw new GridMismatchError('the label map axes do not match the source image axes one to one');
   // Target index t_a maps to label index l_b = (dot(originT - originL, dirL_b) + sign * spacing * t_a) / spacing.
   for (let a = 0; a < 3; a++) {
     const b = axis[a];
     const along = -dot(delta, column(labels.direction, b)) / labels.spacing[b];
     const rounded = Math.round(along);
-    if (Math.abs(along - rounded) > 0.05) throw new GridMismatchError('the label map voxels are shifted against the source image voxels');
+    if (Math.abs(along - rounded) > 0.05)
+      throw new GridMismatchError('the label map voxels are shifted against the source image voxels');
     offset[a] = rounded;
   }
-  const identity = axis.every((b, a) => b === a) && sign.every((s) => s > 0) && offset.every((o) => o === 0) &&
+  const identity =
+    axis.every((b, a) => b === a) &&
+    sign.every((s) => s > 0) &&
+    offset.every((o) => o === 0) &&
     labels.dims.every((d, a) => d === target.dims[a]);
-  if (identity) return { ...labels, origin: [...target.origin], direction: [...target.direction], spacing: [...target.spacing] };
+  if (identity)
+    return { ...labels, origin: [...target.origin], direction: [...target.direction], spacing: [...target.spacing] };
 
   const [nx, ny, nz] = target.dims;
   const out: LabelArray = new (labels.data.constructor as new (n: number) => LabelArray)(nx * ny * nz);
@@ -73,5 +81,11 @@ export function alignToGrid(labels: LabelMap, target: Grid): LabelMap {
       }
     }
   }
-  return { dims: [...target.dims], spacing: [...target.spacing], origin: [...target.origin], direction: [...target.direction], data: out };
+  return {
+    dims: [...target.dims],
+    spacing: [...target.spacing],
+    origin: [...target.origin],
+    direction: [...target.direction],
+    data: out,
+  };
 }

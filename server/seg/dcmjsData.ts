@@ -16,7 +16,12 @@ interface DicomDictInstance {
 
 interface DcmjsData {
   DicomDict: new (meta: Record<string, unknown>) => DicomDictInstance;
-  DicomMessage: { readFile(buffer: ArrayBuffer, options?: { untilTag?: string; includeUntilTagValue?: boolean; ignoreErrors?: boolean }): DicomDictInstance };
+  DicomMessage: {
+    readFile(
+      buffer: ArrayBuffer,
+      options?: { untilTag?: string; includeUntilTagValue?: boolean; ignoreErrors?: boolean },
+    ): DicomDictInstance;
+  };
   DicomMetaDictionary: {
     naturalizeDataset(dict: Record<string, unknown>): NaturalDataset;
     denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
@@ -45,7 +50,10 @@ export function readDataset(file: Buffer): NaturalDataset {
 }
 
 /** Encodes a naturalized data set as a Part-10 file in Explicit VR Little Endian. */
-export function writePart10(dataset: NaturalDataset, implementation: { classUid: string; versionName: string }): Buffer {
+export function writePart10(
+  dataset: NaturalDataset,
+  implementation: { classUid: string; versionName: string },
+): Buffer {
   const meta = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: dataset.SOPClassUID,

@@ -55,8 +55,12 @@ export async function segFromSeries(opts: SegFromSeriesOptions): Promise<SegWrit
   const header = readHeaderDataset(await readHeaderBytes(opts.files[0]));
   const sopClassUid = typeof header.SOPClassUID === 'string' ? header.SOPClassUID : '1.2.840.10008.5.1.4.1.1.2';
   // One UID per output slice when the series was not resampled (gantry tilt, irregular spacing).
-  const oneToOne = meta.sopInstanceUids.length === volume.dims[2] && new Set(meta.sopInstanceUids).size === meta.sopInstanceUids.length;
-  const sliceSopInstanceUids: Array<string | undefined> = oneToOne ? meta.sopInstanceUids : new Array<string | undefined>(volume.dims[2]);
+  const oneToOne =
+    meta.sopInstanceUids.length === volume.dims[2] &&
+    new Set(meta.sopInstanceUids).size === meta.sopInstanceUids.length;
+  const sliceSopInstanceUids: Array<string | undefined> = oneToOne
+    ? meta.sopInstanceUids
+    : new Array<string | undefined>(volume.dims[2]);
   const result = writeSeg({
     labelMap: onGrid,
     segments: opts.segments,
@@ -74,6 +78,9 @@ export async function segFromSeries(opts: SegFromSeriesOptions): Promise<SegWrit
     seriesDescription: opts.seriesDescription,
     softwareVersion: opts.softwareVersion,
   });
-  if (!oneToOne) result.warnings.push('the source series was resampled or is multi-frame; frames reference the series but not individual images');
+  if (!oneToOne)
+    result.warnings.push(
+      'the source series was resampled or is multi-frame; frames reference the series but not individual images',
+    );
   return result;
 }

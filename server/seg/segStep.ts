@@ -62,15 +62,21 @@ export async function exportNodesFor(deps: Pick<AppDeps, 'config' | 'db'>, serie
   const nodes = deps.config.pacsNodes.filter((n) => n.export.retrieved || n.export.callingAets.length > 0);
   if (nodes.length === 0) return [];
   const retrieved = new Set(
-    (await deps.db.query<{ node: string }>('SELECT node FROM pacs_retrieved_series WHERE series_uid = $1', [seriesUid])).rows.map((r) => r.node),
+    (
+      await deps.db.query<{ node: string }>('SELECT node FROM pacs_retrieved_series WHERE series_uid = $1', [seriesUid])
+    ).rows.map((r) => r.node),
   );
   const aets = new Set(
-    (await deps.db.query<{ calling_aet: string }>(
-      'SELECT DISTINCT calling_aet FROM dicom_instances WHERE series_uid = $1 AND calling_aet IS NOT NULL',
-      [seriesUid],
-    )).rows.map((r) => r.calling_aet),
+    (
+      await deps.db.query<{ calling_aet: string }>(
+        'SELECT DISTINCT calling_aet FROM dicom_instances WHERE series_uid = $1 AND calling_aet IS NOT NULL',
+        [seriesUid],
+      )
+    ).rows.map((r) => r.calling_aet),
   );
-  return nodes.filter((n) => (n.export.retrieved && retrieved.has(n.name)) || n.export.callingAets.some((a) => aets.has(a))).map((n) => n.name);
+  return nodes
+    .filter((n) => (n.export.retrieved && retrieved.has(n.name)) || n.export.callingAets.some((a) => aets.has(a)))
+    .map((n) => n.name);
 }
 
 /** After the result is recorded (and before the inputs and their index rows are removed). */

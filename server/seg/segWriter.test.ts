@@ -26,9 +26,20 @@ async function syntheticSeg(t: Parameters<typeof tempDataDir>[0]) {
   const volume = makeSyntheticCt({ dims: [48, 40, 10], spacing: [7, 7, 5], seed: 3 });
   const study = newUid();
   const series = newUid();
-  const files = await writeSyntheticDicomSeries(join(dir, 'src'), volume, { studyUid: study, seriesUid: series, patientName: 'Test^Seg', patientId: 'SEG-1' });
+  const files = await writeSyntheticDicomSeries(join(dir, 'src'), volume, {
+    studyUid: study,
+    seriesUid: series,
+    patientName: 'Test^Seg',
+    patientId: 'SEG-1',
+  });
   const seg = segmentBody(volume);
-  const result = await segFromSeries({ files, labelMap: seg.labelMap, segments: seg.segments, algorithmName: 'anatomy-gateway builtin', algorithmVersion: '1' });
+  const result = await segFromSeries({
+    files,
+    labelMap: seg.labelMap,
+    segments: seg.segments,
+    algorithmName: 'anatomy-gateway builtin',
+    algorithmVersion: '1',
+  });
   const file = join(dir, 'seg.dcm');
   await writeFile(file, result.buffer);
   return { dir, volume, seg, study, series, files, result, file, dataset: readDataset(result.buffer) };
@@ -37,16 +48,27 @@ async function syntheticSeg(t: Parameters<typeof tempDataDir>[0]) {
 test('a SEG from the series as the job read it is the SEG from reading the series again', async (t) => {
   const { files, seg, dataset } = await syntheticSeg(t);
   const read = await readDicomSeries(files);
-  const again = await segFromSeries({ files: [files[0]], labelMap: seg.labelMap, segments: seg.segments, algorithmName: 'anatomy-gateway builtin', algorithmVersion: '1', series: { grid: read.volume, meta: read.meta } });
+  const again = await segFromSeries({
+    files: [files[0]],
+    labelMap: seg.labelMap,
+    segments: seg.segments,
+    algorithmName: 'anatomy-gateway builtin',
+    algorithmVersion: '1',
+    series: { grid: read.volume, meta: read.meta },
+  });
   const reused = readDataset(again.buffer);
-  const sources = (ds: Item): unknown[] => seq(ds, 'PerFrameFunctionalGroupsSequence').map((f) => [
-    first(f, 'PlanePositionSequence').ImagePositionPatient,
-    first(first(f, 'DerivationImageSequence'), 'SourceImageSequence').ReferencedSOPInstanceUID,
-  ]);
+  const sources = (ds: Item): unknown[] =>
+    seq(ds, 'PerFrameFunctionalGroupsSequence').map((f) => [
+      first(f, 'PlanePositionSequence').ImagePositionPatient,
+      first(first(f, 'DerivationImageSequence'), 'SourceImageSequence').ReferencedSOPInstanceUID,
+    ]);
   assert.equal(reused.NumberOfFrames, dataset.NumberOfFrames);
   assert.deepEqual(sources(reused), sources(dataset), 'same positions and source images, frame by frame');
   assert.deepEqual(new Uint8Array(reused.PixelData as ArrayBuffer), new Uint8Array(dataset.PixelData as ArrayBuffer));
-  assert.deepEqual(seq(first(reused, 'ReferencedSeriesSequence'), 'ReferencedInstanceSequence'), seq(first(dataset, 'ReferencedSeriesSequence'), 'ReferencedInstanceSequence'));
+  assert.deepEqual(
+    seq(first(reused, 'ReferencedSeriesSequence'), 'ReferencedInstanceSequence'),
+    seq(first(dataset, 'ReferencedSeriesSequence'), 'ReferencedInstanceSequence'),
+  );
 });
 
 test('SEG of a synthetic CT: one segment per label, coded, only non-empty frames, bit-packed, referencing the source', async (t) => {
@@ -68,7 +90,10 @@ test('SEG of a synthetic CT: one segment per label, coded, only non-empty frames
   assert.equal(first(byName.get('lungs') as Item, 'SegmentedPropertyTypeCodeSequence').CodeValue, '39607008');
   assert.equal(first(byName.get('body') as Item, 'SegmentedPropertyTypeCodeSequence').CodeValue, '38266002');
   assert.equal(first(byName.get('bone') as Item, 'SegmentedPropertyTypeCodeSequence').CodeValue, '272673000');
-  assert.equal(first(byName.get('lungs') as Item, 'SegmentedPropertyCategoryCodeSequence').CodingSchemeDesignator, 'SCT');
+  assert.equal(
+    first(byName.get('lungs') as Item, 'SegmentedPropertyCategoryCodeSequence').CodingSchemeDesignator,
+    'SCT',
+  );
 
   // Referenced Series Sequence lists every source instance.
   const refSeries = first(dataset, 'ReferencedSeriesSequence');
@@ -85,12 +110,18 @@ test('SEG of a synthetic CT: one segment per label, coded, only non-empty frames
       if (slice.includes(label)) expected.push({ segment: s.SegmentNumber as number, slice: k, label });
     }
   });
-  assert.ok(expected.length < segments.length * nz, 'the synthetic CT has slices without lungs, so some frames are empty');
+  assert.ok(
+    expected.length < segments.length * nz,
+    'the synthetic CT has slices without lungs, so some frames are empty',
+  );
   assert.equal(Number(dataset.NumberOfFrames), expected.length);
   assert.equal(result.frames, expected.length);
   const perFrame = seq(dataset, 'PerFrameFunctionalGroupsSequence');
   assert.equal(perFrame.length, expected.length);
-  const srcUids = (await Promise.all(files.map(async (f) => readDataset(await readFile(f))))).map((d) => ({ uid: d.SOPInstanceUID, ipp: d.ImagePositionPatient as number[] }));
+  const srcUids = (await Promise.all(files.map(async (f) => readDataset(await readFile(f))))).map((d) => ({
+    uid: d.SOPInstanceUID,
+    ipp: d.ImagePositionPatient as number[],
+  }));
   const pixels = new Uint8Array((dataset.PixelData as ArrayBuffer[])[0]);
   perFrame.forEach((frame, f) => {
     const exp = expected[f];
@@ -123,7 +154,8 @@ test('terminology covers every TotalSegmentator class with a SNOMED CT code and 
     assert.equal(term.type.scheme, 'SCT');
     assert.match(term.type.value, /^\d+$/);
     if (/_left($|_)/.test(name)) assert.equal(term.typeModifier?.value ?? term.regionModifier?.value, '7771000', name);
-    if (/_right($|_)/.test(name) && name !== 'lung_middle_lobe_right') assert.equal(term.typeModifier?.value ?? term.regionModifier?.value, '24028007', name);
+    if (/_right($|_)/.test(name) && name !== 'lung_middle_lobe_right')
+      assert.equal(term.typeModifier?.value ?? term.regionModifier?.value, '24028007', name);
   }
   assert.equal(terminologyFor('kidney left')?.type.meaning, 'Kidney');
   assert.equal(terminologyFor('liver')?.type.value, '10200004');
@@ -134,11 +166,24 @@ test('terminology covers every TotalSegmentator class with a SNOMED CT code and 
 test('a label map with flipped axes is put back onto the source grid', () => {
   const dims: Vec3 = [3, 2, 2];
   const data = new Uint8Array(12).map((_, i) => i + 1);
-  const grid = { dims, spacing: [1, 2, 3] as Vec3, origin: [10, 20, 30] as Vec3, direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3 };
+  const grid = {
+    dims,
+    spacing: [1, 2, 3] as Vec3,
+    origin: [10, 20, 30] as Vec3,
+    direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] as Mat3,
+  };
   // The same voxels with i and k reversed: origin at the far corner of those axes.
   const flipped = new Uint8Array(12);
-  for (let k = 0; k < 2; k++) for (let j = 0; j < 2; j++) for (let i = 0; i < 3; i++) flipped[((1 - k) * 2 + j) * 3 + (2 - i)] = data[(k * 2 + j) * 3 + i];
-  const labels: LabelMap = { dims, spacing: [1, 2, 3], origin: [12, 20, 33], direction: [-1, 0, 0, 0, 1, 0, 0, 0, -1], data: flipped };
+  for (let k = 0; k < 2; k++)
+    for (let j = 0; j < 2; j++)
+      for (let i = 0; i < 3; i++) flipped[((1 - k) * 2 + j) * 3 + (2 - i)] = data[(k * 2 + j) * 3 + i];
+  const labels: LabelMap = {
+    dims,
+    spacing: [1, 2, 3],
+    origin: [12, 20, 33],
+    direction: [-1, 0, 0, 0, 1, 0, 0, 0, -1],
+    data: flipped,
+  };
   assert.deepEqual([...alignToGrid(labels, grid).data], [...data]);
   assert.throws(() => alignToGrid({ ...labels, spacing: [1, 2, 2] }, grid), /spacing/);
 });

@@ -78,7 +78,11 @@ export function newUid(): string {
   return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;
 }
 
-const code = (c: CodedConcept): NaturalDataset => ({ CodeValue: c.value, CodingSchemeDesignator: c.scheme, CodeMeaning: c.meaning });
+const code = (c: CodedConcept): NaturalDataset => ({
+  CodeValue: c.value,
+  CodingSchemeDesignator: c.scheme,
+  CodeMeaning: c.meaning,
+});
 
 /** sRGB (0..1) to the DICOM CIELab encoding (PS3.3 C.10.7.1.1: L 0..100, a/b -128..127, scaled to 0..65535). */
 export function rgbToDicomLab(rgb: ArrayLike<number>): [number, number, number] {
@@ -90,7 +94,7 @@ export function rgbToDicomLab(rgb: ArrayLike<number>): [number, number, number] 
   const x = (0.4124564 * lin[0] + 0.3575761 * lin[1] + 0.1804375 * lin[2]) / 0.95047;
   const y = 0.2126729 * lin[0] + 0.7151522 * lin[1] + 0.072175 * lin[2];
   const z = (0.0193339 * lin[0] + 0.119192 * lin[1] + 0.9503041 * lin[2]) / 1.08883;
-  const f = (t: number): number => (t > 216 / 24389 ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116);
+  const f = (t: number): number => (t > 216 / 24389 ? Math.cbrt(t) : ((24389 / 27) * t + 16) / 116);
   const L = 116 * f(y) - 16;
   const a = 500 * (f(x) - f(y));
   const b = 200 * (f(y) - f(z));
@@ -118,12 +122,37 @@ function dicomTime(d: Date): string {
 
 /** Patient, Study and related attributes copied unchanged from the source (never logged). */
 const COPIED_FROM_SOURCE = [
-  'PatientName', 'PatientID', 'IssuerOfPatientID', 'PatientBirthDate', 'PatientSex', 'PatientAge', 'PatientWeight', 'PatientSize',
-  'StudyInstanceUID', 'StudyDate', 'StudyTime', 'ReferringPhysicianName', 'StudyID', 'AccessionNumber', 'StudyDescription',
-  'PositionReferenceIndicator', 'BodyPartExamined',
+  'PatientName',
+  'PatientID',
+  'IssuerOfPatientID',
+  'PatientBirthDate',
+  'PatientSex',
+  'PatientAge',
+  'PatientWeight',
+  'PatientSize',
+  'StudyInstanceUID',
+  'StudyDate',
+  'StudyTime',
+  'ReferringPhysicianName',
+  'StudyID',
+  'AccessionNumber',
+  'StudyDescription',
+  'PositionReferenceIndicator',
+  'BodyPartExamined',
 ] as const;
 /** Type 2 attributes: present even when empty. */
-const TYPE2 = ['PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex', 'StudyDate', 'StudyTime', 'ReferringPhysicianName', 'StudyID', 'AccessionNumber', 'PositionReferenceIndicator'];
+const TYPE2 = [
+  'PatientName',
+  'PatientID',
+  'PatientBirthDate',
+  'PatientSex',
+  'StudyDate',
+  'StudyTime',
+  'ReferringPhysicianName',
+  'StudyID',
+  'AccessionNumber',
+  'PositionReferenceIndicator',
+];
 
 function truncate(s: string, max: number): string {
   return s.length <= max ? s : s.slice(0, max);
@@ -154,8 +183,13 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     }
   }
   const unknown = [...present.keys()].filter((l) => !labels.has(l));
-  if (unknown.length > 0) warnings.push(`label values without a segment description were written as "label_<n>": ${unknown.sort((a, b) => a - b).join(', ')}`);
-  const written = [...present.keys()].sort((a, b) => a - b).map((l) => labels.get(l) ?? { label: l, name: `label_${l}` });
+  if (unknown.length > 0)
+    warnings.push(
+      `label values without a segment description were written as "label_<n>": ${unknown.sort((a, b) => a - b).join(', ')}`,
+    );
+  const written = [...present.keys()]
+    .sort((a, b) => a - b)
+    .map((l) => labels.get(l) ?? { label: l, name: `label_${l}` });
   if (written.length === 0) throw new EmptySegmentationSegError();
 
   const segmentNumbers = new Map<number, number>();
@@ -163,7 +197,8 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
   const frames: Array<{ segment: number; label: number; slice: number }> = [];
   for (const s of written) {
     const slices = present.get(s.label) as Uint8Array;
-    for (let k = 0; k < nz; k++) if (slices[k]) frames.push({ segment: segmentNumbers.get(s.label) as number, label: s.label, slice: k });
+    for (let k = 0; k < nz; k++)
+      if (slices[k]) frames.push({ segment: segmentNumbers.get(s.label) as number, label: s.label, slice: k });
   }
 
   // Binary frames are concatenated bit by bit (PS3.5 8.1.1: no padding between frames), first pixel in the lowest bit.
@@ -181,10 +216,14 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
   const rowDir = column(labelMap.direction, 0);
   const colDir = column(labelMap.direction, 1);
   const normal = column(labelMap.direction, 2);
-  const position = (k: number): number[] => [0, 1, 2].map((d) => ds(labelMap.origin[d] + normal[d] * labelMap.spacing[2] * k));
+  const position = (k: number): number[] =>
+    [0, 1, 2].map((d) => ds(labelMap.origin[d] + normal[d] * labelMap.spacing[2] * k));
 
   const missingRefs = frames.filter((f) => !source.sliceSopInstanceUids[f.slice]).length;
-  if (missingRefs > 0) warnings.push(`${missingRefs} frames lie on slices that do not match one source image (resampled series); they carry no Source Image reference`);
+  if (missingRefs > 0)
+    warnings.push(
+      `${missingRefs} frames lie on slices that do not match one source image (resampled series); they carry no Source Image reference`,
+    );
 
   const now = opts.now ?? new Date();
   const seriesInstanceUid = opts.seriesInstanceUid ?? newUid();
@@ -203,18 +242,28 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
       SegmentAlgorithmName: truncate(opts.algorithmName, 64),
       SegmentedPropertyCategoryCodeSequence: [code(t.category)],
       SegmentedPropertyTypeCodeSequence: [
-        t.typeModifier ? { ...code(t.type), SegmentedPropertyTypeModifierCodeSequence: [code(t.typeModifier)] } : code(t.type),
+        t.typeModifier
+          ? { ...code(t.type), SegmentedPropertyTypeModifierCodeSequence: [code(t.typeModifier)] }
+          : code(t.type),
       ],
     };
     if (t.region) {
-      item.AnatomicRegionSequence = [t.regionModifier ? { ...code(t.region), AnatomicRegionModifierSequence: [code(t.regionModifier)] } : code(t.region)];
+      item.AnatomicRegionSequence = [
+        t.regionModifier
+          ? { ...code(t.region), AnatomicRegionModifierSequence: [code(t.regionModifier)] }
+          : code(t.region),
+      ];
     }
     if (s.color && s.color.length >= 3) item.RecommendedDisplayCIELabValue = rgbToDicomLab(s.color);
     return item;
   });
 
   const derivationCode = { CodeValue: '113076', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Segmentation' };
-  const purposeCode = { CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' };
+  const purposeCode = {
+    CodeValue: '121322',
+    CodingSchemeDesignator: 'DCM',
+    CodeMeaning: 'Source image for image processing operation',
+  };
   const perFrame = frames.map((f): NaturalDataset => {
     const item: NaturalDataset = {
       FrameContentSequence: [{ DimensionIndexValues: [f.segment, f.slice + 1] }],
@@ -223,10 +272,18 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     };
     const ref = source.sliceSopInstanceUids[f.slice];
     if (ref) {
-      item.DerivationImageSequence = [{
-        DerivationCodeSequence: [derivationCode],
-        SourceImageSequence: [{ ReferencedSOPClassUID: source.sopClassUid, ReferencedSOPInstanceUID: ref, PurposeOfReferenceCodeSequence: [purposeCode] }],
-      }];
+      item.DerivationImageSequence = [
+        {
+          DerivationCodeSequence: [derivationCode],
+          SourceImageSequence: [
+            {
+              ReferencedSOPClassUID: source.sopClassUid,
+              ReferencedSOPInstanceUID: ref,
+              PurposeOfReferenceCodeSequence: [purposeCode],
+            },
+          ],
+        },
+      ];
     }
     return item;
   });
@@ -253,7 +310,10 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     InstanceNumber: 1,
     FrameOfReferenceUID: source.frameOfReferenceUid,
     ContentLabel: 'SEGMENTATION',
-    ContentDescription: truncate(`${opts.algorithmName}${opts.algorithmVersion ? ` ${opts.algorithmVersion}` : ''}`, 64),
+    ContentDescription: truncate(
+      `${opts.algorithmName}${opts.algorithmVersion ? ` ${opts.algorithmVersion}` : ''}`,
+      64,
+    ),
     ContentCreatorName: '',
     SamplesPerPixel: 1,
     PhotometricInterpretation: 'MONOCHROME2',
@@ -270,22 +330,41 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     SegmentSequence: segmentSequence,
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUid }],
     DimensionIndexSequence: [
-      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: 0x0062000b, FunctionalGroupPointer: 0x0062000a, DimensionDescriptionLabel: 'Segment Number' },
-      { DimensionOrganizationUID: dimensionOrganizationUid, DimensionIndexPointer: 0x00200032, FunctionalGroupPointer: 0x00209113, DimensionDescriptionLabel: 'Image Position Patient' },
+      {
+        DimensionOrganizationUID: dimensionOrganizationUid,
+        DimensionIndexPointer: 0x0062000b,
+        FunctionalGroupPointer: 0x0062000a,
+        DimensionDescriptionLabel: 'Segment Number',
+      },
+      {
+        DimensionOrganizationUID: dimensionOrganizationUid,
+        DimensionIndexPointer: 0x00200032,
+        FunctionalGroupPointer: 0x00209113,
+        DimensionDescriptionLabel: 'Image Position Patient',
+      },
     ],
-    SharedFunctionalGroupsSequence: [{
-      PixelMeasuresSequence: [{
-        PixelSpacing: [ds(labelMap.spacing[1]), ds(labelMap.spacing[0])],
-        SliceThickness: ds(labelMap.spacing[2]),
-        SpacingBetweenSlices: ds(labelMap.spacing[2]),
-      }],
-      PlaneOrientationSequence: [{ ImageOrientationPatient: [...rowDir, ...colDir].map(ds) }],
-    }],
+    SharedFunctionalGroupsSequence: [
+      {
+        PixelMeasuresSequence: [
+          {
+            PixelSpacing: [ds(labelMap.spacing[1]), ds(labelMap.spacing[0])],
+            SliceThickness: ds(labelMap.spacing[2]),
+            SpacingBetweenSlices: ds(labelMap.spacing[2]),
+          },
+        ],
+        PlaneOrientationSequence: [{ ImageOrientationPatient: [...rowDir, ...colDir].map(ds) }],
+      },
+    ],
     PerFrameFunctionalGroupsSequence: perFrame,
-    ReferencedSeriesSequence: [{
-      SeriesInstanceUID: source.seriesInstanceUid,
-      ReferencedInstanceSequence: source.instances.map((i) => ({ ReferencedSOPClassUID: i.sopClassUid, ReferencedSOPInstanceUID: i.sopInstanceUid })),
-    }],
+    ReferencedSeriesSequence: [
+      {
+        SeriesInstanceUID: source.seriesInstanceUid,
+        ReferencedInstanceSequence: source.instances.map((i) => ({
+          ReferencedSOPClassUID: i.sopClassUid,
+          ReferencedSOPInstanceUID: i.sopInstanceUid,
+        })),
+      },
+    ],
     PixelData: pixels.buffer,
     _vrMap: { PixelData: 'OB' },
   };

@@ -87,7 +87,9 @@ function table(): Map<string, SegmentTerminology> {
 export function terminologyFor(name: string): SegmentTerminology | undefined {
   const key = name.trim().replace(/\s+/g, '_');
   const t = table();
-  return t.get(key) ?? t.get(key.toLowerCase()) ?? [...t.entries()].find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
+  return (
+    t.get(key) ?? t.get(key.toLowerCase()) ?? [...t.entries()].find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1]
+  );
 }
 
 /** Every known structure name (tests check the table covers TotalSegmentator's class map). */

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { readDicomSeries, VolumeError } from './dicomSeries.ts';
 import { readNifti } from './nifti.ts';
 import { TS } from '../../test/support/dicomPart10.ts';
-import { makeSyntheticCt, syntheticDicomSliceBuffers, writeSyntheticDicomSeries } from '../../test/support/syntheticCt.ts';
+import {
+  makeSyntheticCt,
+  syntheticDicomSliceBuffers,
+  writeSyntheticDicomSeries,
+} from '../../test/support/syntheticCt.ts';
 import { requireTestData, testDataPath } from '../../test/support/requirements.ts';
 import type { Volume } from './volume.ts';
 import { writePart10 } from '../seg/dcmjsData.ts';
@@ -23,9 +27,11 @@ async function filesIn(dir: string): Promise<string[]> {
 
 function assertSameGeometry(a: Volume, b: Volume, tol = 1e-4): void {
   assert.deepEqual(a.dims, b.dims);
-  for (let i = 0; i < 3; i++) assert.ok(Math.abs(a.spacing[i] - b.spacing[i]) < tol, `spacing ${a.spacing} vs ${b.spacing}`);
+  for (let i = 0; i < 3; i++)
+    assert.ok(Math.abs(a.spacing[i] - b.spacing[i]) < tol, `spacing ${a.spacing} vs ${b.spacing}`);
   for (let i = 0; i < 3; i++) assert.ok(Math.abs(a.origin[i] - b.origin[i]) < tol, `origin ${a.origin} vs ${b.origin}`);
-  for (let i = 0; i < 9; i++) assert.ok(Math.abs(a.direction[i] - b.direction[i]) < 1e-5, `direction ${a.direction} vs ${b.direction}`);
+  for (let i = 0; i < 9; i++)
+    assert.ok(Math.abs(a.direction[i] - b.direction[i]) < 1e-5, `direction ${a.direction} vs ${b.direction}`);
 }
 
 function assertSameVoxels(a: Volume, b: Volume): void {
@@ -59,19 +65,25 @@ function reorientLike(v: Volume, ref: Volume): Volume {
   const strides = [1, v.dims[0], v.dims[0] * v.dims[1]];
   const idx = [0, 0, 0];
   let o = 0;
-  for (idx[2] = 0; idx[2] < dims[2]; idx[2]++) for (idx[1] = 0; idx[1] < dims[1]; idx[1]++) for (idx[0] = 0; idx[0] < dims[0]; idx[0]++) {
-    let src = 0;
-    for (let r = 0; r < 3; r++) src += (sign[r] > 0 ? idx[r] : dims[r] - 1 - idx[r]) * strides[axis[r]];
-    out[o++] = v.data[src];
-  }
+  for (idx[2] = 0; idx[2] < dims[2]; idx[2]++)
+    for (idx[1] = 0; idx[1] < dims[1]; idx[1]++)
+      for (idx[0] = 0; idx[0] < dims[0]; idx[0]++) {
+        let src = 0;
+        for (let r = 0; r < 3; r++) src += (sign[r] > 0 ? idx[r] : dims[r] - 1 - idx[r]) * strides[axis[r]];
+        out[o++] = v.data[src];
+      }
   // The new origin is the old voxel that became (0,0,0).
   const corner = [0, 1, 2].map((a) => {
     const r = axis.indexOf(a);
     return sign[r] > 0 ? 0 : v.dims[a] - 1;
   });
-  const origin = [0, 1, 2].map((w) => v.origin[w] + [0, 1, 2].reduce((acc, a) => acc + v.direction[w * 3 + a] * v.spacing[a] * corner[a], 0)) as Volume['origin'];
+  const origin = [0, 1, 2].map(
+    (w) => v.origin[w] + [0, 1, 2].reduce((acc, a) => acc + v.direction[w * 3 + a] * v.spacing[a] * corner[a], 0),
+  ) as Volume['origin'];
   const spacing = [0, 1, 2].map((r) => v.spacing[axis[r]]) as Volume['spacing'];
-  const direction = [0, 1, 2].flatMap((w) => [0, 1, 2].map((r) => v.direction[w * 3 + axis[r]] * sign[r])) as Volume['direction'];
+  const direction = [0, 1, 2].flatMap((w) =>
+    [0, 1, 2].map((r) => v.direction[w * 3 + axis[r]] * sign[r]),
+  ) as Volume['direction'];
   return { dims, spacing, origin, direction, data: out };
 }
 
@@ -91,7 +103,11 @@ test('synthetic CT round trip: write series -> readDicomSeries gives the same HU
   const ct = makeSyntheticCt({ dims: [64, 48, 12], spacing: [0.8, 0.8, 2.5], seed: 7 });
   for (const ts of [TS.explicitLittle, TS.implicitLittle, TS.explicitBig, TS.deflatedExplicitLittle, TS.rle]) {
     const sub = join(dir, ts);
-    const paths = await writeSyntheticDicomSeries(sub, ct, { transferSyntax: ts, patientName: 'Doe^Jane', patientId: 'PID-77' });
+    const paths = await writeSyntheticDicomSeries(sub, ct, {
+      transferSyntax: ts,
+      patientName: 'Doe^Jane',
+      patientId: 'PID-77',
+    });
     // Shuffle so sorting by position is what puts the slices in order.
     const shuffled = [...paths].reverse();
     const { volume, warnings, meta } = await readDicomSeries(shuffled);
@@ -201,13 +217,19 @@ test('enhanced multi-frame CT of two frames is refused as too few slices', async
   const ct = makeSyntheticCt({ dims: [16, 16, 2], seed: 5 });
   const file = join(dir, 'two.dcm');
   await writeFile(file, enhancedCtFile(ct, [0, 1]));
-  await assert.rejects(readDicomSeries([file]), (err: unknown) => err instanceof VolumeError && err.code === 'too-few-slices' && /only 2 slice/.test(err.message));
+  await assert.rejects(
+    readDicomSeries([file]),
+    (err: unknown) => err instanceof VolumeError && err.code === 'too-few-slices' && /only 2 slice/.test(err.message),
+  );
 });
 
 test('real: the NEMA two-frame enhanced CT (CT0012) is read frame by frame and refused as too few slices', async (t) => {
   if (!requireTestData(t)) return;
   const file = testDataPath('dicom/compressed_single/explicit_le/dicomParser__CT0012.explicit_little_endian.dcm');
-  await assert.rejects(readDicomSeries([file]), (err: unknown) => err instanceof VolumeError && err.code === 'too-few-slices' && /only 2 slice/.test(err.message));
+  await assert.rejects(
+    readDicomSeries([file]),
+    (err: unknown) => err instanceof VolumeError && err.code === 'too-few-slices' && /only 2 slice/.test(err.message),
+  );
 });
 
 test('synthetic series: missing slice, duplicates, too few, mixed series are refused or fixed with a specific reason', async (t) => {
@@ -219,14 +241,25 @@ test('synthetic series: missing slice, duplicates, too few, mixed series are ref
   const other = await writeSyntheticDicomSeries(join(dir, 'b'), ct);
   await expectVolumeError([...paths.slice(0, 4), ...other.slice(4)], 'mixed-series');
   // A duplicate file (same position, same series) is dropped with a warning.
-  const sameSeries = syntheticDicomSliceBuffers(ct, { seriesUid: '2.25.1', studyUid: '2.25.2', frameOfReferenceUid: '2.25.3' });
+  const sameSeries = syntheticDicomSliceBuffers(ct, {
+    seriesUid: '2.25.1',
+    studyUid: '2.25.2',
+    frameOfReferenceUid: '2.25.3',
+  });
   const dDir = join(dir, 'd');
-  const dPaths = await writeSyntheticDicomSeries(dDir, ct, { seriesUid: '2.25.1', studyUid: '2.25.2', frameOfReferenceUid: '2.25.3' });
+  const dPaths = await writeSyntheticDicomSeries(dDir, ct, {
+    seriesUid: '2.25.1',
+    studyUid: '2.25.2',
+    frameOfReferenceUid: '2.25.3',
+  });
   const extra = join(dDir, 'extra.dcm');
   await writeFile(extra, sameSeries[5]);
   const { volume, warnings } = await readDicomSeries([...dPaths, extra]);
   assert.equal(volume.dims[2], 8);
-  assert.ok(warnings.some((w) => /repeated the position/.test(w)), warnings.join('; '));
+  assert.ok(
+    warnings.some((w) => /repeated the position/.test(w)),
+    warnings.join('; '),
+  );
   assertSameVoxels(volume, ct);
 });
 
@@ -244,30 +277,53 @@ test('gantry tilt (synthetic): positions sheared along the column direction are 
   // Build the tilted series by hand: slice k moved by k pixels along j and its pixels shifted by k rows.
   const tilted: Volume<Int16Array> = { ...ct, data: new Int16Array(ct.data.length) };
   const [nx, ny, nz] = ct.dims;
-  for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    const src = j + k < ny ? ct.data[k * nx * ny + (j + k) * nx + i] : -1024;
-    tilted.data[k * nx * ny + j * nx + i] = src;
-  }
+  for (let k = 0; k < nz; k++)
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        const src = j + k < ny ? ct.data[k * nx * ny + (j + k) * nx + i] : -1024;
+        tilted.data[k * nx * ny + j * nx + i] = src;
+      }
   const paths: string[] = [];
   for (let k = 0; k < nz; k++) {
-    const slice: Volume<Int16Array> = { ...tilted, dims: [nx, ny, 1], origin: [ct.origin[0], ct.origin[1] + k * 1, ct.origin[2] + k * 2], data: tilted.data.slice(k * nx * ny, (k + 1) * nx * ny) };
-    const [buf] = syntheticDicomSliceBuffers(slice, { seriesUid: '2.25.9', studyUid: '2.25.8', frameOfReferenceUid: '2.25.7' });
+    const slice: Volume<Int16Array> = {
+      ...tilted,
+      dims: [nx, ny, 1],
+      origin: [ct.origin[0], ct.origin[1] + k * 1, ct.origin[2] + k * 2],
+      data: tilted.data.slice(k * nx * ny, (k + 1) * nx * ny),
+    };
+    const [buf] = syntheticDicomSliceBuffers(slice, {
+      seriesUid: '2.25.9',
+      studyUid: '2.25.8',
+      frameOfReferenceUid: '2.25.7',
+    });
     const p = join(dir, `s${k}.dcm`);
     await writeFile(p, buf);
     paths.push(p);
   }
   const { volume, warnings } = await readDicomSeries(paths);
-  assert.ok(warnings.some((w) => /Gantry tilt of 26\.6°/.test(w)), warnings.join('; '));
+  assert.ok(
+    warnings.some((w) => /Gantry tilt of 26\.6°/.test(w)),
+    warnings.join('; '),
+  );
   assert.deepEqual(volume.dims, [nx, ny, nz]);
   // Output voxel (i, j, k) must equal tilted slice k at row j - k (within the slice), i.e. the original row j.
-  for (let k = 0; k < nz; k++) for (let j = k; j < ny; j++) for (let i = 0; i < nx; i++) {
-    assert.equal(volume.data[k * nx * ny + j * nx + i], tilted.data[k * nx * ny + (j - k) * nx + i]);
-  }
+  for (let k = 0; k < nz; k++)
+    for (let j = k; j < ny; j++)
+      for (let i = 0; i < nx; i++) {
+        assert.equal(volume.data[k * nx * ny + j * nx + i], tilted.data[k * nx * ny + (j - k) * nx + i]);
+      }
 });
 
 // ---- real data ----
 
-const TORSO = ['derived_made_here/dicom/totalseg_torso_20sl_uids_uncompressed', 'derived_made_here/dicom/totalseg_torso_20sl_uids_jpeg_lossless_sv1_4.70', 'derived_made_here/dicom/totalseg_torso_20sl_uids_j2k_4.90', 'dicom/ct_series/totalseg_torso_20sl_j2k', 'derived_made_here/dicom/totalseg_torso_20sl_uncompressed', 'derived_made_here/dicom/totalseg_torso_20sl_jpeg_lossless_sv1_4.70'];
+const TORSO = [
+  'derived_made_here/dicom/totalseg_torso_20sl_uids_uncompressed',
+  'derived_made_here/dicom/totalseg_torso_20sl_uids_jpeg_lossless_sv1_4.70',
+  'derived_made_here/dicom/totalseg_torso_20sl_uids_j2k_4.90',
+  'dicom/ct_series/totalseg_torso_20sl_j2k',
+  'derived_made_here/dicom/totalseg_torso_20sl_uncompressed',
+  'derived_made_here/dicom/totalseg_torso_20sl_jpeg_lossless_sv1_4.70',
+];
 
 test('real: the 20-slice torso CT gives identical volumes in every transfer syntax', async (t) => {
   if (!requireTestData(t)) return;
@@ -290,14 +346,21 @@ test('real: the 20-slice torso CT gives identical volumes in every transfer synt
 test('real: the MR series decodes identically from RLE, JPEG-LS, JPEG lossless and JPEG 2000, and matches dicom2nifti', async (t) => {
   if (!requireTestData(t)) return;
   const gt = await readNifti(testDataPath('dicom/compressed_series/d2n_mr4sl_compressed_ground_truth.nii.gz'));
-  for (const dir of ['d2n_mr4sl_rle', 'd2n_mr4sl_jpegls_lossless', 'd2n_mr4sl_jpeg_lossless_sv1', 'd2n_mr4sl_j2k_lossless']) {
+  for (const dir of [
+    'd2n_mr4sl_rle',
+    'd2n_mr4sl_jpegls_lossless',
+    'd2n_mr4sl_jpeg_lossless_sv1',
+    'd2n_mr4sl_j2k_lossless',
+  ]) {
     const { volume } = await readDicomSeries(await filesIn(testDataPath('dicom/compressed_series', dir)));
     const aligned = reorientLike(gt, volume);
     assertSameGeometry(aligned, volume, 1e-3);
     assertSameVoxels(aligned, volume);
   }
   const gtLe = await readNifti(testDataPath('dicom/compressed_series/d2n_mr4sl_explicit_le_ground_truth.nii.gz'));
-  const { volume } = await readDicomSeries(await filesIn(testDataPath('dicom/compressed_series/d2n_mr4sl_explicit_le')));
+  const { volume } = await readDicomSeries(
+    await filesIn(testDataPath('dicom/compressed_series/d2n_mr4sl_explicit_le')),
+  );
   const alignedLe = reorientLike(gtLe, volume);
   assertSameGeometry(alignedLe, volume, 1e-3);
   assertSameVoxels(alignedLe, volume);
@@ -307,26 +370,41 @@ const GEOMETRY = 'dicom/bad_inputs/geometry_problem_series';
 
 test('real: each geometry problem gets its specific error', async (t) => {
   if (!requireTestData(t)) return;
-  const missing = await expectVolumeError(await filesIn(testDataPath(GEOMETRY, 'd2n_ct_missing_slice_4sl')), 'missing-slices');
+  const missing = await expectVolumeError(
+    await filesIn(testDataPath(GEOMETRY, 'd2n_ct_missing_slice_4sl')),
+    'missing-slices',
+  );
   assert.match(missing.message, /1 slice\(s\) are missing.*gap of 10 mm/);
   await expectVolumeError(await filesIn(testDataPath(GEOMETRY, 'd2n_ct_tilt_missing_slice_4sl')), 'missing-slices');
   await expectVolumeError(await filesIn(testDataPath(GEOMETRY, 'd2n_ct_not_a_volume_4sl')), 'not-a-volume');
   await expectVolumeError(await filesIn(testDataPath(GEOMETRY, 'd2n_mr_mixed_orientation_4sl')), 'mixed-orientation');
   await expectVolumeError(await filesIn(testDataPath(GEOMETRY, 'd2n_mr_only_2sl')), 'too-few-slices');
   // Duplicates are dropped with a warning; what is left of this scattered series still has gaps.
-  const dup = await expectVolumeError(await filesIn(testDataPath(GEOMETRY, 'kits_ct_duplicate_positions_11sl')), 'missing-slices');
-  assert.ok(dup.warnings.some((w) => /1 image\(s\) repeated the position/.test(w)), dup.warnings.join('; '));
+  const dup = await expectVolumeError(
+    await filesIn(testDataPath(GEOMETRY, 'kits_ct_duplicate_positions_11sl')),
+    'missing-slices',
+  );
+  assert.ok(
+    dup.warnings.some((w) => /1 image\(s\) repeated the position/.test(w)),
+    dup.warnings.join('; '),
+  );
 });
 
 test('real: gantry tilt is corrected onto a rectilinear grid', async (t) => {
   if (!requireTestData(t)) return;
   const { volume, warnings } = await readDicomSeries(await filesIn(testDataPath(GEOMETRY, 'd2n_ct_gantry_tilt_4sl')));
-  assert.ok(warnings.some((w) => /Gantry tilt of 14\.0°/.test(w)), warnings.join('; '));
+  assert.ok(
+    warnings.some((w) => /Gantry tilt of 14\.0°/.test(w)),
+    warnings.join('; '),
+  );
   assert.deepEqual(volume.dims, [512, 512, 4]);
   const d = volume.direction;
   const col = (k: number) => [d[k], d[3 + k], d[6 + k]];
   const dotp = (a: number[], b: number[]) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-  assert.ok(Math.abs(dotp(col(0), col(2))) < 1e-6 && Math.abs(dotp(col(1), col(2))) < 1e-6, 'slice axis is orthogonal to the image plane');
+  assert.ok(
+    Math.abs(dotp(col(0), col(2))) < 1e-6 && Math.abs(dotp(col(1), col(2))) < 1e-6,
+    'slice axis is orthogonal to the image plane',
+  );
   // Slice spacing is measured along the normal: 5 mm table steps at 14 degrees.
   assert.ok(Math.abs(volume.spacing[2] - 5 * Math.cos((14.0 * Math.PI) / 180)) < 0.01, String(volume.spacing[2]));
   const ge = await readDicomSeries(await filesIn(testDataPath('dicom/ct_series/dcmqa_ge_head_tilt_28sl')));
@@ -336,21 +414,40 @@ test('real: gantry tilt is corrected onto a rectilinear grid', async (t) => {
 
 test('real: localizer and secondary capture are refused; DICOMDIR files are ignored', async (t) => {
   if (!requireTestData(t)) return;
-  await expectVolumeError(await filesIn(testDataPath('dicom/bad_inputs/non_volume_ct_images/dcmqa_philips_localizer')), 'localizer');
-  await expectVolumeError(await filesIn(testDataPath('dicom/bad_inputs/non_volume_ct_images/dcmqa_philips_exam_summary_sc')), 'secondary-capture');
+  await expectVolumeError(
+    await filesIn(testDataPath('dicom/bad_inputs/non_volume_ct_images/dcmqa_philips_localizer')),
+    'localizer',
+  );
+  await expectVolumeError(
+    await filesIn(testDataPath('dicom/bad_inputs/non_volume_ct_images/dcmqa_philips_exam_summary_sc')),
+    'secondary-capture',
+  );
   const phantom = await readDicomSeries(await filesIn(testDataPath('dicom/ct_series/dcmqa_philips_phantom_tilt_54sl')));
   assert.equal(phantom.volume.dims[2], 54);
 });
 
 test('real: unsupported transfer syntax names the syntax; not-DICOM files are refused', async (t) => {
   if (!requireTestData(t)) return;
-  const err = await expectVolumeError([testDataPath('dicom/bad_inputs/unsupported_or_new_transfer_syntax/pydicom-data__HTJ2KLossless_08_RGB.dcm')], 'unsupported-transfer-syntax');
+  const err = await expectVolumeError(
+    [testDataPath('dicom/bad_inputs/unsupported_or_new_transfer_syntax/pydicom-data__HTJ2KLossless_08_RGB.dcm')],
+    'unsupported-transfer-syntax',
+  );
   assert.match(err.message, /HTJ2K/);
   assert.match(err.message, /1\.2\.840\.10008\.1\.2\.4\.201/);
   const dir = testDataPath('dicom/bad_inputs/not_dicom_made_here');
-  for (const f of ['empty_file.dcm', 'plain_text_not_dicom.dcm', 'png_image_renamed.dcm', 'nifti_gz_renamed.dcm', 'dicm_magic_then_random_bytes.dcm', 'ct_slice_truncated_in_header.dcm']) {
+  for (const f of [
+    'empty_file.dcm',
+    'plain_text_not_dicom.dcm',
+    'png_image_renamed.dcm',
+    'nifti_gz_renamed.dcm',
+    'dicm_magic_then_random_bytes.dcm',
+    'ct_slice_truncated_in_header.dcm',
+  ]) {
     const e = await expectVolumeError([join(dir, f)], 'not-dicom');
     assert.ok(e.message.includes(f), 'the message names the file');
   }
-  await expectVolumeError([testDataPath('dicom/bad_inputs/non_image_dicom/debian-python3-pydicom__test-SR.dcm')], 'no-pixel-data');
+  await expectVolumeError(
+    [testDataPath('dicom/bad_inputs/non_image_dicom/debian-python3-pydicom__test-SR.dcm')],
+    'no-pixel-data',
+  );
 });

@@ -76,7 +76,10 @@ function seqItem(ds: DataSet | undefined, tag: string): DataSet | undefined {
 }
 
 /** Geometry of frame f, from per-frame then shared functional groups (enhanced multi-frame), then the top level. */
-function frameGeometry(ds: DataSet, f: number): { ipp: number[]; iop: number[]; spacing: number[]; slope?: number; intercept?: number } {
+function frameGeometry(
+  ds: DataSet,
+  f: number,
+): { ipp: number[]; iop: number[]; spacing: number[]; slope?: number; intercept?: number } {
   const perFrame = ds.elements.x52009230?.items?.[f]?.dataSet;
   const shared = ds.elements.x52009229?.items?.[0]?.dataSet;
   const pick = (seqTag: string, tag: string): string | undefined =>
@@ -97,25 +100,37 @@ function frameGeometry(ds: DataSet, f: number): { ipp: number[]; iop: number[]; 
 
 function parse(buf: Buffer, name: string): DataSet {
   if (buf.length < 132 || buf.toString('latin1', 128, 132) !== 'DICM') {
-    throw new VolumeError('not-dicom', `"${name}" is not a DICOM Part-10 file (no "DICM" marker after the 128-byte preamble).`);
+    throw new VolumeError(
+      'not-dicom',
+      `"${name}" is not a DICOM Part-10 file (no "DICM" marker after the 128-byte preamble).`,
+    );
   }
   try {
     return dicomParser.parseDicom(buf);
   } catch (err) {
     // dicom-parser throws strings, Errors, or { exception, dataSet } objects.
-    const ex = typeof err === 'object' && err !== null && 'exception' in err ? (err as { exception: unknown }).exception : err;
+    const ex =
+      typeof err === 'object' && err !== null && 'exception' in err ? (err as { exception: unknown }).exception : err;
     const reason = typeof ex === 'string' ? ex : ex instanceof Error ? ex.message : 'unreadable';
-    throw new VolumeError('not-dicom', `"${name}" could not be parsed as DICOM (${reason.replace(/^dicomParser\.\w+: ?/, '')}); the file is truncated or damaged.`, { cause: err });
+    throw new VolumeError(
+      'not-dicom',
+      `"${name}" could not be parsed as DICOM (${reason.replace(/^dicomParser\.\w+: ?/, '')}); the file is truncated or damaged.`,
+      { cause: err },
+    );
   }
 }
 
 function checkAbort(signal?: AbortSignal): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('Reading the series was cancelled.');
+  if (signal?.aborted)
+    throw signal.reason instanceof Error ? signal.reason : new Error('Reading the series was cancelled.');
 }
 
 const fmtMm = (v: number): string => `${Number(v.toFixed(2))} mm`;
 
-export async function readDicomSeries(files: string[], opts: { signal?: AbortSignal } = {}): Promise<DicomSeriesResult> {
+export async function readDicomSeries(
+  files: string[],
+  opts: { signal?: AbortSignal } = {},
+): Promise<DicomSeriesResult> {
   const warnings: string[] = [];
   if (files.length === 0) throw new VolumeError('too-few-slices', 'No DICOM files were given.');
 
@@ -130,29 +145,44 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
     const name = basename(path);
     const ds = parse(await readFile(path), name);
     const sopClass = (ds.string('x00080016') || ds.string('x00020002') || '').trim();
-    const imageType = (ds.string('x00080008') ?? '').toUpperCase().split('\\').map((s) => s.trim());
+    const imageType = (ds.string('x00080008') ?? '')
+      .toUpperCase()
+      .split('\\')
+      .map((s) => s.trim());
     const pixelEl = ds.elements.x7fe00010;
     if (!pixelEl || pixelEl.length === 0) {
       // DICOMDIR files and structured reports often travel with a series: skip them, refuse if nothing else.
       excluded.noPixels++;
-      exclusions.noPixels ??= new VolumeError('no-pixel-data', `"${name}" holds no pixel data (it is a ${sopClass === '1.2.840.10008.1.3.10' ? 'DICOMDIR' : 'non-image object such as a report or structure set'}), so there is no image to build a volume from.`);
+      exclusions.noPixels ??= new VolumeError(
+        'no-pixel-data',
+        `"${name}" holds no pixel data (it is a ${sopClass === '1.2.840.10008.1.3.10' ? 'DICOMDIR' : 'non-image object such as a report or structure set'}), so there is no image to build a volume from.`,
+      );
       continue;
     }
     const transferSyntax = (ds.string('x00020010') ?? '').trim().replace(/\0/g, '');
     assertSupportedTransferSyntax(transferSyntax);
     if (SECONDARY_CAPTURE_CLASSES.has(sopClass)) {
       excluded.secondary++;
-      exclusions.secondary ??= new VolumeError('secondary-capture', 'The images are secondary captures (screenshots such as dose reports, protocol pages or saved views), not slices of a scan; send the original CT or MR series.');
+      exclusions.secondary ??= new VolumeError(
+        'secondary-capture',
+        'The images are secondary captures (screenshots such as dose reports, protocol pages or saved views), not slices of a scan; send the original CT or MR series.',
+      );
       continue;
     }
     if (imageType.includes('LOCALIZER') || imageType.includes('SCOUT') || imageType.includes('SURVIEW')) {
       excluded.localizer++;
-      exclusions.localizer ??= new VolumeError('localizer', 'The images are localizers (scout/surview projection images), not cross-sectional slices; send the axial (or other reconstructed) series instead.');
+      exclusions.localizer ??= new VolumeError(
+        'localizer',
+        'The images are localizers (scout/surview projection images), not cross-sectional slices; send the axial (or other reconstructed) series instead.',
+      );
       continue;
     }
     const format = readPixelFormat(ds);
     if (format.samplesPerPixel !== 1) {
-      throw new VolumeError('inconsistent-images', `"${name}" is a colour image (${format.photometricInterpretation || `${format.samplesPerPixel} samples per pixel`}); only greyscale CT/MR slices can form a volume.`);
+      throw new VolumeError(
+        'inconsistent-images',
+        `"${name}" is a colour image (${format.photometricInterpretation || `${format.samplesPerPixel} samples per pixel`}); only greyscale CT/MR slices can form a volume.`,
+      );
     }
     const seriesUid = (ds.string('x0020000e') ?? '').trim();
     meta ??= {
@@ -169,7 +199,10 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
     for (let f = 0; f < format.numberOfFrames; f++) {
       const g = frameGeometry(ds, f);
       if (g.ipp.length !== 3 || g.iop.length !== 6 || [...g.ipp, ...g.iop].some((v) => !Number.isFinite(v))) {
-        throw new VolumeError('missing-geometry', `"${name}" has no usable Image Position/Orientation (Patient), so its place in the volume is unknown. Is it a slice of a CT/MR scan?`);
+        throw new VolumeError(
+          'missing-geometry',
+          `"${name}" has no usable Image Position/Orientation (Patient), so its place in the volume is unknown. Is it a slice of a CT/MR scan?`,
+        );
       }
       const ps = g.spacing.length >= 2 && g.spacing.every((v) => Number.isFinite(v) && v > 0) ? g.spacing : null;
       if (!ps) warnings.push(`"${name}" has no Pixel Spacing; 1 mm was assumed.`);
@@ -188,20 +221,35 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
     }
   }
   // When nothing usable is left, the most telling reason wins: images that are not slices over files without images.
-  const exclusionError = excluded.secondary >= excluded.localizer ? (exclusions.secondary ?? exclusions.localizer ?? exclusions.noPixels) : (exclusions.localizer ?? exclusions.noPixels);
-  if (slices.length === 0 || !meta) throw exclusionError ?? new VolumeError('no-pixel-data', 'None of the files holds an image.');
+  const exclusionError =
+    excluded.secondary >= excluded.localizer
+      ? (exclusions.secondary ?? exclusions.localizer ?? exclusions.noPixels)
+      : (exclusions.localizer ?? exclusions.noPixels);
+  if (slices.length === 0 || !meta)
+    throw exclusionError ?? new VolumeError('no-pixel-data', 'None of the files holds an image.');
   if (excluded.localizer) warnings.push(`${excluded.localizer} localizer image(s) were left out of the volume.`);
-  if (excluded.secondary) warnings.push(`${excluded.secondary} secondary-capture image(s) were left out of the volume.`);
-  if (excluded.noPixels) warnings.push(`${excluded.noPixels} file(s) without pixel data (DICOMDIR, reports) were ignored.`);
+  if (excluded.secondary)
+    warnings.push(`${excluded.secondary} secondary-capture image(s) were left out of the volume.`);
+  if (excluded.noPixels)
+    warnings.push(`${excluded.noPixels} file(s) without pixel data (DICOMDIR, reports) were ignored.`);
 
   // One series, one image size.
   const seriesUids = new Set(infos.map((i) => i.seriesUid));
-  if (seriesUids.size > 1) throw new VolumeError('mixed-series', `The files belong to ${seriesUids.size} different series; send one series at a time.`, { warnings });
+  if (seriesUids.size > 1)
+    throw new VolumeError(
+      'mixed-series',
+      `The files belong to ${seriesUids.size} different series; send one series at a time.`,
+      { warnings },
+    );
   const f0 = infos[0].format;
   for (const info of infos) {
     const f = info.format;
     if (f.rows !== f0.rows || f.columns !== f0.columns || f.bitsAllocated !== f0.bitsAllocated) {
-      throw new VolumeError('inconsistent-images', `The images differ in size (${f0.columns}x${f0.rows} and ${f.columns}x${f.rows}), so they cannot be stacked into one volume.`, { warnings });
+      throw new VolumeError(
+        'inconsistent-images',
+        `The images differ in size (${f0.columns}x${f0.rows} and ${f.columns}x${f.rows}), so they cannot be stacked into one volume.`,
+        { warnings },
+      );
     }
   }
 
@@ -209,7 +257,11 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
   const iop0 = slices[0].orientation;
   for (const s of slices) {
     if (s.orientation.some((v, i) => Math.abs(v - iop0[i]) > 1e-3)) {
-      throw new VolumeError('mixed-orientation', 'The images have different orientations (e.g. axial and sagittal slices mixed in one folder); send each orientation as its own series.', { warnings });
+      throw new VolumeError(
+        'mixed-orientation',
+        'The images have different orientations (e.g. axial and sagittal slices mixed in one folder); send each orientation as its own series.',
+        { warnings },
+      );
     }
   }
   const row = normalize(iop0.slice(0, 3));
@@ -231,17 +283,31 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
     unique.push(s);
   }
   if (unique.length === 1 && slices.length > 1) {
-    throw new VolumeError('not-a-volume', `All ${slices.length} images lie at the same position, so they do not form a volume (repeated acquisitions or a time series of one slice).`, { warnings });
+    throw new VolumeError(
+      'not-a-volume',
+      `All ${slices.length} images lie at the same position, so they do not form a volume (repeated acquisitions or a time series of one slice).`,
+      { warnings },
+    );
   }
   if (duplicates > 0) {
     const perPosition = slices.length / unique.length;
     if (Number.isInteger(perPosition) && perPosition > 1 && unique.length >= 3) {
-      throw new VolumeError('multiple-volumes', `Every position holds ${perPosition} images (several phases, echoes or time points in one series); send each volume as its own series.`, { warnings });
+      throw new VolumeError(
+        'multiple-volumes',
+        `Every position holds ${perPosition} images (several phases, echoes or time points in one series); send each volume as its own series.`,
+        { warnings },
+      );
     }
-    warnings.push(`${duplicates} image(s) repeated the position of another slice and were dropped (kept the first by instance number).`);
+    warnings.push(
+      `${duplicates} image(s) repeated the position of another slice and were dropped (kept the first by instance number).`,
+    );
   }
   if (unique.length < 3) {
-    throw new VolumeError('too-few-slices', `The series has only ${unique.length} slice(s); at least 3 are needed to build a 3D volume.`, { warnings });
+    throw new VolumeError(
+      'too-few-slices',
+      `The series has only ${unique.length} slice(s); at least 3 are needed to build a 3D volume.`,
+      { warnings },
+    );
   }
 
   // Spacing: uniform, or a gap that is a whole multiple (missing slices), or irregular (resampled).
@@ -267,13 +333,19 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
       );
     }
     uniformSpacing = base;
-    warnings.push(`Slice spacing varies (${fmtMm(sorted[0])} to ${fmtMm(maxGap)}); the volume was resampled to ${fmtMm(base)} slices.`);
+    warnings.push(
+      `Slice spacing varies (${fmtMm(sorted[0])} to ${fmtMm(maxGap)}); the volume was resampled to ${fmtMm(base)} slices.`,
+    );
   }
 
   // Gantry tilt: positions drift within the image plane from slice to slice.
   const first = unique[0];
   const inPlane = unique.map((s) => {
-    const d: Vec3 = [s.position[0] - first.position[0], s.position[1] - first.position[1], s.position[2] - first.position[2]];
+    const d: Vec3 = [
+      s.position[0] - first.position[0],
+      s.position[1] - first.position[1],
+      s.position[2] - first.position[2],
+    ];
     return { u: dot(d, row), v: dot(d, col) };
   });
   const lastShift = inPlane[inPlane.length - 1];
@@ -330,11 +402,23 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
     }
     for (let p = 0; p < sliceSize; p++) out[base + p] = stored[p] * s.slope + s.intercept;
   }
+  // The last parsed file is not needed while the resampler allocates its output.
+  // eslint-disable-next-line no-useless-assignment
   ds = null;
 
   const spacing: Vec3 = [sx, sy, irregular ? uniformSpacing : typical];
   if (needsResample) {
-    out = resample(out, { nx, ny, nzIn, nz, sx, sy, spacingZ: spacing[2], along: unique.map((s) => s.along - first.along), shifts: inPlane });
+    out = resample(out, {
+      nx,
+      ny,
+      nzIn,
+      nz,
+      sx,
+      sy,
+      spacingZ: spacing[2],
+      along: unique.map((s) => s.along - first.along),
+      shifts: inPlane,
+    });
   }
   const volume: Volume = {
     dims: [nx, ny, nz],
@@ -359,7 +443,17 @@ export async function readDicomSeries(files: string[], opts: { signal?: AbortSig
  */
 function resample(
   src: VoxelArray,
-  g: { nx: number; ny: number; nzIn: number; nz: number; sx: number; sy: number; spacingZ: number; along: number[]; shifts: { u: number; v: number }[] },
+  g: {
+    nx: number;
+    ny: number;
+    nzIn: number;
+    nz: number;
+    sx: number;
+    sy: number;
+    spacingZ: number;
+    along: number[];
+    shifts: { u: number; v: number }[];
+  },
 ): VoxelArray {
   const { nx, ny, nzIn, nz } = g;
   const sliceSize = nx * ny;

@@ -24,7 +24,11 @@ function codecs(): Promise<Codecs> {
   if (!ready) {
     const mod = require('dcmjs-codecs') as Codecs;
     // Never log the codec's messages: they can quote image content and are not ours to show.
-    ready = (mod.NativeCodecs.isInitialized() ? Promise.resolve() : mod.NativeCodecs.initializeAsync({ logCodecsInfo: false, logCodecsTrace: false })).then(() => mod);
+    ready = (
+      mod.NativeCodecs.isInitialized()
+        ? Promise.resolve()
+        : mod.NativeCodecs.initializeAsync({ logCodecsInfo: false, logCodecsTrace: false })
+    ).then(() => mod);
     ready.catch(() => {
       ready = undefined;
     });
@@ -45,15 +49,29 @@ export interface Jpeg12Frame {
  * values; the caller applies Bits Stored and Pixel Representation). Colour 12-bit JPEG does not occur in
  * CT/MR and is refused rather than returned as unconverted YCbCr.
  */
-export async function decodeJpeg12(encoded: Uint8Array, frame: Jpeg12Frame, precision: number, samplesPerPixel: number): Promise<Uint8Array> {
+export async function decodeJpeg12(
+  encoded: Uint8Array,
+  frame: Jpeg12Frame,
+  precision: number,
+  samplesPerPixel: number,
+): Promise<Uint8Array> {
   if (precision > 12) {
-    throw new VolumeError('unsupported-pixel-format', `The JPEG frame declares ${precision}-bit samples; lossy (DCT) JPEG holds at most 12 bits, so the image is damaged or mislabelled.`);
+    throw new VolumeError(
+      'unsupported-pixel-format',
+      `The JPEG frame declares ${precision}-bit samples; lossy (DCT) JPEG holds at most 12 bits, so the image is damaged or mislabelled.`,
+    );
   }
   if (samplesPerPixel !== 1) {
-    throw new VolumeError('unsupported-pixel-format', `The images are ${precision}-bit JPEG with ${samplesPerPixel} samples per pixel (colour); only monochrome 12-bit JPEG can be read. Send them uncompressed.`);
+    throw new VolumeError(
+      'unsupported-pixel-format',
+      `The images are ${precision}-bit JPEG with ${samplesPerPixel} samples per pixel (colour); only monochrome 12-bit JPEG can be read. Send them uncompressed.`,
+    );
   }
   if (frame.bitsAllocated !== 16) {
-    throw new VolumeError('unsupported-pixel-format', `The images are ${precision}-bit JPEG but declare ${frame.bitsAllocated} bits allocated; ${precision}-bit samples need 16. The file header and the compressed data disagree.`);
+    throw new VolumeError(
+      'unsupported-pixel-format',
+      `The images are ${precision}-bit JPEG but declare ${frame.bitsAllocated} bits allocated; ${precision}-bit samples need 16. The file header and the compressed data disagree.`,
+    );
   }
   const { Context, NativeCodecs } = await codecs();
   const ctx = new Context({

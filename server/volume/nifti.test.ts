@@ -21,7 +21,8 @@ function assertSame(a: Volume, b: Volume, tol = 1e-4): void {
   close(a.origin, b.origin, tol, 'origin');
   close(a.direction, b.direction, 1e-6, 'direction');
   assert.equal(a.data.length, b.data.length);
-  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) assert.fail(`voxel ${i}: ${a.data[i]} vs ${b.data[i]}`);
+  for (let i = 0; i < a.data.length; i++)
+    if (a.data[i] !== b.data[i]) assert.fail(`voxel ${i}: ${a.data[i]} vs ${b.data[i]}`);
 }
 
 test('NIfTI write -> read keeps data, type and LPS geometry (oblique, int16 CT and uint8 labels)', async (t) => {
@@ -38,7 +39,10 @@ test('NIfTI write -> read keeps data, type and LPS geometry (oblique, int16 CT a
     assert.ok(back.data instanceof Int16Array);
     assertSame(back, ct);
   }
-  const labels: Volume = { ...ct, data: new Uint8Array(ct.data.length).map((_, i) => (ct.data[i] > 300 ? 2 : ct.data[i] > -500 ? 1 : 0)) };
+  const labels: Volume = {
+    ...ct,
+    data: new Uint8Array(ct.data.length).map((_, i) => (ct.data[i] > 300 ? 2 : ct.data[i] > -500 ? 1 : 0)),
+  };
   await writeNifti(join(dir, 'seg.nii.gz'), labels);
   const labelsBack = await readNifti(join(dir, 'seg.nii.gz'));
   assert.ok(labelsBack.data instanceof Uint8Array);
@@ -80,7 +84,9 @@ test('real: NIfTI and NRRD copies of example_ct give identical volumes and geome
   // RAS-stored NIfTI comes out in LPS: i runs to the patient's right.
   close(nii.direction, [-1, 0, 0, 0, -1, 0, 0, 0, 1], 1e-6, 'direction');
   const seg = await readVolumeFile(testDataPath('nifti/totalsegmentator/example_seg_fast_force_split.nii.gz'));
-  const segNrrd = await readVolumeFile(testDataPath('derived_made_here/nrrd/totalseg_example_ct_seg_fast_from_nifti.seg-labelmap.nrrd'));
+  const segNrrd = await readVolumeFile(
+    testDataPath('derived_made_here/nrrd/totalseg_example_ct_seg_fast_from_nifti.seg-labelmap.nrrd'),
+  );
   assert.ok(seg.data instanceof Uint8Array);
   assertSame(segNrrd, seg, 1e-4);
   const brain = await readVolumeFile(testDataPath('nrrd/pyradiomics/brain1_image.nrrd'));

@@ -29,7 +29,10 @@ const DT = {
 } as const;
 type NiftiTypeName = keyof typeof DT;
 
-const ARRAY_OF: Record<number, { name: NiftiTypeName; bytes: number; make: (buf: ArrayBuffer, off: number, n: number) => VoxelArray }> = {
+const ARRAY_OF: Record<
+  number,
+  { name: NiftiTypeName; bytes: number; make: (buf: ArrayBuffer, off: number, n: number) => VoxelArray }
+> = {
   [DT.uint8]: { name: 'uint8', bytes: 1, make: (b, o, n) => new Uint8Array(b, o, n) },
   [DT.int8]: { name: 'int8', bytes: 1, make: (b, o, n) => new Int8Array(b, o, n) },
   [DT.int16]: { name: 'int16', bytes: 2, make: (b, o, n) => new Int16Array(b, o, n) },
@@ -51,12 +54,19 @@ async function loadBytes(pathOrBuffer: string | Uint8Array): Promise<Buffer> {
     const streamed = await gunzipFile(pathOrBuffer);
     if (streamed) return streamed;
   }
-  const raw = typeof pathOrBuffer === 'string' ? await readFile(pathOrBuffer) : Buffer.from(pathOrBuffer.buffer, pathOrBuffer.byteOffset, pathOrBuffer.byteLength);
+  const raw =
+    typeof pathOrBuffer === 'string'
+      ? await readFile(pathOrBuffer)
+      : Buffer.from(pathOrBuffer.buffer, pathOrBuffer.byteOffset, pathOrBuffer.byteLength);
   if (!isGzip(raw)) return raw;
   try {
     return await gunzipAsync(raw);
   } catch (err) {
-    throw new VolumeError('corrupt-volume-file', 'The NIfTI file is gzip-compressed but could not be decompressed (it is truncated or damaged).', { cause: err });
+    throw new VolumeError(
+      'corrupt-volume-file',
+      'The NIfTI file is gzip-compressed but could not be decompressed (it is truncated or damaged).',
+      { cause: err },
+    );
   }
 }
 
@@ -84,20 +94,28 @@ async function gunzipFile(path: string): Promise<Buffer | null> {
   }
   let length = 0;
   try {
-    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip({ chunkSize: 1 << 20 }), async (chunks: AsyncIterable<Buffer>) => {
-      for await (const chunk of chunks) {
-        if (length + chunk.length > out.length) {
-          const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, length + chunk.length));
-          out.copy(bigger, 0, 0, length);
-          out = bigger;
+    await pipeline(
+      createReadStream(path, { highWaterMark: 1 << 20 }),
+      createGunzip({ chunkSize: 1 << 20 }),
+      async (chunks: AsyncIterable<Buffer>) => {
+        for await (const chunk of chunks) {
+          if (length + chunk.length > out.length) {
+            const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, length + chunk.length));
+            out.copy(bigger, 0, 0, length);
+            out = bigger;
+          }
+          chunk.copy(out, length);
+          length += chunk.length;
         }
-        chunk.copy(out, length);
-        length += chunk.length;
-      }
-    });
+      },
+    );
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ENOENT') throw err;
-    throw new VolumeError('corrupt-volume-file', 'The NIfTI file is gzip-compressed but could not be decompressed (it is truncated or damaged).', { cause: err });
+    throw new VolumeError(
+      'corrupt-volume-file',
+      'The NIfTI file is gzip-compressed but could not be decompressed (it is truncated or damaged).',
+      { cause: err },
+    );
   }
   return out.subarray(0, length);
 }
@@ -140,7 +158,11 @@ export function parseNiftiHeader(buf: Buffer): (Header & { littleEndian: boolean
         sformCode: i16(254),
         quatern: [f32(256), f32(260), f32(264)],
         qoffset: [f32(268), f32(272), f32(276)],
-        srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f32(280 + 16 * r + 4 * c))) as [number[], number[], number[]],
+        srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f32(280 + 16 * r + 4 * c))) as [
+          number[],
+          number[],
+          number[],
+        ],
       };
     }
     if (sizeofHdr === 540 && buf.length >= 540) {
@@ -162,7 +184,11 @@ export function parseNiftiHeader(buf: Buffer): (Header & { littleEndian: boolean
         sformCode: i32(348),
         quatern: [f64(352), f64(360), f64(368)],
         qoffset: [f64(376), f64(384), f64(392)],
-        srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f64(400 + 32 * r + 8 * c))) as [number[], number[], number[]],
+        srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f64(400 + 32 * r + 8 * c))) as [
+          number[],
+          number[],
+          number[],
+        ],
       };
     }
   }
@@ -196,22 +222,33 @@ function rasAffine(h: Header): number[][] {
 export async function readNifti(pathOrBuffer: string | Uint8Array): Promise<Volume> {
   const buf = await loadBytes(pathOrBuffer);
   const h = parseNiftiHeader(buf);
-  if (!h) throw new VolumeError('not-a-volume-file', 'The file is not a NIfTI image (no valid NIfTI-1 or NIfTI-2 header).');
+  if (!h)
+    throw new VolumeError('not-a-volume-file', 'The file is not a NIfTI image (no valid NIfTI-1 or NIfTI-2 header).');
   const ndim = h.dims[0];
-  if (ndim < 1 || ndim > 7) throw new VolumeError('corrupt-volume-file', `The NIfTI header is damaged: it declares ${ndim} dimensions.`);
+  if (ndim < 1 || ndim > 7)
+    throw new VolumeError('corrupt-volume-file', `The NIfTI header is damaged: it declares ${ndim} dimensions.`);
   const [nx, ny, nz] = [1, 2, 3].map((k) => (k <= ndim ? Math.max(1, h.dims[k]) : 1));
   const extra = h.dims.slice(4, ndim + 1).reduce((p, d) => p * Math.max(1, d), 1);
   if (extra > 1) {
-    throw new VolumeError('multiple-volumes', `The NIfTI file holds ${extra} volumes (a 4D or 5D series); send a single 3D volume.`);
+    throw new VolumeError(
+      'multiple-volumes',
+      `The NIfTI file holds ${extra} volumes (a 4D or 5D series); send a single 3D volume.`,
+    );
   }
   const type = ARRAY_OF[h.datatype];
   if (!type) {
-    throw new VolumeError('unsupported-volume-file', `NIfTI data type ${h.datatype} is not supported (use an integer or float scalar type; RGB and complex are not images we can segment).`);
+    throw new VolumeError(
+      'unsupported-volume-file',
+      `NIfTI data type ${h.datatype} is not supported (use an integer or float scalar type; RGB and complex are not images we can segment).`,
+    );
   }
   const n = nx * ny * nz;
   const offset = h.version === 1 ? Math.max(352, Math.round(h.voxOffset)) : Math.max(544, h.voxOffset);
   if (buf.length < offset + n * type.bytes) {
-    throw new VolumeError('corrupt-volume-file', `The NIfTI file is truncated: ${nx}x${ny}x${nz} ${type.name} voxels need ${offset + n * type.bytes} bytes, the file has ${buf.length}.`);
+    throw new VolumeError(
+      'corrupt-volume-file',
+      `The NIfTI file is truncated: ${nx}x${ny}x${nz} ${type.name} voxels need ${offset + n * type.bytes} bytes, the file has ${buf.length}.`,
+    );
   }
   let data: VoxelArray;
   const start = buf.byteOffset + offset;
@@ -253,7 +290,14 @@ export function narrowIntegers(data: VoxelArray): VoxelArray {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const ctor = lo >= 0 && hi <= 255 ? Uint8Array : lo >= 0 && hi <= 65535 ? Uint16Array : lo >= -32768 && hi <= 32767 ? Int16Array : null;
+  const ctor =
+    lo >= 0 && hi <= 255
+      ? Uint8Array
+      : lo >= 0 && hi <= 65535
+        ? Uint16Array
+        : lo >= -32768 && hi <= 32767
+          ? Int16Array
+          : null;
   if (!ctor) return data;
   const out = new ctor(data.length);
   out.set(data);
@@ -264,7 +308,8 @@ export function narrowIntegers(data: VoxelArray): VoxelArray {
 function applyScaling(data: VoxelArray, slope: number, inter: number): VoxelArray {
   if (!Number.isFinite(slope) || slope === 0 || (slope === 1 && (inter === 0 || !Number.isFinite(inter)))) return data;
   const b = Number.isFinite(inter) ? inter : 0;
-  const integral = Number.isInteger(slope) && Number.isInteger(b) && !(data instanceof Float32Array || data instanceof Float64Array);
+  const integral =
+    Number.isInteger(slope) && Number.isInteger(b) && !(data instanceof Float32Array || data instanceof Float64Array);
   if (integral) {
     let lo = Infinity;
     let hi = -Infinity;
@@ -320,7 +365,16 @@ function chooseType(volume: Volume, requested?: NiftiTypeName): NiftiTypeName {
 }
 
 function convert(data: VoxelArray, name: NiftiTypeName): VoxelArray {
-  const ctor = { uint8: Uint8Array, int8: Int8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, float32: Float32Array, float64: Float64Array }[name];
+  const ctor = {
+    uint8: Uint8Array,
+    int8: Int8Array,
+    int16: Int16Array,
+    uint16: Uint16Array,
+    int32: Int32Array,
+    uint32: Uint32Array,
+    float32: Float32Array,
+    float64: Float64Array,
+  }[name];
   if (data instanceof ctor) return data;
   const out = new ctor(data.length);
   const integer = name !== 'float32' && name !== 'float64';
@@ -436,7 +490,11 @@ export async function writeNifti(path: string, volume: Volume, opts: WriteNiftiO
     };
     const source = Readable.from(chunks(), { objectMode: false });
     if (path.endsWith('.gz')) {
-      await pipeline(source, createGzip({ level: opts.level ?? 3, strategy: zlibConstants.Z_DEFAULT_STRATEGY }), createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(
+        source,
+        createGzip({ level: opts.level ?? 3, strategy: zlibConstants.Z_DEFAULT_STRATEGY }),
+        createWriteStream(tmp, { flags: 'wx' }),
+      );
     } else {
       await pipeline(source, createWriteStream(tmp, { flags: 'wx' }));
     }
@@ -446,5 +504,3 @@ export async function writeNifti(path: string, volume: Volume, opts: WriteNiftiO
     throw err;
   }
 }
-
-

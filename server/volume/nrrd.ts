@@ -31,13 +31,34 @@ const TYPES: Record<string, { bytes: number; make: (b: ArrayBuffer, o: number, n
 function canonicalType(t: string): string | null {
   const s = t.trim().toLowerCase().replace(/\s+/g, ' ');
   const map: Record<string, string> = {
-    'signed char': 'int8', int8: 'int8', int8_t: 'int8',
-    uchar: 'uint8', 'unsigned char': 'uint8', uint8: 'uint8', uint8_t: 'uint8',
-    short: 'int16', 'short int': 'int16', 'signed short': 'int16', 'signed short int': 'int16', int16: 'int16', int16_t: 'int16',
-    ushort: 'uint16', 'unsigned short': 'uint16', 'unsigned short int': 'uint16', uint16: 'uint16', uint16_t: 'uint16',
-    int: 'int32', 'signed int': 'int32', int32: 'int32', int32_t: 'int32',
-    uint: 'uint32', 'unsigned int': 'uint32', uint32: 'uint32', uint32_t: 'uint32',
-    float: 'float', double: 'double',
+    'signed char': 'int8',
+    int8: 'int8',
+    int8_t: 'int8',
+    uchar: 'uint8',
+    'unsigned char': 'uint8',
+    uint8: 'uint8',
+    uint8_t: 'uint8',
+    short: 'int16',
+    'short int': 'int16',
+    'signed short': 'int16',
+    'signed short int': 'int16',
+    int16: 'int16',
+    int16_t: 'int16',
+    ushort: 'uint16',
+    'unsigned short': 'uint16',
+    'unsigned short int': 'uint16',
+    uint16: 'uint16',
+    uint16_t: 'uint16',
+    int: 'int32',
+    'signed int': 'int32',
+    int32: 'int32',
+    int32_t: 'int32',
+    uint: 'uint32',
+    'unsigned int': 'uint32',
+    uint32: 'uint32',
+    uint32_t: 'uint32',
+    float: 'float',
+    double: 'double',
   };
   return map[s] ?? null;
 }
@@ -70,8 +91,12 @@ function headerEnd(buf: Buffer): number {
 }
 
 export async function readNrrd(pathOrBuffer: string | Uint8Array): Promise<Volume> {
-  const buf = typeof pathOrBuffer === 'string' ? await readFile(pathOrBuffer) : Buffer.from(pathOrBuffer.buffer, pathOrBuffer.byteOffset, pathOrBuffer.byteLength);
-  if (buf.toString('latin1', 0, 4) !== 'NRRD') throw new VolumeError('not-a-volume-file', 'The file is not NRRD (it does not start with "NRRD000x").');
+  const buf =
+    typeof pathOrBuffer === 'string'
+      ? await readFile(pathOrBuffer)
+      : Buffer.from(pathOrBuffer.buffer, pathOrBuffer.byteOffset, pathOrBuffer.byteLength);
+  if (buf.toString('latin1', 0, 4) !== 'NRRD')
+    throw new VolumeError('not-a-volume-file', 'The file is not NRRD (it does not start with "NRRD000x").');
   const end = headerEnd(buf);
   // A detached header (.nhdr) may have no data after it: then `end` is the file length or -1.
   const headerText = buf.toString('latin1', 0, end < 0 ? buf.length : end);
@@ -83,18 +108,36 @@ export async function readNrrd(pathOrBuffer: string | Uint8Array): Promise<Volum
     fields.set(line.slice(0, idx).trim().toLowerCase(), line.slice(idx + 2).trim());
   }
   const typeName = canonicalType(fields.get('type') ?? '');
-  if (!typeName) throw new VolumeError('unsupported-volume-file', `NRRD type "${fields.get('type') ?? '(missing)'}" is not supported.`);
+  if (!typeName)
+    throw new VolumeError(
+      'unsupported-volume-file',
+      `NRRD type "${fields.get('type') ?? '(missing)'}" is not supported.`,
+    );
   const type = TYPES[typeName];
   const dimension = Number(fields.get('dimension'));
   const sizes = (fields.get('sizes') ?? '').split(/\s+/).map(Number);
   if (!Number.isInteger(dimension) || sizes.length !== dimension || sizes.some((s) => !Number.isInteger(s) || s < 1)) {
-    throw new VolumeError('corrupt-volume-file', 'The NRRD header is damaged: "dimension" and "sizes" disagree or are missing.');
+    throw new VolumeError(
+      'corrupt-volume-file',
+      'The NRRD header is damaged: "dimension" and "sizes" disagree or are missing.',
+    );
   }
   const kinds = (fields.get('kinds') ?? '').split(/\s+/).filter(Boolean);
-  const spatialAxes = kinds.length === dimension ? kinds.map((k, i) => (/^(domain|space)$/i.test(k) ? i : -1)).filter((i) => i >= 0) : [...Array(dimension).keys()];
+  const spatialAxes =
+    kinds.length === dimension
+      ? kinds.map((k, i) => (/^(domain|space)$/i.test(k) ? i : -1)).filter((i) => i >= 0)
+      : [...Array(dimension).keys()];
   const nonSpatial = [...Array(dimension).keys()].filter((i) => !spatialAxes.includes(i));
-  if (spatialAxes.length > 3 || spatialAxes.length < 2 || nonSpatial.some((i) => sizes[i] > 1) || nonSpatial.some((i) => i < spatialAxes[0])) {
-    throw new VolumeError('unsupported-volume-file', `The NRRD file is not a single scalar 3D volume (sizes ${sizes.join('x')}, kinds ${kinds.join(' ') || 'unknown'}).`);
+  if (
+    spatialAxes.length > 3 ||
+    spatialAxes.length < 2 ||
+    nonSpatial.some((i) => sizes[i] > 1) ||
+    nonSpatial.some((i) => i < spatialAxes[0])
+  ) {
+    throw new VolumeError(
+      'unsupported-volume-file',
+      `The NRRD file is not a single scalar 3D volume (sizes ${sizes.join('x')}, kinds ${kinds.join(' ') || 'unknown'}).`,
+    );
   }
   const dims: Vec3 = [sizes[spatialAxes[0]], sizes[spatialAxes[1]], spatialAxes.length > 2 ? sizes[spatialAxes[2]] : 1];
 
@@ -102,10 +145,15 @@ export async function readNrrd(pathOrBuffer: string | Uint8Array): Promise<Volum
   let payload: Buffer;
   const dataFile = fields.get('data file') ?? fields.get('datafile');
   if (dataFile) {
-    if (typeof pathOrBuffer !== 'string') throw new VolumeError('unsupported-volume-file', 'A detached NRRD header (.nhdr) needs its data file; upload the .nrrd form instead.');
+    if (typeof pathOrBuffer !== 'string')
+      throw new VolumeError(
+        'unsupported-volume-file',
+        'A detached NRRD header (.nhdr) needs its data file; upload the .nrrd form instead.',
+      );
     payload = await readFile(resolve(dirname(pathOrBuffer), dataFile));
   } else {
-    if (end < 0) throw new VolumeError('corrupt-volume-file', 'The NRRD file has no blank line ending its header, so no data.');
+    if (end < 0)
+      throw new VolumeError('corrupt-volume-file', 'The NRRD file has no blank line ending its header, so no data.');
     payload = buf.subarray(end);
   }
   const n = dims[0] * dims[1] * dims[2];
@@ -113,7 +161,11 @@ export async function readNrrd(pathOrBuffer: string | Uint8Array): Promise<Volum
     try {
       payload = await gunzipAsync(payload);
     } catch (err) {
-      throw new VolumeError('corrupt-volume-file', 'The NRRD data is gzip-compressed but could not be decompressed (truncated or damaged).', { cause: err });
+      throw new VolumeError(
+        'corrupt-volume-file',
+        'The NRRD data is gzip-compressed but could not be decompressed (truncated or damaged).',
+        { cause: err },
+      );
     }
   } else if (encoding !== 'raw') {
     throw new VolumeError('unsupported-volume-file', `NRRD encoding "${encoding}" is not supported (use raw or gzip).`);
@@ -121,7 +173,10 @@ export async function readNrrd(pathOrBuffer: string | Uint8Array): Promise<Volum
   const byteSkip = Number(fields.get('byte skip') ?? 0);
   const skip = byteSkip === -1 ? payload.length - n * type.bytes : byteSkip;
   if (payload.length < skip + n * type.bytes) {
-    throw new VolumeError('corrupt-volume-file', `The NRRD data is truncated: ${dims.join('x')} ${typeName} voxels need ${n * type.bytes} bytes, there are ${payload.length - skip}.`);
+    throw new VolumeError(
+      'corrupt-volume-file',
+      `The NRRD data is truncated: ${dims.join('x')} ${typeName} voxels need ${n * type.bytes} bytes, there are ${payload.length - skip}.`,
+    );
   }
   const bigEndian = type.bytes > 1 && (fields.get('endian') ?? 'little').toLowerCase() === 'big';
   let bytes = payload.subarray(skip, skip + n * type.bytes);
@@ -137,14 +192,21 @@ export async function readNrrd(pathOrBuffer: string | Uint8Array): Promise<Volum
 
   const space = (fields.get('space') ?? '').toLowerCase();
   const flip = SPACE_TO_LPS[space];
-  if (space && !flip) throw new VolumeError('unsupported-volume-file', `NRRD space "${space}" is not a patient space we can place (use RAS, LAS or LPS).`);
+  if (space && !flip)
+    throw new VolumeError(
+      'unsupported-volume-file',
+      `NRRD space "${space}" is not a patient space we can place (use RAS, LAS or LPS).`,
+    );
   const dirText = fields.get('space directions');
   let columns: number[][];
   let spacing: Vec3;
   if (dirText) {
     const vectors = dirText.split(/\s+(?=\(|none)/i).map((s) => (s.toLowerCase() === 'none' ? null : parseVector(s)));
     const spatialVectors = vectors.filter((v): v is number[] => v !== null);
-    if (spatialVectors.length !== spatialAxes.length || spatialVectors.some((v) => v.length !== 3 || v.some((x) => !Number.isFinite(x)))) {
+    if (
+      spatialVectors.length !== spatialAxes.length ||
+      spatialVectors.some((v) => v.length !== 3 || v.some((x) => !Number.isFinite(x)))
+    ) {
       throw new VolumeError('corrupt-volume-file', 'The NRRD "space directions" field is damaged.');
     }
     const f = flip ?? [1, 1, 1];
@@ -155,7 +217,9 @@ export async function readNrrd(pathOrBuffer: string | Uint8Array): Promise<Volum
   } else {
     // No world frame: NRRD's older `spacings` field (or 1 mm) on the identity axes.
     const sp = (fields.get('spacings') ?? '').split(/\s+/).map(Number);
-    spacing = [0, 1, 2].map((k) => (Number.isFinite(sp[spatialAxes[k]]) && sp[spatialAxes[k]] > 0 ? sp[spatialAxes[k]] : 1)) as Vec3;
+    spacing = [0, 1, 2].map((k) =>
+      Number.isFinite(sp[spatialAxes[k]]) && sp[spatialAxes[k]] > 0 ? sp[spatialAxes[k]] : 1,
+    ) as Vec3;
     columns = [
       [1, 0, 0],
       [0, 1, 0],

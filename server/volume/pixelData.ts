@@ -123,7 +123,11 @@ function wasmDecoder(pkg: string, className: string): Promise<WasmDecoder> {
   return p;
 }
 
-async function decodeWithWasm(pkg: string, className: string, bytes: Uint8Array): Promise<{ data: Uint8Array; info: FrameInfo }> {
+async function decodeWithWasm(
+  pkg: string,
+  className: string,
+  bytes: Uint8Array,
+): Promise<{ data: Uint8Array; info: FrameInfo }> {
   const decoder = await wasmDecoder(pkg, className);
   decoder.getEncodedBuffer(bytes.length).set(bytes);
   decoder.decode();
@@ -140,7 +144,7 @@ function decodeJpegLossless(bytes: Uint8Array, bytesPerSample: number): Uint8Arr
 
 /** The SOF marker's sample precision, which chooses between the 8-bit and the 12-bit JPEG decoder. */
 function jpegPrecision(bytes: Uint8Array): number | null {
-  for (let i = 2; i + 4 < bytes.length; ) {
+  for (let i = 2; i + 4 < bytes.length;) {
     if (bytes[i] !== 0xff) return null;
     const marker = bytes[i + 1];
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[i + 4];
@@ -154,11 +158,15 @@ export function decodeRle(bytes: Uint8Array, fmt: PixelFormat): Uint8Array {
   const bytesPerSample = fmt.bitsAllocated / 8;
   const pixels = fmt.rows * fmt.columns;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 64) throw new VolumeError('corrupt-pixel-data', 'An RLE-compressed frame is shorter than its 64-byte header.');
+  if (bytes.length < 64)
+    throw new VolumeError('corrupt-pixel-data', 'An RLE-compressed frame is shorter than its 64-byte header.');
   const segments = view.getUint32(0, true);
   const expected = fmt.samplesPerPixel * bytesPerSample;
   if (segments !== expected) {
-    throw new VolumeError('corrupt-pixel-data', `An RLE frame has ${segments} segments where ${expected} were expected for ${fmt.bitsAllocated}-bit pixels with ${fmt.samplesPerPixel} sample(s).`);
+    throw new VolumeError(
+      'corrupt-pixel-data',
+      `An RLE frame has ${segments} segments where ${expected} were expected for ${fmt.bitsAllocated}-bit pixels with ${fmt.samplesPerPixel} sample(s).`,
+    );
   }
   const out = new Uint8Array(pixels * expected);
   for (let s = 0; s < segments; s++) {
@@ -181,7 +189,8 @@ export function decodeRle(bytes: Uint8Array, fmt: PixelFormat): Uint8Array {
         for (let k = 0; k < 257 - n && written < pixels; k++, written++, o += stride) out[o] = v;
       }
     }
-    if (written < pixels) throw new VolumeError('corrupt-pixel-data', 'An RLE-compressed frame ends before all its pixels were decoded.');
+    if (written < pixels)
+      throw new VolumeError('corrupt-pixel-data', 'An RLE-compressed frame ends before all its pixels were decoded.');
   }
   return out;
 }
@@ -190,16 +199,25 @@ export function decodeRle(bytes: Uint8Array, fmt: PixelFormat): Uint8Array {
 
 function frameFragments(ds: DataSet, el: Element, frame: number, frames: number, ts: string): Uint8Array {
   const fragments = el.fragments ?? [];
-  if (fragments.length === 0) throw new VolumeError('corrupt-pixel-data', 'The compressed pixel data holds no fragments.');
+  if (fragments.length === 0)
+    throw new VolumeError('corrupt-pixel-data', 'The compressed pixel data holds no fragments.');
   if (frames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, fragments.length);
-  if (el.basicOffsetTable && el.basicOffsetTable.length === frames) return dicomParser.readEncapsulatedImageFrame(ds, el, frame);
+  if (el.basicOffsetTable && el.basicOffsetTable.length === frames)
+    return dicomParser.readEncapsulatedImageFrame(ds, el, frame);
   if (fragments.length === frames) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, frame, 1);
-  if (ts.startsWith('1.2.840.10008.1.2.4.5') || ts.startsWith('1.2.840.10008.1.2.4.7') || ts.startsWith('1.2.840.10008.1.2.4.8')) {
+  if (
+    ts.startsWith('1.2.840.10008.1.2.4.5') ||
+    ts.startsWith('1.2.840.10008.1.2.4.7') ||
+    ts.startsWith('1.2.840.10008.1.2.4.8')
+  ) {
     // JPEG family: frame boundaries can be found from the EOI markers.
     const bot = dicomParser.createJPEGBasicOffsetTable(ds, el);
     return dicomParser.readEncapsulatedImageFrame(ds, el, frame, bot);
   }
-  throw new VolumeError('corrupt-pixel-data', `The compressed pixel data has ${fragments.length} fragments for ${frames} frames and no offset table, so frames cannot be told apart.`);
+  throw new VolumeError(
+    'corrupt-pixel-data',
+    `The compressed pixel data has ${fragments.length} fragments for ${frames} frames and no offset table, so frames cannot be told apart.`,
+  );
 }
 
 function typedStored(bytes: Uint8Array, fmt: PixelFormat, bigEndian: boolean): StoredPixels {
@@ -207,7 +225,10 @@ function typedStored(bytes: Uint8Array, fmt: PixelFormat, bigEndian: boolean): S
   const signed = fmt.pixelRepresentation === 1;
   const width = fmt.bitsAllocated / 8;
   if (bytes.length < n * width) {
-    throw new VolumeError('corrupt-pixel-data', `A frame has ${bytes.length} bytes of pixel data where ${n * width} are needed (${fmt.columns}x${fmt.rows}, ${fmt.bitsAllocated} bits); the file is truncated or damaged.`);
+    throw new VolumeError(
+      'corrupt-pixel-data',
+      `A frame has ${bytes.length} bytes of pixel data where ${n * width} are needed (${fmt.columns}x${fmt.rows}, ${fmt.bitsAllocated} bits); the file is truncated or damaged.`,
+    );
   }
   // Copy into a fresh, aligned buffer (the source is a view into the file), swapping when big endian.
   const copy = Buffer.from(bytes.subarray(0, n * width));
@@ -219,7 +240,11 @@ function typedStored(bytes: Uint8Array, fmt: PixelFormat, bigEndian: boolean): S
   if (width === 1) out = signed ? new Int8Array(ab, off, n) : new Uint8Array(ab, off, n);
   else if (width === 2) out = signed ? new Int16Array(ab, off, n) : new Uint16Array(ab, off, n);
   else if (width === 4) out = signed ? new Int32Array(ab, off, n) : new Uint32Array(ab, off, n);
-  else throw new VolumeError('unsupported-pixel-format', `Pixels of ${fmt.bitsAllocated} bits allocated are not supported.`);
+  else
+    throw new VolumeError(
+      'unsupported-pixel-format',
+      `Pixels of ${fmt.bitsAllocated} bits allocated are not supported.`,
+    );
   maskStoredBits(out, fmt);
   return out;
 }
@@ -231,7 +256,7 @@ function maskStoredBits(px: StoredPixels, fmt: PixelFormat): void {
   if (stored >= allocated || stored <= 0) return;
   if (fmt.pixelRepresentation === 1) {
     const shift = 32 - stored;
-    for (let i = 0; i < px.length; i++) px[i] = ((px[i] << shift) >> shift);
+    for (let i = 0; i < px.length; i++) px[i] = (px[i] << shift) >> shift;
   } else {
     const mask = stored >= 32 ? 0xffffffff : (1 << stored) - 1;
     for (let i = 0; i < px.length; i++) px[i] = px[i] & mask;
@@ -242,12 +267,21 @@ function maskStoredBits(px: StoredPixels, fmt: PixelFormat): void {
  * Decodes frame `frame` (0-based) of a parsed data set into stored values: one sample per pixel, or
  * interleaved samples (RGBRGB...) for colour. Throws VolumeError with a user-facing reason.
  */
-export async function decodeFrame(ds: DataSet, transferSyntax: string, fmt: PixelFormat, frame: number): Promise<StoredPixels> {
+export async function decodeFrame(
+  ds: DataSet,
+  transferSyntax: string,
+  fmt: PixelFormat,
+  frame: number,
+): Promise<StoredPixels> {
   assertSupportedTransferSyntax(transferSyntax);
   const el = ds.elements.x7fe00010 ?? ds.elements.x7fe00008 ?? ds.elements.x7fe00009;
-  if (!el || el.length === 0) throw new VolumeError('no-pixel-data', 'The DICOM file holds no pixel data (it is not an image).');
+  if (!el || el.length === 0)
+    throw new VolumeError('no-pixel-data', 'The DICOM file holds no pixel data (it is not an image).');
   if (![8, 16, 32].includes(fmt.bitsAllocated)) {
-    throw new VolumeError('unsupported-pixel-format', `Pixels of ${fmt.bitsAllocated} bit(s) allocated cannot be read as an image volume (1-bit data is a segmentation or overlay, not a scan).`);
+    throw new VolumeError(
+      'unsupported-pixel-format',
+      `Pixels of ${fmt.bitsAllocated} bit(s) allocated cannot be read as an image volume (1-bit data is a segmentation or overlay, not a scan).`,
+    );
   }
   if (fmt.rows < 1 || fmt.columns < 1) throw new VolumeError('corrupt-pixel-data', 'The image has no rows or columns.');
   const pixels = fmt.rows * fmt.columns;
@@ -257,7 +291,10 @@ export async function decodeFrame(ds: DataSet, transferSyntax: string, fmt: Pixe
     const start = el.dataOffset + frame * frameBytes;
     const available = Math.min(ds.byteArray.length, el.dataOffset + el.length) - start;
     if (available < frameBytes) {
-      throw new VolumeError('corrupt-pixel-data', `Frame ${frame + 1} needs ${frameBytes} bytes of pixel data but the file has ${Math.max(0, available)}: it is truncated or damaged.`);
+      throw new VolumeError(
+        'corrupt-pixel-data',
+        `Frame ${frame + 1} needs ${frameBytes} bytes of pixel data but the file has ${Math.max(0, available)}: it is truncated or damaged.`,
+      );
     }
     const bytes = ds.byteArray.subarray(start, start + frameBytes);
     const out = typedStored(bytes, fmt, transferSyntax === '1.2.840.10008.1.2.2');
@@ -270,10 +307,17 @@ export async function decodeFrame(ds: DataSet, transferSyntax: string, fmt: Pixe
     decoded = await decodeCompressed(encoded, transferSyntax, fmt);
   } catch (err) {
     if (err instanceof VolumeError) throw err;
-    throw new VolumeError('corrupt-pixel-data', `Frame ${frame + 1} could not be decoded as ${transferSyntaxName(transferSyntax)}: the compressed data is damaged (${err instanceof Error ? err.message : String(err)}).`, { cause: err });
+    throw new VolumeError(
+      'corrupt-pixel-data',
+      `Frame ${frame + 1} could not be decoded as ${transferSyntaxName(transferSyntax)}: the compressed data is damaged (${err instanceof Error ? err.message : String(err)}).`,
+      { cause: err },
+    );
   }
   if (decoded.length < frameBytes) {
-    throw new VolumeError('corrupt-pixel-data', `Frame ${frame + 1} decoded to ${decoded.length} bytes where ${frameBytes} were expected; the image header and the compressed data disagree.`);
+    throw new VolumeError(
+      'corrupt-pixel-data',
+      `Frame ${frame + 1} decoded to ${decoded.length} bytes where ${frameBytes} were expected; the image header and the compressed data disagree.`,
+    );
   }
   return typedStored(decoded, fmt, false);
 }
@@ -296,7 +340,8 @@ async function decodeCompressed(encoded: Uint8Array, ts: string, fmt: PixelForma
       // Process 4 (12-bit) needs libjpeg's 12-bit build; libjpeg-turbo-8bit stays the decoder for 8-bit.
       const precision = jpegPrecision(encoded);
       if (precision !== null && precision > 8) return decodeJpeg12(encoded, fmt, precision, fmt.samplesPerPixel);
-      return (await decodeWithWasm('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', 'JPEGDecoder', encoded)).data;
+      return (await decodeWithWasm('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', 'JPEGDecoder', encoded))
+        .data;
     }
     default:
       throw new VolumeError('unsupported-transfer-syntax', `Transfer syntax ${ts} cannot be decoded.`);

@@ -44,5 +44,8 @@ export async function readVolumeFile(path: string): Promise<Volume> {
   const format = await detectVolumeFormat(path);
   if (format === 'nifti') return readNifti(path);
   if (format === 'nrrd') return readNrrd(path);
-  throw new VolumeError('not-a-volume-file', 'The file is neither NIfTI (.nii, .nii.gz) nor NRRD (.nrrd); DICOM files go through the series reader.');
+  throw new VolumeError(
+    'not-a-volume-file',
+    'The file is neither NIfTI (.nii, .nii.gz) nor NRRD (.nrrd); DICOM files go through the series reader.',
+  );
 }

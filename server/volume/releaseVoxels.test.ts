@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { releaseVoxels } from './releaseVoxels.ts';
 import { IDENTITY_DIRECTION, type Volume, type VoxelArray } from './volume.ts';
 
-const volumeOf = (data: VoxelArray): Volume => ({ dims: [data.length, 1, 1], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [...IDENTITY_DIRECTION], data });
+const volumeOf = (data: VoxelArray): Volume => ({
+  dims: [data.length, 1, 1],
+  spacing: [1, 1, 1],
+  origin: [0, 0, 0],
+  direction: [...IDENTITY_DIRECTION],
+  data,
+});
 
 test('releasing a volume frees its voxel memory at once', async () => {
   const mb = 256;
@@ -12,7 +18,10 @@ test('releasing a volume frees its voxel memory at once', async () => {
   const before = rss();
   await releaseVoxels(volume);
   assert.equal(volume.data.length, 0, 'the voxels are gone from the volume');
-  assert.ok(before - rss() > mb * 0.9, `RSS fell by ${(before - rss()).toFixed(0)} MB of ${mb} MB, without a garbage collection`);
+  assert.ok(
+    before - rss() > mb * 0.9,
+    `RSS fell by ${(before - rss()).toFixed(0)} MB of ${mb} MB, without a garbage collection`,
+  );
 });
 
 test('voxels sharing their buffer are left alone', async () => {

@@ -16,7 +16,8 @@ export type Vec3 = [number, number, number];
  */
 export type Mat3 = [number, number, number, number, number, number, number, number, number];
 
-export type VoxelArray = Int16Array | Uint16Array | Int32Array | Uint8Array | Int8Array | Uint32Array | Float32Array | Float64Array;
+export type VoxelArray =
+  Int16Array | Uint16Array | Int32Array | Uint8Array | Int8Array | Uint32Array | Float32Array | Float64Array;
 export type LabelArray = Uint8Array | Uint16Array;
 
 export interface Volume<T extends VoxelArray = VoxelArray> {

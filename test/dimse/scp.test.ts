@@ -14,7 +14,11 @@ import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../support/s
 import { dcmtk } from './dcmtk.ts';
 
 function requireDcmtk(t: TestContext): boolean {
-  return requireOrSkip(t, hasProgram('storescu') && hasProgram('echoscu'), 'DCMTK (echoscu, storescu; apt-get install dcmtk)');
+  return requireOrSkip(
+    t,
+    hasProgram('storescu') && hasProgram('echoscu'),
+    'DCMTK (echoscu, storescu; apt-get install dcmtk)',
+  );
 }
 
 /** A migrated PGlite database, AppDeps around it and a running SCP on an ephemeral port. */
@@ -54,45 +58,76 @@ for (const driver of testDatabases()) {
     const src = join(await tempDataDir(t), 'series');
     const volume = makeSyntheticCt({ dims: [64, 64, 12] });
     const seriesUid = newUid();
-    const files = await writeSyntheticDicomSeries(src, volume, { seriesUid, patientName: 'Secret^Patient', patientId: 'PID-12345' });
-    await withScp(t, { DIMSE_ALLOWED_AETS: 'TESTSCU,OTHER' }, async ({ deps, db, port }) => {
-      const r = await dcmtk('storescu', ['-aet', 'TESTSCU', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(port), src]);
-      assert.equal(r.code, 0, r.stderr);
-      const rows = await db.query<{ sop_instance_uid: string; path: string; received_via: string; calling_aet: string; transfer_syntax_uid: string }>(
-        'SELECT sop_instance_uid, path, received_via, calling_aet, transfer_syntax_uid FROM dicom_instances WHERE series_uid = $1',
-        [seriesUid],
-      );
-      assert.equal(rows.rowCount, files.length);
-      for (const row of rows.rows) {
-        assert.equal(row.received_via, 'dimse');
-        assert.equal(row.calling_aet, 'TESTSCU');
-        assert.equal(row.transfer_syntax_uid, TS.explicitLittle);
-      }
-      // Each stored file holds exactly the sent data set (everything after the File Meta group).
-      const bySop = new Map(rows.rows.map((row) => [row.sop_instance_uid, row.path]));
-      for (const file of files) {
-        const original = await readFile(file);
-        const sent = dicomParser.parseDicom(new Uint8Array(original));
-        const sop = sent.string('x00080018') ?? '';
-        const rel = bySop.get(sop);
-        assert.ok(rel, `instance ${sop} was stored`);
-        const stored = await readFile(join(deps.dataDir, rel));
-        const parsed = dicomParser.parseDicom(new Uint8Array(stored));
-        assert.equal(parsed.string('x00020010'), TS.explicitLittle);
-        assert.equal(parsed.string('x00020016'), 'TESTSCU');
-        const datasetStart = (ds: dicomParser.DataSet, bytes: Buffer): Buffer =>
-          bytes.subarray(132 + 12 + (ds.uint32('x00020000') ?? 0));
-        assert.ok(datasetStart(parsed, stored).equals(datasetStart(sent, original)), `data set of ${sop} is unchanged`);
-      }
-      assert.deepEqual(await tmpFiles(deps.dataDir), [], 'no temp files left');
-    }, {}, driver);
+    const files = await writeSyntheticDicomSeries(src, volume, {
+      seriesUid,
+      patientName: 'Secret^Patient',
+      patientId: 'PID-12345',
+    });
+    await withScp(
+      t,
+      { DIMSE_ALLOWED_AETS: 'TESTSCU,OTHER' },
+      async ({ deps, db, port }) => {
+        const r = await dcmtk('storescu', [
+          '-aet',
+          'TESTSCU',
+          '-aec',
+          'ANATOMYGW',
+          '+sd',
+          '127.0.0.1',
+          String(port),
+          src,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const rows = await db.query<{
+          sop_instance_uid: string;
+          path: string;
+          received_via: string;
+          calling_aet: string;
+          transfer_syntax_uid: string;
+        }>(
+          'SELECT sop_instance_uid, path, received_via, calling_aet, transfer_syntax_uid FROM dicom_instances WHERE series_uid = $1',
+          [seriesUid],
+        );
+        assert.equal(rows.rowCount, files.length);
+        for (const row of rows.rows) {
+          assert.equal(row.received_via, 'dimse');
+          assert.equal(row.calling_aet, 'TESTSCU');
+          assert.equal(row.transfer_syntax_uid, TS.explicitLittle);
+        }
+        // Each stored file holds exactly the sent data set (everything after the File Meta group).
+        const bySop = new Map(rows.rows.map((row) => [row.sop_instance_uid, row.path]));
+        for (const file of files) {
+          const original = await readFile(file);
+          const sent = dicomParser.parseDicom(new Uint8Array(original));
+          const sop = sent.string('x00080018') ?? '';
+          const rel = bySop.get(sop);
+          assert.ok(rel, `instance ${sop} was stored`);
+          const stored = await readFile(join(deps.dataDir, rel));
+          const parsed = dicomParser.parseDicom(new Uint8Array(stored));
+          assert.equal(parsed.string('x00020010'), TS.explicitLittle);
+          assert.equal(parsed.string('x00020016'), 'TESTSCU');
+          const datasetStart = (ds: dicomParser.DataSet, bytes: Buffer): Buffer =>
+            bytes.subarray(132 + 12 + (ds.uint32('x00020000') ?? 0));
+          assert.ok(
+            datasetStart(parsed, stored).equals(datasetStart(sent, original)),
+            `data set of ${sop} is unchanged`,
+          );
+        }
+        assert.deepEqual(await tmpFiles(deps.dataDir), [], 'no temp files left');
+      },
+      {},
+      driver,
+    );
   });
 }
 
 test('patient data never reaches the log', async (t) => {
   if (!requireDcmtk(t)) return;
   const src = join(await tempDataDir(t), 'series');
-  await writeSyntheticDicomSeries(src, makeSyntheticCt({ dims: [32, 32, 3] }), { patientName: 'Doe^Jane', patientId: 'MRN-998877' });
+  await writeSyntheticDicomSeries(src, makeSyntheticCt({ dims: [32, 32, 3] }), {
+    patientName: 'Doe^Jane',
+    patientId: 'MRN-998877',
+  });
   const lines: string[] = [];
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t, { DIMSE_ALLOWED_AETS: 'ALLOWED' });
@@ -105,8 +140,26 @@ test('patient data never reaches the log', async (t) => {
     });
     const server = await startDimseServer({ ...deps, logger: createLogger('trace', sink) }, { port: 0 });
     try {
-      assert.equal((await dcmtk('storescu', ['-aet', 'ALLOWED', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(server.port), src])).code, 0);
-      assert.notEqual((await dcmtk('storescu', ['-aet', 'DENIED', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(server.port), src])).code, 0);
+      assert.equal(
+        (
+          await dcmtk('storescu', [
+            '-aet',
+            'ALLOWED',
+            '-aec',
+            'ANATOMYGW',
+            '+sd',
+            '127.0.0.1',
+            String(server.port),
+            src,
+          ])
+        ).code,
+        0,
+      );
+      assert.notEqual(
+        (await dcmtk('storescu', ['-aet', 'DENIED', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(server.port), src]))
+          .code,
+        0,
+      );
     } finally {
       await server.close();
     }
@@ -156,9 +209,22 @@ test('RLE and deflated instances proposed in their own syntax are stored as sent
       const seriesUid = newUid();
       const src = join(dir, c.ts);
       await writeSyntheticDicomSeries(src, volume, { seriesUid, transferSyntax: c.ts });
-      const r = await dcmtk('storescu', ['-aet', 'TESTSCU', '-aec', 'ANATOMYGW', c.flag, '+sd', '127.0.0.1', String(port), src]);
+      const r = await dcmtk('storescu', [
+        '-aet',
+        'TESTSCU',
+        '-aec',
+        'ANATOMYGW',
+        c.flag,
+        '+sd',
+        '127.0.0.1',
+        String(port),
+        src,
+      ]);
       assert.equal(r.code, 0, `${c.ts}: ${r.stderr}`);
-      const rows = await db.query<{ transfer_syntax_uid: string }>('SELECT transfer_syntax_uid FROM dicom_instances WHERE series_uid = $1', [seriesUid]);
+      const rows = await db.query<{ transfer_syntax_uid: string }>(
+        'SELECT transfer_syntax_uid FROM dicom_instances WHERE series_uid = $1',
+        [seriesUid],
+      );
       assert.equal(rows.rowCount, 3, c.ts);
       assert.deepEqual([...new Set(rows.rows.map((r) => r.transfer_syntax_uid))], [c.ts]);
     }
@@ -182,7 +248,16 @@ test('refused instances get a specific C-STORE failure status and leave nothing 
   const brokenFile = join(dir, 'broken.dcm');
   await writeFile(brokenFile, broken);
   await withScp(t, {}, async ({ deps, db, port }) => {
-    const r = await dcmtk('storescu', ['-d', '-aet', 'TESTSCU', '-aec', 'ANATOMYGW', '127.0.0.1', String(port), brokenFile]);
+    const r = await dcmtk('storescu', [
+      '-d',
+      '-aet',
+      'TESTSCU',
+      '-aec',
+      'ANATOMYGW',
+      '127.0.0.1',
+      String(port),
+      brokenFile,
+    ]);
     assert.match(r.stderr, /DIMSE Status\s+: 0xc000/, r.stderr);
     // The reason travels to the sender's operator in the Error Comment (0000,0902).
     assert.match(r.stderr, /\(0000,0902\) LO \[[^\]]*Series Instance UID/);
@@ -194,7 +269,17 @@ test('refused instances get a specific C-STORE failure status and leave nothing 
   const src = join(dir, 'series');
   await writeSyntheticDicomSeries(src, makeSyntheticCt({ dims: [32, 32, 2] }));
   await withScp(t, { MIN_FREE_DISK_MB: String(1 << 29) }, async ({ deps, db, port }) => {
-    const r = await dcmtk('storescu', ['-d', '-aet', 'TESTSCU', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(port), src]);
+    const r = await dcmtk('storescu', [
+      '-d',
+      '-aet',
+      'TESTSCU',
+      '-aec',
+      'ANATOMYGW',
+      '+sd',
+      '127.0.0.1',
+      String(port),
+      src,
+    ]);
     assert.match(r.stderr, /DIMSE Status\s+: 0xa700/, r.stderr);
     assert.match(r.stderr, /\(0000,0902\) LO \[Out of resources: \d+ MB free, MIN_FREE_DISK_MB is \d+\]/);
     assert.equal((await db.query('SELECT 1 FROM dicom_instances')).rowCount, 0);
@@ -206,7 +291,17 @@ test('refused instances get a specific C-STORE failure status and leave nothing 
     t,
     {},
     async ({ deps, port }) => {
-      const r = await dcmtk('storescu', ['-d', '-aet', 'TESTSCU', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(port), src]);
+      const r = await dcmtk('storescu', [
+        '-d',
+        '-aet',
+        'TESTSCU',
+        '-aec',
+        'ANATOMYGW',
+        '+sd',
+        '127.0.0.1',
+        String(port),
+        src,
+      ]);
       assert.match(r.stderr, /DIMSE Status\s+: 0x0110/, r.stderr);
       assert.match(r.stderr, /\(0000,0902\) LO \[the database is unavailable\]/);
       assert.deepEqual(await tmpFiles(deps.dataDir), []);

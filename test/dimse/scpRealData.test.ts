@@ -101,7 +101,10 @@ async function profileFor(dir: string, files: SourceFile[]): Promise<string> {
   return cfg;
 }
 
-async function withScp(t: TestContext, fn: (ctx: { deps: AppDeps & { dataDir: string }; db: Database; port: number }) => Promise<void>): Promise<void> {
+async function withScp(
+  t: TestContext,
+  fn: (ctx: { deps: AppDeps & { dataDir: string }; db: Database; port: number }) => Promise<void>,
+): Promise<void> {
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t);
     const server = await startDimseServer(deps, { port: 0 });
@@ -130,7 +133,17 @@ test('storescu of the real CT series stores every instance unchanged; an unident
       const fileable = sources.filter((s) => s.studyInstanceUid !== undefined);
       const unfileable = sources.filter((s) => s.studyInstanceUid === undefined);
       const send = (files: SourceFile[]) =>
-        dcmtk('storescu', ['-d', '-aet', 'PACS', '-aec', 'ANATOMYGW', '-xv', '127.0.0.1', String(port), ...files.map((f) => f.path)]);
+        dcmtk('storescu', [
+          '-d',
+          '-aet',
+          'PACS',
+          '-aec',
+          'ANATOMYGW',
+          '-xv',
+          '127.0.0.1',
+          String(port),
+          ...files.map((f) => f.path),
+        ]);
       if (fileable.length > 0) {
         const r = await send(fileable);
         assert.equal(r.code, 0, `${name}: ${failures(r.stderr)}`);
@@ -169,7 +182,18 @@ test('a JPEG 2000 series proposed with its own syntax is accepted and stored as 
   await withScp(t, async ({ db, port }) => {
     // -xv proposes JPEG 2000 lossless next to the uncompressed syntaxes; storescu picks the context
     // matching each file, so nothing is decompressed on the way.
-    const r = await dcmtk('storescu', ['-v', '-aet', 'PACS', '-aec', 'ANATOMYGW', '-xv', '+sd', '127.0.0.1', String(port), dir]);
+    const r = await dcmtk('storescu', [
+      '-v',
+      '-aet',
+      'PACS',
+      '-aec',
+      'ANATOMYGW',
+      '-xv',
+      '+sd',
+      '127.0.0.1',
+      String(port),
+      dir,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /Converting transfer syntax: JPEG 2000 \(Lossless only\) -> Little/);
     assert.match(r.stderr, /Converting transfer syntax: JPEG 2000 \(Lossless only\) -> JPEG 2000 \(Lossless only\)/);
@@ -185,7 +209,10 @@ test('every compressed sample is accepted in its own transfer syntax and kept by
   const dirs = [testDataPath('dicom', 'compressed_single'), testDataPath('dicom', 'compressed_series')];
   const files: SourceFile[] = [];
   for (const root of dirs) {
-    for (const name of (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+    for (const name of (await readdir(root, { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort()) {
       files.push(...(await sourcesIn(join(root, name))));
     }
   }
@@ -194,7 +221,18 @@ test('every compressed sample is accepted in its own transfer syntax and kept by
   await withScp(t, async ({ deps, db, port }) => {
     // One file per association: some samples are the same instance in several syntaxes.
     for (const src of files) {
-      const r = await dcmtk('storescu', ['-aet', 'PACS', '-aec', 'ANATOMYGW', '-xf', cfg, 'AsSent', '127.0.0.1', String(port), src.path]);
+      const r = await dcmtk('storescu', [
+        '-aet',
+        'PACS',
+        '-aec',
+        'ANATOMYGW',
+        '-xf',
+        cfg,
+        'AsSent',
+        '127.0.0.1',
+        String(port),
+        src.path,
+      ]);
       assert.equal(r.code, 0, `${src.path}: ${r.stderr}`);
       const row = await db.query<{ path: string; transfer_syntax_uid: string }>(
         'SELECT path, transfer_syntax_uid FROM dicom_instances WHERE sop_instance_uid = $1',

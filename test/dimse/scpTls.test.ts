@@ -53,14 +53,62 @@ async function makePki(t: TestContext): Promise<Pki> {
   const dir = await tempDataDir(t);
   const p = (name: string): string => join(dir, name);
   const selfSigned = (key: string, cert: string, cn: string, ...extra: string[]): Promise<void> =>
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p(key), '-out', p(cert), '-days', '2', '-subj', `/CN=${cn}`, ...extra]);
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      p(key),
+      '-out',
+      p(cert),
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      ...extra,
+    ]);
   await Promise.all([
     selfSigned('server.key', 'server.pem', '127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'),
-    selfSigned('ca.key', 'ca.pem', 'Test DICOM CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'),
+    selfSigned(
+      'ca.key',
+      'ca.pem',
+      'Test DICOM CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ),
     selfSigned('stranger.key', 'stranger.pem', 'STRANGER'),
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('client.key'), '-out', p('client.csr'), '-subj', '/CN=TESTSCU']),
+    openssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      p('client.key'),
+      '-out',
+      p('client.csr'),
+      '-subj',
+      '/CN=TESTSCU',
+    ]),
   ]);
-  await openssl(['x509', '-req', '-in', p('client.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('client.pem'), '-days', '2']);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    p('client.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('client.pem'),
+    '-days',
+    '2',
+  ]);
   return {
     dir,
     serverCert: p('server.pem'),
@@ -83,7 +131,11 @@ test('DIMSE over TLS: echoscu and storescu +tls reach the SCP; plain DICOM to th
   const files = await writeSyntheticDicomSeries(src, makeSyntheticCt({ dims: [32, 32, 4] }), { seriesUid });
   await withTestDatabase('pglite', t, async (db) => {
     // DIMSE_PORT only satisfies the setting check; the test listens on a free port.
-    const deps = await testAppDeps(db, t, { DIMSE_PORT: '11112', DIMSE_TLS_CERT: pki.serverCert, DIMSE_TLS_KEY: pki.serverKey });
+    const deps = await testAppDeps(db, t, {
+      DIMSE_PORT: '11112',
+      DIMSE_TLS_CERT: pki.serverCert,
+      DIMSE_TLS_KEY: pki.serverKey,
+    });
     const server = await startDimseServer(deps, { port: 0 });
     try {
       const port = String(server.port);
@@ -94,7 +146,9 @@ test('DIMSE over TLS: echoscu and storescu +tls reach the SCP; plain DICOM to th
 
       const store = await dcmtk('storescu', [...peer, ...tlsClient, '+sd', '127.0.0.1', port, src]);
       assert.equal(store.code, 0, store.stderr);
-      const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [seriesUid]);
+      const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [
+        seriesUid,
+      ]);
       assert.equal(Number(rows.rows[0].n), files.length);
 
       // A peer that does not speak TLS gets no association.
@@ -105,7 +159,9 @@ test('DIMSE over TLS: echoscu and storescu +tls reach the SCP; plain DICOM to th
       await writeSyntheticDicomSeries(otherSrc, makeSyntheticCt({ dims: [32, 32, 2] }), { seriesUid: otherSeries });
       const plainStore = await dcmtk('storescu', [...peer, '+sd', '127.0.0.1', port, otherSrc]);
       assert.notEqual(plainStore.code, 0, 'plain C-STORE to the TLS port succeeded');
-      const none = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [otherSeries]);
+      const none = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [
+        otherSeries,
+      ]);
       assert.equal(Number(none.rows[0].n), 0);
     } finally {
       await server.close();
@@ -117,22 +173,51 @@ test('DIMSE over TLS with DIMSE_TLS_CA: only peers with a certificate the CA sig
   if (!requireTlsTools(t)) return;
   const pki = await makePki(t);
   await withTestDatabase('pglite', t, async (db) => {
-    const deps = await testAppDeps(db, t, { DIMSE_PORT: '11112', DIMSE_TLS_CERT: pki.serverCert, DIMSE_TLS_KEY: pki.serverKey, DIMSE_TLS_CA: pki.ca });
+    const deps = await testAppDeps(db, t, {
+      DIMSE_PORT: '11112',
+      DIMSE_TLS_CERT: pki.serverCert,
+      DIMSE_TLS_KEY: pki.serverKey,
+      DIMSE_TLS_CA: pki.ca,
+    });
     const logLines: string[] = [];
-    deps.logger = createLogger('warn', new Writable({ write: (chunk: Buffer, _enc, cb) => (logLines.push(chunk.toString()), cb()) }));
+    deps.logger = createLogger(
+      'warn',
+      new Writable({ write: (chunk: Buffer, _enc, cb) => (logLines.push(chunk.toString()), cb()) }),
+    );
     const server = await startDimseServer(deps, { port: 0 });
     try {
       const port = String(server.port);
-      const signed = await dcmtk('echoscu', [...peer, '+tls', pki.clientKey, pki.clientCert, '+cf', pki.serverCert, '127.0.0.1', port]);
+      const signed = await dcmtk('echoscu', [
+        ...peer,
+        '+tls',
+        pki.clientKey,
+        pki.clientCert,
+        '+cf',
+        pki.serverCert,
+        '127.0.0.1',
+        port,
+      ]);
       assert.equal(signed.code, 0, signed.stderr);
       const anonymous = await dcmtk('echoscu', [...peer, '+tla', '+cf', pki.serverCert, '127.0.0.1', port]);
       assert.notEqual(anonymous.code, 0, 'a peer without a certificate got an association');
-      const stranger = await dcmtk('echoscu', [...peer, '+tls', pki.strangerKey, pki.strangerCert, '+cf', pki.serverCert, '127.0.0.1', port]);
+      const stranger = await dcmtk('echoscu', [
+        ...peer,
+        '+tls',
+        pki.strangerKey,
+        pki.strangerCert,
+        '+cf',
+        pki.serverCert,
+        '127.0.0.1',
+        port,
+      ]);
       assert.notEqual(stranger.code, 0, 'a peer with a certificate the CA did not sign got an association');
       // The refusals are logged with the OpenSSL reason, since the peer only sees a closed connection.
       const handshakes = logLines.filter((l) => l.includes('DICOM TLS handshake failed'));
       assert.ok(handshakes.length >= 2, logLines.join(''));
-      assert.ok(handshakes.some((l) => /certificate/i.test(l)), handshakes.join(''));
+      assert.ok(
+        handshakes.some((l) => /certificate/i.test(l)),
+        handshakes.join(''),
+      );
     } finally {
       await server.close();
     }
@@ -145,7 +230,14 @@ test('a DIMSE_TLS_KEY that cannot be read stops the start with one line naming i
   const dataDir = join(pki.dir, 'data-never-created');
   const r = await execFileAsync(process.execPath, ['--import', 'tsx', 'server/main.ts', 'serve'], {
     cwd: join(import.meta.dirname, '../..'),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATA_DIR: dataDir, DIMSE_PORT: '11112', DIMSE_TLS_CERT: pki.serverCert, DIMSE_TLS_KEY: join(pki.dir, 'missing.key') },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      DATA_DIR: dataDir,
+      DIMSE_PORT: '11112',
+      DIMSE_TLS_CERT: pki.serverCert,
+      DIMSE_TLS_KEY: join(pki.dir, 'missing.key'),
+    },
     timeout: 50_000,
   }).then(
     () => ({ code: 0, stderr: '' }),

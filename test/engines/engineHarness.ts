@@ -44,7 +44,9 @@ export function tempDir(t: { after(fn: () => void): void }, prefix: string): str
  * A small CT-like volume and a matching TotalSegmentator-style label map (liver 5, right kidney 2,
  * aorta 52) on a tilted-free 3 mm grid, written as NIfTI: fixtures made by the test itself.
  */
-export async function writeSyntheticCase(dir: string): Promise<{ volume: Volume; labelMap: LabelMap; ctPath: string; segPath: string }> {
+export async function writeSyntheticCase(
+  dir: string,
+): Promise<{ volume: Volume; labelMap: LabelMap; ctPath: string; segPath: string }> {
   const dims: [number, number, number] = [20, 16, 10];
   const n = dims[0] * dims[1] * dims[2];
   const ct = new Int16Array(n).fill(-1000);
@@ -60,7 +62,12 @@ export async function writeSyntheticCase(dir: string): Promise<{ volume: Volume;
       }
     }
   }
-  const geometry = { dims, spacing: [3, 3, 3] as [number, number, number], origin: [-30, -24, -15] as [number, number, number], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] as Volume['direction'] };
+  const geometry = {
+    dims,
+    spacing: [3, 3, 3] as [number, number, number],
+    origin: [-30, -24, -15] as [number, number, number],
+    direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] as Volume['direction'],
+  };
   const volume: Volume = { ...geometry, data: ct, modality: 'CT' };
   const labelMap: LabelMap = { ...geometry, data: labels };
   const ctPath = join(dir, 'ct.nii.gz');

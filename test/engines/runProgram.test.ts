@@ -73,7 +73,9 @@ test('runProgram rejects with exit code and the last stderr lines', async () => 
 });
 
 test('runProgram names a missing program', async () => {
-  const err = await runProgram({ command: '/nonexistent/Slicer', args: [], label: '3D Slicer' }).catch((e: unknown) => e);
+  const err = await runProgram({ command: '/nonexistent/Slicer', args: [], label: '3D Slicer' }).catch(
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof ProgramError);
   assert.equal(err.reason, 'spawn');
   assert.match(err.message, /could not start 3D Slicer \(\/nonexistent\/Slicer\): the program was not found/);
@@ -82,51 +84,60 @@ test('runProgram names a missing program', async () => {
 test('runProgram does not start when already cancelled', async () => {
   const ac = new AbortController();
   ac.abort();
-  const err = await runProgram({ command: 'python3', args: ['-c', 'pass'], signal: ac.signal }).catch((e: unknown) => e);
+  const err = await runProgram({ command: 'python3', args: ['-c', 'pass'], signal: ac.signal }).catch(
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof ProgramError);
   assert.equal(err.reason, 'cancelled');
 });
 
 for (const how of ['timeout', 'cancel'] as const) {
-  test(`runProgram ${how} ends a hung program and its whole process tree`, { skip: !posix && 'POSIX process groups' }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'runprog-'));
-    try {
-      const pidFile = join(dir, 'pids');
-      const ac = new AbortController();
-      let leaderPid = 0;
-      const started = Date.now();
-      const run = runProgram({
-        command: 'python3',
-        args: [...HANG, pidFile],
-        label: 'Hang',
-        timeoutMs: how === 'timeout' ? 1500 : undefined,
-        timeoutSetting: 'SLICER_TIMEOUT_SECONDS',
-        killGraceMs: 500,
-        signal: ac.signal,
-        onLine: (_s, line) => {
-          if (line === 'started') {
-            leaderPid = Number(readFileSync(pidFile, 'utf8').split(' ')[0]);
-            if (how === 'cancel') ac.abort(new Error('cancelled by user'));
-          }
-        },
-      });
-      const err = await run.catch((e: unknown) => e);
-      assert.ok(err instanceof ProgramError);
-      assert.ok(Date.now() - started < 10_000, 'stopped within seconds');
-      if (how === 'timeout') {
-        assert.equal(err.reason, 'timeout');
-        assert.match(err.message, /Hang did not finish within 2 s \(SLICER_TIMEOUT_SECONDS\) and was stopped/);
-      } else {
-        assert.equal(err.reason, 'cancelled');
-        assert.match(err.message, /cancelled/);
+  test(
+    `runProgram ${how} ends a hung program and its whole process tree`,
+    { skip: !posix && 'POSIX process groups' },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'runprog-'));
+      try {
+        const pidFile = join(dir, 'pids');
+        const ac = new AbortController();
+        let leaderPid = 0;
+        const started = Date.now();
+        const run = runProgram({
+          command: 'python3',
+          args: [...HANG, pidFile],
+          label: 'Hang',
+          timeoutMs: how === 'timeout' ? 1500 : undefined,
+          timeoutSetting: 'SLICER_TIMEOUT_SECONDS',
+          killGraceMs: 500,
+          signal: ac.signal,
+          onLine: (_s, line) => {
+            if (line === 'started') {
+              leaderPid = Number(readFileSync(pidFile, 'utf8').split(' ')[0]);
+              if (how === 'cancel') ac.abort(new Error('cancelled by user'));
+            }
+          },
+        });
+        const err = await run.catch((e: unknown) => e);
+        assert.ok(err instanceof ProgramError);
+        assert.ok(Date.now() - started < 10_000, 'stopped within seconds');
+        if (how === 'timeout') {
+          assert.equal(err.reason, 'timeout');
+          assert.match(err.message, /Hang did not finish within 2 s \(SLICER_TIMEOUT_SECONDS\) and was stopped/);
+        } else {
+          assert.equal(err.reason, 'cancelled');
+          assert.match(err.message, /cancelled/);
+        }
+        const [, grandchild] = readFileSync(pidFile, 'utf8').split(' ').map(Number);
+        assert.ok(leaderPid > 0);
+        assert.ok(
+          await waitFor(() => !processGroupAlive(leaderPid) && !pidAlive(grandchild!), 3000),
+          'no process of the tree survives',
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      const [, grandchild] = readFileSync(pidFile, 'utf8').split(' ').map(Number);
-      assert.ok(leaderPid > 0);
-      assert.ok(await waitFor(() => !processGroupAlive(leaderPid) && !pidAlive(grandchild!), 3000), 'no process of the tree survives');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 }
 
 test('killProcessTree uses taskkill /T /F on Windows and the process group elsewhere', () => {
@@ -149,12 +160,23 @@ test('killProcessTree uses taskkill /T /F on Windows and the process group elsew
 
 test('withVirtualDisplay wraps in xvfb-run -a only on Linux without a display', () => {
   const noDisplay = { PATH: '/usr/bin' };
-  assert.deepEqual(withVirtualDisplay('/opt/Slicer/Slicer', ['--x'], { platform: 'linux', env: noDisplay, xvfbRun: '/usr/bin/xvfb-run' }), {
-    command: '/usr/bin/xvfb-run',
-    args: ['-a', '-s', '-screen 0 1280x1024x24', '/opt/Slicer/Slicer', '--x'],
-    virtualDisplay: true,
-  });
-  assert.equal(withVirtualDisplay('S', [], { platform: 'linux', env: { DISPLAY: ':0' }, xvfbRun: '/usr/bin/xvfb-run' }).virtualDisplay, false);
+  assert.deepEqual(
+    withVirtualDisplay('/opt/Slicer/Slicer', ['--x'], {
+      platform: 'linux',
+      env: noDisplay,
+      xvfbRun: '/usr/bin/xvfb-run',
+    }),
+    {
+      command: '/usr/bin/xvfb-run',
+      args: ['-a', '-s', '-screen 0 1280x1024x24', '/opt/Slicer/Slicer', '--x'],
+      virtualDisplay: true,
+    },
+  );
+  assert.equal(
+    withVirtualDisplay('S', [], { platform: 'linux', env: { DISPLAY: ':0' }, xvfbRun: '/usr/bin/xvfb-run' })
+      .virtualDisplay,
+    false,
+  );
   assert.equal(withVirtualDisplay('S', [], { platform: 'linux', env: noDisplay, xvfbRun: undefined }).command, 'S');
   assert.equal(withVirtualDisplay('S', [], { platform: 'win32', env: {}, xvfbRun: 'x' }).command, 'S');
   assert.equal(withVirtualDisplay('S', [], { platform: 'darwin', env: {}, xvfbRun: 'x' }).command, 'S');
@@ -163,7 +185,13 @@ test('withVirtualDisplay wraps in xvfb-run -a only on Linux without a display', 
 test('findOnPath honours PATHEXT on Windows', () => {
   const present = new Set([join('C:\\Tools', 'TotalSegmentator.exe'), join('/usr/local/bin', 'xvfb-run')]);
   const exists = (p: string): boolean => present.has(p);
-  assert.equal(findOnPath('TotalSegmentator', { Path: 'C:\\Python;C:\\Tools', PATHEXT: '.COM;.EXE' }, 'win32', exists), join('C:\\Tools', 'TotalSegmentator.exe'));
-  assert.equal(findOnPath('xvfb-run', { PATH: '/usr/bin:/usr/local/bin' }, 'linux', exists), join('/usr/local/bin', 'xvfb-run'));
+  assert.equal(
+    findOnPath('TotalSegmentator', { Path: 'C:\\Python;C:\\Tools', PATHEXT: '.COM;.EXE' }, 'win32', exists),
+    join('C:\\Tools', 'TotalSegmentator.exe'),
+  );
+  assert.equal(
+    findOnPath('xvfb-run', { PATH: '/usr/bin:/usr/local/bin' }, 'linux', exists),
+    join('/usr/local/bin', 'xvfb-run'),
+  );
   assert.equal(findOnPath('missing', { PATH: '/usr/bin' }, 'linux', exists), undefined);
 });

@@ -8,18 +8,42 @@ import { FAKE_SLICER, makeContext, pidAlive, tempDir, waitUntil, writeSyntheticC
 
 const posix = process.platform !== 'win32';
 
-async function setup(t: Parameters<typeof tempDir>[0], fakeEnv: Record<string, string>, opts: Partial<SlicerEngineOptions> = {}) {
+async function setup(
+  t: Parameters<typeof tempDir>[0],
+  fakeEnv: Record<string, string>,
+  opts: Partial<SlicerEngineOptions> = {},
+) {
   const dir = tempDir(t, 'slicer-engine-');
   const c = await writeSyntheticCase(dir);
   const calls = join(dir, 'calls.jsonl');
   const pidFile = join(dir, 'slicer.pid');
-  const env = { ...process.env, DISPLAY: ':99', FAKE_SLICER_SEGMENTATION: c.segPath, FAKE_SLICER_CALLS: calls, FAKE_SLICER_PIDFILE: pidFile, ...fakeEnv };
-  const engine = createSlicerEngine({ slicerPath: FAKE_SLICER, timeoutSeconds: 60, reduction: 0.8, env, killGraceSeconds: 1, progressIntervalMs: 50, ...opts });
+  const env = {
+    ...process.env,
+    DISPLAY: ':99',
+    FAKE_SLICER_SEGMENTATION: c.segPath,
+    FAKE_SLICER_CALLS: calls,
+    FAKE_SLICER_PIDFILE: pidFile,
+    ...fakeEnv,
+  };
+  const engine = createSlicerEngine({
+    slicerPath: FAKE_SLICER,
+    timeoutSeconds: 60,
+    reduction: 0.8,
+    env,
+    killGraceSeconds: 1,
+    progressIntervalMs: 50,
+    ...opts,
+  });
   const work = join(dir, 'work');
   const ctx = makeContext(work);
   const input = { volume: c.volume, niftiPath: c.ctPath, name: 'case_1' };
   const readCalls = (): Array<Record<string, unknown>> =>
-    existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+    existsSync(calls)
+      ? readFileSync(calls, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
   const slicerPid = (): number => Number(readFileSync(pidFile, 'utf8'));
   return { c, engine, ctx, input, readCalls, slicerPid, work };
 }
@@ -28,11 +52,14 @@ test('Slicer engine (quality API): label map, Slicer names and colours, OpenAnat
   const s = await setup(t, { FAKE_SLICER_TS_API: 'quality' }, { quality: 'fast', device: 'cpu' });
   const result = await s.engine.run(s.input, s.ctx);
   assert.deepEqual(result.labelMap.dims, [20, 16, 10]);
-  assert.deepEqual(result.segments.map((x) => [x.label, x.name, x.totalSegmentatorId]), [
-    [1, 'right kidney', 2],
-    [2, 'liver', 5],
-    [3, 'aorta', 52],
-  ]);
+  assert.deepEqual(
+    result.segments.map((x) => [x.label, x.name, x.totalSegmentatorId]),
+    [
+      [1, 'right kidney', 2],
+      [2, 'liver', 5],
+      [3, 'aorta', 52],
+    ],
+  );
   // Labels were renumbered 1..n by Slicer's export; voxels must follow their segment.
   for (let i = 0; i < s.c.labelMap.data.length; i++) {
     const expected = { 0: 0, 2: 1, 5: 2, 52: 3 }[s.c.labelMap.data[i] as 0 | 2 | 5 | 52];
@@ -44,12 +71,22 @@ test('Slicer engine (quality API): label map, Slicer names and colours, OpenAnat
   assert.equal(result.versions?.slicer, '5.6.2');
   assert.equal(result.versions?.engine, 'slicer');
   const process_ = s.readCalls().find((c) => c.call === 'TotalSegmentatorLogic.process');
-  assert.deepEqual(process_, { call: 'TotalSegmentatorLogic.process', quality: 'fast', cpu: true, task: 'total', subset: null });
+  assert.deepEqual(process_, {
+    call: 'TotalSegmentatorLogic.process',
+    quality: 'fast',
+    cpu: true,
+    task: 'total',
+    subset: null,
+  });
   const exportCall = s.readCalls().find((c) => c.call === 'OpenAnatomyExportLogic.exportModel');
   assert.equal(exportCall?.reductionFactor, 0.8);
   assert.equal(exportCall?.outputFormat, 'glTF');
   const percents = s.ctx.progressCalls.map(([p]) => p);
-  assert.deepEqual(percents, [...percents].sort((a, b) => a - b), 'progress never goes back');
+  assert.deepEqual(
+    percents,
+    [...percents].sort((a, b) => a - b),
+    'progress never goes back',
+  );
   assert.ok(s.ctx.progressCalls.some(([, st]) => /Segmenting with TotalSegmentator/.test(st)));
   assert.ok(percents.at(-1)! >= 95);
   assert.ok(s.ctx.lines.some((l) => l.includes('[TotalSegmentator] Predicting part 1 of 1')));
@@ -83,9 +120,15 @@ test('Slicer engine: exception inside process() fails with the reason, exit code
   const s = await setup(t, { FAKE_SLICER_FAIL: 'process' });
   const err = await s.engine.run(s.input, s.ctx).catch((e: unknown) => e);
   assert.ok(err instanceof Error);
-  assert.match(err.message, /3D Slicer segmentation failed \(exit code 1\): CalledProcessError: .*returned non-zero exit status 1/);
+  assert.match(
+    err.message,
+    /3D Slicer segmentation failed \(exit code 1\): CalledProcessError: .*returned non-zero exit status 1/,
+  );
   assert.notEqual((err as { retryable?: boolean }).retryable, false, 'a processing failure may be retried');
-  const manifest = JSON.parse(readFileSync(join(s.work, 'slicer-output', 'manifest.json'), 'utf8')) as { status: string; exitCode: number };
+  const manifest = JSON.parse(readFileSync(join(s.work, 'slicer-output', 'manifest.json'), 'utf8')) as {
+    status: string;
+    exitCode: number;
+  };
   assert.equal(manifest.status, 'failed');
   assert.equal(manifest.exitCode, 1);
   assert.ok(s.ctx.lines.some((l) => l.includes('CUDA out of memory')));
@@ -97,7 +140,10 @@ test('Slicer engine: missing extension is a permanent error that says how to ins
   const err = await s.engine.run(s.input, s.ctx).catch((e: unknown) => e);
   assert.ok(err instanceof Error);
   assert.equal((err as { retryable?: boolean }).retryable, false);
-  assert.match(err.message, /missing a requirement \(exit code 3\): 3D Slicer extension SlicerOpenAnatomy is not installed.*Fix: .*Extensions Manager, install 'SlicerOpenAnatomy'/);
+  assert.match(
+    err.message,
+    /missing a requirement \(exit code 3\): 3D Slicer extension SlicerOpenAnatomy is not installed.*Fix: .*Extensions Manager, install 'SlicerOpenAnatomy'/,
+  );
 });
 
 test('Slicer engine: first run installs PyTorch/TotalSegmentator without hanging on the confirmation dialog', async (t) => {
@@ -114,7 +160,10 @@ test('Slicer engine: failed requirement install names the packages and the fix',
   const err = await s.engine.run(s.input, s.ctx).catch((e: unknown) => e);
   assert.ok(err instanceof Error);
   assert.equal((err as { retryable?: boolean }).retryable, false);
-  assert.match(err.message, /Python packages missing in Slicer \(torch, nnunetv2, totalsegmentator\) and installing them failed: InstallError: Failed to install PyTorch/);
+  assert.match(
+    err.message,
+    /Python packages missing in Slicer \(torch, nnunetv2, totalsegmentator\) and installing them failed: InstallError: Failed to install PyTorch/,
+  );
   assert.match(err.message, /Fix: Install the 'PyTorch' and 'NNUNet' extensions/);
 });
 
@@ -127,25 +176,29 @@ test('Slicer engine: a wrong Slicer path is a clear permanent error', async (t) 
 });
 
 for (const how of ['timeout', 'cancel'] as const) {
-  test(`Slicer engine: ${how} of a hung Slicer ends it within seconds with a clear reason`, { skip: !posix && 'POSIX process groups' }, async (t) => {
-    const s = await setup(t, { FAKE_SLICER_HANG: 'process' }, { timeoutSeconds: how === 'timeout' ? 2 : 600 });
-    const started = Date.now();
-    const run = s.engine.run(s.input, s.ctx);
-    if (how === 'cancel') {
-      await waitUntil(() => s.ctx.progressCalls.some(([, st]) => st.startsWith('Segmenting')), 10_000);
-      s.ctx.abort(new Error('cancelled by user'));
-    }
-    const err = await run.catch((e: unknown) => e);
-    assert.ok(err instanceof Error);
-    assert.ok(Date.now() - started < 15_000);
-    if (how === 'timeout') {
-      assert.match(err.message, /3D Slicer did not finish within 2 s \(SLICER_TIMEOUT_SECONDS\) and was stopped/);
-      assert.equal((err as { retryable?: boolean }).retryable, false);
-    } else {
-      assert.ok(err instanceof ProgramError);
-      assert.equal(err.reason, 'cancelled');
-    }
-    const pid = s.slicerPid();
-    assert.ok(await waitUntil(() => !pidAlive(pid) && !processGroupAlive(pid), 3000), 'no Slicer process survives');
-  });
+  test(
+    `Slicer engine: ${how} of a hung Slicer ends it within seconds with a clear reason`,
+    { skip: !posix && 'POSIX process groups' },
+    async (t) => {
+      const s = await setup(t, { FAKE_SLICER_HANG: 'process' }, { timeoutSeconds: how === 'timeout' ? 2 : 600 });
+      const started = Date.now();
+      const run = s.engine.run(s.input, s.ctx);
+      if (how === 'cancel') {
+        await waitUntil(() => s.ctx.progressCalls.some(([, st]) => st.startsWith('Segmenting')), 10_000);
+        s.ctx.abort(new Error('cancelled by user'));
+      }
+      const err = await run.catch((e: unknown) => e);
+      assert.ok(err instanceof Error);
+      assert.ok(Date.now() - started < 15_000);
+      if (how === 'timeout') {
+        assert.match(err.message, /3D Slicer did not finish within 2 s \(SLICER_TIMEOUT_SECONDS\) and was stopped/);
+        assert.equal((err as { retryable?: boolean }).retryable, false);
+      } else {
+        assert.ok(err instanceof ProgramError);
+        assert.equal(err.reason, 'cancelled');
+      }
+      const pid = s.slicerPid();
+      assert.ok(await waitUntil(() => !pidAlive(pid) && !processGroupAlive(pid), 3000), 'no Slicer process survives');
+    },
+  );
 }

@@ -19,7 +19,11 @@ const BOUNDARY = 'crash-test-boundary-7f3a';
 const STOW_TYPE = `multipart/related; type="application/dicom"; boundary=${BOUNDARY}`;
 
 async function stow(url: string, parts: Buffer[]): Promise<number> {
-  const res = await fetch(`${url}/dicomweb/studies`, { method: 'POST', headers: { 'Content-Type': STOW_TYPE }, body: fetchBody(multipartRelated(parts, BOUNDARY)) });
+  const res = await fetch(`${url}/dicomweb/studies`, {
+    method: 'POST',
+    headers: { 'Content-Type': STOW_TYPE },
+    body: fetchBody(multipartRelated(parts, BOUNDARY)),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -49,7 +53,10 @@ test('kill -9 during a slow STOW-RS request: acknowledged instances survive on d
   // The fourth is sent slowly and cut off mid-part by the crash.
   const body = multipartRelated(slices.slice(30, 40), BOUNDARY);
   const cut = Math.floor(body.length * 0.75);
-  const req = request(`${server.url}/dicomweb/studies`, { method: 'POST', headers: { 'Content-Type': STOW_TYPE, 'Content-Length': String(body.length) } });
+  const req = request(`${server.url}/dicomweb/studies`, {
+    method: 'POST',
+    headers: { 'Content-Type': STOW_TYPE, 'Content-Length': String(body.length) },
+  });
   const outcome = new Promise<string>((resolve) => {
     req.on('response', (res) => resolve(`answered ${res.statusCode}`));
     req.on('error', (e) => resolve(`dropped (${(e as NodeJS.ErrnoException).code ?? e.message})`));
@@ -59,7 +66,11 @@ test('kill -9 during a slow STOW-RS request: acknowledged instances survive on d
     await new Promise((r) => setTimeout(r, 2));
   }
   const tmp = join(dataDir, 'tmp');
-  await waitFor('a temp file of the unfinished part', async () => (existsSync(tmp) && (await readdir(tmp)).length > 0 ? true : undefined), 20_000);
+  await waitFor(
+    'a temp file of the unfinished part',
+    async () => (existsSync(tmp) && (await readdir(tmp)).length > 0 ? true : undefined),
+    20_000,
+  );
   await server.kill9();
   assert.match(await outcome, /^dropped/, 'the unfinished request was never acknowledged');
 
@@ -69,7 +80,10 @@ test('kill -9 during a slow STOW-RS request: acknowledged instances survive on d
   for (let i = 0; i < 30; i++) {
     assert.ok(indexed.has(sop(i)), `acknowledged instance ${i + 1} is indexed`);
     const onDisk = await readFile(join(dataDir, 'dicom', studyUid, seriesUid, `${sop(i)}.dcm`));
-    assert.ok(onDisk.subarray(128).equals(slices[i].subarray(128)), `acknowledged instance ${i + 1} is on disk unchanged`);
+    assert.ok(
+      onDisk.subarray(128).equals(slices[i].subarray(128)),
+      `acknowledged instance ${i + 1} is on disk unchanged`,
+    );
   }
   // The client sends the unacknowledged request again.
   assert.equal(await stow(server.url, slices.slice(30, 40)), 200);
@@ -101,18 +115,28 @@ test('kill -9 during processing: after restart the job runs again once its lease
   assert.equal(await stow(server.url, syntheticDicomSliceBuffers(ct, { studyUid, seriesUid })), 200);
 
   // Killed while the engine runs (past reading the input, before the result is written).
-  const running = await waitFor('the process job to be running', async () => {
-    const job = await processJob(server.url);
-    return job && job.state === 'running' && job.progress >= 12 ? job : undefined;
-  }, 60_000, 20);
+  const running = await waitFor(
+    'the process job to be running',
+    async () => {
+      const job = await processJob(server.url);
+      return job && job.state === 'running' && job.progress >= 12 ? job : undefined;
+    },
+    60_000,
+    20,
+  );
   await server.kill9();
   assert.equal(running.attempts, 1);
 
   server = await startServerProcess(t, { dataDir });
-  const done = await waitFor('the job to finish', async () => {
-    const job = await processJob(server.url);
-    return job && (job.state === 'succeeded' || job.state === 'failed') ? job : undefined;
-  }, 80_000, 200);
+  const done = await waitFor(
+    'the job to finish',
+    async () => {
+      const job = await processJob(server.url);
+      return job && (job.state === 'succeeded' || job.state === 'failed') ? job : undefined;
+    },
+    80_000,
+    200,
+  );
   assert.equal(done.state, 'succeeded');
   assert.equal(done.id, running.id);
   assert.equal(done.attempts, 2, 'run again after the crash, not more');

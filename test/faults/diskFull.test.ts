@@ -9,7 +9,12 @@ import { dj, fetchBody, multipartRelated } from '../support/dicomweb.ts';
 import { freePort } from '../support/orthanc.ts';
 import { hasProgram, requireOrSkip } from '../support/requirements.ts';
 import { fileTree, startServerProcess } from '../support/serverProcess.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers, writeSyntheticDicomSeries } from '../support/syntheticCt.ts';
+import {
+  makeSyntheticCt,
+  newUid,
+  syntheticDicomSliceBuffers,
+  writeSyntheticDicomSeries,
+} from '../support/syntheticCt.ts';
 
 /**
  * A full disk, for real: DATA_DIR (embedded database included) on a small tmpfs. Below MIN_FREE_DISK_MB
@@ -86,7 +91,9 @@ async function upload(url: string, data: Buffer, name: string): Promise<{ status
 
 /** The instance files and temp files under DATA_DIR (the database's own files change by themselves). */
 async function inputFiles(dataDir: string): Promise<string[]> {
-  return (await fileTree(dataDir)).filter((f) => f.startsWith('dicom/') || f.startsWith('tmp/') || f.startsWith('volumes/'));
+  return (await fileTree(dataDir)).filter(
+    (f) => f.startsWith('dicom/') || f.startsWith('tmp/') || f.startsWith('volumes/'),
+  );
 }
 
 test('full disk: STOW-RS 507 with 0xA700 per instance, C-STORE A700, the upload form says the disk is full; nothing half-written; accepted again when space comes back', async (t) => {
@@ -117,7 +124,17 @@ test('full disk: STOW-RS 507 with 0xA700 per instance, C-STORE A700, the upload 
   if (withDimse) {
     // The SCP re-reads free space at most once a second.
     await new Promise((r) => setTimeout(r, 1200));
-    const r = await dcmtk('storescu', ['-d', '-aet', 'TESTSCU', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(dimsePort), scuDir]);
+    const r = await dcmtk('storescu', [
+      '-d',
+      '-aet',
+      'TESTSCU',
+      '-aec',
+      'ANATOMYGW',
+      '+sd',
+      '127.0.0.1',
+      String(dimsePort),
+      scuDir,
+    ]);
     assert.match(r.stderr + r.stdout, /DIMSE Status\s+: 0xa700/i, 'C-STORE answered Out of Resources');
   }
   assert.deepEqual(await inputFiles(dataDir), before, 'nothing was written');
@@ -129,7 +146,16 @@ test('full disk: STOW-RS 507 with 0xA700 per instance, C-STORE A700, the upload 
   assert.equal((await upload(server.url, slices[3], 'IM4.dcm')).status, 200);
   if (withDimse) {
     await new Promise((r) => setTimeout(r, 1200));
-    const r = await dcmtk('storescu', ['-aet', 'TESTSCU', '-aec', 'ANATOMYGW', '+sd', '127.0.0.1', String(dimsePort), scuDir]);
+    const r = await dcmtk('storescu', [
+      '-aet',
+      'TESTSCU',
+      '-aec',
+      'ANATOMYGW',
+      '+sd',
+      '127.0.0.1',
+      String(dimsePort),
+      scuDir,
+    ]);
     assert.equal(r.code, 0, `${r.stderr}\n${server.output().slice(-3000)}`);
   }
 
@@ -150,7 +176,11 @@ test('full disk: STOW-RS 507 with 0xA700 per instance, C-STORE A700, the upload 
   assert.match(upBig.body, /disk/i);
   assert.deepEqual(await inputFiles(dataDir), mid, 'the failed writes left nothing behind');
   await rm(filler2);
-  assert.equal((await stow(server.url, slices.slice(4, 6))).status, 200, 'the server still works after running out of disk');
+  assert.equal(
+    (await stow(server.url, slices.slice(4, 6))).status,
+    200,
+    'the server still works after running out of disk',
+  );
   assert.equal(await server.stop(), 0);
   assert.deepEqual(await readdir(join(dataDir, 'tmp')), []);
 });

@@ -30,7 +30,6 @@ import { makeSyntheticCt, rng, syntheticDicomSliceBuffers } from '../support/syn
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
 const CASE_TIMEOUT_MS = 10_000;
 
-
 const INTERESTING_32 = [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe];
 
 /** One to four mutations of the kinds that break parsers: flips, boundary values in length fields, cuts, splices. */
@@ -47,7 +46,8 @@ function mutate(input: Buffer, random: () => number): Buffer {
       case 1: // random bytes
         for (let i = 0, n = 1 + at(16); i < n; i++) buf[at(buf.length)] = at(256);
         break;
-      case 2: { // a 16/32-bit length field set to a boundary value, mostly in the header region
+      case 2: {
+        // a 16/32-bit length field set to a boundary value, mostly in the header region
         const pos = at(Math.min(buf.length - 4, random() < 0.8 ? 2048 : buf.length));
         if (pos >= 0 && pos + 4 <= buf.length) {
           const v = INTERESTING_32[at(INTERESTING_32.length)];
@@ -59,26 +59,30 @@ function mutate(input: Buffer, random: () => number): Buffer {
       case 3: // truncation
         buf = buf.subarray(0, at(buf.length));
         break;
-      case 4: { // delete a range
+      case 4: {
+        // delete a range
         const s = at(buf.length);
         buf = Buffer.concat([buf.subarray(0, s), buf.subarray(s + 1 + at(64))]);
         break;
       }
-      case 5: { // insert random bytes
+      case 5: {
+        // insert random bytes
         const s = at(buf.length);
         const ins = Buffer.alloc(1 + at(32));
         for (let i = 0; i < ins.length; i++) ins[i] = at(256);
         buf = Buffer.concat([buf.subarray(0, s), ins, buf.subarray(s)]);
         break;
       }
-      case 6: { // duplicate a chunk
+      case 6: {
+        // duplicate a chunk
         const s = at(buf.length);
         const chunk = buf.subarray(s, s + 1 + at(256));
         const d = at(buf.length);
         buf = Buffer.concat([buf.subarray(0, d), chunk, buf.subarray(d)]);
         break;
       }
-      case 7: { // CR/LF and dashes, which matter to multipart
+      case 7: {
+        // CR/LF and dashes, which matter to multipart
         const s = at(buf.length);
         const pick = ['\r\n', '--', '\r\n\r\n', '\n', ':', '\r'][at(6)];
         buf = Buffer.concat([buf.subarray(0, s), Buffer.from(pick), buf.subarray(s)]);
@@ -96,7 +100,10 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`hang: ${what} took more than ${CASE_TIMEOUT_MS} ms`)), CASE_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`hang: ${what} took more than ${CASE_TIMEOUT_MS} ms`)),
+        CASE_TIMEOUT_MS,
+      );
     }),
   ]);
 }
@@ -163,7 +170,15 @@ function readZip(buf: Buffer): Promise<number> {
         if (entry.isEncrypted() || entry.uncompressedSize > 64 * 1024 * 1024) return zip.readEntry();
         zip.openReadStream(entry, (e, stream) => {
           if (e || !stream) return reject(e ?? new Error('no stream'));
-          pipeline(stream, new Writable({ write(c: Buffer, _enc, cb) { bytes += c.length; cb(); } })).then(() => zip.readEntry(), reject);
+          pipeline(
+            stream,
+            new Writable({
+              write(c: Buffer, _enc, cb) {
+                bytes += c.length;
+                cb();
+              },
+            }),
+          ).then(() => zip.readEntry(), reject);
         });
       });
       zip.readEntry();
@@ -181,9 +196,21 @@ test('fuzz: multipart/related tokenizer, DICOM header reader, sniffing and zip r
     multipartRelated(dicomSeeds.slice(4, 6), boundary, { close: false }),
   ];
   const zipSeeds = [
-    await zipOf(dicomSeeds.slice(0, 3).map((d, i) => ({ name: `series/IM${i}.dcm`, data: d })), false),
-    await zipOf(dicomSeeds.slice(0, 2).map((d, i) => ({ name: `IM${i}.dcm`, data: d })), true),
-    await zipOf([{ name: 'dir/readme.txt', data: Buffer.from('hello '.repeat(400)) }, { name: 'a.dcm', data: dicomSeeds[1] }], false),
+    await zipOf(
+      dicomSeeds.slice(0, 3).map((d, i) => ({ name: `series/IM${i}.dcm`, data: d })),
+      false,
+    ),
+    await zipOf(
+      dicomSeeds.slice(0, 2).map((d, i) => ({ name: `IM${i}.dcm`, data: d })),
+      true,
+    ),
+    await zipOf(
+      [
+        { name: 'dir/readme.txt', data: Buffer.from('hello '.repeat(400)) },
+        { name: 'a.dcm', data: dicomSeeds[1] },
+      ],
+      false,
+    ),
   ];
   const dir = await mkdtemp(join(tmpdir(), 'ag-fuzz-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -210,7 +237,8 @@ test('fuzz: multipart/related tokenizer, DICOM header reader, sniffing and zip r
       for (const ev of tok.end()) if (ev.type === 'data') produced += ev.chunk.length;
       assert.ok(produced <= body.length, `case ${i}: part data never exceeds the body`);
     } catch (e) {
-      if (!(e instanceof MultipartSyntaxError)) assert.fail(`multipart case ${i} (seed ${SEED}): ${(e as Error).stack ?? String(e)}`);
+      if (!(e instanceof MultipartSyntaxError))
+        assert.fail(`multipart case ${i} (seed ${SEED}): ${(e as Error).stack ?? String(e)}`);
     }
     assert.ok(Date.now() - caseStart < CASE_TIMEOUT_MS, `multipart case ${i} took too long`);
     counts.multipart += 1;
@@ -223,10 +251,15 @@ test('fuzz: multipart/related tokenizer, DICOM header reader, sniffing and zip r
     await writeFile(file, data);
     try {
       const head = data.subarray(0, SNIFF_BYTES);
-      sniff(head, data.length, head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b ? await gunzipHead(head) : undefined);
+      sniff(
+        head,
+        data.length,
+        head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b ? await gunzipHead(head) : undefined,
+      );
       await withTimeout(readInstanceHeader(file), `header case ${i}`);
     } catch (e) {
-      if (!(e instanceof InstanceRejectedError)) assert.fail(`header case ${i} (seed ${SEED}): ${(e as Error).stack ?? String(e)}`);
+      if (!(e instanceof InstanceRejectedError))
+        assert.fail(`header case ${i} (seed ${SEED}): ${(e as Error).stack ?? String(e)}`);
       assert.ok(e.message.length > 0 && e.message.length < 2000, `header case ${i}: a short, specific reason`);
     }
     counts.header += 1;
@@ -238,13 +271,16 @@ test('fuzz: multipart/related tokenizer, DICOM header reader, sniffing and zip r
     try {
       await withTimeout(readZip(data), `zip case ${i}`);
     } catch (e) {
-      if ((e as Error).message.startsWith('hang:')) assert.fail(`zip case ${i} (seed ${SEED}): ${(e as Error).message}`);
+      if ((e as Error).message.startsWith('hang:'))
+        assert.fail(`zip case ${i} (seed ${SEED}): ${(e as Error).message}`);
       assert.ok(e instanceof Error, `zip case ${i}: failures are Errors`);
     }
     counts.zip += 1;
   }
   const total = counts.multipart + counts.header + counts.zip;
-  process.stderr.write(`  fuzz: ${JSON.stringify(counts)} = ${total} cases in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `  fuzz: ${JSON.stringify(counts)} = ${total} cases in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
   assert.ok(total >= 10_000);
 });
 
@@ -255,7 +291,10 @@ test('fuzz: mutated STOW-RS bodies and uploads through the HTTP endpoints are al
     const random = rng(SEED + 1);
     const dicomSeeds = [...generatedDicomSeeds(), ...realDicomSeeds().slice(0, 10)];
     const boundary = 'fuzz-http-9e2b';
-    const zipSeed = await zipOf(dicomSeeds.slice(0, 3).map((d, i) => ({ name: `IM${i}.dcm`, data: d })), false);
+    const zipSeed = await zipOf(
+      dicomSeeds.slice(0, 3).map((d, i) => ({ name: `IM${i}.dcm`, data: d })),
+      false,
+    );
     const statuses = new Map<number, number>();
     const bad: string[] = [];
     const record = (i: number, what: string, status: number | string): void => {
@@ -266,15 +305,19 @@ test('fuzz: mutated STOW-RS bodies and uploads through the HTTP endpoints are al
     const stowCase = async (i: number): Promise<void> => {
       // Mutate either one part (a well-framed request with a broken instance) or the framing itself.
       const parts = [dicomSeeds[i % dicomSeeds.length], dicomSeeds[(i + 3) % dicomSeeds.length]];
-      const body = i % 2 === 0
-        ? multipartRelated([mutate(parts[0], random), parts[1]], boundary)
-        : mutate(multipartRelated(parts, boundary), random);
+      const body =
+        i % 2 === 0
+          ? multipartRelated([mutate(parts[0], random), parts[1]], boundary)
+          : mutate(multipartRelated(parts, boundary), random);
       try {
-        const res = await withTimeout(fetch(`${url}/dicomweb/studies`, {
-          method: 'POST',
-          headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
-          body: fetchBody(body),
-        }), `STOW case ${i}`);
+        const res = await withTimeout(
+          fetch(`${url}/dicomweb/studies`, {
+            method: 'POST',
+            headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
+            body: fetchBody(body),
+          }),
+          `STOW case ${i}`,
+        );
         await res.arrayBuffer();
         record(i, 'STOW', res.status);
       } catch (e) {
@@ -300,7 +343,14 @@ test('fuzz: mutated STOW-RS bodies and uploads through the HTTP endpoints are al
       const req = new Request(`${url}/api/uploads`, { method: 'POST', body: form });
       const original = Buffer.from(await req.arrayBuffer());
       try {
-        const res = await withTimeout(fetch(`${url}/api/uploads`, { method: 'POST', headers: { 'Content-Type': req.headers.get('content-type') ?? '' }, body: fetchBody(mutate(original, random)) }), `form case ${i}`);
+        const res = await withTimeout(
+          fetch(`${url}/api/uploads`, {
+            method: 'POST',
+            headers: { 'Content-Type': req.headers.get('content-type') ?? '' },
+            body: fetchBody(mutate(original, random)),
+          }),
+          `form case ${i}`,
+        );
         await res.arrayBuffer();
         record(i, 'form', res.status);
       } catch (e) {
@@ -313,10 +363,14 @@ test('fuzz: mutated STOW-RS bodies and uploads through the HTTP endpoints are al
     for (let i = 0; i < 100; i++) cases.push(() => uploadCase(i));
     for (let i = 0; i < 60; i++) cases.push(() => rawCase(i));
     let next = 0;
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (next < cases.length) await cases[next++]();
-    }));
-    process.stderr.write(`  fuzz over HTTP: ${cases.length} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}\n`);
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < cases.length) await cases[next++]();
+      }),
+    );
+    process.stderr.write(
+      `  fuzz over HTTP: ${cases.length} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}\n`,
+    );
     assert.deepEqual(bad, []);
     const leftovers = await readdir(join(deps.dataDir, 'tmp')).catch(() => []);
     assert.deepEqual(leftovers, [], 'no temp file outlives its request');

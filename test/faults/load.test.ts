@@ -12,7 +12,14 @@ test('mixed load: 5 STOW-RS clients x 10 instances with 2 event listeners and 2 
     // Event streams never end by themselves.
     t.after(() => server.closeAllConnections());
     const zipFiles = await seedResultForDownloads(deps, 1);
-    const report = await runLoad({ url, clients: 5, instancesPerClient: 10, sseListeners: 2, zipDownloads: 2, zipFiles });
+    const report = await runLoad({
+      url,
+      clients: 5,
+      instancesPerClient: 10,
+      sseListeners: 2,
+      zipDownloads: 2,
+      zipFiles,
+    });
     assert.equal(report.serverErrors, 0, JSON.stringify(report.statuses));
     assert.equal(report.dropped, 0);
     assert.deepEqual(report.statuses, { 200: 50 });

@@ -85,10 +85,16 @@ test('path traversal and odd names in uploads, zip entries and download requests
       if (res.status === 200) {
         const report = JSON.parse(text) as { accepted: Array<{ file: string }> };
         assert.equal(report.accepted.length, 1, text.slice(0, 300));
-        assert.ok(!report.accepted[0].file.includes('\u0000') && report.accepted[0].file.length <= 255, 'names are shown cleaned and bounded');
+        assert.ok(
+          !report.accepted[0].file.includes('\u0000') && report.accepted[0].file.length <= 255,
+          'names are shown cleaned and bounded',
+        );
       }
     }
-    assert.ok(formStatuses.filter((s) => s === '200').length >= ODD_NAMES.length - 2, `most odd names are simply accepted: ${formStatuses.join(',')}`);
+    assert.ok(
+      formStatuses.filter((s) => s === '200').length >= ODD_NAMES.length - 2,
+      `most odd names are simply accepted: ${formStatuses.join(',')}`,
+    );
 
     // Zip entries: traversal, absolute and NUL names are refused with their reason; the others are stored.
     const entries = ODD_NAMES.map((name, i) => ({ name, data: slices[i] }));
@@ -97,13 +103,19 @@ test('path traversal and odd names in uploads, zip entries and download requests
     zipForm.append('files', new Blob([fetchBody(rawZip(entries))]), 'odd.zip');
     const zres = await fetch(`${url}/api/uploads`, { method: 'POST', body: zipForm });
     assert.equal(zres.status, 200);
-    const zrep = (await zres.json()) as { accepted: Array<{ file: string }>; rejected: Array<{ file: string; reason: string }> };
+    const zrep = (await zres.json()) as {
+      accepted: Array<{ file: string }>;
+      rejected: Array<{ file: string; reason: string }>;
+    };
     const reasons = zrep.rejected.map((r) => r.reason).join('\n');
     assert.match(reasons, /path traversal/);
     assert.match(reasons, /absolute path/);
     assert.match(reasons, /NUL/);
     assert.ok(zrep.accepted.some((a) => a.file.endsWith('fine/IM1.dcm')));
-    assert.ok(zrep.accepted.some((a) => a.file.includes('😀')), 'a Unicode name is fine');
+    assert.ok(
+      zrep.accepted.some((a) => a.file.includes('😀')),
+      'a Unicode name is fine',
+    );
 
     // Download selections and file requests with crafted addresses.
     const [good] = zipFiles;
@@ -121,21 +133,41 @@ test('path traversal and odd names in uploads, zip entries and download requests
       '../../../etc/passwd',
     ];
     for (const address of crafted) {
-      const link = await fetch(`${url}/api/downloads`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ files: [address] }) });
+      const link = await fetch(`${url}/api/downloads`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ files: [address] }),
+      });
       await link.arrayBuffer();
-      assert.ok(link.status === 400 || link.status === 404, `POST /api/downloads ${address.slice(0, 80)} -> ${link.status}`);
+      assert.ok(
+        link.status === 400 || link.status === 404,
+        `POST /api/downloads ${address.slice(0, 80)} -> ${link.status}`,
+      );
       if (address.startsWith('/api/')) {
         const get = await fetch(`${url}${address}`);
         await get.arrayBuffer();
         assert.ok(get.status === 400 || get.status === 404, `GET ${address.slice(0, 80)} -> ${get.status}`);
       }
     }
-    const ok = await fetch(`${url}/api/downloads`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ files: [good] }) });
+    const ok = await fetch(`${url}/api/downloads`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ files: [good] }),
+    });
     assert.equal(ok.status, 200, 'a genuine address still works');
 
     const tree = await fileTree(deps.dataDir);
-    const unexpected = tree.filter((f) => !/^dicom\/[0-9.]+\/[0-9.]+\/[0-9.]+\.dcm$/.test(f) && !f.startsWith(`results/${resultId}/`) && f !== 'secrets/download-link.key');
+    const unexpected = tree.filter(
+      (f) =>
+        !/^dicom\/[0-9.]+\/[0-9.]+\/[0-9.]+\.dcm$/.test(f) &&
+        !f.startsWith(`results/${resultId}/`) &&
+        f !== 'secrets/download-link.key',
+    );
     assert.deepEqual(unexpected, [], 'only stored instances, the seeded result and the link signing key in DATA_DIR');
-    assert.deepEqual((await readdir(parent)).filter((n) => n.includes('escaped')), outsideBefore, 'nothing written beside DATA_DIR');
+    assert.deepEqual(
+      (await readdir(parent)).filter((n) => n.includes('escaped')),
+      outsideBefore,
+      'nothing written beside DATA_DIR',
+    );
   });
 });

@@ -15,10 +15,17 @@ test('Orthanc pushes a series to our STOW-RS endpoint through its DICOMweb clien
     t.after(() => orthanc.stop());
     const study = newUid();
     const series = newUid();
-    const slices = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [64, 64, 12], seed: 9 }), { studyUid: study, seriesUid: series });
+    const slices = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [64, 64, 12], seed: 9 }), {
+      studyUid: study,
+      seriesUid: series,
+    });
     let orthancStudyId = '';
     for (const s of slices) {
-      const res = await fetch(`${orthanc.url}/instances`, { method: 'POST', body: fetchBody(s), headers: { 'Content-Type': 'application/dicom' } });
+      const res = await fetch(`${orthanc.url}/instances`, {
+        method: 'POST',
+        body: fetchBody(s),
+        headers: { 'Content-Type': 'application/dicom' },
+      });
       assert.equal(res.status, 200);
       orthancStudyId = ((await res.json()) as { ParentStudy: string }).ParentStudy;
     }
@@ -29,7 +36,9 @@ test('Orthanc pushes a series to our STOW-RS endpoint through its DICOMweb clien
     });
     const pushText = await push.text();
     assert.equal(push.status, 200, pushText);
-    const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [series]);
+    const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [
+      series,
+    ]);
     assert.equal(Number(rows.rows[0].n), slices.length);
 
     // And Orthanc can search us back through QIDO-RS.

@@ -24,7 +24,14 @@ import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/
 const SERIES_DIR = ['derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed'];
 
 function startWorker(t: TestContext, db: Database, deps: AppDeps): void {
-  const worker = new Worker({ db, queue: deps.queue, tasks: taskList(deps), logger: deps.logger, concurrency: 2, pollIntervalMs: 100 });
+  const worker = new Worker({
+    db,
+    queue: deps.queue,
+    tasks: taskList(deps),
+    logger: deps.logger,
+    concurrency: 2,
+    pollIntervalMs: 100,
+  });
   void worker.start();
   t.after(() => worker.stop(2000));
 }
@@ -57,40 +64,76 @@ type Tags = Record<string, unknown>;
 test('DIMSE-only PACS node: C-FIND search, C-GET retrieve, process, SEG sent back with C-STORE', async (t) => {
   if (!requireOrSkip(t, hasOrthanc(), 'Orthanc with the DICOMweb plugin (Debian: orthanc orthanc-dicomweb)')) return;
   if (!requireTestData(t)) return;
-  const orthanc = await startOrthanc({}, { config: { DicomAlwaysAllowFind: true, DicomAlwaysAllowGet: true, DicomAlwaysAllowStore: true } });
+  const orthanc = await startOrthanc(
+    {},
+    { config: { DicomAlwaysAllowFind: true, DicomAlwaysAllowGet: true, DicomAlwaysAllowStore: true } },
+  );
   t.after(() => orthanc.stop());
   const dir = testDataPath(...SERIES_DIR);
   let orthancStudy = '';
   for (const f of (await readdir(dir)).sort()) {
-    const res = await fetch(`${orthanc.url}/instances`, { method: 'POST', body: fetchBody(await readFile(join(dir, f))), headers: { 'Content-Type': 'application/dicom' } });
+    const res = await fetch(`${orthanc.url}/instances`, {
+      method: 'POST',
+      body: fetchBody(await readFile(join(dir, f))),
+      headers: { 'Content-Type': 'application/dicom' },
+    });
     assert.equal(res.status, 200);
     orthancStudy = ((await res.json()) as { ParentStudy: string }).ParentStudy;
   }
-  const studyInfo = await getJson<{ MainDicomTags: { StudyInstanceUID: string; StudyDate?: string }; PatientMainDicomTags: { PatientID: string } }>(`${orthanc.url}/studies/${orthancStudy}`);
+  const studyInfo = await getJson<{
+    MainDicomTags: { StudyInstanceUID: string; StudyDate?: string };
+    PatientMainDicomTags: { PatientID: string };
+  }>(`${orthanc.url}/studies/${orthancStudy}`);
   const studyUid = studyInfo.MainDicomTags.StudyInstanceUID;
 
   await withTestDatabase('pglite', t, async (db) => {
-    const nodes = [{ name: 'dimse-only', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC' }, export: { retrieved: true } }];
-    const deps = await testAppDeps(db, t, { ENGINE: 'builtin', SERIES_STABLE_SECONDS: '2', PACS_NODES: JSON.stringify(nodes) });
+    const nodes = [
+      {
+        name: 'dimse-only',
+        dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC' },
+        export: { retrieved: true },
+      },
+    ];
+    const deps = await testAppDeps(db, t, {
+      ENGINE: 'builtin',
+      SERIES_STABLE_SECONDS: '2',
+      PACS_NODES: JSON.stringify(nodes),
+    });
     const { url } = await startTestServer(deps, t);
     startWorker(t, db, deps);
 
-    const [listed] = await getJson<Array<{ name: string; canSearch: boolean; canRetrieve: boolean; dicomweb: unknown }>>(`${url}/api/pacs/nodes`);
-    assert.deepEqual([listed.name, listed.canSearch, listed.canRetrieve, listed.dicomweb], ['dimse-only', true, true, null]);
+    const [listed] = await getJson<
+      Array<{ name: string; canSearch: boolean; canRetrieve: boolean; dicomweb: unknown }>
+    >(`${url}/api/pacs/nodes`);
+    assert.deepEqual(
+      [listed.name, listed.canSearch, listed.canRetrieve, listed.dicomweb],
+      ['dimse-only', true, true, null],
+    );
 
     const patientId = studyInfo.PatientMainDicomTags.PatientID;
-    const studies = await getJson<Array<{ studyInstanceUid: string; patientId: string; modalities: string[]; numberOfInstances: number | null; numberOfSeries: number | null }>>(
-      `${url}/api/pacs/nodes/dimse-only/studies?patientId=${encodeURIComponent(patientId)}&modality=CT`,
-    );
+    const studies = await getJson<
+      Array<{
+        studyInstanceUid: string;
+        patientId: string;
+        modalities: string[];
+        numberOfInstances: number | null;
+        numberOfSeries: number | null;
+      }>
+    >(`${url}/api/pacs/nodes/dimse-only/studies?patientId=${encodeURIComponent(patientId)}&modality=CT`);
     assert.equal(studies.length, 1);
     assert.equal(studies[0].studyInstanceUid, studyUid);
     assert.equal(studies[0].patientId, patientId);
     assert.deepEqual(studies[0].modalities, ['CT']);
     assert.equal(studies[0].numberOfInstances, 20);
     assert.equal(studies[0].numberOfSeries, 1);
-    assert.deepEqual(await getJson<unknown[]>(`${url}/api/pacs/nodes/dimse-only/studies?patientId=NO-SUCH-PATIENT`), []);
+    assert.deepEqual(
+      await getJson<unknown[]>(`${url}/api/pacs/nodes/dimse-only/studies?patientId=NO-SUCH-PATIENT`),
+      [],
+    );
 
-    const series = await getJson<Array<{ seriesInstanceUid: string; modality: string; numberOfInstances: number | null }>>(`${url}/api/pacs/nodes/dimse-only/studies/${studyUid}/series`);
+    const series = await getJson<
+      Array<{ seriesInstanceUid: string; modality: string; numberOfInstances: number | null }>
+    >(`${url}/api/pacs/nodes/dimse-only/studies/${studyUid}/series`);
     assert.equal(series.length, 1);
     assert.equal(series[0].modality, 'CT');
     assert.equal(series[0].numberOfInstances, 20);
@@ -104,7 +147,10 @@ test('DIMSE-only PACS node: C-FIND search, C-GET retrieve, process, SEG sent bac
     assert.equal(post.status, 202, await post.clone().text());
     const retrieve = await finishedJob(deps, ((await post.json()) as { jobId: string }).jobId);
     assert.equal(retrieve.state, 'succeeded', retrieve.lastError ?? '');
-    const stored = await db.query<{ n: number; via: string }>(`SELECT count(*)::int AS n, min(received_via) AS via FROM dicom_instances WHERE series_uid = $1`, [sourceSeries]);
+    const stored = await db.query<{ n: number; via: string }>(
+      `SELECT count(*)::int AS n, min(received_via) AS via FROM dicom_instances WHERE series_uid = $1`,
+      [sourceSeries],
+    );
     assert.deepEqual(stored.rows[0], { n: 20, via: 'pacs' });
     const log = (await deps.queue.log(retrieve.id)).map((l) => l.line).join('\n');
     assert.match(log, /over DIMSE C-GET/);
@@ -112,19 +158,25 @@ test('DIMSE-only PACS node: C-FIND search, C-GET retrieve, process, SEG sent bac
 
     // The export rule sends the SEG back to the node it came from, over C-STORE (no DICOMweb there).
     const exported = await waitFor('the SEG export', 80_000, async () => {
-      const r = await db.query<{ state: string; detail: string | null; seg_sop_instance_uid: string | null }>('SELECT * FROM pacs_exports');
+      const r = await db.query<{ state: string; detail: string | null; seg_sop_instance_uid: string | null }>(
+        'SELECT * FROM pacs_exports',
+      );
       const row = r.rows[0];
       if (row?.state === 'failed') assert.fail(`export failed: ${row.detail}`);
       return row?.state === 'succeeded' ? row : undefined;
     });
-    const studySeries = await getJson<Array<{ ID: string; MainDicomTags: { Modality: string } }>>(`${orthanc.url}/studies/${orthancStudy}/series`);
+    const studySeries = await getJson<Array<{ ID: string; MainDicomTags: { Modality: string } }>>(
+      `${orthanc.url}/studies/${orthancStudy}/series`,
+    );
     assert.deepEqual(studySeries.map((s) => s.MainDicomTags.Modality).sort(), ['CT', 'SEG']);
     const segSeries = studySeries.find((s) => s.MainDicomTags.Modality === 'SEG') as { ID: string };
-    const [segInstance] = await getJson<Array<{ ID: string; MainDicomTags: { SOPInstanceUID: string } }>>(`${orthanc.url}/series/${segSeries.ID}/instances`);
+    const [segInstance] = await getJson<Array<{ ID: string; MainDicomTags: { SOPInstanceUID: string } }>>(
+      `${orthanc.url}/series/${segSeries.ID}/instances`,
+    );
     assert.equal(segInstance.MainDicomTags.SOPInstanceUID, exported.seg_sop_instance_uid);
     const tags = await getJson<Tags>(`${orthanc.url}/instances/${segInstance.ID}/simplified-tags`);
     assert.equal(tags.SOPClassUID, '1.2.840.10008.5.1.4.1.1.66.4');
-    assert.equal(((tags.ReferencedSeriesSequence as Tags[])[0]).SeriesInstanceUID, sourceSeries);
+    assert.equal((tags.ReferencedSeriesSequence as Tags[])[0].SeriesInstanceUID, sourceSeries);
     const meta = await getJson<Record<string, unknown>>(`${orthanc.url}/instances/${segInstance.ID}/metadata?expand`);
     assert.equal(meta.ReceptionDate !== undefined, true);
     assert.equal(meta.Origin, 'DicomProtocol', 'the SEG came in over DIMSE, not REST or DICOMweb');
@@ -148,7 +200,10 @@ test('DIMSE-only node: a study that is not there fails the retrieve with the rea
 
     const search = await fetch(`${url}/api/pacs/nodes/down/studies`);
     assert.equal(search.status, 504);
-    assert.match(((await search.json()) as { error: string }).error, /could not reach PACS node "down" \(127\.0\.0\.1:\d+\) over DIMSE to search studies/);
+    assert.match(
+      ((await search.json()) as { error: string }).error,
+      /could not reach PACS node "down" \(127\.0\.0\.1:\d+\) over DIMSE to search studies/,
+    );
 
     const post = await fetch(`${url}/api/pacs/nodes/empty/retrieve`, {
       method: 'POST',
@@ -169,18 +224,34 @@ test('DIMSE node set to C-MOVE: an unknown destination fails at once with the li
   t.after(() => orthanc.stop());
   const study = newUid();
   const series = newUid();
-  for (const slice of syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [16, 16, 4], seed: 4 }), { studyUid: study, seriesUid: series })) {
-    const res = await fetch(`${orthanc.url}/instances`, { method: 'POST', body: fetchBody(slice), headers: { 'Content-Type': 'application/dicom' } });
+  for (const slice of syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [16, 16, 4], seed: 4 }), {
+    studyUid: study,
+    seriesUid: series,
+  })) {
+    const res = await fetch(`${orthanc.url}/instances`, {
+      method: 'POST',
+      body: fetchBody(slice),
+      headers: { 'Content-Type': 'application/dicom' },
+    });
     assert.equal(res.status, 200);
   }
   await withTestDatabase('pglite', t, async (db) => {
-    const nodes = [{ name: 'mover', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC', retrieve: 'move' } }];
+    const nodes = [
+      { name: 'mover', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC', retrieve: 'move' } },
+    ];
     // DIMSE_PORT only has to be on for C-MOVE; the SCP itself listens on a free port given to Orthanc.
     const deps = await testAppDeps(db, t, { PACS_NODES: JSON.stringify(nodes), DIMSE_PORT: '104' });
     const scp = await startDimseServer(deps, { port: 0 });
     t.after(() => scp.close());
     const all = taskList(deps);
-    const worker = new Worker({ db, queue: deps.queue, tasks: { [PACS_RETRIEVE]: all[PACS_RETRIEVE] }, logger: deps.logger, concurrency: 1, pollIntervalMs: 100 });
+    const worker = new Worker({
+      db,
+      queue: deps.queue,
+      tasks: { [PACS_RETRIEVE]: all[PACS_RETRIEVE] },
+      logger: deps.logger,
+      concurrency: 1,
+      pollIntervalMs: 100,
+    });
     void worker.start();
     t.after(() => worker.stop(2000));
     const payload = { node: 'mover', studyInstanceUid: study, seriesInstanceUid: series };
@@ -188,18 +259,29 @@ test('DIMSE node set to C-MOVE: an unknown destination fails at once with the li
     const refused = await finishedJob(deps, (await deps.queue.add(PACS_RETRIEVE, payload, { maxAttempts: 3 })).id);
     assert.equal(refused.state, 'failed');
     assert.equal(refused.attempts, 1, 'a destination the node does not know is not retried');
-    assert.match(refused.lastError ?? '', /PACS node "mover" answered the C-MOVE with unable to process \(0xC000\); check that the node knows our AE title ANATOMYGW as a C-MOVE destination/);
+    assert.match(
+      refused.lastError ?? '',
+      /PACS node "mover" answered the C-MOVE with unable to process \(0xC000\); check that the node knows our AE title ANATOMYGW as a C-MOVE destination/,
+    );
 
-    const put = await fetch(`${orthanc.url}/modalities/gateway`, { method: 'PUT', body: JSON.stringify({ AET: deps.config.aeTitle, Host: '127.0.0.1', Port: scp.port }) });
+    const put = await fetch(`${orthanc.url}/modalities/gateway`, {
+      method: 'PUT',
+      body: JSON.stringify({ AET: deps.config.aeTitle, Host: '127.0.0.1', Port: scp.port }),
+    });
     assert.equal(put.status, 200, await put.text());
     const moved = await finishedJob(deps, (await deps.queue.add(PACS_RETRIEVE, payload, { maxAttempts: 3 })).id);
     assert.equal(moved.state, 'succeeded', moved.lastError ?? '');
-    const stored = await db.query<{ n: number; via: string }>(`SELECT count(*)::int AS n, min(received_via) AS via FROM dicom_instances WHERE series_uid = $1`, [series]);
+    const stored = await db.query<{ n: number; via: string }>(
+      `SELECT count(*)::int AS n, min(received_via) AS via FROM dicom_instances WHERE series_uid = $1`,
+      [series],
+    );
     assert.deepEqual(stored.rows[0], { n: 4, via: 'dimse' });
     const log = (await deps.queue.log(moved.id)).map((l) => l.line).join('\n');
     assert.match(log, /over DIMSE C-MOVE to ANATOMYGW/);
     assert.match(log, /stored 4 of 4 instances in 1 series/);
-    const retrieved = await db.query<{ node: string }>('SELECT node FROM pacs_retrieved_series WHERE series_uid = $1', [series]);
+    const retrieved = await db.query<{ node: string }>('SELECT node FROM pacs_retrieved_series WHERE series_uid = $1', [
+      series,
+    ]);
     assert.deepEqual(retrieved.rows, [{ node: 'mover' }], 'the export rule knows where the series came from');
   });
 });

@@ -16,7 +16,14 @@ import { requireOrSkip, requireTestData, testDataPath } from '../support/require
 const SERIES_DIR = ['derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed'];
 
 function startWorker(t: TestContext, db: Database, deps: AppDeps): void {
-  const worker = new Worker({ db, queue: deps.queue, tasks: taskList(deps), logger: deps.logger, concurrency: 2, pollIntervalMs: 100 });
+  const worker = new Worker({
+    db,
+    queue: deps.queue,
+    tasks: taskList(deps),
+    logger: deps.logger,
+    concurrency: 2,
+    pollIntervalMs: 100,
+  });
   void worker.start();
   t.after(() => worker.stop(2000));
 }
@@ -54,21 +61,35 @@ test('PACS round trip with Orthanc: search, retrieve, process with the built-in 
   const dir = testDataPath(...SERIES_DIR);
   let orthancStudy = '';
   for (const f of (await readdir(dir)).sort()) {
-    const res = await fetch(`${orthanc.url}/instances`, { method: 'POST', body: fetchBody(await readFile(join(dir, f))), headers: { 'Content-Type': 'application/dicom' } });
+    const res = await fetch(`${orthanc.url}/instances`, {
+      method: 'POST',
+      body: fetchBody(await readFile(join(dir, f))),
+      headers: { 'Content-Type': 'application/dicom' },
+    });
     assert.equal(res.status, 200);
     orthancStudy = ((await res.json()) as { ParentStudy: string }).ParentStudy;
   }
-  const studyInfo = await getJson<{ MainDicomTags: { StudyInstanceUID: string }; PatientMainDicomTags: { PatientID: string } }>(`${orthanc.url}/studies/${orthancStudy}`);
+  const studyInfo = await getJson<{
+    MainDicomTags: { StudyInstanceUID: string };
+    PatientMainDicomTags: { PatientID: string };
+  }>(`${orthanc.url}/studies/${orthancStudy}`);
   const studyUid = studyInfo.MainDicomTags.StudyInstanceUID;
 
   await withTestDatabase('pglite', t, async (db) => {
     const nodes = [{ name: 'orthanc', dicomweb: { url: `${orthanc.url}/dicom-web` }, export: { retrieved: true } }];
-    const deps = await testAppDeps(db, t, { ENGINE: 'builtin', SERIES_STABLE_SECONDS: '5', PACS_NODES: JSON.stringify(nodes) });
+    const deps = await testAppDeps(db, t, {
+      ENGINE: 'builtin',
+      SERIES_STABLE_SECONDS: '5',
+      PACS_NODES: JSON.stringify(nodes),
+    });
     const { url } = await startTestServer(deps, t);
     startWorker(t, db, deps);
 
     const listed = await getJson<Array<{ name: string; canSearch: boolean }>>(`${url}/api/pacs/nodes`);
-    assert.deepEqual(listed.map((n) => [n.name, n.canSearch]), [['orthanc', true]]);
+    assert.deepEqual(
+      listed.map((n) => [n.name, n.canSearch]),
+      [['orthanc', true]],
+    );
 
     const patientId = studyInfo.PatientMainDicomTags.PatientID;
     const studies = await getJson<Array<{ studyInstanceUid: string; numberOfInstances: number | null }>>(
@@ -78,7 +99,9 @@ test('PACS round trip with Orthanc: search, retrieve, process with the built-in 
     assert.equal(studies[0].studyInstanceUid, studyUid);
     const none = await getJson<unknown[]>(`${url}/api/pacs/nodes/orthanc/studies?patientId=NO-SUCH-PATIENT`);
     assert.equal(none.length, 0);
-    const series = await getJson<Array<{ seriesInstanceUid: string; modality: string; numberOfInstances: number }>>(`${url}/api/pacs/nodes/orthanc/studies/${studyUid}/series`);
+    const series = await getJson<Array<{ seriesInstanceUid: string; modality: string; numberOfInstances: number }>>(
+      `${url}/api/pacs/nodes/orthanc/studies/${studyUid}/series`,
+    );
     assert.equal(series.length, 1);
     assert.equal(series[0].modality, 'CT');
     assert.equal(series[0].numberOfInstances, 20);
@@ -96,18 +119,32 @@ test('PACS round trip with Orthanc: search, retrieve, process with the built-in 
 
     // Grouping queues the process job; it writes the SEG and the rule sends it back to Orthanc.
     const exported = await waitFor('the SEG export', 80_000, async () => {
-      const r = await db.query<{ state: string; detail: string | null; result_id: string; seg_sop_instance_uid: string | null }>('SELECT * FROM pacs_exports');
+      const r = await db.query<{
+        state: string;
+        detail: string | null;
+        result_id: string;
+        seg_sop_instance_uid: string | null;
+      }>('SELECT * FROM pacs_exports');
       const row = r.rows[0];
       if (row?.state === 'failed') assert.fail(`export failed: ${row.detail}`);
       return row?.state === 'succeeded' ? row : undefined;
     });
 
-    const results = await getJson<Array<{ id: string; files: Array<{ name: string; url: string }>; pacsExports: Array<{ node: string; state: string }> }>>(`${url}/api/results`);
+    const results = await getJson<
+      Array<{
+        id: string;
+        files: Array<{ name: string; url: string }>;
+        pacsExports: Array<{ node: string; state: string }>;
+      }>
+    >(`${url}/api/results`);
     const result = results.find((r) => r.id === exported.result_id);
     assert.ok(result);
     const segFile = result.files.find((f) => f.name.endsWith('_seg.dcm'));
     assert.ok(segFile, 'the SEG is listed with the other outputs');
-    assert.deepEqual(result.pacsExports.map((e) => [e.node, e.state]), [['orthanc', 'succeeded']]);
+    assert.deepEqual(
+      result.pacsExports.map((e) => [e.node, e.state]),
+      [['orthanc', 'succeeded']],
+    );
     const download = await fetch(`${url}${segFile.url}`);
     assert.equal(download.status, 200);
     const segBytes = Buffer.from(await download.arrayBuffer());
@@ -120,10 +157,14 @@ test('PACS round trip with Orthanc: search, retrieve, process with the built-in 
     }
 
     // Orthanc now holds the SEG in the same study, referencing the source series and its frame of reference.
-    const studySeries = await getJson<Array<{ ID: string; MainDicomTags: { Modality: string; SeriesInstanceUID: string } }>>(`${orthanc.url}/studies/${orthancStudy}/series`);
+    const studySeries = await getJson<
+      Array<{ ID: string; MainDicomTags: { Modality: string; SeriesInstanceUID: string } }>
+    >(`${orthanc.url}/studies/${orthancStudy}/series`);
     assert.deepEqual(studySeries.map((s) => s.MainDicomTags.Modality).sort(), ['CT', 'SEG']);
     const segSeries = studySeries.find((s) => s.MainDicomTags.Modality === 'SEG') as { ID: string };
-    const [segInstance] = await getJson<Array<{ ID: string; MainDicomTags: { SOPInstanceUID: string } }>>(`${orthanc.url}/series/${segSeries.ID}/instances`);
+    const [segInstance] = await getJson<Array<{ ID: string; MainDicomTags: { SOPInstanceUID: string } }>>(
+      `${orthanc.url}/series/${segSeries.ID}/instances`,
+    );
     assert.equal(segInstance.MainDicomTags.SOPInstanceUID, exported.seg_sop_instance_uid);
     const tags = await getJson<Tags>(`${orthanc.url}/instances/${segInstance.ID}/simplified-tags`);
     assert.equal(tags.SOPClassUID, '1.2.840.10008.5.1.4.1.1.66.4');
@@ -132,14 +173,19 @@ test('PACS round trip with Orthanc: search, retrieve, process with the built-in 
     assert.equal(refSeries.SeriesInstanceUID, sourceSeries);
     assert.equal((refSeries.ReferencedInstanceSequence as Tags[]).length, 20);
 
-    const ctInstances = await getJson<Array<{ ID: string }>>(`${orthanc.url}/series/${studySeries.find((s) => s.MainDicomTags.Modality === 'CT')?.ID}/instances`);
+    const ctInstances = await getJson<Array<{ ID: string }>>(
+      `${orthanc.url}/series/${studySeries.find((s) => s.MainDicomTags.Modality === 'CT')?.ID}/instances`,
+    );
     const ctTags = await getJson<Tags>(`${orthanc.url}/instances/${ctInstances[0].ID}/simplified-tags`);
     assert.equal(tags.FrameOfReferenceUID, ctTags.FrameOfReferenceUID);
     const sourceUids = new Set((refSeries.ReferencedInstanceSequence as Tags[]).map((i) => i.ReferencedSOPInstanceUID));
 
     const segments = (tags.SegmentSequence as Tags[]).map((s) => s.SegmentLabel as string);
     assert.ok(segments.includes('body'), `segments: ${segments.join(', ')}`);
-    assert.ok(segments.every((s) => ['body', 'lungs', 'bone'].includes(s)), `segments: ${segments.join(', ')}`);
+    assert.ok(
+      segments.every((s) => ['body', 'lungs', 'bone'].includes(s)),
+      `segments: ${segments.join(', ')}`,
+    );
     for (const s of tags.SegmentSequence as Tags[]) {
       const type = (s.SegmentedPropertyTypeCodeSequence as Tags[])[0];
       assert.equal(type.CodingSchemeDesignator, 'SCT');
@@ -159,7 +205,12 @@ test('a PACS node that refuses our credentials: search answers 502 with the reas
   const orthanc = await startOrthanc({}, { users: { alice: 'right-password' } });
   t.after(() => orthanc.stop());
   await withTestDatabase('pglite', t, async (db) => {
-    const nodes = [{ name: 'locked', dicomweb: { url: `${orthanc.url}/dicom-web`, auth: { username: 'alice', password: 'wrong-password' } } }];
+    const nodes = [
+      {
+        name: 'locked',
+        dicomweb: { url: `${orthanc.url}/dicom-web`, auth: { username: 'alice', password: 'wrong-password' } },
+      },
+    ];
     const deps = await testAppDeps(db, t, { PACS_NODES: JSON.stringify(nodes) });
     const { url } = await startTestServer(deps, t);
     startWorker(t, db, deps);
@@ -194,7 +245,10 @@ test('a PACS node that is down: retrieval is retried with backoff, then fails wi
     startWorker(t, db, deps);
     const search = await fetch(`${url}/api/pacs/nodes/down/studies`);
     assert.equal(search.status, 504);
-    assert.match(((await search.json()) as { error: string }).error, /could not reach PACS node "down".*connection refused/);
+    assert.match(
+      ((await search.json()) as { error: string }).error,
+      /could not reach PACS node "down".*connection refused/,
+    );
 
     const post = await fetch(`${url}/api/pacs/nodes/down/retrieve`, {
       method: 'POST',
@@ -204,6 +258,9 @@ test('a PACS node that is down: retrieval is retried with backoff, then fails wi
     const job = await finishedJob(deps, ((await post.json()) as { jobId: string }).jobId);
     assert.equal(job.state, 'failed');
     assert.equal(job.attempts, 5, 'every attempt was used');
-    assert.match(job.lastError ?? '', /could not reach PACS node "down" \(127\.0\.0\.1:\d+\) to search the series of a study: connection refused/);
+    assert.match(
+      job.lastError ?? '',
+      /could not reach PACS node "down" \(127\.0\.0\.1:\d+\) to search the series of a study: connection refused/,
+    );
   });
 });

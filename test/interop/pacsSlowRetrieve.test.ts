@@ -31,13 +31,23 @@ interface SlowNode {
 type BreakOff = 'never' | 'first' | 'always';
 
 /** A DICOMweb node whose WADO-RS sends one instance every GAP_MS, dropping the first (or every) transfer half-way. */
-async function startSlowNode(t: TestContext, study: string, series: string, parts: Buffer[], breakOff: BreakOff): Promise<SlowNode> {
+async function startSlowNode(
+  t: TestContext,
+  study: string,
+  series: string,
+  parts: Buffer[],
+  breakOff: BreakOff,
+): Promise<SlowNode> {
   const state: SlowNode = { url: '', requests: 0 };
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === `/dicom-web/studies/${study}/series`) {
       res.writeHead(200, { 'Content-Type': 'application/dicom+json' });
-      res.end(JSON.stringify([{ '0020000E': { vr: 'UI', Value: [series] }, '00201209': { vr: 'IS', Value: [parts.length] } }]));
+      res.end(
+        JSON.stringify([
+          { '0020000E': { vr: 'UI', Value: [series] }, '00201209': { vr: 'IS', Value: [parts.length] } },
+        ]),
+      );
       return;
     }
     if (path === `/dicom-web/studies/${study}/series/${series}`) {
@@ -88,13 +98,20 @@ for (const breakFirst of [false, true]) {
   test(name, async (t) => {
     const study = newUid();
     const series = newUid();
-    const parts = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [24, 24, SLICES], seed: 3 }), { studyUid: study, seriesUid: series });
+    const parts = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [24, 24, SLICES], seed: 3 }), {
+      studyUid: study,
+      seriesUid: series,
+    });
     const node = await startSlowNode(t, study, series, parts, breakFirst ? 'first' : 'never');
     await withTestDatabase('pglite', t, async (db) => {
       const nodes = [{ name: 'slow', dicomweb: { url: node.url } }];
       const deps = await testAppDeps(db, t, { SERIES_STABLE_SECONDS: '1', PACS_NODES: JSON.stringify(nodes) });
       startWorker(t, db, deps);
-      const retrieve = await deps.queue.add(PACS_RETRIEVE, { node: 'slow', studyInstanceUid: study, seriesInstanceUid: series }, { maxAttempts: 3 });
+      const retrieve = await deps.queue.add(
+        PACS_RETRIEVE,
+        { node: 'slow', studyInstanceUid: study, seriesInstanceUid: series },
+        { maxAttempts: 3 },
+      );
 
       // While instances trickle in, each quiet second ends in a series-stable run that must wait.
       let sawPartial = false;
@@ -102,9 +119,17 @@ for (const breakFirst of [false, true]) {
       while (!job) {
         const j = await deps.queue.get(retrieve.id);
         if (j && (j.state === 'succeeded' || j.state === 'failed')) job = j;
-        const stored = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1', [series])).rows[0].n;
+        const stored = (
+          await db.query<{ n: number }>('SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1', [
+            series,
+          ])
+        ).rows[0].n;
         if (stored > 0 && stored < SLICES) sawPartial = true;
-        assert.deepEqual(await processJobs(deps), [], `no process job while the retrieve is unfinished (${stored} of ${SLICES} stored)`);
+        assert.deepEqual(
+          await processJobs(deps),
+          [],
+          `no process job while the retrieve is unfinished (${stored} of ${SLICES} stored)`,
+        );
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(job.state, 'succeeded', job.lastError ?? '');
@@ -114,7 +139,10 @@ for (const breakFirst of [false, true]) {
 
       const waited = await deps.queue.list({ kinds: [SERIES_STABLE_KIND], states: ['succeeded'] });
       const lines = (await Promise.all(waited.map((j) => deps.queue.log(j.id)))).flat().map((l) => l.line);
-      assert.ok(lines.some((l) => l.includes(`PACS retrieve job ${retrieve.id} is still bringing instances in`)), 'grouping fired during the retrieve and waited');
+      assert.ok(
+        lines.some((l) => l.includes(`PACS retrieve job ${retrieve.id} is still bringing instances in`)),
+        'grouping fired during the retrieve and waited',
+      );
 
       // After the retrieve, the quiet period runs out and the one process job holds every slice.
       const deadline = Date.now() + 15_000;
@@ -137,9 +165,15 @@ test('the retrieve gate looks at the series and its study: a retrieve of another
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t);
     await db.query(`INSERT INTO dicom_studies (study_uid) VALUES ('1.2.1'), ('1.2.2')`);
-    await db.query(`INSERT INTO dicom_series (series_uid, study_uid) VALUES ('1.2.1.1', '1.2.1'), ('1.2.1.2', '1.2.1'), ('1.2.2.1', '1.2.2')`);
+    await db.query(
+      `INSERT INTO dicom_series (series_uid, study_uid) VALUES ('1.2.1.1', '1.2.1'), ('1.2.1.2', '1.2.1'), ('1.2.2.1', '1.2.2')`,
+    );
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.1'), undefined);
-    const other = await deps.queue.add(PACS_RETRIEVE, { node: 'n', studyInstanceUid: '1.2.1', seriesInstanceUid: '1.2.1.2' });
+    const other = await deps.queue.add(PACS_RETRIEVE, {
+      node: 'n',
+      studyInstanceUid: '1.2.1',
+      seriesInstanceUid: '1.2.1.2',
+    });
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.1'), undefined, 'another series of the study');
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.2'), other.id);
     const whole = await deps.queue.add(PACS_RETRIEVE, { node: 'n', studyInstanceUid: '1.2.1' });
@@ -154,12 +188,22 @@ test('the retrieve gate looks at the series and its study: a retrieve of another
 test('a PACS retrieve that fails for good half-way: the partial series is set aside with the reason, never processed', async (t) => {
   const study = newUid();
   const series = newUid();
-  const parts = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [24, 24, 4], seed: 5 }), { studyUid: study, seriesUid: series });
+  const parts = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [24, 24, 4], seed: 5 }), {
+    studyUid: study,
+    seriesUid: series,
+  });
   await startSlowNode(t, study, series, parts, 'always').then(async (node) => {
     await withTestDatabase('pglite', t, async (db) => {
-      const deps = await testAppDeps(db, t, { SERIES_STABLE_SECONDS: '1', PACS_NODES: JSON.stringify([{ name: 'flaky', dicomweb: { url: node.url } }]) });
+      const deps = await testAppDeps(db, t, {
+        SERIES_STABLE_SECONDS: '1',
+        PACS_NODES: JSON.stringify([{ name: 'flaky', dicomweb: { url: node.url } }]),
+      });
       startWorker(t, db, deps);
-      const retrieve = await deps.queue.add(PACS_RETRIEVE, { node: 'flaky', studyInstanceUid: study, seriesInstanceUid: series }, { maxAttempts: 2 });
+      const retrieve = await deps.queue.add(
+        PACS_RETRIEVE,
+        { node: 'flaky', studyInstanceUid: study, seriesInstanceUid: series },
+        { maxAttempts: 2 },
+      );
       let job: Job | undefined;
       while (!job) {
         const j = await deps.queue.get(retrieve.id);
@@ -171,12 +215,18 @@ test('a PACS retrieve that fails for good half-way: the partial series is set as
       assert.match(job.lastError ?? '', /broke off/);
       const log = (await deps.queue.log(job.id)).map((l) => l.line).join('\n');
       assert.match(log, /1 partly retrieved series set aside, not processed; retrieve again to complete them/);
-      const row = (await db.query<{ skipped_reason: string; n: number }>(
-        `SELECT s.skipped_reason, (SELECT count(*)::int FROM dicom_instances i WHERE i.series_uid = s.series_uid) AS n FROM dicom_series s WHERE series_uid = $1`,
-        [series],
-      )).rows[0];
+      const row = (
+        await db.query<{ skipped_reason: string; n: number }>(
+          `SELECT s.skipped_reason, (SELECT count(*)::int FROM dicom_instances i WHERE i.series_uid = s.series_uid) AS n FROM dicom_series s WHERE series_uid = $1`,
+          [series],
+        )
+      ).rows[0];
       // Two parts went out before the drop; the second has no closing delimiter, so only one is whole.
-      assert.deepEqual(row, { skipped_reason: 'the retrieve from flaky failed before the series was complete', n: 1 }, 'the instance received whole is kept');
+      assert.deepEqual(
+        row,
+        { skipped_reason: 'the retrieve from flaky failed before the series was complete', n: 1 },
+        'the instance received whole is kept',
+      );
       // Well past the quiet period: grouping ran and made nothing of the partial series.
       await new Promise((r) => setTimeout(r, 2500));
       assert.deepEqual(await processJobs(deps), []);

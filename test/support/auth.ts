@@ -10,7 +10,12 @@ export async function addUser(db: Database, username: string, password: string, 
   return user.id;
 }
 
-export async function addToken(db: Database, name: string, roles: Role[], expiresAt: Date | null = null): Promise<{ id: string; token: string }> {
+export async function addToken(
+  db: Database,
+  name: string,
+  roles: Role[],
+  expiresAt: Date | null = null,
+): Promise<{ id: string; token: string }> {
   const { token, record } = await createToken(db, { name, roles, createdBy: null, expiresAt });
   return { id: record.id, token };
 }
@@ -21,7 +26,11 @@ export const basic = (user: string, password: string): Record<string, string> =>
 });
 
 /** Signs in through POST /api/login; returns the Cookie header to send and the CSRF token. */
-export async function login(base: string, username: string, password: string): Promise<{ cookie: string; csrf: string; setCookies: string[]; response: Response }> {
+export async function login(
+  base: string,
+  username: string,
+  password: string,
+): Promise<{ cookie: string; csrf: string; setCookies: string[]; response: Response }> {
   const response = await fetch(`${base}/api/login`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },

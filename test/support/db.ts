@@ -89,7 +89,13 @@ export async function testAppDeps(
   env: Record<string, string> = {},
 ): Promise<AppDeps & { dataDir: string }> {
   const dataDir = await tempDataDir(t);
-  const config: Readonly<Config> = loadConfig({ DATA_DIR: dataDir, AUTH: 'off', MIN_FREE_DISK_MB: '0', LOG_LEVEL: 'silent', ...env });
+  const config: Readonly<Config> = loadConfig({
+    DATA_DIR: dataDir,
+    AUTH: 'off',
+    MIN_FREE_DISK_MB: '0',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
   return {
     config,
     db,

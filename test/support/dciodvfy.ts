@@ -21,7 +21,10 @@ export async function dciodvfy(file: string): Promise<DciodvfyReport> {
       else resolve(`${stdout}${stderr}`);
     });
   });
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return {
     errors: lines.filter((l) => l.startsWith('Error')),
     warnings: lines.filter((l) => l.startsWith('Warning')),

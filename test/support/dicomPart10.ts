@@ -34,6 +34,26 @@ function padString(s: string, vr: string): Buffer {
   return Buffer.concat([bytes, Buffer.from(vr === 'UI' ? [0] : [0x20])]);
 }
 
+/** Buffer writers for numeric VRs: [big endian, little endian]. */
+const NUMBER_WRITERS = {
+  US: ['writeUInt16BE', 'writeUInt16LE'],
+  SS: ['writeInt16BE', 'writeInt16LE'],
+  UL: ['writeUInt32BE', 'writeUInt32LE'],
+  SL: ['writeInt32BE', 'writeInt32LE'],
+  FL: ['writeFloatBE', 'writeFloatLE'],
+  FD: ['writeDoubleBE', 'writeDoubleLE'],
+} as const;
+
+function writeTag(head: Buffer, group: number, element: number, bigEndian: boolean): void {
+  if (bigEndian) {
+    head.writeUInt16BE(group, 0);
+    head.writeUInt16BE(element, 2);
+  } else {
+    head.writeUInt16LE(group, 0);
+    head.writeUInt16LE(element, 2);
+  }
+}
+
 function valueBytes(el: Element, bigEndian: boolean): Buffer {
   const { vr, value } = el;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
@@ -44,22 +64,24 @@ function valueBytes(el: Element, bigEndian: boolean): Buffer {
     copy.swap16();
     return copy;
   }
-  const numbers = typeof value === 'number' ? [value] : Array.isArray(value) && typeof value[0] === 'number' ? (value as number[]) : null;
+  const numbers =
+    typeof value === 'number'
+      ? [value]
+      : Array.isArray(value) && typeof value[0] === 'number'
+        ? (value as number[])
+        : null;
   if (numbers && (vr === 'US' || vr === 'SS' || vr === 'UL' || vr === 'SL' || vr === 'FL' || vr === 'FD')) {
     const size = vr === 'US' || vr === 'SS' ? 2 : vr === 'FD' ? 8 : 4;
     const b = Buffer.alloc(size * numbers.length);
-    numbers.forEach((n, i) => {
-      const o = i * size;
-      if (vr === 'US') bigEndian ? b.writeUInt16BE(n, o) : b.writeUInt16LE(n, o);
-      else if (vr === 'SS') bigEndian ? b.writeInt16BE(n, o) : b.writeInt16LE(n, o);
-      else if (vr === 'UL') bigEndian ? b.writeUInt32BE(n, o) : b.writeUInt32LE(n, o);
-      else if (vr === 'SL') bigEndian ? b.writeInt32BE(n, o) : b.writeInt32LE(n, o);
-      else if (vr === 'FL') bigEndian ? b.writeFloatBE(n, o) : b.writeFloatLE(n, o);
-      else bigEndian ? b.writeDoubleBE(n, o) : b.writeDoubleLE(n, o);
-    });
+    const write = NUMBER_WRITERS[vr][bigEndian ? 0 : 1];
+    numbers.forEach((n, i) => b[write](n, i * size));
     return b;
   }
-  const text = Array.isArray(value) ? value.map((v) => (typeof v === 'number' ? formatDecimal(v) : String(v))).join('\\') : typeof value === 'number' ? formatDecimal(value) : String(value);
+  const text = Array.isArray(value)
+    ? value.map((v) => (typeof v === 'number' ? formatDecimal(v) : String(v))).join('\\')
+    : typeof value === 'number'
+      ? formatDecimal(value)
+      : String(value);
   return padString(text, vr);
 }
 
@@ -75,7 +97,12 @@ function tagParts(tag: string): [number, number] {
   return [parseInt(tag.slice(0, 4), 16), parseInt(tag.slice(4, 8), 16)];
 }
 
-export function encodeElement(el: Element, opts: { explicit: boolean; bigEndian: boolean }, valueOverride?: Buffer, undefinedLength = false): Buffer {
+export function encodeElement(
+  el: Element,
+  opts: { explicit: boolean; bigEndian: boolean },
+  valueOverride?: Buffer,
+  undefinedLength = false,
+): Buffer {
   const [group, element] = tagParts(el.tag);
   const value = valueOverride ?? valueBytes(el, opts.bigEndian);
   const len = undefinedLength ? 0xffffffff : value.length;
@@ -88,16 +115,16 @@ export function encodeElement(el: Element, opts: { explicit: boolean; bigEndian:
     head.writeUInt32LE(len, 4);
   } else if (LONG_VRS.has(el.vr)) {
     head = Buffer.alloc(12);
-    be ? head.writeUInt16BE(group, 0) : head.writeUInt16LE(group, 0);
-    be ? head.writeUInt16BE(element, 2) : head.writeUInt16LE(element, 2);
+    writeTag(head, group, element, be);
     head.write(el.vr, 4, 'latin1');
-    be ? head.writeUInt32BE(len, 8) : head.writeUInt32LE(len, 8);
+    if (be) head.writeUInt32BE(len, 8);
+    else head.writeUInt32LE(len, 8);
   } else {
     head = Buffer.alloc(8);
-    be ? head.writeUInt16BE(group, 0) : head.writeUInt16LE(group, 0);
-    be ? head.writeUInt16BE(element, 2) : head.writeUInt16LE(element, 2);
+    writeTag(head, group, element, be);
     head.write(el.vr, 4, 'latin1');
-    be ? head.writeUInt16BE(value.length, 6) : head.writeUInt16LE(value.length, 6);
+    if (be) head.writeUInt16BE(value.length, 6);
+    else head.writeUInt16LE(value.length, 6);
   }
   return Buffer.concat([head, value]);
 }
@@ -176,7 +203,10 @@ function encapsulate(frames: Buffer[]): Buffer {
  * Serialises a data set (elements in ascending tag order, PixelData last) as a Part-10 file in the given
  * transfer syntax. The file meta group is always explicit little endian, as PS3.10 requires.
  */
-export function writePart10(elements: Element[], meta: { sopClassUid: string; sopInstanceUid: string; transferSyntax: WritableTransferSyntax }): Buffer {
+export function writePart10(
+  elements: Element[],
+  meta: { sopClassUid: string; sopInstanceUid: string; transferSyntax: WritableTransferSyntax },
+): Buffer {
   const ts = meta.transferSyntax;
   const metaOpts = { explicit: true, bigEndian: false };
   const metaBody = Buffer.concat([

@@ -5,11 +5,19 @@ import { createApp } from '../../server/http/app.ts';
 import type { AppDeps } from '../../server/http/deps.ts';
 
 /** A multipart/related body as a STOW-RS client sends it. */
-export function multipartRelated(parts: Buffer[], boundary: string, opts: { preamble?: string; epilogue?: string; partType?: string; close?: boolean } = {}): Buffer {
+export function multipartRelated(
+  parts: Buffer[],
+  boundary: string,
+  opts: { preamble?: string; epilogue?: string; partType?: string; close?: boolean } = {},
+): Buffer {
   const chunks: Buffer[] = [];
   if (opts.preamble !== undefined) chunks.push(Buffer.from(`${opts.preamble}\r\n`));
   for (const p of parts) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${opts.partType ?? 'application/dicom'}\r\nContent-Length: ${p.length}\r\n\r\n`));
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Type: ${opts.partType ?? 'application/dicom'}\r\nContent-Length: ${p.length}\r\n\r\n`,
+      ),
+    );
     chunks.push(p);
     chunks.push(Buffer.from('\r\n'));
   }

@@ -48,7 +48,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** A result with two files of `mb` MB each, recorded directly, for zip downloads. Returns the files' addresses. */
-export async function seedResultForDownloads(deps: Pick<AppDeps, 'config' | 'db' | 'queue'>, mb = 4): Promise<string[]> {
+export async function seedResultForDownloads(
+  deps: Pick<AppDeps, 'config' | 'db' | 'queue'>,
+  mb = 4,
+): Promise<string[]> {
   const job = await deps.queue.add('process', { name: 'load' });
   const id = '5eed0000-0000-4000-8000-00000000a11d';
   const dir = join(deps.config.dataDir, 'results', id);
@@ -58,7 +61,16 @@ export async function seedResultForDownloads(deps: Pick<AppDeps, 'config' | 'db'
     await writeFile(join(dir, name), randomBytes(mb * 1024 * 1024));
     files.push({ name, size: (await stat(join(dir, name))).size });
   }
-  await recordResult(deps.db, { id, jobId: job.id, name: 'load', engine: 'builtin', source: {}, segments: [], files, retentionDays: 1 });
+  await recordResult(deps.db, {
+    id,
+    jobId: job.id,
+    name: 'load',
+    engine: 'builtin',
+    source: {},
+    segments: [],
+    files,
+    retentionDays: 1,
+  });
   return files.map((f) => resultFileUrl(id, f.name));
 }
 
@@ -74,12 +86,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const sse = { listeners: o.sseListeners, connected: 0, events: 0 };
   const listeners = Array.from({ length: o.sseListeners }, async () => {
     try {
-      const res = await fetch(`${o.url}/api/events`, { signal: sseAbort.signal, headers: { Accept: 'text/event-stream' } });
+      const res = await fetch(`${o.url}/api/events`, {
+        signal: sseAbort.signal,
+        headers: { Accept: 'text/event-stream' },
+      });
       if (res.status !== 200 || !res.body) return;
       sse.connected += 1;
       const decoder = new TextDecoder();
-      for await (const chunk of res.body) {
-        sse.events += (decoder.decode(chunk, { stream: true }).match(/^data:/gm) ?? []).length;
+      const reader = res.body.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        sse.events += (decoder.decode(r.value, { stream: true }).match(/^data:/gm) ?? []).length;
       }
     } catch {
       // aborted at the end
@@ -90,14 +106,22 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const clients = Array.from({ length: o.clients }, async (_, c) => {
     const study = newUid();
     const series = newUid();
-    const ct = makeSyntheticCt({ dims: [matrix, matrix, o.instancesPerClient], spacing: [2, 2, 2], seed: 100 + c, noise: 4 });
+    const ct = makeSyntheticCt({
+      dims: [matrix, matrix, o.instancesPerClient],
+      spacing: [2, 2, 2],
+      seed: 100 + c,
+      noise: 4,
+    });
     const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series });
     for (const [k, slice] of slices.entries()) {
       const t0 = performance.now();
       try {
         const res = await fetch(`${o.url}/dicomweb/studies`, {
           method: 'POST',
-          headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${BOUNDARY}`, Accept: 'application/dicom+json' },
+          headers: {
+            'Content-Type': `multipart/related; type="application/dicom"; boundary=${BOUNDARY}`,
+            Accept: 'application/dicom+json',
+          },
           body: fetchBody(multipartRelated([slice], BOUNDARY)),
         });
         await res.arrayBuffer();
@@ -113,7 +137,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const zips = { downloads: o.zipDownloads, ok: 0, bytes: 0 };
   const downloads = Array.from({ length: o.zipDownloads }, async () => {
     try {
-      const link = await fetch(`${o.url}/api/downloads`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ files: o.zipFiles }) });
+      const link = await fetch(`${o.url}/api/downloads`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ files: o.zipFiles }),
+      });
       if (link.status >= 500) statuses[link.status] = (statuses[link.status] ?? 0) + 1;
       if (link.status !== 200) return;
       const { url } = (await link.json()) as { url: string };
@@ -140,9 +168,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     instancesSent,
     acknowledged: acknowledgedSops.length,
     statuses,
-    serverErrors: Object.entries(statuses).filter(([s]) => Number(s) >= 500).reduce((n, [, v]) => n + v, 0),
+    serverErrors: Object.entries(statuses)
+      .filter(([s]) => Number(s) >= 500)
+      .reduce((n, [, v]) => n + v, 0),
     dropped,
-    stowLatencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
+    stowLatencyMs: {
+      p50: round(percentile(latencies, 50)),
+      p99: round(percentile(latencies, 99)),
+      max: round(latencies.at(-1) ?? 0),
+    },
     seconds: round(seconds),
     instancesPerSecond: round(instancesSent / seconds),
     sse,
@@ -152,7 +186,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
 }
 
 /** Acknowledged instances missing from the index or from disk. */
-export async function lostInstances(deps: Pick<AppDeps, 'config' | 'db'>, acknowledged: LoadReport['acknowledgedSops']): Promise<string[]> {
+export async function lostInstances(
+  deps: Pick<AppDeps, 'config' | 'db'>,
+  acknowledged: LoadReport['acknowledgedSops'],
+): Promise<string[]> {
   const { rows } = await deps.db.query<{ sop_instance_uid: string; path: string }>(
     'SELECT sop_instance_uid, path FROM dicom_instances WHERE sop_instance_uid = ANY($1::text[])',
     [acknowledged.map((a) => a.sop)],

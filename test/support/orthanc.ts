@@ -49,7 +49,10 @@ export interface OrthancOptions {
  * Starts a private Orthanc on loopback ports with its own storage and configuration, DICOMweb enabled
  * (fsync on, the default), and `servers` registered as DICOMweb peers.
  */
-export async function startOrthanc(servers: Record<string, string[]> = {}, options: OrthancOptions = {}): Promise<RunningOrthanc> {
+export async function startOrthanc(
+  servers: Record<string, string[]> = {},
+  options: OrthancOptions = {},
+): Promise<RunningOrthanc> {
   const dir = await mkdtemp(join(tmpdir(), 'ag-orthanc-'));
   const httpPort = await freePort();
   const dicomPort = await freePort();
@@ -81,7 +84,9 @@ export async function startOrthanc(servers: Record<string, string[]> = {}, optio
   });
   const url = `http://127.0.0.1:${httpPort}`;
   const [user] = Object.entries(options.users ?? {});
-  const headers: Record<string, string> = user ? { Authorization: `Basic ${Buffer.from(`${user[0]}:${user[1]}`).toString('base64')}` } : {};
+  const headers: Record<string, string> = user
+    ? { Authorization: `Basic ${Buffer.from(`${user[0]}:${user[1]}`).toString('base64')}` }
+    : {};
   const stop = async (): Promise<void> => {
     if (child.exitCode === null) {
       child.kill('SIGTERM');

@@ -87,7 +87,12 @@ export function makeSyntheticCt(opts: SyntheticCtOptions): Volume<Int16Array> {
   const bodyB = Math.min(0.3 * fovX, 0.45 * fovY);
   const vessels: Vessel[] = [];
   for (let n = 0; n < 24; n++) {
-    vessels.push({ u: (random() - 0.5) * 0.8, v: (random() - 0.5) * 1.2, r: 1 + random() * 2.5, phase: random() * Math.PI * 2 });
+    vessels.push({
+      u: (random() - 0.5) * 0.8,
+      v: (random() - 0.5) * 1.2,
+      r: 1 + random() * 2.5,
+      phase: random() * Math.PI * 2,
+    });
   }
   let hash = (opts.seed ?? 1) * 2654435761;
 
@@ -270,7 +275,11 @@ export function* syntheticDicomSlices(volume: Volume, opts: SyntheticDicomOption
 }
 
 /** Writes the slices as `dir/IM00001.dcm`... and returns the paths in slice order. */
-export async function writeSyntheticDicomSeries(dir: string, volume: Volume, opts: SyntheticDicomOptions = {}): Promise<string[]> {
+export async function writeSyntheticDicomSeries(
+  dir: string,
+  volume: Volume,
+  opts: SyntheticDicomOptions = {},
+): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const paths: string[] = [];
   let pending: Promise<void>[] = [];

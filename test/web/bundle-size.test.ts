@@ -23,9 +23,12 @@ test('initial JavaScript of each page is under 60 KB gzip, with model-viewer onl
     return seen;
   };
 
-  const entries = Object.entries(outputs).filter(([file, o]) => o.entryPoint?.startsWith('web-components/pages/') && file.endsWith('.js'));
+  const entries = Object.entries(outputs).filter(
+    ([file, o]) => o.entryPoint?.startsWith('web-components/pages/') && file.endsWith('.js'),
+  );
   const pages = entries.map(([, o]) => o.entryPoint);
-  for (const page of ['web-components/pages/upload-page.ts', 'web-components/pages/files-page.ts']) assert.ok(pages.includes(page), `${page} is built`);
+  for (const page of ['web-components/pages/upload-page.ts', 'web-components/pages/files-page.ts'])
+    assert.ok(pages.includes(page), `${page} is built`);
   const sizes: Record<string, number> = {};
   for (const [file, o] of entries) {
     const closure = staticClosure(file);
@@ -34,9 +37,16 @@ test('initial JavaScript of each page is under 60 KB gzip, with model-viewer onl
     sizes[o.entryPoint as string] = gz;
     assert.ok(gz < LIMIT_GZIP, `${o.entryPoint}: ${gz} bytes gzip of initial JavaScript`);
     const inputs = [...closure].flatMap((f) => Object.keys(outputs[f].inputs));
-    assert.ok(!inputs.some((i) => i.includes('@google/model-viewer') || i.includes('node_modules/three/')), `${o.entryPoint} pulls model-viewer in statically`);
+    assert.ok(
+      !inputs.some((i) => i.includes('@google/model-viewer') || i.includes('node_modules/three/')),
+      `${o.entryPoint} pulls model-viewer in statically`,
+    );
   }
-  const viewerChunk = Object.entries(outputs).find(([, o]) => Object.keys(o.inputs).some((i) => i.includes('@google/model-viewer')));
+  const viewerChunk = Object.entries(outputs).find(([, o]) =>
+    Object.keys(o.inputs).some((i) => i.includes('@google/model-viewer')),
+  );
   assert.ok(viewerChunk, 'model-viewer is bundled (no CDN)');
-  process.stdout.write(`# initial JS gzip: ${JSON.stringify(sizes)}; model-viewer chunk ${relative(outDir, join(root, viewerChunk[0]))}\n`);
+  process.stdout.write(
+    `# initial JS gzip: ${JSON.stringify(sizes)}; model-viewer chunk ${relative(outDir, join(root, viewerChunk[0]))}\n`,
+  );
 });

@@ -18,7 +18,14 @@ export interface InsertedResult {
 export async function insertResult(
   db: Queryable,
   dataDir: string,
-  options: { name: string; files: Record<string, Buffer>; segments?: unknown[]; engine?: string; expiresAt?: Date | null; jobId?: string | null },
+  options: {
+    name: string;
+    files: Record<string, Buffer>;
+    segments?: unknown[];
+    engine?: string;
+    expiresAt?: Date | null;
+    jobId?: string | null;
+  },
 ): Promise<InsertedResult> {
   const files = Object.entries(options.files).map(([name, data]) => ({ name, size: data.length }));
   const { rows } = await db.query<{ id: string }>(
@@ -43,7 +50,15 @@ export async function insertResult(
 
 export async function insertJob(
   db: Queryable,
-  options: { state: string; progress?: number; status?: string | null; error?: string | null; engine?: string | null; seriesDescription?: string; startedAgoMs?: number },
+  options: {
+    state: string;
+    progress?: number;
+    status?: string | null;
+    error?: string | null;
+    engine?: string | null;
+    seriesDescription?: string;
+    startedAgoMs?: number;
+  },
 ): Promise<string> {
   const started = options.startedAgoMs !== undefined ? new Date(Date.now() - options.startedAgoMs) : null;
   const finished = ['succeeded', 'failed', 'cancelled'].includes(options.state) ? new Date() : null;
@@ -51,7 +66,10 @@ export async function insertJob(
     `INSERT INTO jobs (kind, payload, state, progress, status, last_error, engine, started_at, finished_at)
      VALUES ('process', $1::jsonb, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
     [
-      JSON.stringify({ seriesDescription: options.seriesDescription ?? 'Test series', name: options.seriesDescription ?? 'Test series' }),
+      JSON.stringify({
+        seriesDescription: options.seriesDescription ?? 'Test series',
+        name: options.seriesDescription ?? 'Test series',
+      }),
       options.state,
       options.progress ?? 0,
       options.status ?? null,
@@ -72,9 +90,29 @@ export async function sampleGlb(): Promise<Buffer> {
   const box = (name: string, offset: number, color: [number, number, number, number]) => {
     const p: number[] = [];
     const corners = [
-      [0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1],
+      [0, 0, 0],
+      [1, 0, 0],
+      [1, 1, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+      [1, 0, 1],
+      [1, 1, 1],
+      [0, 1, 1],
     ].map(([x, y, z]) => [x * 40 + offset, y * 40, z * 40]);
-    const faces = [[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4], [2, 3, 7], [2, 7, 6], [1, 2, 6], [1, 6, 5], [0, 4, 7], [0, 7, 3]];
+    const faces = [
+      [0, 2, 1],
+      [0, 3, 2],
+      [4, 5, 6],
+      [4, 6, 7],
+      [0, 1, 5],
+      [0, 5, 4],
+      [2, 3, 7],
+      [2, 7, 6],
+      [1, 2, 6],
+      [1, 6, 5],
+      [0, 4, 7],
+      [0, 7, 3],
+    ];
     for (const f of faces) for (const i of f) p.push(...corners[i]);
     const position = doc.createAccessor().setType('VEC3').setArray(new Float32Array(p)).setBuffer(buffer);
     const material = doc.createMaterial(name).setBaseColorFactor(color).setDoubleSided(true);

@@ -32,7 +32,9 @@ test('full flow: NIfTI and a DICOM folder uploaded through the page reach done o
   await buildWeb();
   const nifti = testDataPath('nifti', 'totalsegmentator', 'example_ct_sm.nii.gz');
   const dicomDir = testDataPath('derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed');
-  const dicomFiles = readdirSync(dicomDir).sort().map((f) => join(dicomDir, f));
+  const dicomFiles = readdirSync(dicomDir)
+    .sort()
+    .map((f) => join(dicomDir, f));
 
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t, { ENGINE: 'builtin', SERIES_STABLE_SECONDS: '1' });
@@ -41,7 +43,14 @@ test('full flow: NIfTI and a DICOM folder uploaded through the page reach done o
       const c = JSON.parse(payload) as JobChange;
       deps.events.emit({ type: 'job', jobId: c.id, state: c.state, progress: c.progress, status: c.status });
     });
-    const worker = new Worker({ db, queue: deps.queue, tasks: taskList(deps), logger: deps.logger, concurrency: 2, pollIntervalMs: 200 });
+    const worker = new Worker({
+      db,
+      queue: deps.queue,
+      tasks: taskList(deps),
+      logger: deps.logger,
+      concurrency: 2,
+      pollIntervalMs: 200,
+    });
     await worker.start();
     const { base } = await listen(t, deps);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -52,19 +61,27 @@ test('full flow: NIfTI and a DICOM folder uploaded through the page reach done o
       await page.goto(`${base}/`);
       await page.locator('ag-job-queue .connection[data-state="live"]').waitFor();
       await page.locator('ag-upload-panel input#files').setInputFiles([nifti, ...dicomFiles]);
-      await page.locator('ag-upload-panel .summary', { hasText: `${dicomFiles.length + 1} files done` }).waitFor({ timeout: 60_000 });
+      await page
+        .locator('ag-upload-panel .summary', { hasText: `${dicomFiles.length + 1} files done` })
+        .waitFor({ timeout: 60_000 });
       assert.equal(await page.locator('ag-upload-panel .file[data-state="accepted"]').count(), dicomFiles.length + 1);
 
       // Both series appear and finish, pushed over SSE (the page never reloads).
       await page.locator('ag-job-queue li.job').nth(1).waitFor({ timeout: 30_000 });
-      await page.waitForFunction(
-        () => document.querySelector('ag-job-queue')?.shadowRoot?.querySelectorAll('li.job[data-state="succeeded"]').length === 2,
-        undefined,
-        { timeout: 80_000, polling: 500 },
-      ).catch(async (e: unknown) => {
-        const text = await page.evaluate(() => document.querySelector('ag-job-queue')?.shadowRoot?.textContent?.replace(/\s+/g, ' '));
-        throw new Error(`both jobs did not reach done; the queue shows: ${text}`, { cause: e });
-      });
+      await page
+        .waitForFunction(
+          () =>
+            document.querySelector('ag-job-queue')?.shadowRoot?.querySelectorAll('li.job[data-state="succeeded"]')
+              .length === 2,
+          undefined,
+          { timeout: 80_000, polling: 500 },
+        )
+        .catch(async (e: unknown) => {
+          const text = await page.evaluate(() =>
+            document.querySelector('ag-job-queue')?.shadowRoot?.textContent?.replace(/\s+/g, ' '),
+          );
+          throw new Error(`both jobs did not reach done; the queue shows: ${text}`, { cause: e });
+        });
       assert.deepEqual(errors, []);
 
       await page.goto(`${base}/files`);
@@ -74,11 +91,15 @@ test('full flow: NIfTI and a DICOM folder uploaded through the page reach done o
       await page.evaluate(() => {
         (window as unknown as { loaded: Promise<unknown> }).loaded = new Promise((resolve, reject) => {
           document.addEventListener('ag-preview-load', (e) => resolve((e as CustomEvent).detail));
-          document.addEventListener('ag-preview-error', (e) => reject(new Error((e as CustomEvent<{ message: string }>).detail.message)));
+          document.addEventListener('ag-preview-error', (e) =>
+            reject(new Error((e as CustomEvent<{ message: string }>).detail.message)),
+          );
         });
       });
       await results.nth(0).locator('button.preview').click();
-      const loaded = (await page.evaluate(() => (window as unknown as { loaded: Promise<unknown> }).loaded)) as { structures: number };
+      const loaded = (await page.evaluate(() => (window as unknown as { loaded: Promise<unknown> }).loaded)) as {
+        structures: number;
+      };
       assert.ok(loaded.structures >= 1, 'the preview lists structures');
       await page.keyboard.press('Escape');
 
@@ -95,13 +116,20 @@ test('full flow: NIfTI and a DICOM folder uploaded through the page reach done o
       const qr = page.locator('ag-qr-dialog img.qr');
       await qr.waitFor();
       const png = PNG.sync.read(await qr.screenshot());
-      const decoded = jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height);
+      const decoded = jsQR(
+        new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length),
+        png.width,
+        png.height,
+      );
       assert.ok(decoded, 'the QR code decodes');
       const zip = await fetch(`${base}${new URL(decoded.data).pathname}/zip`);
       assert.equal(zip.status, 200);
       const entries = await readZip(Buffer.from(await zip.arrayBuffer()));
       // Zip order is list order; two results may name their model alike, and the zip keeps both.
-      assert.deepEqual(entries.map((e) => e.name), uniqueEntryNames(picked.map((p) => p.name)));
+      assert.deepEqual(
+        entries.map((e) => e.name),
+        uniqueEntryNames(picked.map((p) => p.name)),
+      );
       for (const [i, p] of picked.entries()) {
         const onDisk = await readFile(join(deps.dataDir, 'results', p.resultId, p.name));
         assert.ok(entries[i].data.equals(onDisk), `${p.name} of result ${p.resultId} is byte-identical`);

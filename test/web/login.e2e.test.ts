@@ -13,7 +13,15 @@ import { listen } from './fixtures.ts';
 
 // As in pages.e2e.test.ts (importing that file would run its tests here too).
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 function watchConsole(page: Page, expected: RegExp[]): string[] {
   const errors: string[] = [];
@@ -57,14 +65,19 @@ test('in Chromium with AUTH on: a page sends you to sign in and back; the upload
     assert.equal(cookies.find((c) => c.name === 'ag_session')?.httpOnly, true);
 
     await page.goto(`${base}/`);
-    await page.locator('ag-upload-panel input#files').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') });
+    await page
+      .locator('ag-upload-panel input#files')
+      .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') });
     const outcome = page.locator('ag-upload-panel .file[data-state="rejected"] .file-outcome');
     await outcome.waitFor({ timeout: 15_000 });
     // Rejected for what it is (not a scan), not refused for a missing CSRF token (403).
     assert.match(await outcome.innerText(), /^Rejected: .{5,}/);
     assert.doesNotMatch(await outcome.innerText(), /CSRF/);
     const { rows } = await db.query<{ actor: string }>(`SELECT actor FROM audit_log WHERE event = 'upload'`);
-    assert.deepEqual(rows.map((r) => r.actor), ['user:lab']);
+    assert.deepEqual(
+      rows.map((r) => r.actor),
+      ['user:lab'],
+    );
     assert.deepEqual(errors, [], 'no console errors (CSP violations show up here)');
   });
 });

@@ -18,7 +18,15 @@ import { insertResult, listen, sampleGlb } from './fixtures.ts';
 
 // As in pages.e2e.test.ts (importing that file would run its tests here too).
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 function watchConsole(page: Page): string[] {
   const errors: string[] = [];
@@ -46,7 +54,14 @@ test('Send to PACS on the files page: choose a node, the SEG arrives there over 
     ];
     const deps = { ...(await testAppDeps(db, t, { PACS_NODES: JSON.stringify(nodes) })), webDist };
     const all = taskList(deps);
-    const worker = new Worker({ db, queue: deps.queue, tasks: { [PACS_EXPORT]: all[PACS_EXPORT] }, logger: deps.logger, concurrency: 2, pollIntervalMs: 100 });
+    const worker = new Worker({
+      db,
+      queue: deps.queue,
+      tasks: { [PACS_EXPORT]: all[PACS_EXPORT] },
+      logger: deps.logger,
+      concurrency: 2,
+      pollIntervalMs: 100,
+    });
     void worker.start();
     t.after(() => worker.stop(2000));
 
@@ -54,7 +69,10 @@ test('Send to PACS on the files page: choose a node, the SEG arrives there over 
     const [seg] = syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [16, 16, 1], seed: 9 }));
     const sop = String(readHeaderDataset(seg).SOPInstanceUID);
     const glb = await sampleGlb();
-    const withSeg = await insertResult(db, deps.dataDir, { name: 'CT Chest', files: { 'ct_chest.glb': glb, 'ct_chest_seg.dcm': seg } });
+    const withSeg = await insertResult(db, deps.dataDir, {
+      name: 'CT Chest',
+      files: { 'ct_chest.glb': glb, 'ct_chest_seg.dcm': seg },
+    });
     const noSeg = await insertResult(db, deps.dataDir, { name: 'Uploaded NIfTI', files: { 'volume.glb': glb } });
     const { base } = await listen(t, deps);
 
@@ -76,15 +94,28 @@ test('Send to PACS on the files page: choose a node, the SEG arrives there over 
     await send.locator('button.send-button').click();
     await send.locator('li[data-node="orthanc"][data-state="succeeded"]').waitFor({ timeout: 30_000 });
     assert.equal((await send.locator('li[data-node="orthanc"]').innerText()).trim(), 'Sent to orthanc');
-    const found = (await (await fetch(`${orthanc.url}/tools/lookup`, { method: 'POST', body: sop })).json()) as Array<{ Type: string }>;
-    assert.deepEqual(found.map((f) => f.Type), ['Instance'], 'Orthanc holds the object sent');
+    const found = (await (await fetch(`${orthanc.url}/tools/lookup`, { method: 'POST', body: sop })).json()) as Array<{
+      Type: string;
+    }>;
+    assert.deepEqual(
+      found.map((f) => f.Type),
+      ['Instance'],
+      'Orthanc holds the object sent',
+    );
 
     await send.locator('select').selectOption('down');
     await send.locator('button.send-button').click();
     const failed = send.locator('li[data-node="down"][data-state="failed"]');
     await failed.waitFor({ timeout: 30_000 });
-    assert.match(await failed.innerText(), /^Not sent to down: could not reach PACS node "down" \(127\.0\.0\.1:\d+\) over DIMSE/);
-    assert.equal((await send.locator('li[data-node="orthanc"]').innerText()).trim(), 'Sent to orthanc', 'the other node keeps its state');
+    assert.match(
+      await failed.innerText(),
+      /^Not sent to down: could not reach PACS node "down" \(127\.0\.0\.1:\d+\) over DIMSE/,
+    );
+    assert.equal(
+      (await send.locator('li[data-node="orthanc"]').innerText()).trim(),
+      'Sent to orthanc',
+      'the other node keeps its state',
+    );
 
     // After a reload the states come from GET /api/results.
     await page.reload();

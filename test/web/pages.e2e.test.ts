@@ -54,7 +54,10 @@ function focused(page: Page): Promise<{ text: string; inDialog: string | null }>
       el = el.shadowRoot.activeElement;
     }
     const dialog = el?.closest('dialog');
-    return { text: (el?.textContent ?? '').trim() || (el?.getAttribute('aria-label') ?? ''), inDialog: dialog ? hosts[hosts.length - 1] : null };
+    return {
+      text: (el?.textContent ?? '').trim() || (el?.getAttribute('aria-label') ?? ''),
+      inDialog: dialog ? hosts[hosts.length - 1] : null,
+    };
   });
 }
 
@@ -66,16 +69,40 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
 
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t);
-    const running = await insertJob(db, { state: 'running', progress: 40, status: 'Segmenting structures', engine: 'builtin', seriesDescription: 'CT Abdomen 1.5mm', startedAgoMs: 65_000 });
-    await insertJob(db, { state: 'failed', error: 'The series has 3 slices; at least 10 are needed for a 3D model.', engine: 'builtin', seriesDescription: 'Scout' });
+    const running = await insertJob(db, {
+      state: 'running',
+      progress: 40,
+      status: 'Segmenting structures',
+      engine: 'builtin',
+      seriesDescription: 'CT Abdomen 1.5mm',
+      startedAgoMs: 65_000,
+    });
+    await insertJob(db, {
+      state: 'failed',
+      error: 'The series has 3 slices; at least 10 are needed for a 3D model.',
+      engine: 'builtin',
+      seriesDescription: 'Scout',
+    });
     await insertJob(db, { state: 'queued', seriesDescription: 'MR Knee T1' });
     const glb = await sampleGlb();
     const ct = await insertResult(db, deps.dataDir, {
       name: 'CT Abdomen 1.5mm',
-      files: { 'ct_abdomen.glb': glb, 'ct_abdomen_segments.json': Buffer.from('[{"label":1,"name":"liver"}]'), 'ct_abdomen_seg.nii.gz': randomBytes(80_000) },
-      segments: [{ label: 1, name: 'liver', volumeMl: 1523.4 }, { label: 2, name: 'spleen', volumeMl: 182.1 }],
+      files: {
+        'ct_abdomen.glb': glb,
+        'ct_abdomen_segments.json': Buffer.from('[{"label":1,"name":"liver"}]'),
+        'ct_abdomen_seg.nii.gz': randomBytes(80_000),
+      },
+      segments: [
+        { label: 1, name: 'liver', volumeMl: 1523.4 },
+        { label: 2, name: 'spleen', volumeMl: 182.1 },
+      ],
     });
-    await insertResult(db, deps.dataDir, { name: 'MR Knee T1', files: { 'mr_knee.glb': glb }, segments: [{ label: 1, name: 'body' }], expiresAt: new Date(Date.now() + 86_400_000) });
+    await insertResult(db, deps.dataDir, {
+      name: 'MR Knee T1',
+      files: { 'mr_knee.glb': glb },
+      segments: [{ label: 1, name: 'body' }],
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
     const { base } = await listen(t, deps);
 
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -91,7 +118,10 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
       const row = page.locator(`ag-job-queue li[data-job="${running}"]`);
       await row.waitFor();
       await assert.doesNotReject(page.locator('ag-job-queue .connection[data-state="live"]').waitFor());
-      assert.match(await row.innerText(), /CT Abdomen 1\.5mm[\s\S]*Processing[\s\S]*Engine: builtin[\s\S]*Segmenting structures[\s\S]*running 1 min/);
+      assert.match(
+        await row.innerText(),
+        /CT Abdomen 1\.5mm[\s\S]*Processing[\s\S]*Engine: builtin[\s\S]*Segmenting structures[\s\S]*running 1 min/,
+      );
       assert.match(await page.locator('ag-job-queue li[data-state="failed"]').innerText(), /at least 10 are needed/);
       assert.equal(await page.locator('ag-job-queue .counts dd').nth(3).innerText(), '2');
 
@@ -102,10 +132,15 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
       assert.match(await row.innerText(), /Building surfaces/);
 
       // Upload through the file picker: a file that is no scan is rejected with its reason.
-      await page.locator('ag-upload-panel input#files').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') });
+      await page
+        .locator('ag-upload-panel input#files')
+        .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') });
       const outcome = page.locator('ag-upload-panel .file[data-state="rejected"] .file-outcome');
       await outcome.waitFor({ timeout: 15_000 }).catch(async (e: unknown) => {
-        throw new Error(`upload did not end in a rejection; the panel shows: ${await page.evaluate(() => document.querySelector('ag-upload-panel')?.shadowRoot?.textContent?.replace(/\s+/g, ' '))}`, { cause: e });
+        throw new Error(
+          `upload did not end in a rejection; the panel shows: ${await page.evaluate(() => document.querySelector('ag-upload-panel')?.shadowRoot?.textContent?.replace(/\s+/g, ' '))}`,
+          { cause: e },
+        );
       });
       assert.match(await outcome.innerText(), /^Rejected: .{5,}/);
       assert.match(await page.locator('ag-upload-panel .summary').innerText(), /1 file done · 1 rejected/);
@@ -136,21 +171,31 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     await page.evaluate(() => {
       (window as unknown as { previewLoaded: Promise<unknown> }).previewLoaded = new Promise((resolve, reject) => {
         document.addEventListener('ag-preview-load', (e) => resolve((e as CustomEvent).detail));
-        document.addEventListener('ag-preview-error', (e) => reject(new Error((e as CustomEvent<{ message: string }>).detail.message)));
+        document.addEventListener('ag-preview-error', (e) =>
+          reject(new Error((e as CustomEvent<{ message: string }>).detail.message)),
+        );
       });
     });
     const previewButton = result.locator('button.preview');
     await previewButton.click();
-    const loaded = (await page.evaluate(() => (window as unknown as { previewLoaded: Promise<unknown> }).previewLoaded)) as { structures: number };
+    const loaded = (await page.evaluate(
+      () => (window as unknown as { previewLoaded: Promise<unknown> }).previewLoaded,
+    )) as { structures: number };
     assert.equal(loaded.structures, 2);
     const structures = page.locator('ag-model-preview aside li');
-    assert.deepEqual((await structures.allInnerTexts()).map((s) => s.trim().replace(/\s+/g, ' ')), ['liver 1523.4 mL', 'spleen 182.1 mL']);
+    assert.deepEqual(
+      (await structures.allInnerTexts()).map((s) => s.trim().replace(/\s+/g, ' ')),
+      ['liver 1523.4 mL', 'spleen 182.1 mL'],
+    );
     await structures.nth(1).locator('input').uncheck();
     assert.equal(await structures.nth(1).locator('input').isChecked(), false);
     await page.waitForTimeout(300);
     await shoot(page, 'preview-desktop');
     await page.keyboard.press('Escape');
-    await page.locator('ag-model-preview dialog[open]').waitFor({ state: 'detached', timeout: 3000 }).catch(() => undefined);
+    await page
+      .locator('ag-model-preview dialog[open]')
+      .waitFor({ state: 'detached', timeout: 3000 })
+      .catch(() => undefined);
     assert.equal(await page.locator('ag-model-preview dialog').evaluate((d) => (d as HTMLDialogElement).open), false);
     assert.equal((await focused(page)).text, '3D preview', 'focus returns to the button that opened the preview');
 
@@ -165,7 +210,11 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     assert.equal((await focused(page)).inDialog, 'ag-qr-dialog', 'focus moves into the dialog');
     for (let i = 0; i < 6; i++) {
       await page.keyboard.press('Tab');
-      assert.equal((await focused(page)).inDialog, 'ag-qr-dialog', `focus stays in the dialog after ${i + 1} Tab presses`);
+      assert.equal(
+        (await focused(page)).inDialog,
+        'ag-qr-dialog',
+        `focus stays in the dialog after ${i + 1} Tab presses`,
+      );
     }
     await page.keyboard.press('Shift+Tab');
     assert.equal((await focused(page)).inDialog, 'ag-qr-dialog');
@@ -174,7 +223,11 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     await shoot(page, 'qr-desktop');
 
     const png = PNG.sync.read(await qr.screenshot());
-    const decoded = jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height);
+    const decoded = jsQR(
+      new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length),
+      png.width,
+      png.height,
+    );
     assert.ok(decoded, 'the QR code decodes');
     assert.equal(decoded.data, linkText, 'the QR code holds the link shown as text');
     const link = new URL(decoded.data);

@@ -77,16 +77,32 @@ export class AgJobQueue extends LitElement {
           </span>
         </div>
         <dl class="counts" aria-label="Queue counts">
-          <div><dt>Added (24 h)</dt><dd>${c?.added ?? '–'}</dd></div>
-          <div><dt>Queued</dt><dd>${c?.queued ?? '–'}</dd></div>
-          <div><dt>Processing</dt><dd>${c?.processing ?? '–'}</dd></div>
-          <div><dt>Left</dt><dd>${c?.left ?? '–'}</dd></div>
+          <div>
+            <dt>Added (24 h)</dt>
+            <dd>${c?.added ?? '–'}</dd>
+          </div>
+          <div>
+            <dt>Queued</dt>
+            <dd>${c?.queued ?? '–'}</dd>
+          </div>
+          <div>
+            <dt>Processing</dt>
+            <dd>${c?.processing ?? '–'}</dd>
+          </div>
+          <div>
+            <dt>Left</dt>
+            <dd>${c?.left ?? '–'}</dd>
+          </div>
         </dl>
-        ${this.counts === undefined
-          ? html`<p class="loading">Loading the queue…</p>`
-          : jobs.length === 0
-            ? html`<p class="empty">Nothing in the queue yet. Uploaded series appear here as they are processed.</p>`
-            : html`<ol aria-label="Jobs">${jobs.map((j) => this.#renderJob(j))}</ol>`}
+        ${
+          this.counts === undefined
+            ? html`<p class="loading">Loading the queue…</p>`
+            : jobs.length === 0
+              ? html`<p class="empty">Nothing in the queue yet. Uploaded series appear here as they are processed.</p>`
+              : html`<ol aria-label="Jobs">
+                  ${jobs.map((j) => this.#renderJob(j))}
+                </ol>`
+        }
       </section>
     `;
   }
@@ -113,12 +129,32 @@ export class AgJobQueue extends LitElement {
         </div>
         <div class="actions">
           ${job.state === 'succeeded' ? html`<a class="button small" href="/files">View files</a>` : nothing}
-          ${canCancel
-            ? html`<button class="small" type="button" ?disabled=${busy} @click=${() => this.#act(job, 'cancel')} aria-label="Cancel ${title}">Cancel</button>`
-            : nothing}
-          ${canRetry
-            ? html`<button class="small" type="button" ?disabled=${busy} @click=${() => this.#act(job, 'retry')} aria-label="Retry ${title}">Retry</button>`
-            : nothing}
+          ${
+            canCancel
+              ? html`<button
+                  class="small"
+                  type="button"
+                  ?disabled=${busy}
+                  @click=${() => this.#act(job, 'cancel')}
+                  aria-label="Cancel ${title}"
+                >
+                  Cancel
+                </button>`
+              : nothing
+          }
+          ${
+            canRetry
+              ? html`<button
+                  class="small"
+                  type="button"
+                  ?disabled=${busy}
+                  @click=${() => this.#act(job, 'retry')}
+                  aria-label="Retry ${title}"
+                >
+                  Retry
+                </button>`
+              : nothing
+          }
         </div>
         <div class="detail">
           ${job.engine ? html`<span>Engine: ${job.engine}</span>` : nothing}
@@ -126,11 +162,14 @@ export class AgJobQueue extends LitElement {
           ${elapsed ? html`<span>${elapsed}</span>` : nothing}
           <span>Added ${formatDateTime(job.createdAt)}</span>
         </div>
-        ${job.state === 'running' || job.state === 'queued'
-          ? html`<div class="progress-line">
-              <progress max="100" .value=${job.progress} aria-label="Progress of ${title}"></progress><span>${job.progress}%</span>
-            </div>`
-          : nothing}
+        ${
+          job.state === 'running' || job.state === 'queued'
+            ? html`<div class="progress-line">
+                <progress max="100" .value=${job.progress} aria-label="Progress of ${title}"></progress
+                ><span>${job.progress}%</span>
+              </div>`
+            : nothing
+        }
         ${job.state === 'failed' && job.error ? html`<p class="error">${job.error}</p>` : nothing}
         ${actionError ? html`<p class="error" role="alert">${actionError}</p>` : nothing}
       </li>

@@ -23,14 +23,25 @@ export class AgLoginForm extends LitElement {
       <form @submit=${this.#submit} novalidate>
         <h1>Sign in</h1>
         ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
-        <label>User name
-          <input name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required ?disabled=${this.busy} />
+        <label
+          >User name
+          <input
+            name="username"
+            autocomplete="username"
+            autocapitalize="none"
+            spellcheck="false"
+            required
+            ?disabled=${this.busy}
+          />
         </label>
-        <label>Password
+        <label
+          >Password
           <input name="password" type="password" autocomplete="current-password" required ?disabled=${this.busy} />
         </label>
         <button type="submit" ?disabled=${this.busy}>${this.busy ? 'Signing in…' : 'Sign in'}</button>
-        <p class="hint">The first account is "admin"; its password is in initial-admin-password.txt in the server's data folder.</p>
+        <p class="hint">
+          The first account is "admin"; its password is in initial-admin-password.txt in the server's data folder.
+        </p>
       </form>
     `;
   }

@@ -5,6 +5,7 @@
  */
 export function nextPath(search: string): string {
   const raw = new URLSearchParams(search).get('next');
-  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.includes('\\') || raw.startsWith('/login')) return '/';
+  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.includes('\\') || raw.startsWith('/login'))
+    return '/';
   return raw;
 }

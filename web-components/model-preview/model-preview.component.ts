@@ -40,7 +40,11 @@ let viewerReady: Promise<void> | undefined;
 function loadViewer(): Promise<void> {
   viewerReady ??= import('@google/model-viewer').then(({ ModelViewerElement }) => {
     const meta = document.querySelector<HTMLMetaElement>('meta[name="ag-decoders"]');
-    const Viewer = ModelViewerElement as unknown as { dracoDecoderLocation: string; ktx2TranscoderLocation: string; meshoptDecoderLocation: string };
+    const Viewer = ModelViewerElement as unknown as {
+      dracoDecoderLocation: string;
+      ktx2TranscoderLocation: string;
+      meshoptDecoderLocation: string;
+    };
     if (meta?.dataset.draco) Viewer.dracoDecoderLocation = meta.dataset.draco;
     if (meta?.dataset.basis) Viewer.ktx2TranscoderLocation = meta.dataset.basis;
     if (meta?.dataset.meshopt) Viewer.meshoptDecoderLocation = meta.dataset.meshopt;
@@ -124,7 +128,13 @@ export class AgModelPreview extends LitElement {
       };
     });
     this.phase = 'loaded';
-    this.dispatchEvent(new CustomEvent('ag-preview-load', { detail: { structures: this.structures.length }, bubbles: true, composed: true }));
+    this.dispatchEvent(
+      new CustomEvent('ag-preview-load', {
+        detail: { structures: this.structures.length },
+        bubbles: true,
+        composed: true,
+      }),
+    );
   }
 
   #onError(event: Event): void {
@@ -163,34 +173,42 @@ export class AgModelPreview extends LitElement {
     const result = this.result;
     const src = result?.previewUrl ? `${result.previewUrl}?inline=1` : undefined;
     return html`
-      <dialog aria-labelledby="preview-title" @close=${this.#onClose} @keydown=${(e: KeyboardEvent) => trapTab(this.dialog, e)}>
+      <dialog
+        aria-labelledby="preview-title"
+        @close=${this.#onClose}
+        @keydown=${(e: KeyboardEvent) => trapTab(this.dialog, e)}
+      >
         <div class="head">
           <h2 id="preview-title">${result ? `3D preview · ${result.name}` : '3D preview'}</h2>
           <button class="close small" type="button" @click=${this.hide} aria-label="Close preview">✕</button>
         </div>
         <div class="layout">
           <div class="stage">
-            ${src && this.phase !== 'idle'
-              ? html`<model-viewer
-                  src=${src}
-                  alt=${`3D model of ${result?.name ?? 'the result'}`}
-                  camera-controls
-                  touch-action="pan-y"
-                  interaction-prompt="none"
-                  shadow-intensity="0"
-                  exposure="1.1"
-                  environment-image="neutral"
-                  @load=${this.#onLoad}
-                  @error=${this.#onError}
-                  @progress=${(e: CustomEvent<{ totalProgress: number }>) => (this.progress = Math.round(e.detail.totalProgress * 100))}
-                ></model-viewer>`
-              : nothing}
-            ${this.phase === 'loading'
-              ? html`<div class="overlay" role="status">
-                  <span>Loading the model…</span>
-                  <progress max="100" .value=${this.progress} aria-label="Model download"></progress>
-                </div>`
-              : nothing}
+            ${
+              src && this.phase !== 'idle'
+                ? html`<model-viewer
+                    src=${src}
+                    alt=${`3D model of ${result?.name ?? 'the result'}`}
+                    camera-controls
+                    touch-action="pan-y"
+                    interaction-prompt="none"
+                    shadow-intensity="0"
+                    exposure="1.1"
+                    environment-image="neutral"
+                    @load=${this.#onLoad}
+                    @error=${this.#onError}
+                    @progress=${(e: CustomEvent<{ totalProgress: number }>) => (this.progress = Math.round(e.detail.totalProgress * 100))}
+                  ></model-viewer>`
+                : nothing
+            }
+            ${
+              this.phase === 'loading'
+                ? html`<div class="overlay" role="status">
+                    <span>Loading the model…</span>
+                    <progress max="100" .value=${this.progress} aria-label="Model download"></progress>
+                  </div>`
+                : nothing
+            }
             ${this.phase === 'error' ? html`<div class="overlay error" role="alert">${this.error}</div>` : nothing}
             ${!src && result ? html`<div class="overlay error" role="alert">This result has no 3D model file.</div>` : nothing}
           </div>
@@ -198,20 +216,39 @@ export class AgModelPreview extends LitElement {
             <div class="aside-head">
               Structures (${this.structures.length})
               <span>
-                <button class="small" type="button" ?disabled=${this.structures.length === 0} @click=${() => this.#setAll(true)}>All</button>
-                <button class="small" type="button" ?disabled=${this.structures.length === 0} @click=${() => this.#setAll(false)}>None</button>
+                <button
+                  class="small"
+                  type="button"
+                  ?disabled=${this.structures.length === 0}
+                  @click=${() => this.#setAll(true)}
+                >
+                  All
+                </button>
+                <button
+                  class="small"
+                  type="button"
+                  ?disabled=${this.structures.length === 0}
+                  @click=${() => this.#setAll(false)}
+                >
+                  None
+                </button>
               </span>
             </div>
             <ul>
               ${this.structures.map(
-                (s) => html`<li>
-                  <label>
-                    <input type="checkbox" .checked=${s.visible} @change=${(e: Event) => this.#setVisible(s, (e.target as HTMLInputElement).checked)} />
-                    <span class="swatch" style=${styleMap({ background: s.color })}></span>
-                    <span class="seg-name" title=${s.name}>${s.name}</span>
-                    <span class="seg-volume">${s.volumeMl !== undefined ? `${s.volumeMl.toFixed(1)} mL` : ''}</span>
-                  </label>
-                </li>`,
+                (s) =>
+                  html`<li>
+                    <label>
+                      <input
+                        type="checkbox"
+                        .checked=${s.visible}
+                        @change=${(e: Event) => this.#setVisible(s, (e.target as HTMLInputElement).checked)}
+                      />
+                      <span class="swatch" style=${styleMap({ background: s.color })}></span>
+                      <span class="seg-name" title=${s.name}>${s.name}</span>
+                      <span class="seg-volume">${s.volumeMl !== undefined ? `${s.volumeMl.toFixed(1)} mL` : ''}</span>
+                    </label>
+                  </li>`,
               )}
             </ul>
             <p class="hint">Drag to rotate, scroll or pinch to zoom, right-drag or two fingers to pan.</p>

@@ -90,31 +90,42 @@ export class AgQrDialog extends LitElement {
         <div class="body">
           ${this.loading ? html`<p class="meta" role="status">Making a download link…</p>` : nothing}
           ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
-          ${link
-            ? html`
-                <img
-                  class="qr"
-                  src=${`data:image/svg+xml;charset=utf-8,${encodeURIComponent(link.qrSvg)}`}
-                  alt="QR code of the download link"
-                />
-                <p class="meta">Scan with the phone's camera to download ${plural(link.files, 'file')}.</p>
-                <div class="link">
-                  <label class="sr-only" for="link-text">Download link</label>
-                  <input id="link-text" type="text" readonly .value=${link.url} @focus=${(e: FocusEvent) => (e.target as HTMLInputElement).select()} />
-                  <button class="small" type="button" @click=${this.#copy}>${this.copied ? 'Copied' : 'Copy'}</button>
-                </div>
-                <p class="meta">
-                  Valid until <time datetime=${link.expiresAt}>${formatDateTime(link.expiresAt)}</time> (${formatRelativeFuture(link.expiresAt)}).
-                  Anyone with the link can download these files until then.
-                </p>
-                <p class="meta" data-address-source=${link.address.source}>
-                  ${link.address.source === 'public-url'
-                    ? html`Address from the PUBLIC_URL setting: ${link.address.url}`
-                    : html`Address of this computer on the network: ${link.address.url}`}
-                </p>
-                ${link.address.warning ? html`<p class="warning" role="alert">${link.address.warning}</p>` : nothing}
-              `
-            : nothing}
+          ${
+            link
+              ? html`
+                  <img
+                    class="qr"
+                    src=${`data:image/svg+xml;charset=utf-8,${encodeURIComponent(link.qrSvg)}`}
+                    alt="QR code of the download link"
+                  />
+                  <p class="meta">Scan with the phone's camera to download ${plural(link.files, 'file')}.</p>
+                  <div class="link">
+                    <label class="sr-only" for="link-text">Download link</label>
+                    <input
+                      id="link-text"
+                      type="text"
+                      readonly
+                      .value=${link.url}
+                      @focus=${(e: FocusEvent) => (e.target as HTMLInputElement).select()}
+                    />
+                    <button class="small" type="button" @click=${this.#copy}>${this.copied ? 'Copied' : 'Copy'}</button>
+                  </div>
+                  <p class="meta">
+                    Valid until
+                    <time datetime=${link.expiresAt}>${formatDateTime(link.expiresAt)}</time>
+                    (${formatRelativeFuture(link.expiresAt)}). Anyone with the link can download these files until then.
+                  </p>
+                  <p class="meta" data-address-source=${link.address.source}>
+                    ${
+                      link.address.source === 'public-url'
+                        ? html`Address from the PUBLIC_URL setting: ${link.address.url}`
+                        : html`Address of this computer on the network: ${link.address.url}`
+                    }
+                  </p>
+                  ${link.address.warning ? html`<p class="warning" role="alert">${link.address.warning}</p>` : nothing}
+                `
+              : nothing
+          }
         </div>
       </dialog>
     `;

@@ -127,12 +127,18 @@ export class AgPacsSend extends LitElement {
     const id = `pacs-node-${this.resultId}`;
     return html`
       <div class="send">
-        ${stores.length > 1
-          ? html`<label class="sr-only" for=${id}>PACS node</label>
-              <select id=${id} .value=${this.chosen} @change=${(e: Event) => (this.chosen = (e.target as HTMLSelectElement).value)}>
-                ${stores.map((n) => html`<option value=${n.name} ?selected=${n.name === this.chosen}>${n.name}</option>`)}
-              </select>`
-          : nothing}
+        ${
+          stores.length > 1
+            ? html`<label class="sr-only" for=${id}>PACS node</label>
+                <select
+                  id=${id}
+                  .value=${this.chosen}
+                  @change=${(e: Event) => (this.chosen = (e.target as HTMLSelectElement).value)}
+                >
+                  ${stores.map((n) => html`<option value=${n.name} ?selected=${n.name === this.chosen}>${n.name}</option>`)}
+                </select>`
+            : nothing
+        }
         <button
           type="button"
           class="send-button"
@@ -145,11 +151,13 @@ export class AgPacsSend extends LitElement {
         ${this.hasSeg ? nothing : html`<span class="why" id="${id}-why">No DICOM SEG: only results of DICOM series can be sent.</span>`}
       </div>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
-      ${this.current.length > 0
-        ? html`<ul class="exports" aria-live="polite" aria-label="PACS exports">
-            ${this.current.map((e) => html`<li data-node=${e.node} data-state=${e.state}>${exportText(e)}</li>`)}
-          </ul>`
-        : nothing}
+      ${
+        this.current.length > 0
+          ? html`<ul class="exports" aria-live="polite" aria-label="PACS exports">
+              ${this.current.map((e) => html`<li data-node=${e.node} data-state=${e.state}>${exportText(e)}</li>`)}
+            </ul>`
+          : nothing
+      }
     `;
   }
 }

@@ -44,7 +44,7 @@ export class AgResultsList extends LitElement {
   @query('ag-model-preview') private preview!: AgModelPreview;
 
   #unsubscribe: (() => void) | undefined;
-  #loadNodes: Promise<unknown> | undefined;
+  #nodesLoaded = false;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -60,10 +60,13 @@ export class AgResultsList extends LitElement {
   async load(): Promise<void> {
     try {
       this.results = await fetchJson<ResultRow[]>('/api/results');
-      this.#loadNodes ??= fetchJson<PublicPacsNode[]>('/api/pacs/nodes').then(
-        (nodes) => (this.pacsNodes = nodes),
-        () => (this.pacsNodes = []),
-      );
+      if (!this.#nodesLoaded) {
+        this.#nodesLoaded = true;
+        void fetchJson<PublicPacsNode[]>('/api/pacs/nodes').then(
+          (nodes) => (this.pacsNodes = nodes),
+          () => (this.pacsNodes = []),
+        );
+      }
       const known = new Set(this.results.flatMap((r) => r.files.map((f) => f.url)));
       this.#select(new Set([...this.selected].filter((url) => known.has(url))));
       this.phase = 'ready';
@@ -76,7 +79,9 @@ export class AgResultsList extends LitElement {
 
   #select(next: Set<string>): void {
     this.selected = next;
-    this.dispatchEvent(new CustomEvent('ag-selection-change', { detail: { files: [...next] }, bubbles: true, composed: true }));
+    this.dispatchEvent(
+      new CustomEvent('ag-selection-change', { detail: { files: [...next] }, bubbles: true, composed: true }),
+    );
   }
 
   #toggle(urls: string[], on: boolean): void {
@@ -93,41 +98,61 @@ export class AgResultsList extends LitElement {
     if (this.phase === 'error') {
       return html`<div class="state error" role="alert">
         <p>The results could not be loaded: ${this.error}</p>
-        <button type="button" @click=${() => { this.phase = 'loading'; void this.load(); }}>Try again</button>
+        <button
+          type="button"
+          @click=${() => {
+            this.phase = 'loading';
+            void this.load();
+          }}
+        >
+          Try again
+        </button>
       </div>`;
     }
     const all = this.results.flatMap((r) => r.files.map((f) => f.url));
     const chosen = all.filter((u) => this.selected.has(u));
-    const bytes = this.results.flatMap((r) => r.files).filter((f) => this.selected.has(f.url)).reduce((s, f) => s + f.size, 0);
+    const bytes = this.results
+      .flatMap((r) => r.files)
+      .filter((f) => this.selected.has(f.url))
+      .reduce((s, f) => s + f.size, 0);
     return html`
-      ${this.results.length === 0
-        ? html`<div class="state">
-            <p>No results yet.</p>
-            <a class="button" href="/">Upload a scan</a>
-          </div>`
-        : html`
-            <div class="toolbar">
-              <label>
-                <input
-                  type="checkbox"
-                  .checked=${live(chosen.length > 0 && chosen.length === all.length)}
-                  .indeterminate=${chosen.length > 0 && chosen.length < all.length}
-                  @change=${(e: Event) => this.#toggle(all, (e.target as HTMLInputElement).checked)}
-                />
-                Select all files
-              </label>
-              <div class="toolbar-actions">
-                <span class="selected" role="status">${chosen.length ? `${plural(chosen.length, 'file')} selected · ${formatBytes(bytes)}` : 'No files selected'}</span>
-                <button class="primary" type="button" ?disabled=${chosen.length === 0} @click=${() => this.qrDialog.show(chosen)}>
-                  Generate QR code
-                </button>
+      ${
+        this.results.length === 0
+          ? html`<div class="state">
+              <p>No results yet.</p>
+              <a class="button" href="/">Upload a scan</a>
+            </div>`
+          : html`
+              <div class="toolbar">
+                <label>
+                  <input
+                    type="checkbox"
+                    .checked=${live(chosen.length > 0 && chosen.length === all.length)}
+                    .indeterminate=${chosen.length > 0 && chosen.length < all.length}
+                    @change=${(e: Event) => this.#toggle(all, (e.target as HTMLInputElement).checked)}
+                  />
+                  Select all files
+                </label>
+                <div class="toolbar-actions">
+                  <span class="selected" role="status"
+                    >${chosen.length ? `${plural(chosen.length, 'file')} selected · ${formatBytes(bytes)}` : 'No files selected'}</span
+                  >
+                  <button
+                    class="primary"
+                    type="button"
+                    ?disabled=${chosen.length === 0}
+                    @click=${() => this.qrDialog.show(chosen)}
+                  >
+                    Generate QR code
+                  </button>
+                </div>
               </div>
-            </div>
-            ${this.error ? html`<p class="state error" role="alert">Could not refresh: ${this.error}</p>` : nothing}
-            <ol class="results" aria-label="Results">
-              ${this.results.map((r) => this.#renderResult(r))}
-            </ol>
-          `}
+              ${this.error ? html`<p class="state error" role="alert">Could not refresh: ${this.error}</p>` : nothing}
+              <ol class="results" aria-label="Results">
+                ${this.results.map((r) => this.#renderResult(r))}
+              </ol>
+            `
+      }
       <ag-qr-dialog></ag-qr-dialog>
       <ag-model-preview></ag-model-preview>
     `;
@@ -160,24 +185,37 @@ export class AgResultsList extends LitElement {
               </li>
             </ul>
           </div>
-          <button class="preview" type="button" ?disabled=${!r.previewUrl} @click=${() => this.preview.show(r)} aria-label="3D preview of ${r.name}">
+          <button
+            class="preview"
+            type="button"
+            ?disabled=${!r.previewUrl}
+            @click=${() => this.preview.show(r)}
+            aria-label="3D preview of ${r.name}"
+          >
             3D preview
           </button>
         </div>
-        ${this.pacsNodes.length > 0
-          ? html`<ag-pacs-send
-              class="pacs"
-              result-id=${r.id}
-              ?has-seg=${r.files.some((f) => f.name.endsWith('_seg.dcm'))}
-              .nodes=${this.pacsNodes}
-              .exports=${r.pacsExports ?? []}
-            ></ag-pacs-send>`
-          : nothing}
+        ${
+          this.pacsNodes.length > 0
+            ? html`<ag-pacs-send
+                class="pacs"
+                result-id=${r.id}
+                ?has-seg=${r.files.some((f) => f.name.endsWith('_seg.dcm'))}
+                .nodes=${this.pacsNodes}
+                .exports=${r.pacsExports ?? []}
+              ></ag-pacs-send>`
+            : nothing
+        }
         <ul class="files" aria-label="Files of ${r.name}">
           ${r.files.map((f, i) => {
             const id = `f-${r.id}-${i}`;
             return html`<li class="file">
-              <input id=${id} type="checkbox" .checked=${live(this.selected.has(f.url))} @change=${(e: Event) => this.#toggle([f.url], (e.target as HTMLInputElement).checked)} />
+              <input
+                id=${id}
+                type="checkbox"
+                .checked=${live(this.selected.has(f.url))}
+                @change=${(e: Event) => this.#toggle([f.url], (e.target as HTMLInputElement).checked)}
+              />
               <label for=${id} title=${f.name}>${f.name}</label>
               <span class="size">${formatBytes(f.size)}</span>
               <a class="button small" href=${f.url} download=${f.name} aria-label="Download ${f.name}">Download</a>

@@ -35,7 +35,8 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
     const text = await response.text();
     try {
       const body = JSON.parse(text) as { error?: unknown; message?: unknown };
-      const m = typeof body.error === 'string' ? body.error : typeof body.message === 'string' ? body.message : undefined;
+      const m =
+        typeof body.error === 'string' ? body.error : typeof body.message === 'string' ? body.message : undefined;
       if (m) message = m;
     } catch {
       if (text && text.length < 300 && !text.trimStart().startsWith('<')) message = text;
@@ -61,7 +62,11 @@ export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> 
   const method = (init?.method ?? 'GET').toUpperCase();
   const csrf: Record<string, string> = method === 'GET' || method === 'HEAD' ? {} : { 'X-CSRF-Token': csrfToken() };
   try {
-    response = await fetch(url, { credentials: 'same-origin', ...init, headers: { Accept: 'application/json', ...csrf, ...init?.headers } });
+    response = await fetch(url, {
+      credentials: 'same-origin',
+      ...init,
+      headers: { Accept: 'application/json', ...csrf, ...init?.headers },
+    });
   } catch {
     throw new ApiError(0, 'The server cannot be reached. Check the network connection.');
   }

@@ -44,7 +44,9 @@ export const baseStyles = css`
     line-height: 1.2;
     text-decoration: none;
     cursor: pointer;
-    transition: background-color 120ms, border-color 120ms;
+    transition:
+      background-color 120ms,
+      border-color 120ms;
   }
   button:hover:not(:disabled),
   .button:hover {

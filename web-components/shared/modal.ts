@@ -4,7 +4,8 @@
  * dialog instead of escaping to the browser's toolbar, and focus goes back where it came from.
  */
 
-const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select, textarea, [tabindex]:not([tabindex="-1"])';
+const FOCUSABLE =
+  'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select, textarea, [tabindex]:not([tabindex="-1"])';
 
 /** The focused element, looking through open shadow roots (document.activeElement stops at the host). */
 export function deepActiveElement(): HTMLElement | null {
@@ -14,7 +15,9 @@ export function deepActiveElement(): HTMLElement | null {
 }
 
 function focusables(dialog: HTMLDialogElement): HTMLElement[] {
-  return [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((el) => el.offsetParent !== null || el === document.activeElement);
+  return [...dialog.querySelectorAll<HTMLElement>(FOCUSABLE)].filter(
+    (el) => el.offsetParent !== null || el === document.activeElement,
+  );
 }
 
 /** Keydown handler for the dialog: wraps Tab and Shift+Tab at the ends. */

@@ -4,7 +4,10 @@ import { isJunk } from './collect-files.ts';
 import { planBatches, spreadProgress } from './batches.ts';
 
 test('uploads are split by bytes and by file count, never leaving a batch empty', () => {
-  assert.deepEqual(planBatches([10, 10, 10, 10], 25, 100), [[0, 1], [2, 3]]);
+  assert.deepEqual(planBatches([10, 10, 10, 10], 25, 100), [
+    [0, 1],
+    [2, 3],
+  ]);
   assert.deepEqual(planBatches([100, 1, 1], 25, 100), [[0], [1, 2]]);
   assert.deepEqual(planBatches([1, 1, 1, 1, 1], 1000, 2), [[0, 1], [2, 3], [4]]);
   assert.deepEqual(planBatches([], 10, 10), []);

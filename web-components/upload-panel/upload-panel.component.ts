@@ -115,17 +115,21 @@ export class AgUploadPanel extends LitElement {
       <div class="overall">
         <div class="overall-line">
           <span class="summary" role="status" aria-live="polite">
-            ${busy
-              ? `Uploading ${done} of ${plural(this.items.length, 'file')} · ${formatBytes(loaded)} of ${formatBytes(total)}`
-              : `${plural(this.items.length, 'file')} done${parts.length ? ` · ${parts.join(' · ')}` : ''}`}
+            ${
+              busy
+                ? `Uploading ${done} of ${plural(this.items.length, 'file')} · ${formatBytes(loaded)} of ${formatBytes(total)}`
+                : `${plural(this.items.length, 'file')} done${parts.length ? ` · ${parts.join(' · ')}` : ''}`
+            }
           </span>
           <span class="overall-actions">
-            ${busy
-              ? html`<button class="danger small" type="button" @click=${this.cancel}>Cancel upload</button>`
-              : html`
-                  ${count('failed') > 0 ? html`<button class="small" type="button" @click=${this.#retryFailed}>Retry failed</button>` : nothing}
-                  <button class="small" type="button" @click=${this.#clear}>Clear list</button>
-                `}
+            ${
+              busy
+                ? html`<button class="danger small" type="button" @click=${this.cancel}>Cancel upload</button>`
+                : html`
+                    ${count('failed') > 0 ? html`<button class="small" type="button" @click=${this.#retryFailed}>Retry failed</button>` : nothing}
+                    <button class="small" type="button" @click=${this.#clear}>Clear list</button>
+                  `
+            }
           </span>
         </div>
         <progress max="100" .value=${percent} aria-label="Overall upload progress">${percent}%</progress>
@@ -138,7 +142,8 @@ export class AgUploadPanel extends LitElement {
   }
 
   #renderItem(item: UploadItem) {
-    const percent = item.file.size > 0 ? Math.round((item.loaded / item.file.size) * 100) : item.state === 'waiting' ? 0 : 100;
+    const percent =
+      item.file.size > 0 ? Math.round((item.loaded / item.file.size) * 100) : item.state === 'waiting' ? 0 : 100;
     const showBar = item.state === 'waiting' || item.state === 'uploading' || item.state === 'checking';
     return html`
       <li class="file" data-state=${item.state}>
@@ -246,7 +251,8 @@ export class AgUploadPanel extends LitElement {
       const parts = spreadProgress(sizes, e.loaded, e.total);
       this.#update(batch, (item) => ({ loaded: parts[batch.indexOf(item)] }));
     };
-    xhr.upload.onload = () => this.#update(batch, (item) => ({ loaded: item.file.size, state: 'checking', outcome: 'Checking…' }));
+    xhr.upload.onload = () =>
+      this.#update(batch, (item) => ({ loaded: item.file.size, state: 'checking', outcome: 'Checking…' }));
     const finish = (): void => {
       this.#requests.delete(xhr);
       this.#pump();
@@ -254,7 +260,10 @@ export class AgUploadPanel extends LitElement {
     xhr.onload = async () => {
       const report = xhr.response as Partial<UploadResponse> | null;
       // 422 still carries the per-file report (every file rejected): show the reasons, not a status.
-      if ((xhr.status >= 200 && xhr.status < 300) || (Array.isArray(report?.accepted) && Array.isArray(report?.rejected))) {
+      if (
+        (xhr.status >= 200 && xhr.status < 300) ||
+        (Array.isArray(report?.accepted) && Array.isArray(report?.rejected))
+      ) {
         this.#applyResponse(batch, report as UploadResponse | null);
       } else {
         const text = typeof xhr.response === 'object' && xhr.response !== null ? JSON.stringify(xhr.response) : '';
@@ -289,11 +298,21 @@ export class AgUploadPanel extends LitElement {
       const ok = about(accepted, item.path);
       const bad = about(rejected, item.path);
       if (ok.length === 0 && bad.length > 0) {
-        return { state: 'rejected', outcome: `Rejected: ${bad[0].reason}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}` };
+        return {
+          state: 'rejected',
+          outcome: `Rejected: ${bad[0].reason}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}`,
+        };
       }
       if (ok.length === 0) return { state: 'accepted', outcome: 'Received' };
-      const series = [...new Set(ok.map((a) => a.seriesDescription || (a.seriesInstanceUid ? shortUid(a.seriesInstanceUid) : '')).filter(Boolean))];
-      const where = series.length === 1 ? ` into series ${series[0]}` : series.length > 1 ? ` into ${series.length} series` : '';
+      const series = [
+        ...new Set(
+          ok
+            .map((a) => a.seriesDescription || (a.seriesInstanceUid ? shortUid(a.seriesInstanceUid) : ''))
+            .filter(Boolean),
+        ),
+      ];
+      const where =
+        series.length === 1 ? ` into series ${series[0]}` : series.length > 1 ? ` into ${series.length} series` : '';
       const queued = ok.some((a) => a.jobId) ? ' · queued' : '';
       const extra = bad.length ? ` · ${bad.length} inner files rejected (${bad[0].reason})` : '';
       return { state: 'accepted', outcome: `Accepted${where}${queued}${extra}` };

@@ -21,7 +21,9 @@ export default css`
     border-radius: var(--ag-radius-large);
     background: var(--ag-surface-sunken);
     text-align: center;
-    transition: border-color 120ms, background-color 120ms;
+    transition:
+      border-color 120ms,
+      background-color 120ms;
   }
   .drop.over {
     border-color: var(--ag-primary);

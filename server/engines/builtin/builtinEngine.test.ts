@@ -20,12 +20,25 @@ test('connected components: sizes, 6-connectivity, largest', () => {
   const mask = new Uint8Array(6 * 4 * 3);
   const at = (x: number, y: number, z: number) => (z * 4 + y) * 6 + x;
   // A 2x2x2 cube, a diagonal neighbour (not 6-connected), and a bar through z.
-  for (const [x, y, z] of [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]]) mask[at(x, y, z)] = 1;
+  for (const [x, y, z] of [
+    [0, 0, 0],
+    [1, 0, 0],
+    [0, 1, 0],
+    [1, 1, 0],
+    [0, 0, 1],
+    [1, 0, 1],
+    [0, 1, 1],
+    [1, 1, 1],
+  ])
+    mask[at(x, y, z)] = 1;
   mask[at(2, 2, 2)] = 1;
   for (let z = 0; z < 3; z++) mask[at(5, 3, z)] = 1;
   const c = labelComponents(mask, dims);
   assert.equal(c.count, 3);
-  assert.deepEqual([...c.sizes].sort((a, b) => a - b), [1, 3, 8]);
+  assert.deepEqual(
+    [...c.sizes].sort((a, b) => a - b),
+    [1, 3, 8],
+  );
   assert.equal(c.sizes[largestComponent(c)], 8);
 });
 
@@ -33,7 +46,8 @@ test('per-slice hole filling fills enclosed cavities but not regions open to the
   const dims: [number, number, number] = [7, 7, 2];
   const mask = new Uint8Array(7 * 7 * 2);
   for (let z = 0; z < 2; z++) {
-    for (let y = 1; y <= 5; y++) for (let x = 1; x <= 5; x++) if (x === 1 || x === 5 || y === 1 || y === 5) mask[(z * 7 + y) * 7 + x] = 1;
+    for (let y = 1; y <= 5; y++)
+      for (let x = 1; x <= 5; x++) if (x === 1 || x === 5 || y === 1 || y === 5) mask[(z * 7 + y) * 7 + x] = 1;
   }
   mask[(1 * 7 + 3) * 7 + 5] = 0; // open the ring in the second slice
   fillHolesPerSlice(mask, dims, 2, 9);
@@ -46,7 +60,10 @@ test('built-in CT segmentation of a synthetic torso finds body, lungs and bone w
   const ct = makeSyntheticCt({ dims: [96, 96, 60], spacing: [3.75, 3.75, 5], seed: 3 });
   const seg = segmentBody(ct);
   assert.equal(seg.kind, 'ct');
-  assert.deepEqual(seg.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  assert.deepEqual(
+    seg.segments.map((s) => s.name),
+    ['body', 'lungs', 'bone'],
+  );
   assert.deepEqual(seg.segments[0].containsLabels, [BUILTIN_LABELS.lung, BUILTIN_LABELS.bone]);
   assert.ok((seg.segments[0].opacity ?? 1) < 1, 'the skin is see-through');
   const ml = volumesMl(seg.labelMap.data, ct.spacing);
@@ -80,14 +97,19 @@ test('built-in CT segmentation of a synthetic torso finds body, lungs and bone w
 test('a volume not in Hounsfield units gets body only', () => {
   const dims: [number, number, number] = [40, 40, 20];
   const data = new Int16Array(40 * 40 * 20);
-  for (let z = 0; z < 20; z++) for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) {
-    const inside = (x - 20) ** 2 + (y - 20) ** 2 < 15 ** 2;
-    data[(z * 40 + y) * 40 + x] = inside ? 400 + ((x * 7 + y * 13) % 50) : (x + y) % 9;
-  }
+  for (let z = 0; z < 20; z++)
+    for (let y = 0; y < 40; y++)
+      for (let x = 0; x < 40; x++) {
+        const inside = (x - 20) ** 2 + (y - 20) ** 2 < 15 ** 2;
+        data[(z * 40 + y) * 40 + x] = inside ? 400 + ((x * 7 + y * 13) % 50) : (x + y) % 9;
+      }
   const volume: Volume = { dims, spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], data };
   const seg = segmentBody(volume);
   assert.equal(seg.kind, 'mr');
-  assert.deepEqual(seg.segments.map((s) => s.name), ['body']);
+  assert.deepEqual(
+    seg.segments.map((s) => s.name),
+    ['body'],
+  );
   const ml = volumesMl(seg.labelMap.data, [1, 1, 1]);
   const expected = (Math.PI * 15 ** 2 * 20) / 1000;
   assert.ok(Math.abs(ml[1] - expected) / expected < 0.05, `${ml[1]} vs ${expected}`);
@@ -99,10 +121,19 @@ test('builtinEngine runs through the Engine contract and reports progress', asyn
   const log: string[] = [];
   const result = await builtinEngine.run(
     { volume: ct, niftiPath: '/nonexistent.nii.gz', name: 'x' },
-    { jobId: 'j', workDir: '/tmp', signal: new AbortController().signal, progress: async (p) => void progress.push(p), log: (l) => void log.push(l) },
+    {
+      jobId: 'j',
+      workDir: '/tmp',
+      signal: new AbortController().signal,
+      progress: async (p) => void progress.push(p),
+      log: (l) => void log.push(l),
+    },
   );
   assert.equal(builtinEngine.name, 'builtin');
-  assert.deepEqual(result.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  assert.deepEqual(
+    result.segments.map((s) => s.name),
+    ['body', 'lungs', 'bone'],
+  );
   assert.equal(result.labelMap.data.length, ct.data.length);
   assert.deepEqual(result.labelMap.origin, ct.origin);
   assert.equal(progress.at(-1), 100);
@@ -110,7 +141,10 @@ test('builtinEngine runs through the Engine contract and reports progress', asyn
   const aborted = new AbortController();
   aborted.abort(new Error('cancelled by user'));
   await assert.rejects(
-    builtinEngine.run({ volume: ct, niftiPath: '', name: 'x' }, { jobId: 'j', workDir: '/tmp', signal: aborted.signal, progress: async () => {}, log: () => {} }),
+    builtinEngine.run(
+      { volume: ct, niftiPath: '', name: 'x' },
+      { jobId: 'j', workDir: '/tmp', signal: aborted.signal, progress: async () => {}, log: () => {} },
+    ),
     /cancelled by user/,
   );
 });
@@ -120,7 +154,10 @@ test('built-in engine on TotalSegmentator example_ct finds bone, lungs and body 
   const ct = await readNifti(testDataPath('nifti/totalsegmentator/example_ct.nii.gz'));
   const seg = segmentBody(ct);
   assert.equal(seg.kind, 'ct');
-  assert.deepEqual(seg.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  assert.deepEqual(
+    seg.segments.map((s) => s.name),
+    ['body', 'lungs', 'bone'],
+  );
   const ml = volumesMl(seg.labelMap.data, ct.spacing);
   const total = Object.values(ml).reduce((a, b) => a + b, 0);
   // Reference (TotalSegmentator --fast on the same CT): lung lobes 111 mL (only the lung bases are in
@@ -137,7 +174,12 @@ test('run-based hole filling fills exactly what pixel-by-pixel hole filling fill
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed / 4294967296;
   };
-  for (const dims of [[23, 17, 11], [40, 9, 31], [1, 5, 4], [6, 1, 1]] as Array<[number, number, number]>) {
+  for (const dims of [
+    [23, 17, 11],
+    [40, 9, 31],
+    [1, 5, 4],
+    [6, 1, 1],
+  ] as Array<[number, number, number]>) {
     for (const density of [0.3, 0.55, 0.8]) {
       const mask = new Uint8Array(dims[0] * dims[1] * dims[2]);
       for (let i = 0; i < mask.length; i++) mask[i] = random() < density ? 1 : 0;
@@ -161,12 +203,18 @@ test('run-based hole filling fills exactly what pixel-by-pixel hole filling fill
 test('segmentation is the same whichever index axis runs head-foot (run-based and pixel paths agree)', () => {
   const ct = makeSyntheticCt({ dims: [72, 64, 48], spacing: [5, 5.5, 6], seed: 11 });
   const reference = segmentBody(ct);
-  assert.deepEqual(reference.segments.map((s) => s.name), ['body', 'lungs', 'bone']);
+  assert.deepEqual(
+    reference.segments.map((s) => s.name),
+    ['body', 'lungs', 'bone'],
+  );
   const [nx, ny, nz] = ct.dims;
   const d = ct.direction;
   const column = (k: number): number[] => [d[k], d[3 + k], d[6 + k]];
   // New index axes (a, b, c) = old axes `order`; the direction's columns follow, so the world is unchanged.
-  for (const order of [[2, 0, 1], [0, 2, 1]] as Array<[number, number, number]>) {
+  for (const order of [
+    [2, 0, 1],
+    [0, 2, 1],
+  ] as Array<[number, number, number]>) {
     const oldDims = [nx, ny, nz];
     const dims: [number, number, number] = [oldDims[order[0]], oldDims[order[1]], oldDims[order[2]]];
     const cols = order.map(column);
@@ -179,15 +227,27 @@ test('segmentation is the same whichever index axis runs head-foot (run-based an
       idx[order[2]] = c;
       return (idx[2] * ny + idx[1]) * nx + idx[0];
     };
-    for (let c = 0; c < dims[2]; c++) for (let b = 0; b < dims[1]; b++) for (let a = 0; a < dims[0]; a++) data[(c * dims[1] + b) * dims[0] + a] = ct.data[oldIndex(a, b, c)];
-    const permuted: Volume = { dims, spacing: order.map((k) => ct.spacing[k]) as Volume['spacing'], origin: ct.origin, direction, data, modality: 'CT' };
+    for (let c = 0; c < dims[2]; c++)
+      for (let b = 0; b < dims[1]; b++)
+        for (let a = 0; a < dims[0]; a++) data[(c * dims[1] + b) * dims[0] + a] = ct.data[oldIndex(a, b, c)];
+    const permuted: Volume = {
+      dims,
+      spacing: order.map((k) => ct.spacing[k]) as Volume['spacing'],
+      origin: ct.origin,
+      direction,
+      data,
+      modality: 'CT',
+    };
     const seg = segmentBody(permuted);
     assert.deepEqual(seg.segments, reference.segments);
     assert.deepEqual(seg.notes, reference.notes);
     let differ = 0;
-    for (let c = 0; c < dims[2]; c++) for (let b = 0; b < dims[1]; b++) for (let a = 0; a < dims[0]; a++) {
-      if (seg.labelMap.data[(c * dims[1] + b) * dims[0] + a] !== reference.labelMap.data[oldIndex(a, b, c)]) differ++;
-    }
+    for (let c = 0; c < dims[2]; c++)
+      for (let b = 0; b < dims[1]; b++)
+        for (let a = 0; a < dims[0]; a++) {
+          if (seg.labelMap.data[(c * dims[1] + b) * dims[0] + a] !== reference.labelMap.data[oldIndex(a, b, c)])
+            differ++;
+        }
     assert.equal(differ, 0, `axes ${order}: ${differ} voxels differ`);
   }
 });

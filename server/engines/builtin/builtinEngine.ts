@@ -13,7 +13,9 @@ export const builtinEngine: Engine = {
     const started = performance.now();
     const result = segmentBody(input.volume, ctx.signal);
     for (const note of result.notes) ctx.log(note);
-    ctx.log(`built-in segmentation: ${result.segments.map((s) => s.name).join(', ') || 'nothing found'} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    ctx.log(
+      `built-in segmentation: ${result.segments.map((s) => s.name).join(', ') || 'nothing found'} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     await ctx.progress(100, 'segmentation done');
     return { labelMap: result.labelMap, segments: result.segments, versions: { builtin: '1' } };
   },

@@ -188,7 +188,13 @@ export function largestComponent(c: Components): number {
  * count as inside the body even though the trachea leaves the scanned volume at the top.
  * Sets `fillValue` in `mask` where `mask` is 0 and the voxel is enclosed.
  */
-export function fillHolesPerSlice(mask: Uint8Array, dims: Vec3, axis: 0 | 1 | 2, fillValue: number, signal?: AbortSignal): void {
+export function fillHolesPerSlice(
+  mask: Uint8Array,
+  dims: Vec3,
+  axis: 0 | 1 | 2,
+  fillValue: number,
+  signal?: AbortSignal,
+): void {
   const [nx, ny] = dims;
   const strides: Vec3 = [1, nx, nx * ny];
   // The two in-plane axes, the first one contiguous when possible.
@@ -203,7 +209,8 @@ export function fillHolesPerSlice(mask: Uint8Array, dims: Vec3, axis: 0 | 1 | 2,
     if (signal && (w & 31) === 0) signal.throwIfAborted();
     const base = w * strides[axis];
     // Background of this plane.
-    for (let b = 0; b < nv; b++) for (let a = 0; a < nu; a++) plane[b * nu + a] = mask[base + a * su + b * sv] === 0 ? 1 : 0;
+    for (let b = 0; b < nv; b++)
+      for (let a = 0; a < nu; a++) plane[b * nu + a] = mask[base + a * su + b * sv] === 0 ? 1 : 0;
     const c = labelComponents(plane, planeDims);
     if (c.count === 0) continue;
     const touches = new Uint8Array(c.count);
@@ -233,7 +240,15 @@ export function fillHolesPerSlice(mask: Uint8Array, dims: Vec3, axis: 0 | 1 | 2,
  * Sets `value` in `labels` on every hole voxel, or, when `over` is given, only on hole voxels
  * labelled `over`. Returns the number of voxels set.
  */
-export function fillRunHoles(set: Runs, dims: Vec3, axis: 1 | 2, labels: Uint8Array, value: number, over?: number, signal?: AbortSignal): number {
+export function fillRunHoles(
+  set: Runs,
+  dims: Vec3,
+  axis: 1 | 2,
+  labels: Uint8Array,
+  value: number,
+  over?: number,
+  signal?: AbortSignal,
+): number {
   const [nx, ny, nz] = dims;
   const planes = axis === 2 ? nz : ny;
   const rowsPerPlane = axis === 2 ? ny : nz;

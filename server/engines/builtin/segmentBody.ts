@@ -1,7 +1,15 @@
 import type { LabelMap, Volume, VoxelArray } from '../../volume/volume.ts';
 import type { ExportSegment } from '../../mesh/exportModels.ts';
 import { GrowableUint32 } from '../../mesh/growable.ts';
-import { componentsOfRuns, fillHolesPerSlice, fillRunHoles, keptRuns, largestComponent, paintComponents, runsAbove } from './components.ts';
+import {
+  componentsOfRuns,
+  fillHolesPerSlice,
+  fillRunHoles,
+  keptRuns,
+  largestComponent,
+  paintComponents,
+  runsAbove,
+} from './components.ts';
 
 /**
  * The built-in engine's segmentation: thresholds and connected components, no model weights,
@@ -205,7 +213,8 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
     const air = componentsOfRuns({ runs: airBuilder.finish(), rowFirst: airFirst }, dims, signal);
     const pureAir = new Float64Array(air.count);
     for (let r = 0; r < air.runComponent.length; r++) pureAir[air.runComponent[r]] += airPure[r];
-    const lungLike = (c: number): boolean => air.sizes[c] * voxelMl >= BUILTIN_CT.minLungMl && pureAir[c] / air.sizes[c] < BUILTIN_CT.maxPureAirFraction;
+    const lungLike = (c: number): boolean =>
+      air.sizes[c] * voxelMl >= BUILTIN_CT.minLungMl && pureAir[c] / air.sizes[c] < BUILTIN_CT.maxPureAirFraction;
     let largestLung = 0;
     let gasPockets = 0;
     for (let c = 0; c < air.count; c++) if (lungLike(c)) largestLung = Math.max(largestLung, air.sizes[c]);
@@ -256,7 +265,14 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
  * Sets `value` on voxels labelled `over` that are enclosed, within an axial slice, by voxels
  * labelled `value`, pixel by pixel: for volumes whose axial planes do not contain x (fillRunHoles).
  */
-function fillEnclosed(labels: Uint8Array, dims: Volume['dims'], axis: 0 | 1 | 2, value: number, over: number, signal?: AbortSignal): void {
+function fillEnclosed(
+  labels: Uint8Array,
+  dims: Volume['dims'],
+  axis: 0 | 1 | 2,
+  value: number,
+  over: number,
+  signal?: AbortSignal,
+): void {
   const scratch = new Uint8Array(labels.length);
   for (let i = 0; i < labels.length; i++) scratch[i] = labels[i] === value ? 1 : 0;
   fillHolesPerSlice(scratch, dims, axis, 2, signal);
@@ -264,5 +280,10 @@ function fillEnclosed(labels: Uint8Array, dims: Volume['dims'], axis: 0 | 1 | 2,
 }
 
 function geometry(volume: Volume): Omit<LabelMap, 'data'> {
-  return { dims: [...volume.dims], spacing: [...volume.spacing], origin: [...volume.origin], direction: [...volume.direction] };
+  return {
+    dims: [...volume.dims],
+    spacing: [...volume.spacing],
+    origin: [...volume.origin],
+    direction: [...volume.direction],
+  };
 }

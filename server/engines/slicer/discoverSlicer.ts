@@ -55,19 +55,28 @@ export function slicerCandidates(deps: DiscoveryDeps = defaultDiscoveryDeps): st
       .map((r) => win32.join(r, 'slicer.org'));
     for (const root of [...new Set(roots)]) {
       for (const entry of deps.listDir(root)) {
-        if (/^Slicer\b/i.test(entry)) found.push({ path: win32.join(root, entry, 'Slicer.exe'), version: versionOf(entry) });
+        if (/^Slicer\b/i.test(entry))
+          found.push({ path: win32.join(root, entry, 'Slicer.exe'), version: versionOf(entry) });
       }
     }
   } else if (deps.platform === 'darwin') {
     for (const root of ['/Applications', posix.join(deps.home, 'Applications')]) {
       for (const entry of deps.listDir(root)) {
-        if (/^Slicer.*\.app$/i.test(entry)) found.push({ path: posix.join(root, entry, 'Contents/MacOS/Slicer'), version: versionOf(entry) });
+        if (/^Slicer.*\.app$/i.test(entry))
+          found.push({ path: posix.join(root, entry, 'Contents/MacOS/Slicer'), version: versionOf(entry) });
       }
     }
   } else {
-    for (const root of [deps.home, posix.join(deps.home, 'Applications'), posix.join(deps.home, '.local/opt'), '/opt', '/usr/local']) {
+    for (const root of [
+      deps.home,
+      posix.join(deps.home, 'Applications'),
+      posix.join(deps.home, '.local/opt'),
+      '/opt',
+      '/usr/local',
+    ]) {
       for (const entry of deps.listDir(root)) {
-        if (/^Slicer-\d/i.test(entry)) found.push({ path: posix.join(root, entry, 'Slicer'), version: versionOf(entry) });
+        if (/^Slicer-\d/i.test(entry))
+          found.push({ path: posix.join(root, entry, 'Slicer'), version: versionOf(entry) });
       }
     }
   }

@@ -73,7 +73,8 @@ export function parseManifest(text: string): SlicerManifest | null {
   if (!isRecord(raw) || (raw.status !== 'succeeded' && raw.status !== 'failed')) return null;
   const outputs = isRecord(raw.outputs) ? raw.outputs : {};
   const versions: Record<string, string> = {};
-  if (isRecord(raw.versions)) for (const [k, v] of Object.entries(raw.versions)) if (typeof v === 'string') versions[k] = v;
+  if (isRecord(raw.versions))
+    for (const [k, v] of Object.entries(raw.versions)) if (typeof v === 'string') versions[k] = v;
   const err = isRecord(raw.error) ? raw.error : null;
   return {
     status: raw.status,
@@ -81,7 +82,13 @@ export function parseManifest(text: string): SlicerManifest | null {
     outputs: { labelMap: str(outputs.labelMap), segments: str(outputs.segments), gltf: str(outputs.gltf) },
     versions,
     warnings: Array.isArray(raw.warnings) ? raw.warnings.filter((w): w is string => typeof w === 'string') : [],
-    error: err ? { kind: str(err.kind) ?? 'processing', message: str(err.message) ?? 'unknown error', ...(str(err.fix) ? { fix: str(err.fix)! } : {}) } : null,
+    error: err
+      ? {
+          kind: str(err.kind) ?? 'processing',
+          message: str(err.message) ?? 'unknown error',
+          ...(str(err.fix) ? { fix: str(err.fix)! } : {}),
+        }
+      : null,
   };
 }
 
@@ -94,9 +101,16 @@ export function parseSegmentsFile(text: string): Segment[] {
     if (!isRecord(s) || typeof s.label !== 'number' || !Number.isInteger(s.label) || s.label < 1) {
       throw new Error(`segment ${i + 1} in the segments file has no valid label`);
     }
-    const c = Array.isArray(s.color) && s.color.length >= 3 && s.color.every((x) => typeof x === 'number') ? (s.color as number[]) : [0.8, 0.8, 0.8];
+    const c =
+      Array.isArray(s.color) && s.color.length >= 3 && s.color.every((x) => typeof x === 'number')
+        ? (s.color as number[])
+        : [0.8, 0.8, 0.8];
     const color: Rgb = [clamp01(c[0]!), clamp01(c[1]!), clamp01(c[2]!)];
-    const seg: Segment = { label: s.label, name: str(s.name) ?? str(s.totalSegmentatorName) ?? `label_${s.label}`, color };
+    const seg: Segment = {
+      label: s.label,
+      name: str(s.name) ?? str(s.totalSegmentatorName) ?? `label_${s.label}`,
+      color,
+    };
     if (typeof s.totalSegmentatorId === 'number') seg.totalSegmentatorId = s.totalSegmentatorId;
     return seg;
   });
@@ -114,7 +128,8 @@ interface ProgressRecord {
 function parseProgress(line: string): ProgressRecord | null {
   try {
     const r: unknown = JSON.parse(line);
-    if (isRecord(r) && typeof r.percent === 'number' && typeof r.status === 'string') return { percent: r.percent, status: r.status };
+    if (isRecord(r) && typeof r.percent === 'number' && typeof r.status === 'string')
+      return { percent: r.percent, status: r.status };
   } catch {
     // a half-written line; the next poll has it whole
   }
@@ -168,11 +183,17 @@ export function createSlicerEngine(opts: SlicerEngineOptions): Engine {
       const outDir = join(ctx.workDir, 'slicer-output');
       await mkdir(outDir, { recursive: true });
       const env = opts.env ?? process.env;
-      const { command, args, virtualDisplay } = withVirtualDisplay(opts.slicerPath, slicerArguments(opts, input, outDir), {
-        platform: opts.platform,
-        env,
-      });
-      ctx.log(`starting 3D Slicer ${opts.slicerPath}${virtualDisplay ? ' under xvfb-run' : ''} (quality ${opts.quality ?? 'normal'}, device ${opts.device ?? 'gpu'})`);
+      const { command, args, virtualDisplay } = withVirtualDisplay(
+        opts.slicerPath,
+        slicerArguments(opts, input, outDir),
+        {
+          platform: opts.platform,
+          env,
+        },
+      );
+      ctx.log(
+        `starting 3D Slicer ${opts.slicerPath}${virtualDisplay ? ' under xvfb-run' : ''} (quality ${opts.quality ?? 'normal'}, device ${opts.device ?? 'gpu'})`,
+      );
       await ctx.progress(1, 'Starting 3D Slicer');
 
       // Progress updates are serialised so a slow database never reorders them.
@@ -234,22 +255,31 @@ export function createSlicerEngine(opts: SlicerEngineOptions): Engine {
           throw runError;
         }
         if (manifest && manifest.status === 'failed') {
-          const exit = runError instanceof ProgramError && runError.exitCode !== null ? `exit code ${runError.exitCode}` : 'Slicer failed';
+          const exit =
+            runError instanceof ProgramError && runError.exitCode !== null
+              ? `exit code ${runError.exitCode}`
+              : 'Slicer failed';
           throw manifestFailure(manifest, exit);
         }
         if (runError instanceof ProgramError && runError.reason === 'spawn') {
-          throw new PermanentError(`${runError.message}. Set SLICER_PATH to the Slicer executable (e.g. Slicer.exe of Slicer 5.6 or later).`, { cause: runError });
+          throw new PermanentError(
+            `${runError.message}. Set SLICER_PATH to the Slicer executable (e.g. Slicer.exe of Slicer 5.6 or later).`,
+            { cause: runError },
+          );
         }
         throw runError instanceof Error ? runError : new Error(String(runError));
       }
       if (!manifest) {
-        throw new Error('3D Slicer exited without the script writing manifest.json: the script did not run (check that this Slicer starts with --python-script; see the job log)');
+        throw new Error(
+          '3D Slicer exited without the script writing manifest.json: the script did not run (check that this Slicer starts with --python-script; see the job log)',
+        );
       }
       if (manifest.status !== 'succeeded') throw manifestFailure(manifest, 'exit code 0');
       for (const w of manifest.warnings) ctx.log(`warning: ${w}`);
 
       const { labelMap: labelFile, segments: segmentsFile } = manifest.outputs;
-      if (!labelFile || !segmentsFile) throw new Error('3D Slicer reported success but its manifest names no label map or segments file');
+      if (!labelFile || !segmentsFile)
+        throw new Error('3D Slicer reported success but its manifest names no label map or segments file');
       const labelPath = join(outDir, labelFile);
       if (!existsSync(labelPath)) throw new Error(`3D Slicer's manifest lists ${labelFile} but the file is missing`);
       await ctx.progress(96, 'Reading the segmentation from 3D Slicer');
@@ -261,11 +291,19 @@ export function createSlicerEngine(opts: SlicerEngineOptions): Engine {
       if (manifest.outputs.gltf) {
         const candidate = join(outDir, manifest.outputs.gltf);
         if (await usableGltf(candidate)) gltfPath = candidate;
-        else ctx.log(`warning: 3D Slicer's glTF ${manifest.outputs.gltf} is missing or unreadable; the gateway's mesher will build the model`);
+        else
+          ctx.log(
+            `warning: 3D Slicer's glTF ${manifest.outputs.gltf} is missing or unreadable; the gateway's mesher will build the model`,
+          );
       } else {
         ctx.log("3D Slicer wrote no glTF; the gateway's mesher will build the model from the label map");
       }
-      return { labelMap, segments, ...(gltfPath ? { gltfPath } : {}), versions: { engine: 'slicer', ...manifest.versions } };
+      return {
+        labelMap,
+        segments,
+        ...(gltfPath ? { gltfPath } : {}),
+        versions: { engine: 'slicer', ...manifest.versions },
+      };
     },
   };
 }

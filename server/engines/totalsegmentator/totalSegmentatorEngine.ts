@@ -27,7 +27,11 @@ export interface TotalSegmentatorEngineOptions {
   killGraceSeconds?: number;
 }
 
-export function totalSegmentatorArguments(opts: TotalSegmentatorEngineOptions, inputPath: string, outputPath: string): string[] {
+export function totalSegmentatorArguments(
+  opts: TotalSegmentatorEngineOptions,
+  inputPath: string,
+  outputPath: string,
+): string[] {
   const args = ['-i', inputPath, '-o', outputPath, '--ml'];
   if (opts.quality === 'fast') args.push('--fast');
   if (opts.quality === 'fastest') args.push('--fastest');
@@ -68,7 +72,10 @@ export function createTotalSegmentatorEngine(opts: TotalSegmentatorEngineOptions
             const m = PART.exec(line);
             if (m) {
               const [part, total] = [Number(m[1]), Math.max(1, Number(m[2]))];
-              report(Math.round(5 + (80 * (part - 1)) / total), `Segmenting with TotalSegmentator (part ${part} of ${total})`);
+              report(
+                Math.round(5 + (80 * (part - 1)) / total),
+                `Segmenting with TotalSegmentator (part ${part} of ${total})`,
+              );
             } else if (line.startsWith('Saving segmentations')) {
               report(88, 'Saving the segmentation');
             }
@@ -78,21 +85,37 @@ export function createTotalSegmentatorEngine(opts: TotalSegmentatorEngineOptions
         await chain;
         if (err instanceof ProgramError) {
           if (err.reason === 'spawn') {
-            throw new PermanentError(`${err.message}. Install it with "pip install TotalSegmentator" or set TOTALSEGMENTATOR_PATH.`, { cause: err });
+            throw new PermanentError(
+              `${err.message}. Install it with "pip install TotalSegmentator" or set TOTALSEGMENTATOR_PATH.`,
+              { cause: err },
+            );
           }
           if (err.reason === 'timeout') throw new PermanentError(err.message, { cause: err });
         }
         throw err;
       }
       await chain;
-      if (!existsSync(outputPath)) throw new Error(`TotalSegmentator finished but wrote no segmentation (${outputPath})`);
+      if (!existsSync(outputPath))
+        throw new Error(`TotalSegmentator finished but wrote no segmentation (${outputPath})`);
       await ctx.progress(92, 'Reading the segmentation');
       const labelMap = await readEngineLabelMap(outputPath, input.volume, 'TotalSegmentator');
       const labels = labelsPresent(labelMap);
-      if (labels.length === 0) throw new PermanentError('TotalSegmentator found no structures in this volume (is it a CT of the body?)');
+      if (labels.length === 0)
+        throw new PermanentError('TotalSegmentator found no structures in this volume (is it a CT of the body?)');
       // The bundled class map is the `total` task's; other tasks keep their label numbers as names.
-      const segments = !opts.task || opts.task === 'total' ? totalSegmentatorSegments(labels) : labels.map((label) => ({ ...totalSegmentatorSegments([100000 + label])[0]!, label, name: `${opts.task}_${label}` }));
-      return { labelMap, segments, versions: { engine: 'totalsegmentator', ...(opts.version ? { totalsegmentator: opts.version } : {}) } };
+      const segments =
+        !opts.task || opts.task === 'total'
+          ? totalSegmentatorSegments(labels)
+          : labels.map((label) => ({
+              ...totalSegmentatorSegments([100000 + label])[0]!,
+              label,
+              name: `${opts.task}_${label}`,
+            }));
+      return {
+        labelMap,
+        segments,
+        versions: { engine: 'totalsegmentator', ...(opts.version ? { totalsegmentator: opts.version } : {}) },
+      };
     },
   };
 }
