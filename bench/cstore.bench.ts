@@ -238,11 +238,10 @@ export async function run(): Promise<Record<string, unknown>> {
 
 /** The receiving side: the SCP with the ingest pipeline and database `serve` would use. */
 async function receiver(): Promise<void> {
-  const { loadConfig } = await import('../server/config.ts');
+  const { loadConfig } = await import('../server/config/config.ts');
   const { openDatabase } = await import('../server/db/open.ts');
   const { migrate } = await import('../server/db/migrate.ts');
-  const { Events } = await import('../server/events.ts');
-  const { Queue } = await import('../server/jobs/queue.ts');
+  const { buildContext } = await import('../server/app/buildContext.ts');
   const { silentLogger } = await import('../server/log.ts');
   const { startDimseServer } = await import('../server/dimse/scp.ts');
   const { tuneHeapGrowth } = await import('../server/heapTuning.ts');
@@ -253,10 +252,7 @@ async function receiver(): Promise<void> {
   await migrate(db, logger);
   // A reused Postgres database keeps earlier runs' rows (same SOP UIDs, upserted): count this run's.
   const since = (await db.query<{ t: string }>('SELECT now()::text AS t')).rows[0].t;
-  const server = await startDimseServer(
-    { config, db, logger, queue: new Queue(db), events: new Events() },
-    { port: 0 },
-  );
+  const server = await startDimseServer(buildContext({ config, db, logger }), { port: 0 });
   (globalThis as { gc?: () => void }).gc?.();
   const baseline = process.memoryUsage.rss();
   const gcs = majorGcCounter();

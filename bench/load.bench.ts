@@ -9,12 +9,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../server/config.ts';
+import { loadConfig } from '../server/config/config.ts';
 import { migrate } from '../server/db/migrate.ts';
 import { openPgliteDatabase } from '../server/db/pgliteDatabase.ts';
-import { Events } from '../server/events.ts';
 import { createApp } from '../server/http/app.ts';
-import { Queue } from '../server/jobs/queue.ts';
+import { buildContext } from '../server/app/buildContext.ts';
 import { silentLogger } from '../server/log.ts';
 import { lostInstances, runLoad, seedResultForDownloads } from '../test/support/load.ts';
 
@@ -29,7 +28,7 @@ export async function run(): Promise<Record<string, unknown>> {
   });
   const db = await openPgliteDatabase(join(dataDir, 'pglite'));
   await migrate(db);
-  const deps = { config, db, logger: silentLogger(), queue: new Queue(db), events: new Events() };
+  const deps = buildContext({ config, db, logger: silentLogger() });
   const server = createServer(createApp(deps).callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -5,12 +5,11 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../server/config.ts';
+import { loadConfig } from '../server/config/config.ts';
 import { openDatabase } from '../server/db/open.ts';
 import { migrate } from '../server/db/migrate.ts';
-import { Events } from '../server/events.ts';
 import { createApp } from '../server/http/app.ts';
-import { Queue } from '../server/jobs/queue.ts';
+import { buildContext } from '../server/app/buildContext.ts';
 import { silentLogger } from '../server/log.ts';
 import { tuneHeapGrowth } from '../server/heapTuning.ts';
 import { majorGcCounter } from './support.ts';
@@ -21,7 +20,7 @@ const config = loadConfig({ ...process.env, AUTH: 'off', LOG_LEVEL: 'silent', MI
 const logger = silentLogger();
 const db = await openDatabase(config, logger);
 await migrate(db, logger);
-const app = createApp({ config, db, logger, queue: new Queue(db), events: new Events() });
+const app = createApp(buildContext({ config, db, logger }));
 const server = createServer(app.callback());
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 (globalThis as { gc?: () => void }).gc?.();

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { helpText, parseArgs, UsageError } from './cli.ts';
-import { SETTINGS } from './config.ts';
+import { SETTINGS } from './config/config.ts';
 
 const root = join(import.meta.dirname, '..');
 const runMain = (args: string[], env: Record<string, string> = {}) =>

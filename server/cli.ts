@@ -1,4 +1,4 @@
-import { SETTINGS } from './config.ts';
+import { SETTINGS } from './config/config.ts';
 
 export const COMMANDS = {
   serve: 'HTTP server, DICOMweb/DIMSE ingest and an in-process worker (default)',

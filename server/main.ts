@@ -2,15 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { helpText, parseArgs, UsageError } from './cli.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
-import { Events } from './events.ts';
+import { buildContext } from './app/buildContext.ts';
+import type { ChosenEngine } from './engines/engine.ts';
+import { taskList } from './app/tasks.ts';
 import { createApp } from './http/app.ts';
-import type { AppDeps, RuntimeInfo } from './http/deps.ts';
-import { CHANNEL_JOB_CHANGED, Queue, type JobChange } from './jobs/queue.ts';
-import { taskList } from './jobs/tasks.ts';
+import { CHANNEL_JOB_CHANGED, type JobChange } from './jobs/queue.ts';
 import { Worker } from './jobs/worker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { tuneHeapGrowth } from './heapTuning.ts';
@@ -18,7 +18,6 @@ import { runDoctor } from './engines/doctor.ts';
 import { EngineUnavailableError, resolveEngine } from './engines/registry.ts';
 import { startDimseServer } from './dimse/scp.ts';
 import { readDimseTls, readTlsFiles, type DimseTlsMaterial } from './dimse/tlsFiles.ts';
-import { cleanTempDir } from './ingest/tempFiles.ts';
 import { ensureFirstAdmin } from './auth/firstAdmin.ts';
 import { runUsersCommand } from './auth/usersCommand.ts';
 import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
@@ -98,17 +97,11 @@ async function run(
   const dimseTls = tls.dimse;
   if (!config.auth) logger.warn('AUTH=off: anyone who can reach this server can upload, read and download scans');
   else if (command === 'serve') await ensureFirstAdmin({ db, logger, dataDir: config.dataDir });
-  const queue = new Queue(db);
-  const events = new Events();
-  const runtime: RuntimeInfo = { startedAt: new Date() };
-  const deps: AppDeps = { config, db, logger, queue, events, runtime };
-
+  let engine: ChosenEngine | undefined;
   if (config.workerConcurrency > 0) {
     try {
-      const chosen = await resolveEngine(config, logger);
-      runtime.resolvedEngine = chosen;
-      runtime.engine = { name: chosen.engine.name, reason: chosen.reason };
-      logger.info({ engine: chosen.engine.name }, `engine: ${chosen.reason}`);
+      engine = await resolveEngine(config, logger);
+      logger.info({ engine: engine.engine.name }, `engine: ${engine.reason}`);
     } catch (err) {
       if (!(err instanceof EngineUnavailableError)) throw err;
       process.stderr.write(`anatomy-gateway: ENGINE: ${err.message.split('\n')[0]}\n`);
@@ -116,18 +109,19 @@ async function run(
       return 1;
     }
   }
+  const ctx = buildContext({ config, db, logger, engine });
+  const { queue, events, runtime } = ctx;
 
-  const worker =
-    config.workerConcurrency > 0
-      ? new Worker({
-          db,
-          queue,
-          tasks: taskList(deps),
-          logger,
-          concurrency: config.workerConcurrency,
-          leaseSeconds: config.jobLeaseSeconds,
-        })
-      : undefined;
+  const worker = engine
+    ? new Worker({
+        db,
+        queue,
+        tasks: taskList({ ...ctx, engine }),
+        logger,
+        concurrency: config.workerConcurrency,
+        leaseSeconds: config.jobLeaseSeconds,
+      })
+    : undefined;
   if (worker) runtime.worker = worker;
   if (command === 'worker' && !worker) {
     logger.error('WORKER_CONCURRENCY=0 leaves a worker process nothing to do');
@@ -139,7 +133,7 @@ async function run(
   const closers: Array<() => Promise<void>> = [];
   if (command === 'serve') {
     // Anything a crash left half-written in DATA_DIR/tmp was never acknowledged to a sender.
-    const cleaned = await cleanTempDir(config);
+    const cleaned = await ctx.storage.staging.clean();
     if (cleaned > 0) logger.info({ files: cleaned }, 'removed unacknowledged temp files left by an earlier run');
     // The retention sweep is one keyed job that re-arms itself; this runs a sweep now and restarts a broken chain.
     await scheduleRetentionSweep(queue);
@@ -155,7 +149,7 @@ async function run(
     });
     closers.push(unlisten);
 
-    const app = createApp(deps);
+    const app = createApp(ctx);
     server = tls.https
       ? createHttpsServer({ cert: tls.https.cert, key: tls.https.key }, app.callback())
       : createHttpServer(app.callback());
@@ -172,7 +166,7 @@ async function run(
     logger.info({ host: config.host, port, tls: Boolean(config.tlsCert), database: db.driver }, 'listening');
 
     if (config.dimsePort !== undefined) {
-      const dimse = await startDimseServer(deps, { tls: dimseTls });
+      const dimse = await startDimseServer(ctx, { tls: dimseTls });
       closers.push(() => dimse.close());
       logger.info(
         { port: dimse.port, aeTitle: config.aeTitle, tls: Boolean(dimseTls) },

@@ -1,7 +1,5 @@
-import type { Context } from 'koa';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import { describePrincipal, principalOf } from '../auth/principal.ts';
 
 /**
  * The audit trail: who uploaded, downloaded, deleted, signed in (or failed to), and changed users or
@@ -66,19 +64,6 @@ export async function audit(deps: AuditDeps, event: AuditEvent): Promise<void> {
       'audit row could not be written',
     );
   }
-}
-
-/** The same, with the actor and address of an HTTP request filled in. */
-export function auditRequest(
-  deps: AuditDeps,
-  ctx: Context,
-  event: Omit<AuditEvent, 'actor' | 'address'> & { actor?: string | null },
-): Promise<void> {
-  return audit(deps, {
-    ...event,
-    actor: event.actor ?? describePrincipal(principalOf(ctx)),
-    address: ctx.request.ip || null,
-  });
 }
 
 export interface AuditRow {

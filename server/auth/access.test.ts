@@ -228,7 +228,10 @@ for (const driver of testDatabases()) {
       assert.equal(me.csrfToken, s.csrf);
       assert.equal((await fetch(`${url}/api/jobs`, { headers: { Cookie: s.cookie } })).status, 200);
 
-      const job = await deps.queue.add('process', { name: 'x', input: { kind: 'dicom-series', files: [] } });
+      const job = await deps.queue.add('process', {
+        name: 'x',
+        input: { kind: 'dicom-series', files: [], studyInstanceUid: '1.2.3', seriesInstanceUid: '1.2.3.4' },
+      });
       const cancel = (headers: Record<string, string>) =>
         fetch(`${url}/api/jobs/${job.id}/cancel`, { method: 'POST', headers });
       const missing = await cancel({ Cookie: s.cookie });

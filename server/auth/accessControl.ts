@@ -1,14 +1,13 @@
 import type { Context, Next } from 'koa';
-import type { AppDeps } from '../http/deps.ts';
-import { httpError } from '../http/errors.ts';
-import { auditRequest } from '../audit/audit.ts';
+import { httpError } from '../errors.ts';
+import { auditRequest } from './auditRequest.ts';
+import type { AuthDeps } from './deps.ts';
 import { matchAccessRule, type Access } from './accessRules.ts';
 import { CSRF_HEADER, clearSessionCookies, sessionCookieName } from './cookies.ts';
 import { verifyAgainstDummy, verifyPassword } from './passwords.ts';
 import { ANONYMOUS, describePrincipal, type Principal } from './principal.ts';
 import { hasRole } from './roles.ts';
 import { safeEqual } from './secrets.ts';
-import { authServices } from './services.ts';
 import { findSession, findTokenByValue, findUserById, findUserByName, touchToken } from './store.ts';
 
 const REALM = 'anatomy-gateway';
@@ -41,7 +40,7 @@ function wantsPage(ctx: Context): boolean {
 
 type Resolved = { principal: Principal } | { problem: string };
 
-async function fromAuthorization(deps: AppDeps, ctx: Context, header: string): Promise<Resolved> {
+async function fromAuthorization(deps: AuthDeps, ctx: Context, header: string): Promise<Resolved> {
   const space = header.indexOf(' ');
   const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
   const value = space < 0 ? '' : header.slice(space + 1).trim();
@@ -61,7 +60,7 @@ async function fromAuthorization(deps: AppDeps, ctx: Context, header: string): P
   return fromPassword(deps, ctx, username, password);
 }
 
-async function fromToken(deps: AppDeps, token: string): Promise<Resolved> {
+async function fromToken(deps: AuthDeps, token: string): Promise<Resolved> {
   if (!token) return { problem: 'The Authorization header has no token.' };
   const record = await findTokenByValue(deps.db, token);
   if (!record) return { problem: 'This API token is not valid (unknown or revoked).' };
@@ -72,8 +71,8 @@ async function fromToken(deps: AppDeps, token: string): Promise<Resolved> {
   return { principal: { kind: 'token', tokenId: record.id, name: record.name, roles: record.roles } };
 }
 
-async function fromPassword(deps: AppDeps, ctx: Context, username: string, password: string): Promise<Resolved> {
-  const { throttle, basicCache } = authServices(deps);
+async function fromPassword(deps: AuthDeps, ctx: Context, username: string, password: string): Promise<Resolved> {
+  const { throttle, basicCache } = deps.auth;
   const cached = basicCache.get(username, password);
   if (cached) {
     const user = await findUserById(deps.db, cached);
@@ -105,7 +104,7 @@ async function fromPassword(deps: AppDeps, ctx: Context, username: string, passw
   return { principal: { kind: 'user', userId: user.id, username: user.username, roles: user.roles } };
 }
 
-async function fromSession(deps: AppDeps, ctx: Context): Promise<Principal | undefined> {
+async function fromSession(deps: AuthDeps, ctx: Context): Promise<Principal | undefined> {
   const id = ctx.cookies.get(sessionCookieName(ctx));
   if (!id) return undefined;
   const session = await findSession(deps.db, id);
@@ -134,7 +133,7 @@ function allowed(access: Access, principal: Principal): boolean {
  * CSRF token in X-CSRF-Token (synchronizer token: compared with the value stored in the session row).
  * Bearer/Basic requests need none: a browser never attaches those by itself.
  */
-export function accessControl(deps: AppDeps) {
+export function accessControl(deps: AuthDeps) {
   return async (ctx: Context, next: Next): Promise<void> => {
     if (!deps.config.auth) {
       ctx.state.principal = ANONYMOUS;

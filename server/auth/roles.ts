@@ -1,4 +1,4 @@
-import { httpError } from '../http/errors.ts';
+import { httpError } from '../errors.ts';
 
 /**
  * ingest: put data in (browser upload, STOW-RS) and control the jobs it makes.

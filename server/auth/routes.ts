@@ -1,16 +1,16 @@
 import type { Context, Next } from 'koa';
 import { Router } from '@koa/router';
 import { koaBody } from 'koa-body';
-import type { AppDeps } from '../http/deps.ts';
-import { httpError } from '../http/errors.ts';
-import { auditRequest, AUDIT_EVENTS, listAudit } from '../audit/audit.ts';
+import { httpError } from '../errors.ts';
+import { AUDIT_EVENTS, listAudit } from '../audit/audit.ts';
+import { auditRequest } from './auditRequest.ts';
+import type { AuthDeps } from './deps.ts';
 import { safeNextPath } from './accessControl.ts';
 import { clearSessionCookies, setSessionCookies } from './cookies.ts';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords.ts';
 import { principalOf, type Principal } from './principal.ts';
 import { rolesFromBody } from './roles.ts';
 import { randomSecret } from './secrets.ts';
-import { authServices } from './services.ts';
 import {
   countAdmins,
   createSession,
@@ -93,9 +93,9 @@ function actorUserId(ctx: Context): string | null {
 }
 
 /** Sign-in, sign-out, who am I, and the admin API for users, tokens and the audit log. */
-export function authRouter(deps: AppDeps): Router {
+export function authRouter(deps: AuthDeps): Router {
   const router = new Router();
-  const { throttle, basicCache } = authServices(deps);
+  const { throttle, basicCache } = deps.auth;
 
   router.post('/api/login', json, async (ctx) => {
     if (!deps.config.auth) throw httpError(409, 'Access control is off (AUTH=off): there is nothing to sign in to.');

@@ -1,27 +1,20 @@
-import type { AppDeps } from '../http/deps.ts';
+import type { Config } from '../config/config.ts';
 import { LoginThrottle } from './loginThrottle.ts';
 import { sha256Hex } from './secrets.ts';
 
-/** Per-app state shared by the access middleware and the auth routes. */
+/** Per-process state shared by the access middleware and the auth routes; built once by the composition root. */
 export interface AuthServices {
   throttle: LoginThrottle;
   /** Basic user:password checks that passed recently, so a PACS sending many requests is not scrypt-bound. */
   basicCache: BasicCache;
 }
 
-const services = new WeakMap<AppDeps, AuthServices>();
-
-export function authServices(deps: AppDeps): AuthServices {
-  let s = services.get(deps);
-  if (!s) {
-    const n = deps.config.loginMaxFailures;
-    s = {
-      throttle: new LoginThrottle({ perAddress: n, perUser: n * 5, windowSeconds: 15 * 60 }),
-      basicCache: new BasicCache(),
-    };
-    services.set(deps, s);
-  }
-  return s;
+export function createAuthServices(config: Pick<Config, 'loginMaxFailures'>): AuthServices {
+  const n = config.loginMaxFailures;
+  return {
+    throttle: new LoginThrottle({ perAddress: n, perUser: n * 5, windowSeconds: 15 * 60 }),
+    basicCache: new BasicCache(),
+  };
 }
 
 /** Keyed by a hash of user name and password, so the cache holds no password. Cleared on any password change. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { Database } from './database.ts';
 import { openPgDatabase } from './pgDatabase.ts';

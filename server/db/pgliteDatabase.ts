@@ -18,16 +18,15 @@ import { PGlite, types } from '@electric-sql/pglite';
 import { mayWrite, type Database, type Queryable, type QueryResult, type SqlValue } from './database.ts';
 
 /**
- * PostgreSQL's page cache inside PGlite's WASM memory, which PGlite touches whole at start: at the default
- * 128 MB an open PGlite was 295 MB of RSS, at 16 MB 178 MB (and 228 against 368 MB after 3000 upserts).
- * Pages evicted from it are still in the OS page cache (PGlite reads its files through the file system),
- * so a smaller cache costs a copy, not a disk read. STOW-RS of a 300-slice CT with 16 MB: 260-330 inst/s.
+ * PostgreSQL's page cache inside PGlite's WASM memory, which PGlite touches whole at start (docs/performance.md).
+ * Pages evicted from it are still in the OS page cache (PGlite reads its files through the file system), so a
+ * smaller cache costs a copy, not a disk read.
  */
 const PGLITE_SHARED_BUFFERS = '16MB';
 
 /**
  * A new folder is created by a short-lived child process (pgliteInitdb.ts): initdb in this process kept
- * about 450 MB of its WASM memory alive for good. The child works in a sibling folder that is renamed into
+ * hundreds of MB of its WASM memory alive for good. The child works in a sibling folder that is renamed into
  * place when complete, so a crash never leaves a half-made cluster. If the child cannot run (or the folder
  * is not empty), PGlite.create runs initdb here as before.
  */
@@ -70,8 +69,8 @@ export type WalSync = (() => Promise<void>) & { close(): void };
  *
  * Which files changed is read with readdirSync/statSync, answered from the kernel's caches in
  * microseconds, and the segments' descriptors stay open: as awaited calls on the thread pool, each of
- * those steps waited its turn behind the instance files' writes and fsyncs, and under four parallel
- * STOW-RS requests a sync took about 29 ms, of which the fdatasync itself was 4 ms.
+ * those steps waited its turn behind the instance files' writes and fsyncs, so a sync took several times its
+ * fdatasync under parallel STOW-RS requests (docs/performance.md).
  */
 export function walSyncer(dataDir: string, syncFile?: (path: string, target: SyncTarget) => Promise<void>): WalSync {
   const walDir = join(dataDir, 'pg_wal');

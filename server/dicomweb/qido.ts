@@ -1,6 +1,6 @@
 import type { SqlValue } from '../db/database.ts';
-import type { AppDeps } from '../http/deps.ts';
-import { httpError } from '../http/errors.ts';
+import type { Database } from '../db/database.ts';
+import { httpError } from '../errors.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import { num, pn, sorted, str, uid, type DicomJson } from './dicomJson.ts';
 import { instanceUrl, seriesUrl, studyUrl } from './urls.ts';
@@ -296,7 +296,7 @@ function toJson(level: QidoLevel, r: Row, base: string): DicomJson {
 }
 
 export async function qidoSearch(
-  deps: Pick<AppDeps, 'db'>,
+  deps: { db: Database },
   level: QidoLevel,
   query: Record<string, string | string[] | undefined>,
   fixed: Record<string, string>,

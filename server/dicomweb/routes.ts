@@ -1,15 +1,15 @@
 import { Router } from '@koa/router';
-import type { AppDeps } from '../http/deps.ts';
 import { handleStow } from './stow.ts';
 import { qidoSearch, type QidoLevel } from './qido.ts';
 import { handleRetrieve } from './wado.ts';
 import { dicomwebBaseUrl } from './urls.ts';
-import { httpError } from '../http/errors.ts';
+import { httpError } from '../errors.ts';
 import { isUsableUid } from '../dicom/uid.ts';
+import type { DicomwebDeps } from './deps.ts';
 import type { Context } from 'koa';
 
 /** DICOMweb under /dicomweb: STOW-RS, QIDO-RS and WADO-RS (instance, series and study retrieve). */
-export function dicomwebRouter(deps: AppDeps): Router {
+export function dicomwebRouter(deps: DicomwebDeps): Router {
   const router = new Router({ prefix: '/dicomweb' });
 
   router.post('/studies', async (ctx) => handleStow(deps, ctx, undefined));

@@ -1,17 +1,17 @@
 import type { Context } from 'koa';
 import { parse as parseContentType, type ContentType } from 'content-type';
-import type { AppDeps } from '../http/deps.ts';
-import { httpError } from '../http/errors.ts';
+import { httpError } from '../errors.ts';
 import { FailureReason, InstanceRejectedError, type FailureReasonCode } from '../dicom/failure.ts';
 import { isUsableUid } from '../dicom/uid.ts';
-import { checkFreeDisk } from '../ingest/disk.ts';
+import { checkFreeDisk } from '../ingest/admission.ts';
 import { storeInstance, type StoredInstance } from '../ingest/storeInstance.ts';
 import { PartFiles, type StreamedInstanceFile } from '../ingest/streamedFile.ts';
-import { INGEST_LIMITS } from './limits.ts';
+import { INGEST_LIMITS } from '../ingest/limits.ts';
 import { MultipartRelatedTokenizer, MultipartSyntaxError, type MultipartEvent } from './multipartRelated.ts';
 import { num, seq, sorted, str, uid, type DicomJson } from './dicomJson.ts';
 import { dicomwebBaseUrl, instanceUrl, studyUrl } from './urls.ts';
-import { auditRequest } from '../audit/audit.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
+import type { DicomwebDeps } from './deps.ts';
 
 export interface StowFailure {
   reason: FailureReasonCode;
@@ -77,8 +77,8 @@ function failureOf(e: unknown): StowFailure {
 }
 
 /**
- * The sender is answered once for the whole request, so a part's index row may wait this long for the
- * rows of the next parts to share one transaction (see storeInstance's IndexBatcher).
+ * The sender is answered once for the whole request, so a part's index row may wait this long for the rows of
+ * the next parts to share one commit (ingest/indexCommits.ts).
  */
 const STOW_INDEX_LINGER_MS = 25;
 
@@ -90,7 +90,7 @@ const STOW_INDEX_LINGER_MS = 25;
  * network transfer.
  */
 export async function receiveStow(
-  deps: AppDeps,
+  deps: DicomwebDeps,
   ctx: Context,
   expectedStudyInstanceUid: string | undefined,
 ): Promise<StowOutcome> {
@@ -122,7 +122,7 @@ export async function receiveStow(
     pending.add(p);
   };
 
-  const files = new PartFiles(deps.config);
+  const files = new PartFiles(deps.storage.staging);
   let current: StreamedInstanceFile | undefined;
   let discarding: StowFailure | undefined; // the current part is being skipped for this reason
   let total = 0;
@@ -302,7 +302,7 @@ export function stowResponse(
   return { status, body: sorted(body) };
 }
 
-export async function handleStow(deps: AppDeps, ctx: Context, study: string | undefined): Promise<void> {
+export async function handleStow(deps: DicomwebDeps, ctx: Context, study: string | undefined): Promise<void> {
   if (study !== undefined && !isUsableUid(study))
     throw httpError(400, 'the Study Instance UID in the URL is not a valid UID');
   const outcome = await receiveStow(deps, ctx, study);

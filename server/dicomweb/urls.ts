@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 
 /** Base of our DICOMweb service as clients reach it: PUBLIC_URL when set, else the request's own origin. */
 export function dicomwebBaseUrl(config: Pick<Config, 'publicUrl'>, ctx: Pick<Context, 'protocol' | 'host'>): string {

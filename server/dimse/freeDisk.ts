@@ -1,20 +1,23 @@
-import { freeDiskMb } from '../ingest/disk.ts';
+import type { Storage } from '../storage/storage.ts';
+
+export interface FreeDiskProbe {
+  refresh(): Promise<number>;
+  lastMb(): number | undefined;
+}
 
 /**
  * Free space on DATA_DIR's file system, re-read at most once a second in the background. The SCP
  * consults it before every instance to refuse early (without writing) when the disk is low; at
  * hundreds of instances per second a statfs each time would be wasted work.
  */
-export function freeDiskProbe(
-  dataDir: string,
-  maxAgeMs = 1000,
-): { refresh(): Promise<number>; lastMb(): number | undefined } {
+export function freeDiskProbe(storage: Pick<Storage, 'freeSpaceMb'>, maxAgeMs = 1000): FreeDiskProbe {
   let last: { at: number; mb: number } | undefined;
   let pending: Promise<number> | undefined;
   return {
     refresh() {
       if (last && Date.now() - last.at < maxAgeMs) return Promise.resolve(last.mb);
-      pending ??= freeDiskMb(dataDir)
+      pending ??= storage
+        .freeSpaceMb()
         .then((mb) => {
           last = { at: Date.now(), mb };
           return mb;

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import dicomParser from 'dicom-parser';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
 import { InstanceSpool, SPOOL_WRITE_BATCH_BYTES } from './instanceSpool.ts';
-import { part10Header } from './part10Header.ts';
+import { part10Header } from '../dicom/part10Header.ts';
+import { LocalStaging } from '../storage/staging.ts';
 
 /** The data set of a Part-10 file: what a C-STORE carries, without preamble and File Meta group. */
 function dataSetOf(file: Buffer): Buffer {
@@ -30,7 +31,7 @@ test('a C-STORE data set arriving in fragments is spooled behind its header and 
     sourceAeTitle: 'CT1',
     receivingAeTitle: 'ANATOMYGW',
   });
-  const spool = new InstanceSpool({ dataDir }, header, noFlowControl);
+  const spool = new InstanceSpool(new LocalStaging(join(dataDir, 'tmp')), header, noFlowControl);
   // Uneven fragments, as PDVs of different PDU sizes would cut them.
   for (let at = 0, k = 1; at < dataSet.length; k++) {
     const n = Math.min(dataSet.length - at, 997 * k);
@@ -66,7 +67,7 @@ test('a spool that falls behind pauses the socket and resumes it; discard remove
     sopInstanceUid: '1.2.3',
     transferSyntaxUid: '1.2.840.10008.1.2.1',
   });
-  const spool = new InstanceSpool({ dataDir }, header, {
+  const spool = new InstanceSpool(new LocalStaging(join(dataDir, 'tmp')), header, {
     pause: () => events.push('pause'),
     resume: () => events.push('resume'),
   });
@@ -93,7 +94,7 @@ test('a refused data set is not parsed as stored: prepare rejects when the check
     sopInstanceUid: '1.2.3.4',
     transferSyntaxUid: '1.2.840.10008.1.2.1',
   });
-  const spool = new InstanceSpool({ dataDir }, header, noFlowControl);
+  const spool = new InstanceSpool(new LocalStaging(join(dataDir, 'tmp')), header, noFlowControl);
   spool.write(Buffer.from(dataSetOf(file)));
   spool.end();
   await spool.finished();
@@ -115,7 +116,7 @@ test('a large PDV is written to the file as it arrives, not held until the data 
     sopInstanceUid: '1.2.3.5',
     transferSyntaxUid: '1.2.840.10008.1.2.1',
   });
-  const spool = new InstanceSpool({ dataDir }, header, noFlowControl);
+  const spool = new InstanceSpool(new LocalStaging(join(dataDir, 'tmp')), header, noFlowControl);
   t.after(() => spool.discard());
   // One PDV of a 256 KiB P-DATA-TF PDU, the size the SCP advertises; the data set has not ended.
   spool.write(Buffer.alloc(256 * 1024 - 6, 7));

@@ -1,15 +1,14 @@
 import { Writable } from 'node:stream';
-import type { Config } from '../config.ts';
 import type { InstanceHeader } from '../dicom/readHeader.ts';
 import { StreamedInstanceFile } from '../ingest/streamedFile.ts';
 import type { HeaderCheck } from '../ingest/storeInstance.ts';
+import type { Staging } from '../storage/storage.ts';
 
 /**
- * Data PDVs reach the spool whole, up to 256 KiB each (the PDU length the SCP advertises), so batching them
- * up to StreamedInstanceFile's default of 1 MB saved few writes but left a CT slice's every byte to be written
- * after its last PDV, while the sender waited for the response: 0.5-0.7 ms more per instance on one
- * association. At this threshold each large PDV is written as it arrives, and PDVs of senders that use small
- * PDUs are still gathered into writes of this size.
+ * Data PDVs reach the spool whole, up to 256 KiB each (the PDU length the SCP advertises), so batching them up to
+ * StreamedInstanceFile's default of 1 MB saved few writes but left a CT slice's every byte to be written after its
+ * last PDV, while the sender waited for the response (docs/performance.md). At this threshold each large PDV is
+ * written as it arrives, and PDVs of senders that use small PDUs are still gathered into writes of this size.
  */
 export const SPOOL_WRITE_BATCH_BYTES = 128 * 1024;
 
@@ -17,9 +16,8 @@ export const SPOOL_WRITE_BATCH_BYTES = 128 * 1024;
  * A temporary file that receives one C-STORE data set as its PDVs arrive, so a large instance never
  * sits whole in memory. The bytes go through StreamedInstanceFile, as STOW-RS parts do: fragments are
  * gathered into writev calls (SPOOL_WRITE_BATCH_BYTES), the head stays in memory, and `prepare` parses
- * the header from it and fsyncs through the same handle. Before, each fragment was its own write, and
- * ingest then reopened the file to read the header, zero the preamble and fsync: about 1.5 ms more per
- * 512 KB CT slice on a synchronous sender.
+ * the header from it and fsyncs through the same handle, rather than ingest reopening the file to read the
+ * header, zero the preamble and fsync.
  *
  * dcmjs-dimse writes each fragment and ignores `write()`'s return value, so back-pressure is applied
  * here instead: when the file falls behind, `pause` stops reading from the socket (TCP then throttles
@@ -30,15 +28,15 @@ export class InstanceSpool extends Writable {
   error: NodeJS.ErrnoException | undefined;
   #file: StreamedInstanceFile | undefined;
   #paused = false;
-  readonly #config: Pick<Config, 'dataDir'>;
+  readonly #staging: Staging;
   readonly #header: Buffer;
   readonly #flowControl: { pause(): void; resume(): void };
 
   /** `header`: the preamble and File Meta Information the data set is stored behind (part10Header.ts). */
-  constructor(config: Pick<Config, 'dataDir'>, header: Buffer, flowControl: { pause(): void; resume(): void }) {
+  constructor(staging: Staging, header: Buffer, flowControl: { pause(): void; resume(): void }) {
     // Not destroyed on 'finish': the file stays open for prepare() (discard() destroys).
     super({ highWaterMark: 4 << 20, decodeStrings: false, autoDestroy: false });
-    this.#config = config;
+    this.#staging = staging;
     this.#header = header;
     this.#flowControl = flowControl;
     this.on('error', (err: NodeJS.ErrnoException) => {
@@ -73,7 +71,7 @@ export class InstanceSpool extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    StreamedInstanceFile.create(this.#config, SPOOL_WRITE_BATCH_BYTES)
+    StreamedInstanceFile.create(this.#staging, SPOOL_WRITE_BATCH_BYTES)
       .then(async (file) => {
         this.#file = file;
         await file.write(this.#header);

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type DimseTlsPaths } from '../config.ts';
+import { ConfigError, type DimseTlsPaths } from '../config/config.ts';
 
 /** PEM contents for the SCP's TLS listener (dcmjs-dimse's securityOptions). */
 export interface DimseTlsMaterial {

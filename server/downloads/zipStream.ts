@@ -12,7 +12,7 @@ export interface ZipEntry {
 /**
  * Formats that deflate well enough to be worth the CPU. Everything else (.glb, .nii.gz, images) is
  * already compressed or nearly incompressible binary, and storing it runs at disk speed instead of
- * the 5-30x slower deflate (performance.md, "Zip").
+ * the 5-30x slower deflate (docs/performance.md).
  */
 const DEFLATE_EXTENSIONS = new Set(['.gltf', '.json', '.txt', '.csv', '.obj', '.mtl', '.html', '.xml', '.ply']);
 

@@ -1,4 +1,4 @@
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import { silentLogger } from '../log.ts';
 import { type SlicerProbe, MIN_SLICER, atLeast, probeSlicer } from './probes.ts';
 import { defaultRegistryDeps, resolveEngine, type RegistryDeps } from './registry.ts';

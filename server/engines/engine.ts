@@ -43,3 +43,10 @@ export interface Engine {
   readonly name: EngineName;
   run(input: EngineInput, ctx: EngineContext): Promise<EngineResult>;
 }
+
+/** The engine a process uses, chosen once at start (registry.ts), and why. */
+export interface ChosenEngine {
+  engine: Engine;
+  /** Why it was chosen (shown by /healthz and in each job's log). */
+  reason: string;
+}

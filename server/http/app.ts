@@ -1,12 +1,12 @@
 import Koa from 'koa';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 import { errorMiddleware } from './errors.ts';
 import { allRouters } from './routes.ts';
 import { securityHeaders } from './securityHeaders.ts';
 import { accessControl } from '../auth/accessControl.ts';
 
 /** The Koa application without a listening socket (main.ts listens; tests use app.callback()). */
-export function createApp(deps: AppDeps): Koa {
+export function createApp(deps: AppContext): Koa {
   const app = new Koa();
   // Behind a reverse proxy the client address comes from X-Forwarded-For only when explicitly configured.
   app.proxy = false;

@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
 import type { Context } from 'koa';
 import { Router } from '@koa/router';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 import { webManifest } from './webAssets.ts';
 import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { publicBase } from '../downloads/lanAddress.ts';
@@ -11,7 +10,8 @@ import { locateResultFile, parseResultFileUrl, type FileLookup } from '../downlo
 import { loadOrCreateKey, signGrant, verifyToken, type DownloadGrant, type GrantedFile } from '../downloads/signing.ts';
 import { createZipStream } from '../downloads/zipStream.ts';
 import { fail } from '../downloads/fail.ts';
-import { auditRequest, fileKind } from '../audit/audit.ts';
+import { fileKind } from '../audit/audit.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
 
 /** More than this in one link makes a QR code too dense to scan and a zip nobody wants on a phone. */
 export const MAX_FILES_PER_LINK = 200;
@@ -44,7 +44,7 @@ function linkHeaders(ctx: Context): void {
   ctx.set('X-Content-Type-Options', 'nosniff');
 }
 
-export function downloadsRouter(deps: AppDeps): Router {
+export function downloadsRouter(deps: AppContext): Router {
   const router = new Router();
   let keyPromise: Promise<Buffer> | undefined;
   const key = (): Promise<Buffer> => {
@@ -67,7 +67,7 @@ export function downloadsRouter(deps: AppDeps): Router {
     for (const address of unique) {
       const parsed = parseResultFileUrl(address);
       if (!parsed) fail(400, `"${address.slice(0, 200)}" is not the address of a result file.`);
-      const found = await locateResultFile(deps.db, deps.config.dataDir, parsed.resultId, parsed.name);
+      const found = await locateResultFile(deps, parsed.resultId, parsed.name);
       if (!found.ok) fail(found.status === 410 ? 410 : 404, `${parsed.name}: ${found.reason}`);
       files.push({ resultId: found.result.id, name: found.name });
     }
@@ -115,7 +115,7 @@ export function downloadsRouter(deps: AppDeps): Router {
   }
 
   const locateAll = (grant: DownloadGrant): Promise<FileLookup[]> =>
-    Promise.all(grant.files.map((f) => locateResultFile(deps.db, deps.config.dataDir, f.resultId, f.name)));
+    Promise.all(grant.files.map((f) => locateResultFile(deps, f.resultId, f.name)));
 
   router.get('/d/:token', async (ctx) => {
     const grant = await grantOf(ctx, ctx.params.token, true);
@@ -141,7 +141,9 @@ export function downloadsRouter(deps: AppDeps): Router {
     if (!grant) return;
     const present = (await locateAll(grant)).filter((f) => f.ok);
     if (present.length === 0) fail(410, 'None of these files is still on the server.');
-    const zip = createZipStream(present.map((f) => ({ path: f.path, name: f.name, mtime: f.mtime })));
+    const zip = createZipStream(
+      present.map((f) => ({ path: deps.storage.localPath(f.key), name: f.name, mtime: f.mtime })),
+    );
     zip.on('error', (error) => deps.logger.warn({ err: error }, 'zip stream failed'));
     // A phone that gives up mid-download must not leave archiver reading files for nobody.
     ctx.req.on('close', () => zip.destroy());
@@ -163,7 +165,7 @@ export function downloadsRouter(deps: AppDeps): Router {
     const n = /^\d{1,4}$/.test(ctx.params.n) ? Number(ctx.params.n) : -1;
     const granted = grant.files[n];
     if (!granted) fail(404, 'This link has no file with that number.');
-    const found = await locateResultFile(deps.db, deps.config.dataDir, granted.resultId, granted.name);
+    const found = await locateResultFile(deps, granted.resultId, granted.name);
     if (!found.ok) fail(found.status, found.reason);
     ctx.set('Content-Type', contentTypeOf(found.name));
     ctx.set('Content-Length', String(found.size));
@@ -173,7 +175,7 @@ export function downloadsRouter(deps: AppDeps): Router {
       target: found.result.id,
       details: { file: fileKind(found.name), via: 'signed-link' },
     });
-    ctx.body = createReadStream(found.path);
+    ctx.body = deps.storage.createReadStream(found.key);
   });
 
   return router;

@@ -1,30 +1,5 @@
 import type { Context, Next } from 'koa';
-import { coerceError } from '../jobs/worker.ts';
-
-/**
- * Errors carry HTTP meaning, as in Koa: `status` and `expose`. A 4xx message is written for the client and
- * shown; a 5xx message may hold internals and is replaced by a generic text (the full error is logged).
- */
-export class HttpError extends Error {
-  readonly status: number;
-  readonly expose: boolean;
-  readonly code: string | undefined;
-  constructor(status: number, message: string, options: { expose?: boolean; code?: string; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.name = 'HttpError';
-    this.status = status;
-    this.expose = options.expose ?? status < 500;
-    this.code = options.code;
-  }
-}
-
-export function httpError(
-  status: number,
-  message: string,
-  options?: { expose?: boolean; code?: string; cause?: unknown },
-): HttpError {
-  return new HttpError(status, message, options);
-}
+import { coerceError } from '../errors.ts';
 
 const GENERIC: Record<number, string> = {
   500: 'Internal Server Error',

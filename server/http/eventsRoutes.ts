@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { Router } from '@koa/router';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 import type { GatewayEvent } from '../events.ts';
 import { jobsById, queueCounts, recentJobs } from './liveJobs.ts';
 
@@ -31,13 +31,13 @@ function frame(event: string, data: unknown): string {
 }
 
 class LiveHub {
-  readonly #deps: AppDeps;
+  readonly #deps: AppContext;
   readonly #clients = new Set<Client>();
   readonly #dirty = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(deps: AppDeps) {
+  constructor(deps: AppContext) {
     this.#deps = deps;
   }
 
@@ -87,7 +87,7 @@ class LiveHub {
   }
 }
 
-export function eventsRouter(deps: AppDeps): Router {
+export function eventsRouter(deps: AppContext): Router {
   const router = new Router();
   const hub = new LiveHub(deps);
 

@@ -1,6 +1,5 @@
-import { statfs } from 'node:fs/promises';
 import Router from '@koa/router';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 
 export interface Health {
   status: 'ok' | 'degraded' | 'down';
@@ -13,16 +12,7 @@ export interface Health {
   uptimeSeconds: number;
 }
 
-export async function freeDiskMb(dir: string): Promise<number | null> {
-  try {
-    const s = await statfs(dir);
-    return Math.floor((s.bavail * s.bsize) / (1024 * 1024));
-  } catch {
-    return null;
-  }
-}
-
-export async function checkHealth(deps: AppDeps): Promise<Health> {
+export async function checkHealth(deps: AppContext): Promise<Health> {
   let database: Health['database'];
   try {
     await deps.db.query('SELECT 1');
@@ -34,7 +24,7 @@ export async function checkHealth(deps: AppDeps): Promise<Health> {
   const worker: Health['worker'] = w
     ? { ...w, lastLoopAt: w.lastLoopAt ? w.lastLoopAt.toISOString() : null }
     : { alive: false, reason: 'no worker in this process (WORKER_CONCURRENCY=0); run `worker` processes' };
-  const freeMb = await freeDiskMb(deps.config.dataDir);
+  const freeMb = await deps.storage.freeSpaceMb().catch(() => null);
   const disk = {
     freeMb,
     minFreeMb: deps.config.minFreeDiskMb,
@@ -45,14 +35,14 @@ export async function checkHealth(deps: AppDeps): Promise<Health> {
     status,
     database,
     worker,
-    engine: deps.runtime?.engine ?? null,
+    engine: deps.engine ? { name: deps.engine.engine.name, reason: deps.engine.reason } : null,
     disk,
     uptimeSeconds: deps.runtime ? Math.round((Date.now() - deps.runtime.startedAt.getTime()) / 1000) : 0,
   };
 }
 
 /** GET /healthz: 200 while the service can take work, 503 when the database is unreachable. */
-export function healthRouter(deps: AppDeps): Router {
+export function healthRouter(deps: AppContext): Router {
   const router = new Router();
   router.get('/healthz', async (ctx) => {
     const health = await checkHealth(deps);

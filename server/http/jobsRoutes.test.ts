@@ -3,10 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { createApp } from './app.ts';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
+import { builtinEngine } from '../engines/builtin/builtinEngine.ts';
 
-async function serve(t: TestContext, deps: AppDeps): Promise<string> {
+async function serve(t: TestContext, deps: AppContext): Promise<string> {
   const server: Server = createServer(createApp(deps).callback());
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
@@ -17,9 +18,9 @@ for (const driver of testDatabases()) {
   test(`GET /healthz reports database, worker, engine and disk (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
       const deps = await testAppDeps(db, t);
+      deps.engine = { engine: builtinEngine, reason: 'ENGINE=builtin' };
       deps.runtime = {
         startedAt: new Date(),
-        engine: { name: 'builtin', reason: 'ENGINE=builtin' },
         worker: { status: () => ({ alive: true, running: 0, concurrency: 1, lastLoopAt: new Date() }) },
       };
       const base = await serve(t, deps);
@@ -41,7 +42,13 @@ for (const driver of testDatabases()) {
       const base = await serve(t, deps);
       const a = await deps.queue.add('process', {
         name: 'CT_Thorax_1a2b',
-        input: { kind: 'dicom-series', files: ['dicom/1/2/3.dcm'], seriesDescription: 'CT Thorax' },
+        input: {
+          kind: 'dicom-series',
+          files: ['dicom/1/2/3.dcm'],
+          studyInstanceUid: '1',
+          seriesInstanceUid: '2',
+          seriesDescription: 'CT Thorax',
+        },
       });
       await deps.queue.appendLog(a.id, 1, ['reading series', 'segmenting']);
 

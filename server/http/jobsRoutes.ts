@@ -1,8 +1,8 @@
 import Router from '@koa/router';
-import type { AppDeps } from './deps.ts';
-import { httpError } from './errors.ts';
+import type { AppContext } from '../app/context.ts';
+import { httpError } from '../errors.ts';
 import { JOB_STATES, type Job, type JobState } from '../jobs/queue.ts';
-import { auditRequest } from '../audit/audit.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
 
 /** A job as clients see it: the payload is reduced to its display fields (it may list file paths). */
 export function jobJson(job: Job) {
@@ -40,7 +40,7 @@ function intParam(value: unknown, name: string, fallback: number, max: number): 
   return n;
 }
 
-export function jobsRouter(deps: AppDeps): Router {
+export function jobsRouter(deps: AppContext): Router {
   const router = new Router({ prefix: '/api/jobs' });
 
   router.get('/', async (ctx) => {

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Context } from 'koa';
 import { Router } from '@koa/router';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 import { fail } from '../downloads/fail.ts';
 import { WEB_DIST } from './webAssets.ts';
 
@@ -53,7 +53,7 @@ async function sendFile(ctx: Context, path: string, cacheControl: string): Promi
 }
 
 /** GET /, /upload, /files (the Lit pages) and /assets/* (the bundle from scripts/build-web.ts). */
-export function pagesRouter(_deps: AppDeps, dist: string = WEB_DIST): Router {
+export function pagesRouter(_deps: AppContext, dist: string = WEB_DIST): Router {
   const router = new Router();
   const assets = join(dist, 'assets');
 

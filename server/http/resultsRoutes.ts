@@ -1,17 +1,12 @@
-import { createReadStream } from 'node:fs';
 import { Router } from '@koa/router';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { fail } from '../downloads/fail.ts';
-import {
-  isExpired,
-  listResults,
-  locateResultFile,
-  resultFileUrl,
-  type ResultRecord,
-} from '../downloads/resultFiles.ts';
-import { auditRequest, fileKind } from '../audit/audit.ts';
-import { exportsForResults } from '../pacs/exportStore.ts';
+import { locateResultFile, resultFileUrl } from '../downloads/resultFiles.ts';
+import { isExpired, listResults, type ResultRecord } from '../results/readResults.ts';
+import { fileKind } from '../audit/audit.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
+import { exportsForResults } from '../results/pacsExports.ts';
 
 /** The JSON shape of a result for the web pages (api.md, `GET /api/results`). */
 export function resultJson(result: ResultRecord) {
@@ -35,7 +30,7 @@ export function resultJson(result: ResultRecord) {
 
 export type ResultJson = ReturnType<typeof resultJson>;
 
-export function resultsRouter(deps: AppDeps): Router {
+export function resultsRouter(deps: AppContext): Router {
   const router = new Router();
 
   router.get('/api/results', async (ctx) => {
@@ -52,7 +47,7 @@ export function resultsRouter(deps: AppDeps): Router {
   });
 
   router.get('/api/results/:id/files/:name', async (ctx) => {
-    const found = await locateResultFile(deps.db, deps.config.dataDir, ctx.params.id, ctx.params.name);
+    const found = await locateResultFile(deps, ctx.params.id, ctx.params.name);
     if (!found.ok) fail(found.status, found.reason);
     ctx.set('Content-Type', contentTypeOf(found.name));
     ctx.set('Content-Length', String(found.size));
@@ -66,7 +61,7 @@ export function resultsRouter(deps: AppDeps): Router {
       target: found.result.id,
       details: { file: fileKind(found.name), inline: ctx.query.inline === '1' },
     });
-    ctx.body = createReadStream(found.path);
+    ctx.body = deps.storage.createReadStream(found.key);
   });
 
   return router;

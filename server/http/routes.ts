@@ -1,17 +1,18 @@
 import type Router from '@koa/router';
-import type { AppDeps } from './deps.ts';
+import type { AppContext } from '../app/context.ts';
 import { healthRouter } from './healthRoutes.ts';
 import { jobsRouter } from './jobsRoutes.ts';
 import { resultsRouter } from './resultsRoutes.ts';
 import { downloadsRouter } from './downloadsRoutes.ts';
 import { eventsRouter } from './eventsRoutes.ts';
 import { pagesRouter } from './pagesRoutes.ts';
-import { ingestRouter } from '../ingest/routes.ts';
+import { dicomwebRouter } from '../dicomweb/routes.ts';
+import { uploadsRouter } from '../ingest/uploadRoute.ts';
 import { authRouter } from '../auth/routes.ts';
 import { pacsRouter } from '../pacs/routes.ts';
 
 /** Every route module of the HTTP server, in the order they are tried. One line each. */
-export function allRouters(deps: AppDeps): Router[] {
+export function allRouters(deps: AppContext): Router[] {
   return [
     healthRouter(deps),
     authRouter(deps),
@@ -20,7 +21,8 @@ export function allRouters(deps: AppDeps): Router[] {
     downloadsRouter(deps),
     eventsRouter(deps),
     pagesRouter(deps, deps.webDist),
-    ingestRouter(deps),
+    dicomwebRouter(deps),
+    uploadsRouter(deps),
     pacsRouter(deps),
   ];
 }

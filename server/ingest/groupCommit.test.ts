@@ -7,10 +7,11 @@ import { InstanceRejectedError, FailureReason } from '../dicom/failure.ts';
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
 import { readInstanceHeader } from '../dicom/readHeader.ts';
-import { storeInstance, storedInstanceFile, syncDirBatched, type InstanceSource } from './storeInstance.ts';
+import { storeInstance, type InstanceSource } from './storeInstance.ts';
 import { StreamedInstanceFile } from './streamedFile.ts';
-import { newTempPath, tempDir } from './tempFiles.ts';
-import type { AppDeps } from '../http/deps.ts';
+import type { AppContext } from '../app/context.ts';
+import { IndexCommits, type IndexCommitsTuning } from './indexCommits.ts';
+import { DirectorySyncs } from '../storage/durableWrites.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 8], seed: 5 });
 
@@ -60,10 +61,15 @@ function instrumented(
   return wrapped as Database & { commits: number; committedAt: number };
 }
 
-async function tempFiles(deps: AppDeps, buffers: Buffer[]): Promise<string[]> {
+/** The context with the index written through `db` (an instrumented database) by its own group commit. */
+function overDb(deps: AppContext, db: Database, tuning: Partial<IndexCommitsTuning> = {}): AppContext {
+  return { ...deps, db, indexCommits: new IndexCommits({ config: deps.config, db, queue: deps.queue }, tuning) };
+}
+
+async function tempFiles(deps: AppContext, buffers: Buffer[]): Promise<string[]> {
   const files: string[] = [];
   for (const b of buffers) {
-    const f = await newTempPath(deps.config);
+    const f = await deps.storage.staging.newFile();
     await writeFile(f, b);
     files.push(f);
   }
@@ -155,20 +161,20 @@ for (const driver of testDatabases()) {
         const series = newUid();
         const slices = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: series });
         const db = instrumented(base, () => undefined);
-        const deps = { ...(await testAppDeps(base, t)), db };
+        const plain = await testAppDeps(base, t);
+        // Waits as long as a sibling is under way: what follows must not depend on the machine's speed.
+        const deps = overDb(plain, db, { siblingWaitMs: 600_000 });
         const files = await tempFiles(deps, slices.slice(0, 7));
         const dimse = { via: 'dimse' as const };
-        // Waits as long as a sibling is under way: what follows must not depend on the machine's speed.
-        const patient = { siblingWaitMs: 600_000 };
 
         // Alone (one association): committed at once, not after the wait.
-        await storeInstance(deps, { file: files[0] }, dimse, patient);
+        await storeInstance(deps, { file: files[0] }, dimse);
         assert.equal(db.commits, 1);
 
         // Another store under way: this one waits for it, then both go in one commit.
         const held = heldSource(files[1]);
-        const heldStore = storeInstance(deps, held.source, dimse, patient);
-        const waiting = storeInstance(deps, { file: files[2] }, dimse, patient);
+        const heldStore = storeInstance(deps, held.source, dimse);
+        const waiting = storeInstance(deps, { file: files[2] }, dimse);
         assert.equal(await settledWithin(waiting, 300), false, 'waits while another store is under way');
         assert.equal(db.commits, 1);
         held.release();
@@ -177,8 +183,9 @@ for (const driver of testDatabases()) {
 
         // The wait is bounded: a store held longer than it does not hold the others back.
         const slow = heldSource(files[3]);
-        const slowStore = storeInstance(deps, slow.source, dimse, patient);
-        await storeInstance(deps, { file: files[4] }, dimse, { siblingWaitMs: 20 });
+        const shortWait = overDb(plain, db, { siblingWaitMs: 20 });
+        const slowStore = storeInstance(shortWait, slow.source, dimse);
+        await storeInstance(shortWait, { file: files[4] }, dimse);
         assert.equal(db.commits, 3);
         slow.release();
         await slowStore;
@@ -186,15 +193,15 @@ for (const driver of testDatabases()) {
 
         // A sibling that fails stops being waited for.
         const failing = heldSource(files[5]);
-        const failingStore = storeInstance(deps, failing.source, dimse, patient);
-        const survivor = storeInstance(deps, { file: files[6] }, dimse, patient);
+        const failingStore = storeInstance(deps, failing.source, dimse);
+        const survivor = storeInstance(deps, { file: files[6] }, dimse);
         assert.equal(await settledWithin(survivor, 100), false);
         failing.fail();
         await assert.rejects(failingStore, /held store failed/);
         await survivor;
         assert.equal(db.commits, 5);
         assert.equal(await indexedCount(base, series), 6);
-        assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+        assert.deepEqual(await readdir(deps.storage.staging.dir), [], 'no temp file left behind');
       });
     },
   );
@@ -215,7 +222,8 @@ for (const driver of testDatabases()) {
             if (typeof p === 'string')
               for (const m of p.matchAll(/"sop_instance_uid":"([0-9.]+)"/g)) indexedSops.push(m[1]);
         });
-        const deps = { ...(await testAppDeps(base, t)), db };
+        const plain = await testAppDeps(base, t);
+        const deps = overDb(plain, db);
         const files = await tempFiles(deps, [
           slices[0],
           slices[1],
@@ -236,7 +244,7 @@ for (const driver of testDatabases()) {
         first.release();
         const { path } = await stored;
         assert.ok(db.committedAt > releasedAt, 'committed after the fsync');
-        assert.equal((await stat(storedInstanceFile(deps.config.dataDir, path))).size, slices[0].length);
+        assert.equal((await stat(deps.storage.localPath(path))).size, slices[0].length);
         assert.equal(await indexedCount(base, series), 1);
 
         // The fsync fails after the row was written: rolled back, the sender gets a failure.
@@ -264,7 +272,7 @@ for (const driver of testDatabases()) {
           (await base.query('SELECT 1 FROM dicom_series WHERE series_uid = $1', [elsewhere])).rows.length,
           0,
         );
-        assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+        assert.deepEqual(await readdir(deps.storage.staging.dir), [], 'no temp file left behind');
 
         // A later store is unaffected.
         const again = await tempFiles(deps, [slices[1]]);
@@ -274,13 +282,14 @@ for (const driver of testDatabases()) {
         // Stores have overlapped (two associations): a store alone for a moment is not written early, so it
         // does not keep the others out of a shared commit; once they have stopped overlapping, it is again.
         const [a, b, lone, later] = await tempFiles(deps, slices.slice(2, 6));
+        const remembering = overDb(plain, db, { overlapMemoryMs: 600_000 });
         const heldA = heldSource(a);
-        const both = [storeInstance(deps, heldA.source, dimse), storeInstance(deps, { file: b }, dimse)];
+        const both = [storeInstance(remembering, heldA.source, dimse), storeInstance(remembering, { file: b }, dimse)];
         heldA.release();
         await Promise.all(both);
         const loneSource = syncHeldSource(lone);
         const loneSop = await sop(lone);
-        const loneStore = storeInstance(deps, loneSource.source, dimse, { overlapMemoryMs: 600_000 });
+        const loneStore = storeInstance(remembering, loneSource.source, dimse);
         await loneSource.syncing;
         assert.equal(await settledWithin(loneStore, 100), false);
         assert.ok(!indexedSops.includes(loneSop), 'not written during its fsync');
@@ -289,7 +298,7 @@ for (const driver of testDatabases()) {
         assert.ok(indexedSops.includes(loneSop), 'written after it');
         const laterSource = syncHeldSource(later);
         const laterSop = await sop(later);
-        const laterStore = storeInstance(deps, laterSource.source, dimse, { overlapMemoryMs: 0 });
+        const laterStore = storeInstance(overDb(plain, db, { overlapMemoryMs: 0 }), laterSource.source, dimse);
         await until(() => indexedSops.includes(laterSop), 'written early again');
         laterSource.release();
         await laterStore;
@@ -306,7 +315,7 @@ for (const driver of testDatabases()) {
       const db = instrumented(base, (_sql, params) => {
         if (mentions(params, badUid)) throw new Error('injected index failure');
       });
-      const deps = { ...(await testAppDeps(base, t)), db };
+      const deps = overDb(await testAppDeps(base, t), db);
       const files = await tempFiles(deps, slices);
       // Lingering lets all eight share the first transaction, which then fails as a whole.
       const results = await Promise.allSettled(
@@ -323,10 +332,10 @@ for (const driver of testDatabases()) {
       assert.equal(await indexedCount(base, series), slices.length - 1);
       for (const r of results) {
         if (r.status !== 'fulfilled') continue;
-        const bytes = await readFile(storedInstanceFile(deps.config.dataDir, r.value.path));
+        const bytes = await readFile(deps.storage.localPath(r.value.path));
         assert.equal(bytes.length, r.value.sizeBytes);
       }
-      assert.deepEqual(await readdir(tempDir(deps.config)), [], 'no temp file left behind');
+      assert.deepEqual(await readdir(deps.storage.staging.dir), [], 'no temp file left behind');
     });
   });
 
@@ -340,7 +349,7 @@ for (const driver of testDatabases()) {
         // the same transaction (a new series' first batch always pushes).
         if (broken && sql.includes('INSERT INTO jobs')) throw new Error('connection terminated');
       });
-      const deps = { ...(await testAppDeps(base, t)), db };
+      const deps = overDb(await testAppDeps(base, t), db);
       const files = await tempFiles(deps, slices);
       const results = await Promise.allSettled(
         files.map((file) => storeInstance(deps, { file }, { via: 'stow' }, { indexLingerMs: 200 })),
@@ -390,7 +399,7 @@ test('streamed instance file: written in batches with the preamble zeroed, heade
     const slice = syntheticDicomSliceBuffers(ct, { studyUid: newUid(), seriesUid: newUid() })[0];
     // Chunks of every awkward size: inside the preamble, across its end, tiny and large.
     const cuts = [1, 7, 127, 128, 129, 130, 1000, 4096, slice.length];
-    const part = await StreamedInstanceFile.create(deps.config);
+    const part = await StreamedInstanceFile.create(deps.storage.staging);
     let at = 0;
     for (const cut of cuts) {
       const end = Math.min(cut, slice.length);
@@ -417,7 +426,7 @@ test('streamed instance file: written in batches with the preamble zeroed, heade
     assert.ok(onDisk.subarray(128).equals(slice.subarray(128)), 'the rest byte for byte');
 
     // A rejected header: the check throws before any fsync and the caller gets the rejection.
-    const other = await StreamedInstanceFile.create(deps.config);
+    const other = await StreamedInstanceFile.create(deps.storage.staging);
     await other.write(Buffer.from(slice));
     await assert.rejects(
       other.prepare(
@@ -440,12 +449,13 @@ test('directory fsyncs are shared by concurrent callers, each covered by one tha
     const dir = join(deps.config.dataDir, 'dicom');
     const { mkdir } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true });
-    const calls = Array.from({ length: 50 }, () => syncDirBatched(dir));
+    const syncs = new DirectorySyncs();
+    const calls = Array.from({ length: 50 }, () => syncs.sync(dir));
     // All but the first share at most one further fsync: at most two distinct promises.
     assert.ok(new Set(calls).size <= 2);
     await Promise.all(calls);
     // A call after they settled starts a new fsync.
-    const later = syncDirBatched(dir);
+    const later = syncs.sync(dir);
     assert.ok(!calls.includes(later));
     await later;
   });

@@ -6,23 +6,17 @@ import type { TaskHelpers, TaskJob } from '../jobs/task.ts';
 import { silentLogger } from '../log.ts';
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { storeInstance, storedInstanceFile } from './storeInstance.ts';
-import { newTempPath } from './tempFiles.ts';
-import {
-  PROCESS_KIND,
-  SERIES_STABLE_KIND,
-  SeriesStablePushes,
-  createProcessJobForSeries,
-  seriesStableTask,
-  type ProcessPayload,
-  type SeriesStablePayload,
-} from './seriesStable.ts';
-import type { AppDeps } from '../http/deps.ts';
+import { storeInstance } from './storeInstance.ts';
+import type { ProcessPayload, SeriesStablePayload } from '../jobs/kinds.ts';
+import { createProcessJobForSeries } from '../series/processJobForSeries.ts';
+import { seriesStableTask } from '../series/seriesStableTask.ts';
+import { SeriesStablePushes } from '../series/seriesStableTimer.ts';
+import type { AppContext } from '../app/context.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 4], seed: 11 });
 
-async function store(deps: AppDeps, data: Buffer): Promise<void> {
-  const file = await newTempPath(deps.config);
+async function store(deps: AppContext, data: Buffer): Promise<void> {
+  const file = await deps.storage.staging.newFile();
   await writeFile(file, data);
   await storeInstance(deps, { file }, { via: 'dimse', callingAet: 'MODALITY1', remoteAddress: '127.0.0.1' });
 }
@@ -38,7 +32,7 @@ function inOtherSeries(slice: Buffer, from: string, to: string): Buffer {
   return out;
 }
 
-async function revisions(deps: AppDeps, series: string): Promise<{ revision: number; processed_revision: number }> {
+async function revisions(deps: AppContext, series: string): Promise<{ revision: number; processed_revision: number }> {
   return (
     await deps.db.query<{ revision: number; processed_revision: number }>(
       'SELECT revision, processed_revision FROM dicom_series WHERE series_uid = $1',
@@ -47,7 +41,7 @@ async function revisions(deps: AppDeps, series: string): Promise<{ revision: num
   ).rows[0];
 }
 
-function helpers(deps: AppDeps, lines: string[]): TaskHelpers {
+function helpers(deps: AppContext, lines: string[]): TaskHelpers {
   return {
     db: deps.db,
     signal: new AbortController().signal,
@@ -58,10 +52,10 @@ function helpers(deps: AppDeps, lines: string[]): TaskHelpers {
   };
 }
 
-async function runDueSeriesStable(deps: AppDeps, lines: string[]): Promise<number> {
+async function runDueSeriesStable(deps: AppContext, lines: string[]): Promise<number> {
   let ran = 0;
   for (;;) {
-    const job = await deps.queue.claim('test-worker', [SERIES_STABLE_KIND], 30);
+    const job = await deps.queue.claim('test-worker', ['series-stable'], 30);
     if (!job) return ran;
     await seriesStableTask(deps)(job as unknown as TaskJob<SeriesStablePayload>, helpers(deps, lines));
     await deps.queue.complete(job.id, 'test-worker');
@@ -69,10 +63,10 @@ async function runDueSeriesStable(deps: AppDeps, lines: string[]): Promise<numbe
   }
 }
 
-async function processJobs(deps: AppDeps): Promise<ProcessPayload[]> {
+async function processJobs(deps: AppContext): Promise<ProcessPayload[]> {
   const r = await deps.db.query<{ payload: ProcessPayload }>(
     `SELECT payload FROM jobs WHERE kind = $1 ORDER BY created_at`,
-    [PROCESS_KIND],
+    ['process'],
   );
   return r.rows.map((x) => x.payload);
 }
@@ -106,7 +100,7 @@ for (const driver of testDatabases()) {
       const first = (
         await db.query<{ id: string; run_after: Date }>(
           `SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`,
-          [SERIES_STABLE_KIND],
+          ['series-stable'],
         )
       ).rows;
       assert.equal(first.length, 1);
@@ -117,7 +111,7 @@ for (const driver of testDatabases()) {
       const second = (
         await db.query<{ id: string; run_after: Date }>(
           `SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`,
-          [SERIES_STABLE_KIND],
+          ['series-stable'],
         )
       ).rows;
       assert.ok(
@@ -129,7 +123,7 @@ for (const driver of testDatabases()) {
       const pushed = (
         await db.query<{ id: string; run_after: Date }>(
           `SELECT id, run_after FROM jobs WHERE kind = $1 AND state = 'queued'`,
-          [SERIES_STABLE_KIND],
+          ['series-stable'],
         )
       ).rows;
       assert.equal(pushed.length, 1, 'still one timer job');
@@ -141,7 +135,7 @@ for (const driver of testDatabases()) {
       assert.equal(await runDueSeriesStable(deps, []), 0, 'not due before the quiet period');
 
       // "Restart": fresh queue and deps over the same database; the timer is a row, not an in-memory timer.
-      const restarted: AppDeps = { ...deps, queue: new Queue(db) };
+      const restarted: AppContext = { ...deps, queue: new Queue(db) };
       await new Promise((r) => setTimeout(r, 1300));
       const lines: string[] = [];
       assert.equal(await runDueSeriesStable(restarted, lines), 1);
@@ -168,7 +162,7 @@ for (const driver of testDatabases()) {
       assert.equal(jobs[1].input.kind === 'dicom-series' && jobs[1].input.files.length, 4);
 
       // Nothing changed: a stray timer run makes no job.
-      await restarted.queue.add(SERIES_STABLE_KIND, { seriesInstanceUid: series });
+      await restarted.queue.add('series-stable', { seriesInstanceUid: series });
       assert.equal(await runDueSeriesStable(restarted, lines), 1);
       assert.equal((await processJobs(restarted)).length, 2);
       assert.match(lines.at(-1) ?? '', /no new instances/);
@@ -194,7 +188,7 @@ for (const driver of testDatabases()) {
       const batch = [inOtherSeries(slices[0], from, to), slices[2]];
       const files: string[] = [];
       for (const b of batch) {
-        const f = await newTempPath(deps.config);
+        const f = await deps.storage.staging.newFile();
         await writeFile(f, b);
         files.push(f);
       }
@@ -204,7 +198,7 @@ for (const driver of testDatabases()) {
       assert.equal(stored[0].replaced, true);
       assert.equal(stored[0].path, `dicom/${study}/${to}/${from}.1.dcm`);
       assert.equal((await revisions(deps, from)).revision, before.revision + 1);
-      await assert.rejects(stat(storedInstanceFile(deps.config.dataDir, `dicom/${study}/${from}/${from}.1.dcm`)), {
+      await assert.rejects(stat(deps.storage.localPath(`dicom/${study}/${from}/${from}.1.dcm`)), {
         code: 'ENOENT',
       });
 

@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { InstanceRejectedError } from '../dicom/failure.ts';
 import { SNIFF_BYTES, gunzipHead, sniff, type FileKind } from '../dicom/sniff.ts';
-import { INGEST_LIMITS } from '../dicomweb/limits.ts';
-import { checkFreeDisk } from './disk.ts';
-import { PROCESS_KIND, safeBaseName, type ProcessPayload } from './seriesStable.ts';
-import { storeInstance, type IngestOrigin, type StoreDeps } from './storeInstance.ts';
-import { fsyncDir, newTempPath, removeTemp } from './tempFiles.ts';
+import { INGEST_LIMITS } from './limits.ts';
+import type { ProcessPayload } from '../jobs/kinds.ts';
+import { safeBaseName } from '../results/names.ts';
+import { syncFile } from '../storage/durableWrites.ts';
+import { volumeKey } from '../storage/layout.ts';
+import { checkFreeDisk } from './admission.ts';
+import type { UploadDeps } from './deps.ts';
+import { storeInstance, type IngestOrigin } from './storeInstance.ts';
 
 /**
  * The browser/drop-folder way in: one received file (written by us to DATA_DIR/tmp) is recognised by
@@ -78,29 +80,21 @@ function nrrdProblem(head: Buffer): string | undefined {
 }
 
 async function acceptVolume(
-  deps: StoreDeps,
+  deps: UploadDeps,
   temp: string,
   kind: Extract<FileKind, { kind: 'nifti' | 'nrrd' }>,
   name: string,
 ): Promise<Accepted> {
   const ext = kind.kind === 'nrrd' ? '.nrrd' : kind.gzip ? '.nii.gz' : '.nii';
   const id = randomUUID();
-  const rel = `volumes/${id}${ext}`;
-  const dest = join(deps.config.dataDir, 'volumes', `${id}${ext}`);
-  await mkdir(dirname(dest), { recursive: true });
-  const fh = await open(temp, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(temp, dest);
-  await fsyncDir(dirname(dest));
+  const key = volumeKey(id, ext);
+  await syncFile(temp);
+  await deps.storage.place(temp, key);
   const payload: ProcessPayload = {
     name: safeBaseName(stripVolumeExtension(name), id),
-    input: { kind: 'volume-file', file: rel, originalName: name },
+    input: { kind: 'volume-file', file: key, originalName: name },
   };
-  const job = await deps.queue.add(PROCESS_KIND, payload);
+  const job = await deps.queue.add('process', payload);
   deps.events.emit({ type: 'ingest', files: 1 });
   deps.logger.info({ jobId: job.id, format: kind.kind }, 'volume file accepted');
   return { file: name, kind: 'volume', format: kind.kind, jobId: job.id };
@@ -111,7 +105,7 @@ async function acceptVolume(
  * where nested archives are not opened.
  */
 export async function ingestFile(
-  deps: StoreDeps,
+  deps: UploadDeps,
   temp: string,
   name: string,
   origin: IngestOrigin,
@@ -183,7 +177,7 @@ export async function ingestFile(
     deps.logger.error({ err: e }, 'ingesting an uploaded file failed');
     report.rejected.push({ file: name, reason: 'internal error while storing this file; please send it again' });
   } finally {
-    if (owned) await removeTemp(temp);
+    if (owned) await deps.storage.staging.remove(temp);
   }
 }
 
@@ -242,7 +236,7 @@ function openEntryStream(zip: ZipFile, entry: Entry): Promise<NodeJS.ReadableStr
  * declared ones while streaming.
  */
 async function ingestZip(
-  deps: StoreDeps,
+  deps: UploadDeps,
   zipPath: string,
   zipName: string,
   origin: IngestOrigin,
@@ -301,7 +295,7 @@ async function ingestZip(
             return skip(`the archive expands to more than ${L.maxZipTotalBytes} bytes; this entry was not read`);
           total += entry.uncompressedSize;
           usable += 1;
-          const temp = await newTempPath(deps.config);
+          const temp = await deps.storage.staging.newFile();
           try {
             await checkFreeDisk(deps, entry.uncompressedSize);
             const stream = await openEntryStream(zip, entry);
@@ -314,7 +308,7 @@ async function ingestZip(
             });
             await pipeline(stream, guard, createWriteStream(temp));
           } catch (e) {
-            await removeTemp(temp);
+            await deps.storage.staging.remove(temp);
             const code = (e as NodeJS.ErrnoException).code;
             const msg =
               e instanceof InstanceRejectedError

@@ -7,6 +7,7 @@ import { TS, writePart10 } from '../../test/support/dicomPart10.ts';
 import { newUid } from '../../test/support/syntheticCt.ts';
 import { HEADER_READ_BYTES } from '../dicom/readHeader.ts';
 import { PartFiles, StreamedInstanceFile } from './streamedFile.ts';
+import { LocalStaging } from '../storage/staging.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 
@@ -54,7 +55,7 @@ test('prepare parses a header that ends past the in-memory head only after the l
   assert.ok(file.length > 2 * HEADER_READ_BYTES);
   // Below the default write batch, so every byte is still waiting in memory when prepare() starts: its
   // last write and the header parse run together, and the parse reads back bytes that write puts there.
-  const part = await StreamedInstanceFile.create({ dataDir });
+  const part = await StreamedInstanceFile.create(new LocalStaging(join(dataDir, 'tmp')));
   for (let at = 0; at < file.length; at += 64 * 1024) await part.write(Buffer.from(file.subarray(at, at + 64 * 1024)));
   // A slow disk: the write completes well after the parse has asked for the bytes beyond the head.
   const restore = await slowWrites(dataDir, 100);
@@ -74,7 +75,7 @@ test('a header rejected while the last write is in flight leaves the file closed
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-streamed-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   const file = instanceWithLargeHeader(`${newUid()}.1`, newUid());
-  const part = await StreamedInstanceFile.create({ dataDir });
+  const part = await StreamedInstanceFile.create(new LocalStaging(join(dataDir, 'tmp')));
   await part.write(Buffer.from(file));
   const restore = await slowWrites(dataDir, 100);
   t.after(restore);
@@ -105,7 +106,7 @@ test("the parts of one request: from the second part on, the next part's file is
     }
     return [];
   };
-  const files = new PartFiles({ dataDir });
+  const files = new PartFiles(new LocalStaging(join(dataDir, 'tmp')));
 
   const first = await files.next();
   assert.deepEqual(await readdir(tmp), [basename(first.file)], 'a one-part request opens no spare');

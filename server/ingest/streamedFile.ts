@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
 import { HEADER_READ_BYTES, readInstanceHeaderFrom, type InstanceHeader } from '../dicom/readHeader.ts';
-import { newTempPath, removeTemp, tempDir } from './tempFiles.ts';
+import type { Staging } from '../storage/storage.ts';
 import type { HeaderCheck } from './storeInstance.ts';
 
 /** PS3.10 §7.5: the 128-byte preamble can carry executable content (CVE-2019-11687); it is stored as zeros. */
@@ -11,10 +10,10 @@ const PREAMBLE = 128;
 const ZEROS = Buffer.alloc(PREAMBLE);
 
 /**
- * By default received bytes are written once at least this much is waiting, in one writev of the chunks as
- * they came off the socket (no copy). A 512x512 CT slice (513 KB) of a STOW-RS body arrives in about eight
- * 64 KB chunks: eight writes on the 4-thread libuv pool, which the fsyncs of other instances also occupy,
- * became one. A caller whose chunks are already large passes a smaller threshold (InstanceSpool).
+ * By default received bytes are written once at least this much is waiting, in one writev of the chunks as they
+ * came off the socket (no copy): a CT slice's many socket chunks become one write on the thread pool, which the
+ * fsyncs of other instances also occupy. A caller whose chunks are already large passes a smaller threshold
+ * (InstanceSpool).
  */
 export const WRITE_BATCH_BYTES = 1024 * 1024;
 
@@ -26,6 +25,7 @@ export const WRITE_BATCH_BYTES = 1024 * 1024;
  */
 export class StreamedInstanceFile {
   readonly file: string;
+  readonly #staging: Staging;
   readonly #fh: FileHandle;
   readonly #writeBatchBytes: number;
   /** The last flush started by prepare(), which reads from disk wait for. */
@@ -38,27 +38,25 @@ export class StreamedInstanceFile {
   #headBytes = 0;
   #closed = false;
 
-  private constructor(file: string, fh: FileHandle, writeBatchBytes: number) {
+  private constructor(staging: Staging, file: string, fh: FileHandle, writeBatchBytes: number) {
+    this.#staging = staging;
     this.file = file;
     this.#fh = fh;
     this.#writeBatchBytes = writeBatchBytes;
   }
 
   /** `writeBatchBytes`: how much received data waits in memory before it is written (WRITE_BATCH_BYTES). */
-  static async create(
-    config: Pick<Config, 'dataDir'>,
-    writeBatchBytes = WRITE_BATCH_BYTES,
-  ): Promise<StreamedInstanceFile> {
-    // DATA_DIR/tmp exists after the first part; creating it (mkdir -p) only when the open says it is
+  static async create(staging: Staging, writeBatchBytes = WRITE_BATCH_BYTES): Promise<StreamedInstanceFile> {
+    // The staging folder exists after the first part; creating it (mkdir -p) only when the open says it is
     // missing saves one file-system call per part. Owner-only: the file holds patient data, and keeps
-    // its mode when it is renamed into the store.
-    let file = join(tempDir(config), `${randomUUID()}.part`);
+    // its mode when it is placed in the store.
+    let file = join(staging.dir, `${randomUUID()}.part`);
     try {
-      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600), writeBatchBytes);
+      return new StreamedInstanceFile(staging, file, await open(file, 'wx+', 0o600), writeBatchBytes);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      file = await newTempPath(config);
-      return new StreamedInstanceFile(file, await open(file, 'wx+', 0o600), writeBatchBytes);
+      file = await staging.newFile();
+      return new StreamedInstanceFile(staging, file, await open(file, 'wx+', 0o600), writeBatchBytes);
     }
   }
 
@@ -161,7 +159,7 @@ export class StreamedInstanceFile {
     this.#pending = [];
     this.#head = [];
     await this.#close();
-    await removeTemp(this.file);
+    await this.#staging.remove(this.file);
   }
 
   /** Closes the handle without fsync (for a caller that hands the file on by name); idempotent. */
@@ -178,18 +176,17 @@ export class StreamedInstanceFile {
 }
 
 /**
- * Temp files for the parts of one request, each opened while the part before it is received: creating a
- * file cost 0.4-0.7 ms (a thread-pool round trip and the file system's inode work) between a part's
- * boundary and its first write, and a STOW-RS request is read one part after another. From the second
- * part on, the file for the next part is opened ahead, so a one-instance request opens no spare.
+ * Temp files for the parts of one request, each opened while the part before it is received: creating a file is a
+ * thread-pool round trip between a part's boundary and its first write (docs/performance.md). From the second part
+ * on, the file for the next part is opened ahead, so a one-instance request opens no spare.
  */
 export class PartFiles {
-  readonly #config: Pick<Config, 'dataDir'>;
+  readonly #staging: Staging;
   #ahead: Promise<StreamedInstanceFile> | undefined;
   #taken = 0;
 
-  constructor(config: Pick<Config, 'dataDir'>) {
-    this.#config = config;
+  constructor(staging: Staging) {
+    this.#staging = staging;
   }
 
   /** The file for the next part. */
@@ -197,7 +194,7 @@ export class PartFiles {
     const ahead = this.#ahead;
     this.#ahead = undefined;
     if (++this.#taken >= 2) {
-      const opening = StreamedInstanceFile.create(this.#config);
+      const opening = StreamedInstanceFile.create(this.#staging);
       opening.catch(noop); // if it failed, next() opens one again
       this.#ahead = opening;
     }
@@ -208,7 +205,7 @@ export class PartFiles {
         // opened again below, where a lasting failure reaches the caller
       }
     }
-    return await StreamedInstanceFile.create(this.#config);
+    return await StreamedInstanceFile.create(this.#staging);
   }
 
   /** Deletes the file opened ahead for a part that never came. */

@@ -4,14 +4,13 @@ import type { Readable } from 'node:stream';
 import { Router } from '@koa/router';
 import busboy from 'busboy';
 import type { Context } from 'koa';
-import type { AppDeps } from '../http/deps.ts';
-import { httpError } from '../http/errors.ts';
+import { httpError } from '../errors.ts';
 import { InstanceRejectedError } from '../dicom/failure.ts';
-import { INGEST_LIMITS } from '../dicomweb/limits.ts';
-import { checkFreeDisk } from './disk.ts';
+import { INGEST_LIMITS } from './limits.ts';
+import { checkFreeDisk } from './admission.ts';
+import type { UploadDeps } from './deps.ts';
 import { displayName, ingestFile, type IngestReport } from './ingestFile.ts';
-import { newTempPath, removeTemp } from './tempFiles.ts';
-import { auditRequest } from '../audit/audit.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
 
 /**
  * POST /api/uploads: multipart/form-data from the web page, field `files` (many).
@@ -69,7 +68,7 @@ function receiveFile(stream: Readable, temp: string): Promise<Error | undefined>
   });
 }
 
-export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<IngestReport> {
+export async function receiveUploads(deps: UploadDeps, ctx: Context): Promise<IngestReport> {
   const type = ctx.get('Content-Type');
   if (!/^multipart\/form-data/i.test(type))
     throw httpError(
@@ -134,7 +133,7 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
         let temp: string | undefined;
         let failure: Error | undefined;
         try {
-          temp = await newTempPath(deps.config);
+          temp = await deps.storage.staging.newFile();
           failure = await receiveFile(stream, temp);
         } catch (e) {
           failure = e as Error;
@@ -142,7 +141,7 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
         }
         if (failure || temp === undefined) {
           const e = failure ?? new Error('no temp file');
-          await removeTemp(temp);
+          await deps.storage.staging.remove(temp);
           const code = (e as NodeJS.ErrnoException).code;
           const reason =
             code === 'ENOSPC' || code === 'EDQUOT'
@@ -152,7 +151,7 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
           return;
         }
         if (truncated) {
-          await removeTemp(temp);
+          await deps.storage.staging.remove(temp);
           report.rejected.push({
             file: name,
             reason: `file is larger than the ${INGEST_LIMITS.maxZipTotalBytes} byte upload limit`,
@@ -184,7 +183,7 @@ export async function receiveUploads(deps: AppDeps, ctx: Context): Promise<Inges
   return report;
 }
 
-export function uploadsRouter(deps: AppDeps): Router {
+export function uploadsRouter(deps: UploadDeps): Router {
   const router = new Router();
   router.post('/api/uploads', async (ctx) => {
     const report = await receiveUploads(deps, ctx);

@@ -1,4 +1,5 @@
 import type { Database, Queryable } from '../db/database.ts';
+import type { PayloadOf } from './kinds.ts';
 
 /**
  * The durable job queue (SQL first, in the manner of graphile-worker). Terminology:
@@ -141,7 +142,12 @@ export class Queue {
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 5000;
   }
 
-  async add<P extends object>(kind: string, payload: P, options: AddJobOptions = {}, tx?: Queryable): Promise<Job<P>> {
+  async add<K extends string>(
+    kind: K,
+    payload: PayloadOf<K>,
+    options: AddJobOptions = {},
+    tx?: Queryable,
+  ): Promise<Job<PayloadOf<K>>> {
     const q = tx ?? this.db;
     const params = [
       kind,
@@ -165,7 +171,7 @@ export class Queue {
            VALUES ($1, $2::jsonb, $3, $4, $5) RETURNING *`,
           params,
         );
-    const job = toJob(res.rows[0]) as Job<P>;
+    const job = toJob(res.rows[0]) as Job<PayloadOf<K>>;
     // Both notifications in one statement: one round trip fewer per job (one per ingest batch, too).
     await q.query('SELECT pg_notify($1, $2), pg_notify($3, $4)', [
       CHANNEL_NEW_JOB,

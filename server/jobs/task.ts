@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import type { JobKind, JobKinds } from './kinds.ts';
 
 /** A job as a task handler sees it. */
 export interface TaskJob<P = Record<string, unknown>> {
@@ -25,17 +26,13 @@ export interface TaskHelpers {
 }
 
 /**
- * A task fails by throwing. An error with `retryable === false` fails the job at once
- * (bad input will not get better by retrying); any other error is retried with backoff.
+ * A task fails by throwing. An error with `retryable === false` (PermanentError, server/errors.ts) fails the job
+ * at once (bad input will not get better by retrying); any other error is retried with backoff.
  */
 export type TaskHandler<P = Record<string, unknown>> = (job: TaskJob<P>, helpers: TaskHelpers) => Promise<void>;
 
+/** What a worker runs: handlers by kind (the application's, or kinds a test defines). */
 export type TaskList = Record<string, TaskHandler<never>>;
 
-export class PermanentError extends Error {
-  readonly retryable = false;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PermanentError';
-  }
-}
+/** The application's task list: one handler for every kind in JobKinds, taking exactly its payload. */
+export type AppTaskList = { [K in JobKind]: TaskHandler<JobKinds[K]> };

@@ -5,6 +5,7 @@ import type { Database } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { CHANNEL_CANCEL, CHANNEL_NEW_JOB, type Job, type Queue } from './queue.ts';
 import type { TaskHandler, TaskList } from './task.ts';
+import { coerceError } from '../errors.ts';
 
 export interface WorkerOptions {
   queue: Queue;
@@ -320,16 +321,5 @@ export class Worker {
     } finally {
       stopLeaseKeeping();
     }
-  }
-}
-
-/** Anything thrown becomes an Error (a task that rejects with a string still reports it). */
-export function coerceError(err: unknown): Error {
-  if (err instanceof Error) return err;
-  if (typeof err === 'string') return new Error(err);
-  try {
-    return new Error(`non-error thrown: ${JSON.stringify(err)}`, { cause: err });
-  } catch {
-    return new Error('non-error thrown', { cause: err });
   }
 }

@@ -1,7 +1,7 @@
 import dcmjsDimse from 'dcmjs-dimse';
 import { silenceLibraryLog } from '../dimse/dcmjsDimse.ts';
 import { PacsError } from './dicomwebClient.ts';
-import type { PacsNode } from './nodes.ts';
+import type { PacsNode } from '../config/pacsNodes.ts';
 
 /**
  * C-STORE SCU through dcmjs-dimse: one association, one file. Network failures and association

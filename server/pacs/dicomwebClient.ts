@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parse as parseContentType } from 'content-type';
 import { MultipartRelatedTokenizer, type MultipartEvent } from '../dicomweb/multipartRelated.ts';
-import type { PacsNode } from './nodes.ts';
+import type { PacsNode } from '../config/pacsNodes.ts';
 
 /**
  * DICOMweb client for one PACS node: QIDO-RS search, WADO-RS retrieve (multipart/related streamed

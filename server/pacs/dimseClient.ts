@@ -2,13 +2,13 @@ import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import dcmjsDimse from 'dcmjs-dimse';
 import type { association, requests, responses } from 'dcmjs-dimse';
-import type { Config } from '../config.ts';
+import type { Staging } from '../storage/storage.ts';
 import { silenceLibraryLog } from '../dimse/dcmjsDimse.ts';
 import { InstanceSpool } from '../dimse/instanceSpool.ts';
-import { part10Header } from '../dimse/part10Header.ts';
+import { part10Header } from '../dicom/part10Header.ts';
 import { StoreStatus } from '../dimse/storeStatus.ts';
 import { PacsError } from './dicomwebClient.ts';
-import type { PacsNode } from './nodes.ts';
+import type { PacsNode } from '../config/pacsNodes.ts';
 
 /**
  * DIMSE query/retrieve SCU for nodes that speak no DICOMweb: C-FIND at study and series level
@@ -217,7 +217,7 @@ export type InstanceOutcome = { stored: true } | { stored: false; status: number
  * (storeInstance moves or deletes it); its outcome becomes the C-STORE status sent back.
  */
 export async function cGet(
-  config: Pick<Config, 'dataDir'>,
+  staging: Staging,
   node: PacsNode,
   target: { studyUid: string; seriesUid?: string },
   onInstance: (file: string, index: number) => Promise<InstanceOutcome>,
@@ -332,7 +332,7 @@ export async function cGet(
         receivingAeTitle: options.callingAeTitle,
       });
       const socket = network.socket;
-      const spool = new InstanceSpool(config, header, {
+      const spool = new InstanceSpool(staging, header, {
         pause: () => socket?.pause(),
         resume: () => socket?.resume(),
       });

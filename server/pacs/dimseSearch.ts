@@ -1,5 +1,5 @@
 import { cFind, type DimseElements } from './dimseClient.ts';
-import type { PacsNode } from './nodes.ts';
+import type { PacsNode } from '../config/pacsNodes.ts';
 
 /**
  * Study and series search over C-FIND (Study Root) for nodes without DICOMweb, answering in the

@@ -1,14 +1,16 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { AppDeps } from '../http/deps.ts';
+import type { Config } from '../config/config.ts';
 import { isUuid } from '../jobs/queue.ts';
-import { PermanentError, type TaskHandler } from '../jobs/task.ts';
-import { getResult } from '../results/resultsStore.ts';
+import type { TaskHandler } from '../jobs/task.ts';
+import { PermanentError } from '../errors.ts';
+import type { PacsExportPayload } from '../jobs/kinds.ts';
+import { getResult } from '../results/readResults.ts';
+import { resultKey } from '../storage/layout.ts';
+import type { Storage } from '../storage/storage.ts';
 import { readHeaderDataset } from '../seg/dcmjsData.ts';
 import { cStoreFile } from './cstoreScu.ts';
 import { DicomwebClient, PacsError } from './dicomwebClient.ts';
-import { setExportState } from './exportStore.ts';
-import { findNode } from './nodes.ts';
+import { setExportState } from '../results/pacsExports.ts';
+import { findNode } from '../config/pacsNodes.ts';
 
 /**
  * Kind `pacs-export`: sends a result's DICOM SEG to a PACS node, by STOW-RS when the node has a
@@ -16,16 +18,16 @@ import { findNode } from './nodes.ts';
  * show "sent", "retrying: <why>" or "failed: <why>".
  */
 
-export interface ExportPayload {
-  resultId: string;
-  node: string;
+export interface ExportDeps {
+  config: Pick<Config, 'pacsNodes' | 'aeTitle'>;
+  storage: Storage;
 }
 
 export function segFileOf(files: Array<{ name: string }>): string | undefined {
   return files.find((f) => f.name.endsWith('_seg.dcm'))?.name;
 }
 
-export function pacsExportTask(deps: AppDeps): TaskHandler<ExportPayload> {
+export function pacsExportTask(deps: ExportDeps): TaskHandler<PacsExportPayload> {
   return async (job, helpers) => {
     const { resultId, node: nodeName } = job.payload;
     if (typeof resultId !== 'string' || !isUuid(resultId) || typeof nodeName !== 'string')
@@ -43,8 +45,8 @@ export function pacsExportTask(deps: AppDeps): TaskHandler<ExportPayload> {
       if (!result) throw new PermanentError('the result no longer exists (deleted or expired)');
       const segName = segFileOf(result.files);
       if (!segName) throw new PermanentError('the result has no DICOM SEG (only results of DICOM series have one)');
-      const file = join(deps.config.dataDir, 'results', result.id, segName);
-      const bytes = await readFile(file);
+      const key = resultKey(result.id, segName);
+      const bytes = await deps.storage.read(key);
       const header = readHeaderDataset(bytes);
       const study = String(header.StudyInstanceUID ?? '');
       const sop = String(header.SOPInstanceUID ?? '');
@@ -59,7 +61,7 @@ export function pacsExportTask(deps: AppDeps): TaskHandler<ExportPayload> {
         }
         for (const w of out.warnings) helpers.log(`${node.name}: ${w}`);
       } else {
-        await cStoreFile(node, deps.config.aeTitle, file, helpers.signal);
+        await cStoreFile(node, deps.config.aeTitle, deps.storage.localPath(key), helpers.signal);
       }
       helpers.log(`SEG stored on ${node.name}`);
       await record('succeeded', `stored on ${node.name}`, sop);

@@ -1,31 +1,33 @@
 import { open } from 'node:fs/promises';
-import type { AppDeps } from '../http/deps.ts';
+import type { Config } from '../config/config.ts';
+import type { Database } from '../db/database.ts';
 import { InstanceRejectedError } from '../dicom/failure.ts';
 import { isUsableUid } from '../dicom/uid.ts';
-import { storeInstance } from '../ingest/storeInstance.ts';
-import { newTempPath, removeTemp } from '../ingest/tempFiles.ts';
-import { PermanentError, type TaskHandler, type TaskHelpers } from '../jobs/task.ts';
+import { setAsidePartialSeries, storedSeriesOf } from '../dicomIndex/seriesGrouping.ts';
+import { PermanentError } from '../errors.ts';
+import { storeInstance, type StoreDeps } from '../ingest/storeInstance.ts';
+import type { PacsRetrievePayload } from '../jobs/kinds.ts';
+import type { TaskHandler, TaskHelpers } from '../jobs/task.ts';
+import { noteSeriesRetrieved } from '../results/retrievedSeries.ts';
 import { outcomeForError } from '../dimse/storeStatus.ts';
 import { DicomwebClient, PacsError } from './dicomwebClient.ts';
 import { cGet, cMove, type InstanceOutcome } from './dimseClient.ts';
-import { findNode, type PacsNode } from './nodes.ts';
+import { findNode, type PacsNode } from '../config/pacsNodes.ts';
 
 /**
  * Kind `pacs-retrieve`: a study or series is fetched from a PACS node with WADO-RS (or C-GET when
  * the node speaks only DIMSE), each instance streamed to a temp file and stored through
  * `storeInstance` like any other arrival, so the usual grouping queues the process job once the
- * series is complete; the grouping waits while this job is unfinished (retrieveGate.ts). A node that cannot be reached is
+ * series is complete; the grouping waits while this job is unfinished (series/pendingRetrieve.ts). A node that cannot be reached is
  * retried with backoff; refused credentials or an unknown study fail at once with the reason.
  */
 
-import { setAsidePartialSeries } from './retrieveGate.ts';
-export { PACS_RETRIEVE } from './retrieveGate.ts';
-
-export interface RetrievePayload {
-  node: string;
-  studyInstanceUid: string;
-  seriesInstanceUid?: string;
+export interface RetrieveDeps extends StoreDeps {
+  config: Pick<Config, 'pacsNodes' | 'minFreeDiskMb' | 'aeTitle' | 'dimsePort'>;
+  db: Database;
 }
+
+type RetrievePayload = PacsRetrievePayload;
 
 export function parseRetrievePayload(p: unknown): RetrievePayload {
   const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
@@ -69,7 +71,7 @@ interface RetrieveTally {
 }
 
 async function storeRetrieved(
-  deps: AppDeps,
+  deps: RetrieveDeps,
   node: PacsNode,
   file: string,
   index: number,
@@ -90,7 +92,7 @@ async function storeRetrieved(
 
 /** WADO-RS: each part streamed to a temp file, then stored. Returns the number of parts the node sent. */
 async function retrieveDicomweb(
-  deps: AppDeps,
+  deps: RetrieveDeps,
   node: PacsNode,
   p: RetrievePayload,
   helpers: TaskHelpers,
@@ -105,13 +107,13 @@ async function retrieveDicomweb(
   return await client.retrieve(
     { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
     async (chunks, index) => {
-      const file = await newTempPath(deps.config, '.dcm');
+      const file = await deps.storage.staging.newFile('.dcm');
       const fh = await open(file, 'w');
       try {
         for await (const chunk of chunks) await fh.write(chunk);
       } catch (e) {
         await fh.close();
-        await removeTemp(file);
+        await deps.storage.staging.remove(file);
         throw e;
       }
       await fh.close();
@@ -131,7 +133,7 @@ async function retrieveDicomweb(
 
 /** C-GET: the node sends each instance back on our association as a C-STORE sub-operation. */
 async function retrieveDimse(
-  deps: AppDeps,
+  deps: RetrieveDeps,
   node: PacsNode,
   p: RetrievePayload,
   helpers: TaskHelpers,
@@ -141,7 +143,7 @@ async function retrieveDimse(
   let lastProgress = 0;
   let progress: Promise<void> = Promise.resolve();
   const out = await cGet(
-    deps.config,
+    deps.storage.staging,
     node,
     { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
     (file, index) => storeRetrieved(deps, node, file, index, tally),
@@ -177,7 +179,7 @@ async function retrieveDimse(
  * stored here, and the series are read back from the index.
  */
 async function retrieveDimseMove(
-  deps: AppDeps,
+  deps: RetrieveDeps,
   node: PacsNode,
   p: RetrievePayload,
   helpers: TaskHelpers,
@@ -218,16 +220,12 @@ async function retrieveDimseMove(
       true,
     );
   }
-  const { rows } = await deps.db.query<{ series_uid: string }>(
-    `SELECT DISTINCT series_uid FROM dicom_instances WHERE study_uid = $1 AND ($2::text IS NULL OR series_uid = $2)`,
-    [p.studyInstanceUid, p.seriesInstanceUid ?? null],
-  );
-  for (const r of rows) tally.series.add(r.series_uid);
+  for (const uid of await storedSeriesOf(deps.db, p)) tally.series.add(uid);
   tally.stored = out.completed + out.warnings;
   return out.completed + out.warnings;
 }
 
-export function pacsRetrieveTask(deps: AppDeps): TaskHandler<RetrievePayload> {
+export function pacsRetrieveTask(deps: RetrieveDeps): TaskHandler<RetrievePayload> {
   return async (job, helpers) => {
     const p = parseRetrievePayload(job.payload);
     const node = findNode(deps.config.pacsNodes, p.node);
@@ -249,13 +247,7 @@ export function pacsRetrieveTask(deps: AppDeps): TaskHandler<RetrievePayload> {
         throw new PermanentError(
           `none of the ${parts} instances from ${node.name} could be stored: ${rejected[0] ?? 'unknown reason'}`,
         );
-      for (const uid of series) {
-        await deps.db.query(
-          `INSERT INTO pacs_retrieved_series (series_uid, node) VALUES ($1, $2)
-           ON CONFLICT (series_uid, node) DO UPDATE SET retrieved_at = now()`,
-          [uid, node.name],
-        );
-      }
+      for (const uid of series) await noteSeriesRetrieved(deps.db, uid, node.name);
       helpers.log(
         `stored ${stored} of ${Math.max(parts, stored)} instances in ${series.size} series${rejected.length ? `; ${rejected.length} refused` : ''}`,
       );

@@ -1,15 +1,23 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import type { AppDeps } from '../http/deps.ts';
-import { httpError } from '../http/errors.ts';
+import type { Config } from '../config/config.ts';
+import type { Database } from '../db/database.ts';
+import type { Queue } from '../jobs/queue.ts';
+import { httpError } from '../errors.ts';
 import { isUsableUid } from '../dicom/uid.ts';
-import { getResult } from '../results/resultsStore.ts';
+import { getResult } from '../results/readResults.ts';
 import { DicomwebClient, PacsError, jsonText, jsonTexts, type DicomJsonObject } from './dicomwebClient.ts';
-import { exportsForResults, queueExport } from './exportStore.ts';
+import { exportsForResults, queueExport } from '../results/pacsExports.ts';
 import { segFileOf } from './exportTask.ts';
 import { searchSeriesDimse, searchStudiesDimse } from './dimseSearch.ts';
-import { findNode, publicNode, type PacsNode } from './nodes.ts';
-import { PACS_RETRIEVE } from './retrieveTask.ts';
+import { findNode, publicNode, type PacsNode } from '../config/pacsNodes.ts';
+
+/** What the PACS routes use. */
+export interface PacsRouteDeps {
+  config: Pick<Config, 'pacsNodes' | 'aeTitle'>;
+  db: Database;
+  queue: Queue;
+}
 
 /**
  * PACS API (api.md, "PACS"): the configured nodes, QIDO-RS search through a node, queued retrieval
@@ -42,7 +50,7 @@ async function readJson(ctx: Context): Promise<Record<string, unknown>> {
   return body as Record<string, unknown>;
 }
 
-function nodeOr404(deps: AppDeps, name: string): PacsNode {
+function nodeOr404(deps: PacsRouteDeps, name: string): PacsNode {
   const node = findNode(deps.config.pacsNodes, name);
   if (!node) throw httpError(404, `There is no PACS node named "${name}".`);
   return node;
@@ -137,7 +145,7 @@ function seriesJson(s: DicomJsonObject) {
   };
 }
 
-export function pacsRouter(deps: AppDeps): Router {
+export function pacsRouter(deps: PacsRouteDeps): Router {
   const router = new Router();
 
   router.get('/api/pacs/nodes', (ctx) => {
@@ -184,7 +192,7 @@ export function pacsRouter(deps: AppDeps): Router {
       studyInstanceUid: body.studyInstanceUid,
       ...(body.seriesInstanceUid ? { seriesInstanceUid: body.seriesInstanceUid as string } : {}),
     };
-    const job = await deps.queue.add(PACS_RETRIEVE, payload, {
+    const job = await deps.queue.add('pacs-retrieve', payload, {
       maxAttempts: 5,
       key: `pacs-retrieve:${node.name}:${payload.studyInstanceUid}:${payload.seriesInstanceUid ?? '*'}`,
     });

@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
 
-/**
- * Write side of the `results` table (migration 0003). The read side used by the HTTP API lives in
- * server/downloads/resultFiles.ts (`listResults`, `getResult`), re-exported here so callers have
- * one module for results.
- */
-export { getResult, listResults, type ResultRecord } from '../downloads/resultFiles.ts';
+/** Write side of the `results` table (migration 0003); readResults.ts is the read side. */
 
 export interface NewResult {
   id: string;

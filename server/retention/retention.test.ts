@@ -6,18 +6,19 @@ import { join } from 'node:path';
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
 import { builtinEngine } from '../engines/builtin/builtinEngine.ts';
-import type { AppDeps } from '../http/deps.ts';
-import { createProcessJobForSeries, type ProcessPayload } from '../ingest/seriesStable.ts';
+import type { AppContext } from '../app/context.ts';
+import type { ProcessPayload } from '../jobs/kinds.ts';
+import { createProcessJobForSeries } from '../series/processJobForSeries.ts';
 import { storeInstance } from '../ingest/storeInstance.ts';
-import { newTempPath } from '../ingest/tempFiles.ts';
-import { createProcessTask } from '../jobs/processTask.ts';
+import { createProcessTask } from '../processing/processTask.ts';
 import type { TaskHelpers } from '../jobs/task.ts';
 import { silentLogger } from '../log.ts';
-import { listResults, recordResult } from '../results/resultsStore.ts';
-import { deleteSeriesInputs, fileIdentities } from './inputs.ts';
-import { SWEEP_RETENTION_KIND, sweepRetentionTask } from './sweepRetention.ts';
+import { listResults } from '../results/readResults.ts';
+import { recordResult } from '../results/resultsStore.ts';
+import { deleteSeriesInputs, inputIdentities } from './inputs.ts';
+import { sweepRetentionTask } from './sweepRetention.ts';
 
-function helpers(deps: AppDeps, log: string[] = []): TaskHelpers {
+function helpers(deps: AppContext, log: string[] = []): TaskHelpers {
   return {
     db: deps.db,
     signal: new AbortController().signal,
@@ -28,13 +29,13 @@ function helpers(deps: AppDeps, log: string[] = []): TaskHelpers {
   };
 }
 
-async function store(deps: AppDeps, data: Buffer): Promise<string> {
-  const file = await newTempPath(deps.config);
+async function store(deps: AppContext, data: Buffer): Promise<string> {
+  const file = await deps.storage.staging.newFile();
   await writeFile(file, data);
   return (await storeInstance(deps, { file }, { via: 'stow' })).path;
 }
 
-async function count(deps: AppDeps, table: string): Promise<number> {
+async function count(deps: AppContext, table: string): Promise<number> {
   return (await deps.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
 }
 
@@ -58,7 +59,7 @@ for (const driver of testDatabases()) {
       const job = await deps.queue.get(created.jobId);
       assert.ok(job);
       const log: string[] = [];
-      const task = createProcessTask(deps, { resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }) });
+      const task = createProcessTask(deps, { engine: builtinEngine, reason: 'test' });
       await task(
         { id: job.id, kind: 'process', payload: job.payload as unknown as ProcessPayload, attempt: 1, maxAttempts: 3 },
         helpers(deps, log),
@@ -80,8 +81,7 @@ for (const driver of testDatabases()) {
       const job2 = await deps.queue.get(again.jobId);
       assert.ok(job2);
       // One instance is not a volume the engine can segment; delete directly as the task would after success.
-      const abs = join(deps.dataDir, paths[2]);
-      const d = await deleteSeriesInputs(deps, job2.id, [paths[2]], await fileIdentities([abs]));
+      const d = await deleteSeriesInputs(deps, job2.id, [paths[2]], await inputIdentities(deps.storage, [paths[2]]));
       assert.deepEqual(d, { files: 1, indexRows: 1, keptNewer: 0 });
       assert.equal(await count(deps, 'dicom_series'), 0);
       assert.equal(await count(deps, 'dicom_studies'), 0);
@@ -97,7 +97,7 @@ for (const driver of testDatabases()) {
       const created = await createProcessJobForSeries(deps, seriesUid);
       assert.ok(created.created);
       const abs = join(deps.dataDir, rel);
-      const read = await fileIdentities([abs]);
+      const read = await inputIdentities(deps.storage, [rel]);
       // A newer copy renamed into place, its index row not yet committed (storage renames before indexing).
       const newer = join(deps.dataDir, 'newer.dcm');
       await writeFile(newer, first);
@@ -119,9 +119,7 @@ for (const driver of testDatabases()) {
         assert.ok(created.created);
         const job = await deps.queue.get(created.jobId);
         assert.ok(job);
-        const task = createProcessTask(deps, {
-          resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }),
-        });
+        const task = createProcessTask(deps, { engine: builtinEngine, reason: 'test' });
         await task(
           {
             id: job.id,
@@ -166,7 +164,10 @@ for (const driver of testDatabases()) {
         '0b0e6c1e-0000-4000-8000-000000000003',
       ];
       for (const [i, id] of ids.entries()) {
-        const job = await deps.queue.add('process', { n: i });
+        const job = await deps.queue.add('process', {
+          name: `r${i}`,
+          input: { kind: 'volume-file', file: `volumes/${i}.nii` },
+        });
         await recordResult(db, {
           id,
           jobId: job.id,
@@ -181,10 +182,10 @@ for (const driver of testDatabases()) {
         await writeFile(join(deps.dataDir, 'results', id, 'a.glb'), 'x');
       }
       await db.query(`UPDATE results SET expires_at = now() - interval '1 minute' WHERE id = $1`, [ids[0]]);
-      const sweep = await deps.queue.add(SWEEP_RETENTION_KIND, {});
+      const sweep = await deps.queue.add('sweep-retention', {});
       const log: string[] = [];
       await sweepRetentionTask(deps)(
-        { id: sweep.id, kind: SWEEP_RETENTION_KIND, payload: {}, attempt: 1, maxAttempts: 3 },
+        { id: sweep.id, kind: 'sweep-retention', payload: {}, attempt: 1, maxAttempts: 3 },
         helpers(deps, log),
       );
       assert.deepEqual((await listResults(db)).map((r) => r.id).sort(), ids.slice(1));
@@ -193,7 +194,7 @@ for (const driver of testDatabases()) {
       assert.deepEqual(log, ['retention: 1 expired result(s) removed']);
       const next = await db.query<{ run_after: Date }>(
         `SELECT run_after FROM jobs WHERE kind = $1 AND state = 'queued' AND job_key IS NOT NULL`,
-        [SWEEP_RETENTION_KIND],
+        ['sweep-retention'],
       );
       assert.equal(next.rowCount, 1);
       const inMs = next.rows[0].run_after.getTime() - Date.now();

@@ -1,9 +1,9 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { AppDeps } from '../http/deps.ts';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../log.ts';
 import type { Queue } from '../jobs/queue.ts';
 import type { TaskHandler } from '../jobs/task.ts';
 import { deleteResultRow, expiredResultIds } from '../results/resultsStore.ts';
+import type { Storage } from '../storage/storage.ts';
 
 /**
  * Kind `sweep-retention`: removes results whose RESULT_RETENTION_DAYS have passed (folder first, then the
@@ -12,35 +12,41 @@ import { deleteResultRow, expiredResultIds } from '../results/resultsStore.ts';
  * restarts, runs in one process at a time however many workers there are, and a failing run does not end it.
  */
 
-export const SWEEP_RETENTION_KIND = 'sweep-retention';
 export const SWEEP_RETENTION_KEY = 'sweep-retention';
 export const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 const BATCH = 100;
 
 export async function scheduleRetentionSweep(queue: Queue, delayMs = 0): Promise<void> {
   await queue.add(
-    SWEEP_RETENTION_KIND,
+    'sweep-retention',
     {},
     { key: SWEEP_RETENTION_KEY, runAfter: new Date(Date.now() + delayMs), maxAttempts: 3 },
   );
 }
 
 /** Deletes every expired result; returns how many. */
-export async function sweepExpiredResults(deps: Pick<AppDeps, 'config' | 'db'>, signal?: AbortSignal): Promise<number> {
+export async function sweepExpiredResults(
+  deps: { db: Database; storage: Storage },
+  signal?: AbortSignal,
+): Promise<number> {
   let removed = 0;
   for (;;) {
     signal?.throwIfAborted();
     const ids = await expiredResultIds(deps.db, BATCH);
     if (ids.length === 0) return removed;
     for (const id of ids) {
-      // ids come from the results table and are UUIDs, so the path stays inside DATA_DIR/results.
-      await rm(join(deps.config.dataDir, 'results', id), { recursive: true, force: true });
+      await deps.storage.removeResult(id);
       if (await deleteResultRow(deps.db, id)) removed += 1;
     }
   }
 }
 
-export function sweepRetentionTask(deps: AppDeps): TaskHandler<Record<string, never>> {
+export function sweepRetentionTask(deps: {
+  db: Database;
+  storage: Storage;
+  queue: Queue;
+  logger: Logger;
+}): TaskHandler<Record<string, never>> {
   return async (_job, helpers) => {
     await scheduleRetentionSweep(deps.queue, SWEEP_INTERVAL_MS);
     const removed = await sweepExpiredResults(deps, helpers.signal);

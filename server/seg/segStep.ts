@@ -1,7 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import type { AppDeps } from '../http/deps.ts';
 import type { TaskHelpers } from '../jobs/task.ts';
-import { queueExport } from '../pacs/exportStore.ts';
 import { VolumeError } from '../volume/errors.ts';
 import type { LabelMap } from '../volume/volume.ts';
 import { GridMismatchError } from './alignGrid.ts';
@@ -11,8 +9,7 @@ import { EmptySegmentationSegError, type SegSegment } from './segWriter.ts';
 /**
  * The process task's DICOM steps: the label map of a DICOM series becomes `<name>_seg.dcm` next to
  * the models (written while the source images are still stored: they are removed after processing
- * unless KEEP_INPUTS), and once the result is recorded the automatic export rules queue sending it.
- * A SEG that cannot be made is a warning in the job log, never a failed job: the models stand.
+ * unless KEEP_INPUTS). A SEG that cannot be made is a warning in the job log, never a failed job: the models stand.
  */
 
 const ALGORITHM: Record<string, string> = {
@@ -54,42 +51,5 @@ export async function writeSegStep(opts: {
       return false;
     }
     throw e;
-  }
-}
-
-/** The nodes a series' result goes to by rule: where it was retrieved from, or whose rule names the sender's AE title. */
-export async function exportNodesFor(deps: Pick<AppDeps, 'config' | 'db'>, seriesUid: string): Promise<string[]> {
-  const nodes = deps.config.pacsNodes.filter((n) => n.export.retrieved || n.export.callingAets.length > 0);
-  if (nodes.length === 0) return [];
-  const retrieved = new Set(
-    (
-      await deps.db.query<{ node: string }>('SELECT node FROM pacs_retrieved_series WHERE series_uid = $1', [seriesUid])
-    ).rows.map((r) => r.node),
-  );
-  const aets = new Set(
-    (
-      await deps.db.query<{ calling_aet: string }>(
-        'SELECT DISTINCT calling_aet FROM dicom_instances WHERE series_uid = $1 AND calling_aet IS NOT NULL',
-        [seriesUid],
-      )
-    ).rows.map((r) => r.calling_aet),
-  );
-  return nodes
-    .filter((n) => (n.export.retrieved && retrieved.has(n.name)) || n.export.callingAets.some((a) => aets.has(a)))
-    .map((n) => n.name);
-}
-
-/** After the result is recorded (and before the inputs and their index rows are removed). */
-export async function queueRuleExports(
-  deps: Pick<AppDeps, 'config' | 'db' | 'queue'>,
-  resultId: string,
-  seriesUid: string,
-  files: ReadonlyArray<{ name: string }>,
-  log: (line: string) => void,
-): Promise<void> {
-  if (!files.some((f) => f.name.endsWith('_seg.dcm'))) return;
-  for (const node of await exportNodesFor(deps, seriesUid)) {
-    await queueExport(deps.db, deps.queue, resultId, node, 'rule');
-    log(`export rule: the DICOM SEG will be sent to ${node}`);
   }
 }

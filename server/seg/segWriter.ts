@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dimse/part10Header.ts';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/part10Header.ts';
 import { column } from '../volume/geometry.ts';
 import type { LabelMap, Rgb } from '../volume/volume.ts';
 import { writePart10, type NaturalDataset } from './dcmjsData.ts';

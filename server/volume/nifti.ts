@@ -71,11 +71,10 @@ async function loadBytes(pathOrBuffer: string | Uint8Array): Promise<Buffer> {
 }
 
 /**
- * A .nii.gz file decompressed as it is read, straight into one buffer sized from the gzip trailer
- * (ISIZE, the length mod 2^32; the buffer grows if that was wrong). Reading the whole file and then
- * gunzipping it held the compressed file, zlib's output chunks and their concatenation at once:
- * for a 512x512x300 CT that left 480 MB resident after the read instead of about 260 MB, and the
- * garbage was still resident during meshing. Returns null when the file is not gzip.
+ * A .nii.gz file decompressed as it is read, straight into one buffer sized from the gzip trailer (ISIZE, the
+ * length mod 2^32; the buffer grows if that was wrong). Reading the whole file and then gunzipping it held the
+ * compressed file, zlib's output chunks and their concatenation at once, still resident during meshing
+ * (docs/performance.md). Returns null when the file is not gzip.
  */
 async function gunzipFile(path: string): Promise<Buffer | null> {
   const file = await open(path);

@@ -7,10 +7,8 @@ import type { Volume } from './volume.ts';
  * freed); the volume must not be read afterwards (its data becomes empty). JavaScript has no
  * explicit free, but transferring an ArrayBuffer detaches it and hands its memory to the message,
  * and a message left in a port that closes is dropped, memory and all. A job lets its CT go this
- * way once segmented: at 512x512x300 that is 157 MB that would otherwise stay resident through the
- * meshing (no major collection comes while the work happens in other threads). Measured on the
- * benchmark pipeline with mesh threads ended after each job, peak RSS went from 800-875 MB to
- * 745-760 MB.
+ * way once segmented, or it would stay resident through the meshing (no major collection comes while
+ * the work happens in other threads; docs/performance.md).
  *
  * Does nothing for voxels that share their buffer with anything else (a view into a larger buffer,
  * shared memory): those are left to the garbage collector.

@@ -6,7 +6,7 @@ import dicomParser from 'dicom-parser';
 import type { Database } from '../../server/db/database.ts';
 import { FailureReason, InstanceRejectedError } from '../../server/dicom/failure.ts';
 import { startDimseServer, type DimseServerOptions } from '../../server/dimse/scp.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
 import { tempDataDir, testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
 import { TS, writePart10 } from '../support/dicomPart10.ts';
 import { hasProgram, requireOrSkip } from '../support/requirements.ts';
@@ -21,11 +21,11 @@ function requireDcmtk(t: TestContext): boolean {
   );
 }
 
-/** A migrated PGlite database, AppDeps around it and a running SCP on an ephemeral port. */
+/** A migrated PGlite database, AppContext around it and a running SCP on an ephemeral port. */
 async function withScp(
   t: TestContext,
   env: Record<string, string>,
-  fn: (ctx: { deps: AppDeps & { dataDir: string }; db: Database; port: number }) => Promise<void>,
+  fn: (ctx: { deps: AppContext & { dataDir: string }; db: Database; port: number }) => Promise<void>,
   opts: DimseServerOptions = {},
   driver: 'pglite' | 'postgres' = 'pglite',
 ): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
 import type { Database } from '../../server/db/database.ts';
 import { startDimseServer } from '../../server/dimse/scp.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
 import { tempDataDir, testAppDeps, withTestDatabase } from '../support/db.ts';
 import { hasProgram, requireOrSkip, requireTestData, testDataPath } from '../support/requirements.ts';
 import { dcmtk } from './dcmtk.ts';
@@ -103,7 +103,7 @@ async function profileFor(dir: string, files: SourceFile[]): Promise<string> {
 
 async function withScp(
   t: TestContext,
-  fn: (ctx: { deps: AppDeps & { dataDir: string }; db: Database; port: number }) => Promise<void>,
+  fn: (ctx: { deps: AppContext & { dataDir: string }; db: Database; port: number }) => Promise<void>,
 ): Promise<void> {
   await withTestDatabase('pglite', t, async (db) => {
     const deps = await testAppDeps(db, t);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../server/config.ts';
+import { loadConfig } from '../../server/config/config.ts';
 import { runDoctor, type DoctorDeps } from '../../server/engines/doctor.ts';
 import type { Engine } from '../../server/engines/engine.ts';
 import { probeSlicer, slicerVersion, totalSegmentatorVersion } from '../../server/engines/probes.ts';

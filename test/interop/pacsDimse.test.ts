@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from '../../server/db/database.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
+import type { ChosenEngine } from '../../server/engines/engine.ts';
 import type { Job } from '../../server/jobs/queue.ts';
 import { startDimseServer } from '../../server/dimse/scp.ts';
-import { taskList } from '../../server/jobs/tasks.ts';
-import { PACS_RETRIEVE } from '../../server/pacs/retrieveTask.ts';
+import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { fetchBody, startTestServer } from '../support/dicomweb.ts';
@@ -23,7 +23,7 @@ import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/
 
 const SERIES_DIR = ['derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed'];
 
-function startWorker(t: TestContext, db: Database, deps: AppDeps): void {
+function startWorker(t: TestContext, db: Database, deps: AppContext & { engine: ChosenEngine }): void {
   const worker = new Worker({
     db,
     queue: deps.queue,
@@ -46,7 +46,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
-async function finishedJob(deps: AppDeps, id: string, timeoutMs = 60_000): Promise<Job> {
+async function finishedJob(deps: AppContext, id: string, timeoutMs = 60_000): Promise<Job> {
   return waitFor(`job ${id}`, timeoutMs, async () => {
     const j = await deps.queue.get(id);
     return j && (j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled') ? j : undefined;
@@ -247,7 +247,7 @@ test('DIMSE node set to C-MOVE: an unknown destination fails at once with the li
     const worker = new Worker({
       db,
       queue: deps.queue,
-      tasks: { [PACS_RETRIEVE]: all[PACS_RETRIEVE] },
+      tasks: { 'pacs-retrieve': all['pacs-retrieve'] },
       logger: deps.logger,
       concurrency: 1,
       pollIntervalMs: 100,
@@ -256,7 +256,7 @@ test('DIMSE node set to C-MOVE: an unknown destination fails at once with the li
     t.after(() => worker.stop(2000));
     const payload = { node: 'mover', studyInstanceUid: study, seriesInstanceUid: series };
 
-    const refused = await finishedJob(deps, (await deps.queue.add(PACS_RETRIEVE, payload, { maxAttempts: 3 })).id);
+    const refused = await finishedJob(deps, (await deps.queue.add('pacs-retrieve', payload, { maxAttempts: 3 })).id);
     assert.equal(refused.state, 'failed');
     assert.equal(refused.attempts, 1, 'a destination the node does not know is not retried');
     assert.match(
@@ -269,7 +269,7 @@ test('DIMSE node set to C-MOVE: an unknown destination fails at once with the li
       body: JSON.stringify({ AET: deps.config.aeTitle, Host: '127.0.0.1', Port: scp.port }),
     });
     assert.equal(put.status, 200, await put.text());
-    const moved = await finishedJob(deps, (await deps.queue.add(PACS_RETRIEVE, payload, { maxAttempts: 3 })).id);
+    const moved = await finishedJob(deps, (await deps.queue.add('pacs-retrieve', payload, { maxAttempts: 3 })).id);
     assert.equal(moved.state, 'succeeded', moved.lastError ?? '');
     const stored = await db.query<{ n: number; via: string }>(
       `SELECT count(*)::int AS n, min(received_via) AS via FROM dicom_instances WHERE series_uid = $1`,

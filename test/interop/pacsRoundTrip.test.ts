@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from '../../server/db/database.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
+import type { ChosenEngine } from '../../server/engines/engine.ts';
 import type { Job } from '../../server/jobs/queue.ts';
-import { taskList } from '../../server/jobs/tasks.ts';
+import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { dciodvfy, hasDciodvfy } from '../support/dciodvfy.ts';
@@ -15,7 +16,7 @@ import { requireOrSkip, requireTestData, testDataPath } from '../support/require
 
 const SERIES_DIR = ['derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed'];
 
-function startWorker(t: TestContext, db: Database, deps: AppDeps): void {
+function startWorker(t: TestContext, db: Database, deps: AppContext & { engine: ChosenEngine }): void {
   const worker = new Worker({
     db,
     queue: deps.queue,
@@ -38,7 +39,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
-async function finishedJob(deps: AppDeps, id: string, timeoutMs = 60_000): Promise<Job> {
+async function finishedJob(deps: AppContext, id: string, timeoutMs = 60_000): Promise<Job> {
   return waitFor(`job ${id}`, timeoutMs, async () => {
     const j = await deps.queue.get(id);
     return j && (j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled') ? j : undefined;

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Database } from '../../server/db/database.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
+import type { ChosenEngine } from '../../server/engines/engine.ts';
 import type { Job } from '../../server/jobs/queue.ts';
-import { taskList } from '../../server/jobs/tasks.ts';
+import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
-import { PROCESS_KIND, SERIES_STABLE_KIND, type ProcessPayload } from '../../server/ingest/seriesStable.ts';
-import { unfinishedRetrieveOf } from '../../server/pacs/retrieveGate.ts';
-import { PACS_RETRIEVE } from '../../server/pacs/retrieveTask.ts';
+import type { ProcessPayload } from '../../server/jobs/kinds.ts';
+import { unfinishedRetrieveOf } from '../../server/series/pendingRetrieve.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
 
@@ -79,16 +79,16 @@ async function startSlowNode(
 }
 
 /** The worker runs grouping and retrieval only: what matters here is when the process job is made. */
-function startWorker(t: TestContext, db: Database, deps: AppDeps): void {
+function startWorker(t: TestContext, db: Database, deps: AppContext & { engine: ChosenEngine }): void {
   const all = taskList(deps);
-  const tasks = { [SERIES_STABLE_KIND]: all[SERIES_STABLE_KIND], [PACS_RETRIEVE]: all[PACS_RETRIEVE] };
+  const tasks = { 'series-stable': all['series-stable'], 'pacs-retrieve': all['pacs-retrieve'] };
   const worker = new Worker({ db, queue: deps.queue, tasks, logger: deps.logger, concurrency: 2, pollIntervalMs: 100 });
   void worker.start();
   t.after(() => worker.stop(2000));
 }
 
-async function processJobs(deps: AppDeps): Promise<Job[]> {
-  return deps.queue.list({ kinds: [PROCESS_KIND] });
+async function processJobs(deps: AppContext): Promise<Job[]> {
+  return deps.queue.list({ kinds: ['process'] });
 }
 
 for (const breakFirst of [false, true]) {
@@ -108,7 +108,7 @@ for (const breakFirst of [false, true]) {
       const deps = await testAppDeps(db, t, { SERIES_STABLE_SECONDS: '1', PACS_NODES: JSON.stringify(nodes) });
       startWorker(t, db, deps);
       const retrieve = await deps.queue.add(
-        PACS_RETRIEVE,
+        'pacs-retrieve',
         { node: 'slow', studyInstanceUid: study, seriesInstanceUid: series },
         { maxAttempts: 3 },
       );
@@ -137,7 +137,7 @@ for (const breakFirst of [false, true]) {
       assert.equal(node.requests, breakFirst ? 2 : 1);
       assert.ok(sawPartial, 'the series was seen partly stored while the retrieve ran');
 
-      const waited = await deps.queue.list({ kinds: [SERIES_STABLE_KIND], states: ['succeeded'] });
+      const waited = await deps.queue.list({ kinds: ['series-stable'], states: ['succeeded'] });
       const lines = (await Promise.all(waited.map((j) => deps.queue.log(j.id)))).flat().map((l) => l.line);
       assert.ok(
         lines.some((l) => l.includes(`PACS retrieve job ${retrieve.id} is still bringing instances in`)),
@@ -169,14 +169,14 @@ test('the retrieve gate looks at the series and its study: a retrieve of another
       `INSERT INTO dicom_series (series_uid, study_uid) VALUES ('1.2.1.1', '1.2.1'), ('1.2.1.2', '1.2.1'), ('1.2.2.1', '1.2.2')`,
     );
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.1'), undefined);
-    const other = await deps.queue.add(PACS_RETRIEVE, {
+    const other = await deps.queue.add('pacs-retrieve', {
       node: 'n',
       studyInstanceUid: '1.2.1',
       seriesInstanceUid: '1.2.1.2',
     });
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.1'), undefined, 'another series of the study');
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.2'), other.id);
-    const whole = await deps.queue.add(PACS_RETRIEVE, { node: 'n', studyInstanceUid: '1.2.1' });
+    const whole = await deps.queue.add('pacs-retrieve', { node: 'n', studyInstanceUid: '1.2.1' });
     assert.equal(await unfinishedRetrieveOf(db, '1.2.1.1'), whole.id, 'a retrieve of the whole study');
     assert.equal(await unfinishedRetrieveOf(db, '1.2.2.1'), undefined, 'another study');
     await deps.queue.cancel(whole.id);
@@ -200,7 +200,7 @@ test('a PACS retrieve that fails for good half-way: the partial series is set as
       });
       startWorker(t, db, deps);
       const retrieve = await deps.queue.add(
-        PACS_RETRIEVE,
+        'pacs-retrieve',
         { node: 'flaky', studyInstanceUid: study, seriesInstanceUid: series },
         { maxAttempts: 2 },
       );

@@ -4,15 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
-import { loadConfig, type Config } from '../../server/config.ts';
+import { loadConfig, type Config } from '../../server/config/config.ts';
 import type { Database } from '../../server/db/database.ts';
 import { migrate } from '../../server/db/migrate.ts';
 import { openPgDatabase } from '../../server/db/pgDatabase.ts';
 import { openPgliteDatabase } from '../../server/db/pgliteDatabase.ts';
-import { Events } from '../../server/events.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import { buildContext } from '../../server/app/buildContext.ts';
+import type { AppContext } from '../../server/app/context.ts';
+import type { ChosenEngine } from '../../server/engines/engine.ts';
+import { builtinEngine } from '../../server/engines/builtin/builtinEngine.ts';
 import { silentLogger } from '../../server/log.ts';
-import { Queue } from '../../server/jobs/queue.ts';
 import { requireOrSkip } from './requirements.ts';
 
 export type TestDriver = 'pglite' | 'postgres';
@@ -82,12 +83,15 @@ export async function tempDataDir(t: TestContext): Promise<string> {
   return dir;
 }
 
-/** AppDeps around a test database, with a temp DATA_DIR and settings suited to tests (quick backoff, no auth). */
+/**
+ * The application's context around a test database, built as the server builds it, with a temp DATA_DIR, settings
+ * suited to tests (quick backoff, no auth) and the built-in engine.
+ */
 export async function testAppDeps(
   db: Database,
   t: TestContext,
   env: Record<string, string> = {},
-): Promise<AppDeps & { dataDir: string }> {
+): Promise<AppContext & { engine: ChosenEngine; dataDir: string }> {
   const dataDir = await tempDataDir(t);
   const config: Readonly<Config> = loadConfig({
     DATA_DIR: dataDir,
@@ -96,12 +100,13 @@ export async function testAppDeps(
     LOG_LEVEL: 'silent',
     ...env,
   });
-  return {
+  const engine: ChosenEngine = { engine: builtinEngine, reason: 'tests use the built-in engine' };
+  const ctx = buildContext({
     config,
     db,
     logger: silentLogger(),
-    queue: new Queue(db, { backoffBaseSeconds: 0.05, backoffMaxSeconds: 0.2 }),
-    events: new Events(),
-    dataDir,
-  };
+    engine,
+    queue: { backoffBaseSeconds: 0.05, backoffMaxSeconds: 0.2 },
+  });
+  return { ...ctx, engine, dataDir };
 }

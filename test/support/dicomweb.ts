@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
 import { createApp } from '../../server/http/app.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
 
 /** A multipart/related body as a STOW-RS client sends it. */
 export function multipartRelated(
@@ -27,7 +27,7 @@ export function multipartRelated(
 }
 
 /** The app on a loopback port; closed when the test ends. */
-export async function startTestServer(deps: AppDeps, t: TestContext): Promise<{ url: string; server: Server }> {
+export async function startTestServer(deps: AppContext, t: TestContext): Promise<{ url: string; server: Server }> {
   const server = createServer(createApp(deps).callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
 import { recordResult } from '../../server/results/resultsStore.ts';
 import { resultFileUrl } from '../../server/downloads/resultFiles.ts';
 import { fetchBody, multipartRelated } from './dicomweb.ts';
@@ -49,10 +49,13 @@ function percentile(sorted: number[], p: number): number {
 
 /** A result with two files of `mb` MB each, recorded directly, for zip downloads. Returns the files' addresses. */
 export async function seedResultForDownloads(
-  deps: Pick<AppDeps, 'config' | 'db' | 'queue'>,
+  deps: Pick<AppContext, 'config' | 'db' | 'queue'>,
   mb = 4,
 ): Promise<string[]> {
-  const job = await deps.queue.add('process', { name: 'load' });
+  const job = await deps.queue.add('process', {
+    name: 'load',
+    input: { kind: 'volume-file', file: 'volumes/load.nii' },
+  });
   const id = '5eed0000-0000-4000-8000-00000000a11d';
   const dir = join(deps.config.dataDir, 'results', id);
   await mkdir(dir, { recursive: true });
@@ -187,7 +190,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
 
 /** Acknowledged instances missing from the index or from disk. */
 export async function lostInstances(
-  deps: Pick<AppDeps, 'config' | 'db'>,
+  deps: Pick<AppContext, 'config' | 'db'>,
   acknowledged: LoadReport['acknowledgedSops'],
 ): Promise<string[]> {
   const { rows } = await deps.db.query<{ sop_instance_uid: string; path: string }>(

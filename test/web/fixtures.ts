@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Document, NodeIO } from '@gltf-transform/core';
 import type { Queryable } from '../../server/db/database.ts';
-import type { AppDeps } from '../../server/http/deps.ts';
+import type { AppContext } from '../../server/app/context.ts';
 import { createApp } from '../../server/http/app.ts';
 
 /** Rows and files for web tests, written the way the pipeline writes them (migration 0003). */
@@ -124,7 +124,7 @@ export async function sampleGlb(): Promise<Buffer> {
   return Buffer.from(await new NodeIO().writeBinary(doc));
 }
 
-export async function listen(t: TestContext, deps: AppDeps): Promise<{ base: string; server: Server }> {
+export async function listen(t: TestContext, deps: AppContext): Promise<{ base: string; server: Server }> {
   const server = createServer(createApp(deps).callback());
   await new Promise<void>((resolve) => server.listen(0, resolve));
   t.after(async () => {

@@ -12,7 +12,7 @@ import { buildWeb } from '../../scripts/build-web.ts';
 import { readZip } from '../../server/downloads/zipStream.test.ts';
 import { uniqueEntryNames } from '../../server/downloads/zipStream.ts';
 import { CHANNEL_JOB_CHANGED, type JobChange } from '../../server/jobs/queue.ts';
-import { taskList } from '../../server/jobs/tasks.ts';
+import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
 import { listen } from './fixtures.ts';
 import { CHROMIUM, CHROMIUM_ARGS } from './pages.e2e.test.ts';

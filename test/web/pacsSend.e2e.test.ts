@@ -10,9 +10,8 @@ import { withTestDatabase, testAppDeps } from '../support/db.ts';
 import { freePort, hasOrthanc, startOrthanc } from '../support/orthanc.ts';
 import { makeSyntheticCt, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
-import { taskList } from '../../server/jobs/tasks.ts';
+import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
-import { PACS_EXPORT } from '../../server/pacs/exportStore.ts';
 import { readHeaderDataset } from '../../server/seg/dcmjsData.ts';
 import { insertResult, listen, sampleGlb } from './fixtures.ts';
 
@@ -57,7 +56,7 @@ test('Send to PACS on the files page: choose a node, the SEG arrives there over 
     const worker = new Worker({
       db,
       queue: deps.queue,
-      tasks: { [PACS_EXPORT]: all[PACS_EXPORT] },
+      tasks: { 'pacs-export': all['pacs-export'] },
       logger: deps.logger,
       concurrency: 2,
       pollIntervalMs: 100,

@@ -1,7 +1,7 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { state } from 'lit/decorators.js';
 import { fetchJson, postJson } from '../shared/api.ts';
-import type { PublicPacsNode } from '../../server/pacs/nodes.ts';
+import type { PublicPacsNode } from '../../server/config/pacsNodes.ts';
 
 interface Study {
   studyInstanceUid: string;

@@ -2,8 +2,8 @@ import { LitElement, css, html, nothing } from 'lit';
 import { property, state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
 import { fetchJson, postJson } from '../shared/api.ts';
-import type { PacsExport } from '../../server/pacs/exportStore.ts';
-import type { PublicPacsNode } from '../../server/pacs/nodes.ts';
+import type { PacsExport } from '../../server/results/pacsExports.ts';
+import type { PublicPacsNode } from '../../server/config/pacsNodes.ts';
 
 export type { PacsExport, PublicPacsNode };
 

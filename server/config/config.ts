@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { parsePacsNodes, PacsNodesError, type PacsNode } from './pacs/nodes.ts';
+import { parsePacsNodes, PacsNodesError, type PacsNode } from './pacsNodes.ts';
 
 /**
  * Settings come from the environment (CLI flags mirror them; see main.ts) and are read once, here,

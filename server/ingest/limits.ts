@@ -7,11 +7,9 @@ export const INGEST_LIMITS = {
   /** One STOW-RS request or upload form. */
   maxRequestBytes: 64 * 1024 ** 3,
   /**
-   * Instances being stored (fsync, rename, index) at once per request while the next parts are received.
-   * Each holds a closed temp file and its parsed header (its 128 KB head only until the header is parsed),
-   * so 64 cost little memory and let 32 index rows share a transaction while the next 32 arrive.
-   * 300-slice CT, one request, PGlite: 4 in flight with one transaction per instance 101 inst/s; 64 with
-   * group commit about 270 (same machine, Orthanc 140-180).
+   * Instances being stored (fsync, rename, index) at once per request while the next parts are received. Each
+   * holds a closed temp file and its parsed header, so 64 cost little memory and let 32 index rows share a commit
+   * while the next 32 arrive (docs/performance.md).
    */
   storeConcurrency: 64,
   /** Files per upload form. */

@@ -3,10 +3,8 @@ import type { Queue } from '../jobs/queue.ts';
 
 /**
  * The `pacs_exports` table (migration 0005): per result and node, the state of sending the result's
- * SEG there. The job queue holds the work; this row is what the results API shows.
+ * SEG there. The job queue holds the work (`pacs-export` jobs); this row is what the results API shows.
  */
-
-export const PACS_EXPORT = 'pacs-export';
 
 export type ExportState = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -90,7 +88,7 @@ export async function queueExport(
   const row = existing.rows[0];
   if (row && row.job_id && (row.state === 'queued' || row.state === 'running')) return row.job_id;
   const job = await queue.add(
-    PACS_EXPORT,
+    'pacs-export',
     { resultId, node },
     { maxAttempts: 5, key: `pacs-export:${resultId}:${node}` },
     db,

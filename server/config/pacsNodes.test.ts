@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../config.ts';
-import { publicNode } from './nodes.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { publicNode } from './pacsNodes.ts';
 
 const nodes = (value: unknown): string => JSON.stringify(value);
 

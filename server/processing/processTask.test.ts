@@ -6,13 +6,17 @@ import { makeSyntheticCt, writeSyntheticDicomSeries } from '../../test/support/s
 import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
 import { builtinEngine } from '../engines/builtin/builtinEngine.ts';
 import { errorLines, validateGltf } from '../mesh/gltfValidation.ts';
-import { listResults } from '../results/resultsStore.ts';
+import { listResults } from '../results/readResults.ts';
 import { readNifti, writeNifti } from '../volume/nifti.ts';
 import type { GatewayEvent } from '../events.ts';
 import type { Database } from '../db/database.ts';
 import { silentLogger } from '../log.ts';
-import { createProcessTask, parseProcessPayload, safeFileName, type ProcessPayload } from './processTask.ts';
-import { PermanentError, type TaskHelpers } from './task.ts';
+import type { ProcessPayload } from '../jobs/kinds.ts';
+import { safeFileName } from '../results/names.ts';
+import { parseProcessPayload } from './processPayload.ts';
+import { createProcessTask } from './processTask.ts';
+import type { TaskHelpers } from '../jobs/task.ts';
+import { PermanentError } from '../errors.ts';
 
 function helpersFor(
   db: Database,
@@ -47,7 +51,7 @@ for (const driver of testDatabases()) {
         input: { kind: 'volume-file', file: 'uploads/scan.nii.gz', originalName: 'scan.nii.gz' },
       };
       const job = await deps.queue.add('process', payload);
-      const task = createProcessTask(deps, { resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }) });
+      const task = createProcessTask(deps, { engine: builtinEngine, reason: 'test' });
       const progress: Array<[number, string]> = [];
       const log: string[] = [];
       await task(
@@ -116,7 +120,7 @@ for (const driver of testDatabases()) {
   test(`process task reads a DICOM series and fails bad inputs permanently with the reason (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
       const deps = await testAppDeps(db, t);
-      const task = createProcessTask(deps, { resolveEngine: async () => ({ engine: builtinEngine, reason: 'test' }) });
+      const task = createProcessTask(deps, { engine: builtinEngine, reason: 'test' });
       const ct = makeSyntheticCt({ dims: [64, 64, 24], spacing: [5.6, 5.6, 8], seed: 4 });
       const seriesDir = join(deps.dataDir, 'instances', 'series1');
       const files = await writeSyntheticDicomSeries(seriesDir, ct);

@@ -1,0 +1,73 @@
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NodeIO } from '@gltf-transform/core';
+import type { EngineResult } from '../engines/engine.ts';
+import { exportModels, type ExportSegment, type SegmentStats } from '../mesh/exportModels.ts';
+import { labelStats } from '../mesh/labelStats.ts';
+
+/**
+ * The models of a result: the engine's own glTF when it made one (Slicer's OpenAnatomy export), else meshes made
+ * from its label map here. Returns the structures with their statistics.
+ */
+export async function writeModels(opts: {
+  engineResult: EngineResult;
+  outDir: string;
+  name: string;
+  reduction: number;
+  signal: AbortSignal;
+  stage: (pct: number, status: string) => Promise<void>;
+}): Promise<SegmentStats[]> {
+  const { engineResult, outDir, name } = opts;
+  if (engineResult.gltfPath) {
+    await opts.stage(72, "taking the engine's glTF");
+    await copyFile(engineResult.gltfPath, join(outDir, `${name}.gltf`));
+    const io = new NodeIO();
+    const doc = await io.read(engineResult.gltfPath);
+    await writeFile(join(outDir, `${name}.glb`), await io.writeBinary(doc));
+    const segments = voxelStats(engineResult);
+    await writeFile(join(outDir, `${name}_segments.json`), `${JSON.stringify({ name, segments }, null, 2)}\n`);
+    return segments;
+  }
+  const exported = await exportModels({
+    labelMap: engineResult.labelMap,
+    segments: engineResult.segments as ExportSegment[],
+    outDir,
+    name,
+    reduction: opts.reduction,
+    signal: opts.signal,
+    onProgress: (f, status) => opts.stage(70 + f * 22, status),
+  });
+  return exported.segments;
+}
+
+/** Statistics of an engine's own glTF: the label map gives voxel counts; triangles are not re-counted. */
+function voxelStats(result: EngineResult): SegmentStats[] {
+  const stats = labelStats(result.labelMap);
+  const [sx, sy, sz] = result.labelMap.spacing;
+  const voxelMl = (sx * sy * sz) / 1000;
+  return result.segments
+    .filter((s) => stats.has(s.label))
+    .map((s) => {
+      const st = stats.get(s.label);
+      const voxels = st?.voxels ?? 0;
+      return {
+        label: s.label,
+        name: s.name,
+        color: s.color,
+        colorHex: `#${s.color
+          .map((c) =>
+            Math.round(c * 255)
+              .toString(16)
+              .padStart(2, '0'),
+          )
+          .join('')}`,
+        opacity: s.opacity ?? 1,
+        voxels,
+        volumeMl: Math.round(voxels * voxelMl * 1000) / 1000,
+        meshVolumeMl: 0,
+        triangles: 0,
+        bounds: { min: [0, 0, 0], max: [0, 0, 0] },
+        ...(s.totalSegmentatorId === undefined ? {} : { totalSegmentatorId: s.totalSegmentatorId }),
+      };
+    });
+}
