@@ -1,21 +1,30 @@
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import dcmjsDimse from 'dcmjs-dimse';
 import { commandPDataTf, encodeCommandSet } from './commandSet.ts';
 import { PduFramer } from './pduFramer.ts';
 import type { association, requests, responses } from 'dcmjs-dimse';
 
 /**
- * The one place that touches dcmjs-dimse directly. The package is a minified CommonJS bundle (only
- * a default import works from ESM) with a few things its typings leave out; everything the SCP
- * needs is re-exported here with proper types.
+ * The one place that touches dcmjs-dimse (the SCP here, the PACS clients in server/pacs/). The package is a
+ * minified CommonJS bundle (only a default import works from ESM) with a few things its typings leave out;
+ * everything the project uses is re-exported here with proper types. The version is pinned exactly in
+ * package.json: the functions below that reach into its internals return false when those are not as this
+ * version has them, and dcmjsDimse.test.ts fails then.
  */
-export const { Scp, Server, Dataset } = dcmjsDimse;
+export const { Scp, Server, Client, Dataset } = dcmjsDimse;
 export const { CEchoResponse, CStoreResponse } = dcmjsDimse.responses;
-export const { CEchoRequest, CStoreRequest } = dcmjsDimse.requests;
-export const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } =
+export const { CEchoRequest, CStoreRequest, CFindRequest, CGetRequest, CMoveRequest } = dcmjsDimse.requests;
+export const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason, Status } =
   dcmjsDimse.constants;
 
 export type Association = association.Association;
+export type DimseClient = InstanceType<typeof Client>;
+export type CFindRequestType = requests.CFindRequest;
+export type CGetRequestType = requests.CGetRequest;
+export type CMoveRequestType = requests.CMoveRequest;
+export type CGetResponseType = responses.CGetResponse;
+export type CMoveResponseType = responses.CMoveResponse;
 export type PresentationContext = association.PresentationContext;
 export type CEchoRequest = requests.CEchoRequest;
 export type CStoreRequest = requests.CStoreRequest;
@@ -119,6 +128,41 @@ export function replacePduAccumulator(network: object, socket: ScpSocket, onErro
       onError(err as Error);
     }
   });
+  return true;
+}
+
+/** The parts of a client's internal Network that C-GET receiving hooks into (not in its typings). */
+interface ClientNetwork {
+  socket?: Socket;
+  createStoreWritableStream(context: PresentationContext, request: CStoreRequest): Writable;
+  createDatasetFromStoreWritableStream(
+    writable: Writable,
+    context: PresentationContext,
+    callback: (dataset: InstanceType<typeof Dataset>) => void,
+  ): void;
+}
+
+/**
+ * Sends the data sets of C-STOREs a client receives (C-GET sub-operations) into writables the caller makes (an
+ * InstanceSpool on disk) instead of the library's in-memory collection; the library gets an empty placeholder
+ * data set once a writable has ended. Call after `send()` has built the client's network. Returns false,
+ * changing nothing, when the library's internals are not as this expects.
+ */
+export function receiveClientStores(
+  client: DimseClient,
+  create: (context: PresentationContext, request: CStoreRequest, socket: Socket | undefined) => Writable,
+): boolean {
+  const network = (client as unknown as { network?: ClientNetwork }).network;
+  if (
+    !network ||
+    typeof network.createStoreWritableStream !== 'function' ||
+    typeof network.createDatasetFromStoreWritableStream !== 'function'
+  )
+    return false;
+  network.createStoreWritableStream = (context, request) => create(context, request, network.socket);
+  network.createDatasetFromStoreWritableStream = (_writable, context, callback) => {
+    callback(new Dataset({}, context.getAcceptedTransferSyntaxUid()));
+  };
   return true;
 }
 

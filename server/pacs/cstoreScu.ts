@@ -1,5 +1,4 @@
-import dcmjsDimse from 'dcmjs-dimse';
-import { silenceLibraryLog } from '../dimse/dcmjsDimse.ts';
+import { Client, CStoreRequest, silenceLibraryLog, Status } from '../dimse/dcmjsDimse.ts';
 import { PacsError } from './dicomwebClient.ts';
 import type { PacsNode } from '../config/pacsNodes.ts';
 
@@ -15,9 +14,6 @@ export async function cStoreFile(
 ): Promise<void> {
   const dimse = node.dimse;
   if (!dimse) throw new PacsError(`PACS node "${node.name}" has no DIMSE address`, false);
-  const { Client } = dcmjsDimse;
-  const { CStoreRequest } = dcmjsDimse.requests;
-  const { Status } = dcmjsDimse.constants;
   signal?.throwIfAborted();
   // The library would log every PDU (with AE titles) to the console; we log the outcome ourselves.
   silenceLibraryLog();

@@ -1,9 +1,23 @@
-import type { Socket } from 'node:net';
-import type { Writable } from 'node:stream';
-import dcmjsDimse from 'dcmjs-dimse';
-import type { association, requests, responses } from 'dcmjs-dimse';
 import type { Staging } from '../storage/storage.ts';
-import { silenceLibraryLog } from '../dimse/dcmjsDimse.ts';
+import {
+  CFindRequest,
+  CGetRequest,
+  CMoveRequest,
+  CStoreResponse,
+  Client,
+  receiveClientStores,
+  silenceLibraryLog,
+  Status,
+  type Association,
+  type CFindRequestType,
+  type CGetRequestType,
+  type CGetResponseType,
+  type CMoveRequestType,
+  type CMoveResponseType,
+  type CStoreRequest as CStoreRequestType,
+  type CStoreResponseType,
+  type DimseClient,
+} from '../dimse/dcmjsDimse.ts';
 import { InstanceSpool } from '../dimse/instanceSpool.ts';
 import { part10Header } from '../dicom/part10Header.ts';
 import { StoreStatus } from '../dimse/storeStatus.ts';
@@ -19,31 +33,12 @@ import type { PacsNode } from '../config/pacsNodes.ts';
  * whether trying again can help.
  */
 
-const { Client, Dataset } = dcmjsDimse;
-const { CFindRequest, CGetRequest, CMoveRequest } = dcmjsDimse.requests;
-const { CStoreResponse } = dcmjsDimse.responses;
-const { Status } = dcmjsDimse.constants;
-
-type CStoreRequestType = requests.CStoreRequest;
-type CStoreResponseType = responses.CStoreResponse;
-type PresentationContext = association.PresentationContext;
-type AnyRequest = requests.CFindRequest | requests.CGetRequest | requests.CMoveRequest;
+type AnyRequest = CFindRequestType | CGetRequestType | CMoveRequestType;
 type StatusResponse = {
   getStatus(): number;
   getErrorComment?(): string | undefined;
   getDataset(): { getElements(): Record<string, unknown> } | undefined;
 };
-
-/** The parts of dcmjs-dimse's internal Network the C-GET receiver hooks into (not in its typings). */
-interface ClientNetwork {
-  socket?: Socket;
-  createStoreWritableStream(context: PresentationContext, request: CStoreRequestType): Writable;
-  createDatasetFromStoreWritableStream(
-    writable: Writable,
-    context: PresentationContext,
-    callback: (dataset: InstanceType<typeof Dataset>) => void,
-  ): void;
-}
 
 export type DimseElements = Record<string, unknown>;
 
@@ -81,7 +76,7 @@ function runAssociation(
   what: string,
   options: DimseOptions,
   onResponse: (response: StatusResponse) => void,
-  setup?: (client: InstanceType<typeof Client>) => void,
+  setup?: (client: DimseClient) => void,
 ): Promise<number> {
   const dimse = node.dimse;
   if (!dimse) return Promise.reject(new PacsError(`PACS node "${node.name}" has no DIMSE address`, false));
@@ -140,7 +135,7 @@ function runAssociation(
     });
     on('associationAccepted', (assoc) => {
       // A node that refuses the query/retrieve context accepts the association but cannot answer.
-      const a = assoc as association.Association;
+      const a = assoc as Association;
       const asked = request.getAffectedSopClassUid();
       const ok = a.getPresentationContexts().some((c) => {
         const ctx = a.getPresentationContext(c.id);
@@ -236,7 +231,7 @@ export async function cGet(
   let comment: string | undefined;
   let ownFailure: Error | undefined;
 
-  const setup = (client: InstanceType<typeof Client>): void => {
+  const setup = (client: DimseClient): void => {
     const on = client.on.bind(client) as (event: string, listener: (...args: unknown[]) => void) => void;
     on('cStoreRequest', (req, cb) => {
       const storeRequest = req as CStoreRequestType;
@@ -297,7 +292,7 @@ export async function cGet(
     what,
     options,
     (response) => {
-      const r = response as unknown as responses.CGetResponse;
+      const r = response as unknown as CGetResponseType;
       const s = response.getStatus();
       outcome.completed = r.getCompleted?.() ?? outcome.completed;
       outcome.failed = r.getFailures?.() ?? outcome.failed;
@@ -320,10 +315,8 @@ export async function cGet(
     for (const spool of spools.values()) await spool.discard().catch(() => undefined);
   });
 
-  function hookNetwork(client: InstanceType<typeof Client>): void {
-    const network = (client as unknown as { network?: ClientNetwork }).network;
-    if (!network) return;
-    network.createStoreWritableStream = (context, storeRequest) => {
+  function hookNetwork(client: DimseClient): void {
+    const hooked = receiveClientStores(client, (context, storeRequest, socket) => {
       const header = part10Header({
         sopClassUid: storeRequest.getAffectedSopClassUid(),
         sopInstanceUid: storeRequest.getAffectedSopInstanceUid(),
@@ -331,18 +324,15 @@ export async function cGet(
         sourceAeTitle: node.dimse?.aeTitle,
         receivingAeTitle: options.callingAeTitle,
       });
-      const socket = network.socket;
       const spool = new InstanceSpool(staging, header, {
         pause: () => socket?.pause(),
         resume: () => socket?.resume(),
       });
       spools.set(storeRequest, spool);
       return spool;
-    };
-    network.createDatasetFromStoreWritableStream = (_writable, context, callback) => {
-      // The library has ended the spool; the data set is in the spool file; the library only needs a placeholder to carry on.
-      callback(new Dataset({}, context.getAcceptedTransferSyntaxUid()));
-    };
+    });
+    if (!hooked)
+      ownFailure ??= new Error('dcmjs-dimse is not the version this server was built with (C-GET receiving)');
   }
 
   if (ownFailure) throw ownFailure;
@@ -380,7 +370,7 @@ export async function cMove(
   const outcome: CMoveOutcome = { completed: 0, failed: 0, warnings: 0, status: -1 };
   let comment: string | undefined;
   const status = await runAssociation(node, request, what, options, (response) => {
-    const r = response as unknown as responses.CMoveResponse;
+    const r = response as unknown as CMoveResponseType;
     const s = response.getStatus();
     outcome.completed = r.getCompleted?.() ?? outcome.completed;
     outcome.failed = r.getFailures?.() ?? outcome.failed;
