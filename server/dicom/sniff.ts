@@ -1,40 +1,17 @@
 import { gunzipSync, createGunzip } from 'node:zlib';
 
 /**
- * Recognises what a file is from its first bytes, never from its name: browsers and PACS exports name
- * files anything (`I10`, `IM-0001`, `scan.dcm` that is really a PNG).
+ * What the first bytes of a file say about DICOM (server/volume/formats.ts recognises every input format).
+ * Bytes to read to recognise a file (covers preamble + DICM and a NIfTI-2 header).
  */
-export type FileKind =
-  | { kind: 'dicom' }
-  | { kind: 'nifti'; gzip: boolean; version: 1 | 2 }
-  | { kind: 'nrrd'; gzip: false }
-  | { kind: 'zip' }
-  | { kind: 'unknown'; reason: string };
-
-/** Bytes to read before calling `sniff` (covers preamble + DICM and a NIfTI-2 header). */
 export const SNIFF_BYTES = 4096;
 
 export function isDicomPart10(head: Buffer): boolean {
   return head.length >= 132 && head.toString('latin1', 128, 132) === 'DICM';
 }
 
-function niftiVersion(h: Buffer): 1 | 2 | undefined {
-  if (h.length >= 348) {
-    const le = h.readInt32LE(0);
-    const be = h.readInt32BE(0);
-    const magic1 = h.toString('latin1', 344, 348);
-    if ((le === 348 || be === 348) && (magic1 === 'n+1\0' || magic1 === 'ni1\0')) return 1;
-  }
-  if (h.length >= 8) {
-    const le = h.readInt32LE(0);
-    const be = h.readInt32BE(0);
-    const magic2 = h.toString('latin1', 4, 8);
-    if ((le === 540 || be === 540) && (magic2 === 'n+2\0' || magic2 === 'ni2\0')) return 2;
-  }
-  return undefined;
-}
-
-function isGzip(h: Buffer): boolean {
+/** gzip's magic and its only compression method, deflate. */
+export function isGzip(h: Buffer): boolean {
   return h.length >= 3 && h[0] === 0x1f && h[1] === 0x8b && h[2] === 0x08;
 }
 
@@ -65,23 +42,6 @@ export async function gunzipHead(file: Buffer | NodeJS.ReadableStream, bytes = 6
     gunzip.on('error', finish);
     file.pipe(gunzip);
   });
-}
-
-/**
- * `head` = the first SNIFF_BYTES of the file; `gunzipped` = the first bytes of its gzip content when it
- * is gzip (see gunzipHead), so the NIfTI test runs on the inflated header.
- */
-export function sniff(head: Buffer, size: number, gunzipped?: Buffer): FileKind {
-  if (isDicomPart10(head)) return { kind: 'dicom' };
-  const v = niftiVersion(head);
-  if (v) return { kind: 'nifti', gzip: false, version: v };
-  if (head.toString('latin1', 0, 7) === 'NRRD000') return { kind: 'nrrd', gzip: false };
-  if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return { kind: 'zip' };
-  if (isGzip(head) && gunzipped) {
-    const gv = niftiVersion(gunzipped);
-    if (gv) return { kind: 'nifti', gzip: true, version: gv };
-  }
-  return { kind: 'unknown', reason: describeNonDicom(head, size, gunzipped) };
 }
 
 /** A specific sentence for a file that is not a DICOM Part 10 file. */

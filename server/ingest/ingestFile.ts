@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { InstanceRejectedError } from '../dicom/failure.ts';
-import { SNIFF_BYTES, gunzipHead, sniff, type FileKind } from '../dicom/sniff.ts';
+import { describeNonDicom } from '../dicom/sniff.ts';
+import { formatOf, readFileHead, stripFormatExtension, type InputFormat } from '../volume/formats.ts';
 import { INGEST_LIMITS } from './limits.ts';
 import type { ProcessPayload } from '../jobs/kinds.ts';
 import { safeBaseName } from '../results/names.ts';
@@ -52,52 +52,30 @@ export function displayName(name: string | undefined): string {
   return cleaned === '' ? '(unnamed file)' : cleaned;
 }
 
-async function readHead(file: string): Promise<{ head: Buffer; size: number }> {
-  const fh = await open(file, 'r');
-  try {
-    const size = (await fh.stat()).size;
-    const buf = Buffer.alloc(Math.min(SNIFF_BYTES, size));
-    await fh.read(buf, 0, buf.length, 0);
-    return { head: buf, size };
-  } finally {
-    await fh.close();
-  }
-}
-
-function stripVolumeExtension(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? name;
-  return base.replace(/\.(nii\.gz|nii|nrrd|nhdr|gz)$/i, '');
-}
-
-/** NRRD: refuse detached headers (the data file would have to come from elsewhere). */
-function nrrdProblem(head: Buffer): string | undefined {
-  const text = head.toString('latin1');
-  const end = text.search(/\r?\n\r?\n/);
-  const header = end >= 0 ? text.slice(0, end) : text;
-  if (/^data ?file\s*:/im.test(header))
-    return 'detached-header NRRD (it names a separate data file); save it as a single .nrrd file';
-  return undefined;
+/** A zip archive's local file header signature. */
+function isZip(head: Buffer): boolean {
+  return head.length >= 4 && head.readUInt32LE(0) === 0x04034b50;
 }
 
 async function acceptVolume(
   deps: UploadDeps,
   temp: string,
-  kind: Extract<FileKind, { kind: 'nifti' | 'nrrd' }>,
+  format: InputFormat,
+  head: Buffer,
   name: string,
 ): Promise<Accepted> {
-  const ext = kind.kind === 'nrrd' ? '.nrrd' : kind.gzip ? '.nii.gz' : '.nii';
   const id = randomUUID();
-  const key = volumeKey(id, ext);
+  const key = volumeKey(id, format.storedExtension?.(head) ?? '.nii');
   await syncFile(temp);
   await deps.storage.place(temp, key);
   const payload: ProcessPayload = {
-    name: safeBaseName(stripVolumeExtension(name), id),
+    name: safeBaseName(stripFormatExtension(name), id),
     input: { kind: 'volume-file', file: key, originalName: name },
   };
   const job = await deps.queue.add('process', payload);
   deps.events.emit({ type: 'ingest', files: 1 });
-  deps.logger.info({ jobId: job.id, format: kind.kind }, 'volume file accepted');
-  return { file: name, kind: 'volume', format: kind.kind, jobId: job.id };
+  deps.logger.info({ jobId: job.id, format: format.name }, 'volume file accepted');
+  return { file: name, kind: 'volume', format: format.name as 'nifti' | 'nrrd', jobId: job.id };
 }
 
 /**
@@ -114,61 +92,44 @@ export async function ingestFile(
 ): Promise<void> {
   let owned = true;
   try {
-    const { head, size } = await readHead(temp);
-    const gunzipped = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b ? await gunzipHead(head) : undefined;
-    const kind = sniff(head, size, gunzipped);
-    switch (kind.kind) {
-      case 'dicom': {
-        owned = false;
-        const s = await storeInstance(deps, { file: temp }, origin);
-        report.accepted.push({
-          file: name,
-          kind: 'dicom',
-          studyInstanceUid: s.studyInstanceUid,
-          seriesInstanceUid: s.seriesInstanceUid,
-          sopInstanceUid: s.sopInstanceUid,
-          volumeImage: s.volumeImage,
-        });
-        return;
-      }
-      case 'nifti': {
-        if (kind.version === 1 && gunzipped === undefined && head.toString('latin1', 344, 347) === 'ni1') {
-          report.rejected.push({
-            file: name,
-            reason: 'NIfTI header/image pair (.hdr/.img); save the volume as a single .nii or .nii.gz file',
-          });
-          return;
-        }
-        await checkFreeDisk(deps);
-        owned = false;
-        report.accepted.push(await acceptVolume(deps, temp, kind, name));
-        return;
-      }
-      case 'nrrd': {
-        const problem = nrrdProblem(head);
-        if (problem) {
-          report.rejected.push({ file: name, reason: problem });
-          return;
-        }
-        await checkFreeDisk(deps);
-        owned = false;
-        report.accepted.push(await acceptVolume(deps, temp, kind, name));
-        return;
-      }
-      case 'zip':
-        if (depth > 0) {
-          report.rejected.push({ file: name, reason: 'archive inside an archive: nested zip files are not opened' });
-          return;
-        }
-        await ingestZip(deps, temp, name, origin, report);
-        return;
-      case 'unknown':
-        report.rejected.push({
-          file: name,
-          reason: `${kind.reason}; accepted are DICOM files, zip archives of them, .nii, .nii.gz and .nrrd`,
-        });
-        return;
+    const file = await readFileHead(temp);
+    const format = formatOf(file);
+    if (format?.name === 'dicom') {
+      owned = false;
+      const s = await storeInstance(deps, { file: temp }, origin);
+      report.accepted.push({
+        file: name,
+        kind: 'dicom',
+        studyInstanceUid: s.studyInstanceUid,
+        seriesInstanceUid: s.seriesInstanceUid,
+        sopInstanceUid: s.sopInstanceUid,
+        volumeImage: s.volumeImage,
+      });
+      return;
     }
+    if (format?.read) {
+      const refusal = format.refusal?.(file.head, file.inflated);
+      if (refusal) {
+        report.rejected.push({ file: name, reason: refusal });
+        return;
+      }
+      await checkFreeDisk(deps);
+      owned = false;
+      report.accepted.push(await acceptVolume(deps, temp, format, file.head, name));
+      return;
+    }
+    if (isZip(file.head)) {
+      if (depth > 0) {
+        report.rejected.push({ file: name, reason: 'archive inside an archive: nested zip files are not opened' });
+        return;
+      }
+      await ingestZip(deps, temp, name, origin, report);
+      return;
+    }
+    report.rejected.push({
+      file: name,
+      reason: `${describeNonDicom(file.head, file.size, file.inflated)}; accepted are DICOM files, zip archives of them, .nii, .nii.gz and .nrrd`,
+    });
   } catch (e) {
     if (e instanceof InstanceRejectedError) {
       report.rejected.push({ file: name, reason: e.message });

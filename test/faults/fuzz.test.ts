@@ -10,7 +10,8 @@ import { ZipArchive } from 'archiver';
 import yauzl from 'yauzl';
 import { InstanceRejectedError } from '../../server/dicom/failure.ts';
 import { readInstanceHeader } from '../../server/dicom/readHeader.ts';
-import { gunzipHead, sniff, SNIFF_BYTES } from '../../server/dicom/sniff.ts';
+import { gunzipHead, SNIFF_BYTES } from '../../server/dicom/sniff.ts';
+import { formatOf } from '../../server/volume/formats.ts';
 import { MultipartRelatedTokenizer, MultipartSyntaxError } from '../../server/dicomweb/multipartRelated.ts';
 import { unsafeEntryName } from '../../server/ingest/ingestFile.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
@@ -251,11 +252,11 @@ test('fuzz: multipart/related tokenizer, DICOM header reader, sniffing and zip r
     await writeFile(file, data);
     try {
       const head = data.subarray(0, SNIFF_BYTES);
-      sniff(
+      formatOf({
         head,
-        data.length,
-        head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b ? await gunzipHead(head) : undefined,
-      );
+        size: data.length,
+        inflated: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b ? await gunzipHead(head) : undefined,
+      });
       await withTimeout(readInstanceHeader(file), `header case ${i}`);
     } catch (e) {
       if (!(e instanceof InstanceRejectedError))
