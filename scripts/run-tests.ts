@@ -1,6 +1,9 @@
 /**
- * Runs every `*.test.ts` under server/, test/, web-components/ and scripts/ with node's test runner.
- * Node 20's runner neither discovers .ts files nor expands globs, so the list is built here.
+ * Runs `*.test.ts` files with node's test runner (Node 20's runner neither discovers .ts files nor expands globs,
+ * so the list is built here). Two tiers:
+ * - `--unit` (npm run test:unit): the tests next to their modules under server/, web-components/, scripts/ and
+ *   bench/, which use no database, server, outside program or real data;
+ * - otherwise (npm test) those and the integration and peer tests under test/.
  * Usage: npm test [-- path-filter ...]   (filters keep files whose path contains any of them)
  */
 import { spawn } from 'node:child_process';
@@ -8,9 +11,13 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const roots = ['server', 'test', 'web-components', 'scripts', 'bench'];
-const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const args = process.argv.slice(2);
+const unit = args.includes('--unit');
+const roots = unit
+  ? ['server', 'web-components', 'scripts', 'bench']
+  : ['server', 'test', 'web-components', 'scripts', 'bench'];
+const filters = args.filter((a) => !a.startsWith('--'));
+const passThrough = args.filter((a) => a.startsWith('--') && a !== '--unit');
 
 function walk(dir: string, out: string[]): void {
   let entries: string[];

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { createApp } from './app.ts';
-import type { AppContext } from '../app/context.ts';
-import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { builtinEngine } from '../engines/builtin/builtinEngine.ts';
+import { createApp } from '../../server/http/app.ts';
+import type { AppContext } from '../../server/app/context.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
+import { builtinEngine } from '../../server/engines/builtin/builtinEngine.ts';
 
 async function serve(t: TestContext, deps: AppContext): Promise<string> {
   const server: Server = createServer(createApp(deps).callback());
@@ -93,7 +93,7 @@ for (const driver of testDatabases()) {
 }
 
 test('an unexpected error becomes a 500 without its message; the error is logged', async (t) => {
-  const { errorMiddleware } = await import('./errors.ts');
+  const { errorMiddleware } = await import('../../server/http/errors.ts');
   const Koa = (await import('koa')).default;
   const app = new Koa();
   const logged: string[] = [];

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, type Job } from './queue.ts';
-import { Worker } from './worker.ts';
-import type { TaskList } from './task.ts';
-import { PermanentError } from '../errors.ts';
-import { silentLogger } from '../log.ts';
-import type { Database } from '../db/database.ts';
-import { testDatabases, withTestDatabase } from '../../test/support/db.ts';
+import { Queue, type Job } from '../../server/jobs/queue.ts';
+import { Worker } from '../../server/jobs/worker.ts';
+import type { TaskList } from '../../server/jobs/task.ts';
+import { PermanentError } from '../../server/errors.ts';
+import { silentLogger } from '../../server/log.ts';
+import type { Database } from '../../server/db/database.ts';
+import { testDatabases, withTestDatabase } from '../support/db.ts';
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

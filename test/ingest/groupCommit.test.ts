@@ -2,16 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Database, Queryable, SqlValue } from '../db/database.ts';
-import { InstanceRejectedError, FailureReason } from '../dicom/failure.ts';
-import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { readInstanceHeader } from '../dicom/readHeader.ts';
-import { storeInstance, type InstanceSource } from './storeInstance.ts';
-import { StreamedInstanceFile } from './streamedFile.ts';
-import type { AppContext } from '../app/context.ts';
-import { IndexCommits, type IndexCommitsTuning } from './indexCommits.ts';
-import { DirectorySyncs } from '../storage/durableWrites.ts';
+import type { Database, Queryable, SqlValue } from '../../server/db/database.ts';
+import { InstanceRejectedError, FailureReason } from '../../server/dicom/failure.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { readInstanceHeader } from '../../server/dicom/readHeader.ts';
+import { storeInstance, type InstanceSource } from '../../server/ingest/storeInstance.ts';
+import { StreamedInstanceFile } from '../../server/ingest/streamedFile.ts';
+import type { AppContext } from '../../server/app/context.ts';
+import { IndexCommits, type IndexCommitsTuning } from '../../server/ingest/indexCommits.ts';
+import { DirectorySyncs } from '../../server/storage/durableWrites.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 8], seed: 5 });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { testAppDeps, withTestDatabase } from '../../test/support/db.ts';
-import { startTestServer } from '../../test/support/dicomweb.ts';
+import { testAppDeps, withTestDatabase } from '../support/db.ts';
+import { startTestServer } from '../support/dicomweb.ts';
 
 function assertSecurityHeaders(res: Response, what: string): void {
   const csp = res.headers.get('content-security-policy') ?? '';

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { dj, fetchBody, multipartRelated, startTestServer } from '../../test/support/dicomweb.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { FailureReason } from '../dicom/failure.ts';
-import { FAILURE_TEXT_TAG } from './stow.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
+import { dj, fetchBody, multipartRelated, startTestServer } from '../support/dicomweb.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { FailureReason } from '../../server/dicom/failure.ts';
+import { FAILURE_TEXT_TAG } from '../../server/dicomweb/stow.ts';
 
 const ct = makeSyntheticCt({ dims: [32, 32, 4], seed: 7 });
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { fetchBody, multipartRelated, startTestServer } from '../../test/support/dicomweb.ts';
-import { addToken, addUser, basic, bearer, login } from '../../test/support/auth.ts';
-import { makeSyntheticCt, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { insertResult } from '../../test/web/fixtures.ts';
-import { requiredAccess } from './accessRules.ts';
-import { safeNextPath } from './accessControl.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
+import { fetchBody, multipartRelated, startTestServer } from '../support/dicomweb.ts';
+import { addToken, addUser, basic, bearer, login } from '../support/auth.ts';
+import { makeSyntheticCt, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { insertResult } from '../web/fixtures.ts';
+import { requiredAccess } from '../../server/auth/accessRules.ts';
+import { safeNextPath } from '../../server/auth/accessControl.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 2], seed: 5 });
 

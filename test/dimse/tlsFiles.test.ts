@@ -5,9 +5,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError } from '../config/config.ts';
-import { hasProgram, requireOrSkip } from '../../test/support/requirements.ts';
-import { readDimseTls } from './tlsFiles.ts';
+import { ConfigError } from '../../server/config/config.ts';
+import { hasProgram, requireOrSkip } from '../support/requirements.ts';
+import { readDimseTls } from '../../server/dimse/tlsFiles.ts';
 
 const execFileAsync = promisify(execFile);
 

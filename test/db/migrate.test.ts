@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { loadMigrations, migrate } from './migrate.ts';
-import { openPgDatabase } from './pgDatabase.ts';
-import { openPgliteDatabase } from './pgliteDatabase.ts';
-import { silentLogger } from '../log.ts';
-import { dropSchema, TEST_DATABASE_URL } from '../../test/support/db.ts';
-import { requireOrSkip } from '../../test/support/requirements.ts';
+import { loadMigrations, migrate } from '../../server/db/migrate.ts';
+import { openPgDatabase } from '../../server/db/pgDatabase.ts';
+import { openPgliteDatabase } from '../../server/db/pgliteDatabase.ts';
+import { silentLogger } from '../../server/log.ts';
+import { dropSchema, TEST_DATABASE_URL } from '../support/db.ts';
+import { requireOrSkip } from '../support/requirements.ts';
 
 const all = loadMigrations();
 

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Database } from '../db/database.ts';
-import { openPgliteDatabase } from '../db/pgliteDatabase.ts';
-import { migrate } from '../db/migrate.ts';
-import { silentLogger } from '../log.ts';
-import { Queue } from './queue.ts';
-import type { TaskList } from './task.ts';
-import { Worker } from './worker.ts';
+import type { Database } from '../../server/db/database.ts';
+import { openPgliteDatabase } from '../../server/db/pgliteDatabase.ts';
+import { migrate } from '../../server/db/migrate.ts';
+import { silentLogger } from '../../server/log.ts';
+import { Queue } from '../../server/jobs/queue.ts';
+import type { TaskList } from '../../server/jobs/task.ts';
+import { Worker } from '../../server/jobs/worker.ts';
 
 /**
  * The worker with a database that stops answering for a while (a restart, as seen by the worker: every

@@ -3,11 +3,11 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { silentLogger } from '../log.ts';
-import { tempDataDir, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { verifyPassword } from './passwords.ts';
-import { findUserByName } from './store.ts';
-import { runUsersCommand } from './usersCommand.ts';
+import { silentLogger } from '../../server/log.ts';
+import { tempDataDir, testDatabases, withTestDatabase } from '../support/db.ts';
+import { verifyPassword } from '../../server/auth/passwords.ts';
+import { findUserByName } from '../../server/auth/store.ts';
+import { runUsersCommand } from '../../server/auth/usersCommand.ts';
 
 for (const driver of testDatabases()) {
   test(`users add / reset-password / list from the command line (${driver})`, async (t) => {
@@ -51,7 +51,7 @@ test('main.ts users add works against the embedded database', async (t) => {
   const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent' };
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, '..', 'main.ts'), 'users', 'add', 'recovery'],
+    ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'server', 'main.ts'), 'users', 'add', 'recovery'],
     { env },
   );
   assert.match(stdout, /^created recovery \(admin\); password: \S{20,}\n$/);

@@ -2,21 +2,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeSyntheticCt, writeSyntheticDicomSeries } from '../../test/support/syntheticCt.ts';
-import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { builtinEngine } from '../engines/builtin/builtinEngine.ts';
-import { errorLines, validateGltf } from '../mesh/gltfValidation.ts';
-import { listResults } from '../results/readResults.ts';
-import { readNifti, writeNifti } from '../volume/nifti.ts';
-import type { GatewayEvent } from '../events.ts';
-import type { Database } from '../db/database.ts';
-import { silentLogger } from '../log.ts';
-import type { ProcessPayload } from '../jobs/kinds.ts';
-import { safeFileName } from '../results/names.ts';
-import { parseProcessPayload } from './processPayload.ts';
-import { createProcessTask } from './processTask.ts';
-import type { TaskHelpers } from '../jobs/task.ts';
-import { PermanentError } from '../errors.ts';
+import { makeSyntheticCt, writeSyntheticDicomSeries } from '../support/syntheticCt.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
+import { builtinEngine } from '../../server/engines/builtin/builtinEngine.ts';
+import { errorLines, validateGltf } from '../../server/mesh/gltfValidation.ts';
+import { listResults } from '../../server/results/readResults.ts';
+import { readNifti, writeNifti } from '../../server/volume/nifti.ts';
+import type { GatewayEvent } from '../../server/events.ts';
+import type { Database } from '../../server/db/database.ts';
+import { silentLogger } from '../../server/log.ts';
+import type { ProcessPayload } from '../../server/jobs/kinds.ts';
+import { safeFileName } from '../../server/results/names.ts';
+import { parseProcessPayload } from '../../server/processing/processPayload.ts';
+import { createProcessTask } from '../../server/processing/processTask.ts';
+import type { TaskHelpers } from '../../server/jobs/task.ts';
+import { PermanentError } from '../../server/errors.ts';
 
 function helpersFor(
   db: Database,

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { withTestDatabase, testAppDeps } from '../../test/support/db.ts';
-import { insertResult, listen } from '../../test/web/fixtures.ts';
-import { readZip } from '../downloads/zipStream.test.ts';
-import { keyPath, loadOrCreateKey, signGrant } from '../downloads/signing.ts';
+import { withTestDatabase, testAppDeps } from '../support/db.ts';
+import { insertResult, listen } from '../web/fixtures.ts';
+import { readZip } from '../../server/downloads/zipStream.test.ts';
+import { keyPath, loadOrCreateKey, signGrant } from '../../server/downloads/signing.ts';
 
 test('results API lists results and serves only listed files as attachments', async (t) => {
   await withTestDatabase('pglite', t, async (db) => {

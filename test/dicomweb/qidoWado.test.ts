@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { testAppDeps, withTestDatabase } from '../../test/support/db.ts';
-import { dj, fetchBody, multipartRelated, startTestServer } from '../../test/support/dicomweb.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { MultipartRelatedTokenizer } from './multipartRelated.ts';
+import { testAppDeps, withTestDatabase } from '../support/db.ts';
+import { dj, fetchBody, multipartRelated, startTestServer } from '../support/dicomweb.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { MultipartRelatedTokenizer } from '../../server/dicomweb/multipartRelated.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 3], seed: 5 });
 

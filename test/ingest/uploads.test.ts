@@ -4,10 +4,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ZipArchive } from 'archiver';
-import { testAppDeps, withTestDatabase } from '../../test/support/db.ts';
-import { startTestServer } from '../../test/support/dicomweb.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import type { IngestReport } from './ingestFile.ts';
+import { testAppDeps, withTestDatabase } from '../support/db.ts';
+import { startTestServer } from '../support/dicomweb.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import type { IngestReport } from '../../server/ingest/ingestFile.ts';
 
 const ct = makeSyntheticCt({ dims: [24, 24, 3], seed: 3 });
 

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { testAppDeps, withTestDatabase } from '../../test/support/db.ts';
-import { dj, fetchBody, multipartRelated, startTestServer } from '../../test/support/dicomweb.ts';
-import { requireTestData, testDataPath } from '../../test/support/requirements.ts';
-import { FAILURE_TEXT_TAG } from '../dicomweb/stow.ts';
-import type { IngestReport } from './ingestFile.ts';
+import { testAppDeps, withTestDatabase } from '../support/db.ts';
+import { dj, fetchBody, multipartRelated, startTestServer } from '../support/dicomweb.ts';
+import { requireTestData, testDataPath } from '../support/requirements.ts';
+import { FAILURE_TEXT_TAG } from '../../server/dicomweb/stow.ts';
+import type { IngestReport } from '../../server/ingest/ingestFile.ts';
 
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];

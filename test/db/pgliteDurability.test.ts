@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { silentLogger } from '../log.ts';
-import { migrate } from './migrate.ts';
-import { openPgliteDatabase, walSyncer } from './pgliteDatabase.ts';
+import { silentLogger } from '../../server/log.ts';
+import { migrate } from '../../server/db/migrate.ts';
+import { openPgliteDatabase, walSyncer } from '../../server/db/pgliteDatabase.ts';
 
 test('a committed write on the embedded database is fsynced (its WAL) before it resolves', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ag-pglite-'));

@@ -1,17 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat, writeFile } from 'node:fs/promises';
-import { Queue } from '../jobs/queue.ts';
-import type { TaskHelpers, TaskJob } from '../jobs/task.ts';
-import { silentLogger } from '../log.ts';
-import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { storeInstance } from './storeInstance.ts';
-import type { ProcessPayload, SeriesStablePayload } from '../jobs/kinds.ts';
-import { createProcessJobForSeries } from '../series/processJobForSeries.ts';
-import { seriesStableTask } from '../series/seriesStableTask.ts';
-import { SeriesStablePushes } from '../series/seriesStableTimer.ts';
-import type { AppContext } from '../app/context.ts';
+import { Queue } from '../../server/jobs/queue.ts';
+import type { TaskHelpers, TaskJob } from '../../server/jobs/task.ts';
+import { silentLogger } from '../../server/log.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { storeInstance } from '../../server/ingest/storeInstance.ts';
+import type { ProcessPayload, SeriesStablePayload } from '../../server/jobs/kinds.ts';
+import { createProcessJobForSeries } from '../../server/series/processJobForSeries.ts';
+import { seriesStableTask } from '../../server/series/seriesStableTask.ts';
+import { SeriesStablePushes } from '../../server/series/seriesStableTimer.ts';
+import type { AppContext } from '../../server/app/context.ts';
 
 const ct = makeSyntheticCt({ dims: [16, 16, 4], seed: 11 });
 

@@ -3,20 +3,20 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { testAppDeps, testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../../test/support/syntheticCt.ts';
-import { builtinEngine } from '../engines/builtin/builtinEngine.ts';
-import type { AppContext } from '../app/context.ts';
-import type { ProcessPayload } from '../jobs/kinds.ts';
-import { createProcessJobForSeries } from '../series/processJobForSeries.ts';
-import { storeInstance } from '../ingest/storeInstance.ts';
-import { createProcessTask } from '../processing/processTask.ts';
-import type { TaskHelpers } from '../jobs/task.ts';
-import { silentLogger } from '../log.ts';
-import { listResults } from '../results/readResults.ts';
-import { recordResult } from '../results/resultsStore.ts';
-import { deleteSeriesInputs, inputIdentities } from './inputs.ts';
-import { sweepRetentionTask } from './sweepRetention.ts';
+import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
+import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { builtinEngine } from '../../server/engines/builtin/builtinEngine.ts';
+import type { AppContext } from '../../server/app/context.ts';
+import type { ProcessPayload } from '../../server/jobs/kinds.ts';
+import { createProcessJobForSeries } from '../../server/series/processJobForSeries.ts';
+import { storeInstance } from '../../server/ingest/storeInstance.ts';
+import { createProcessTask } from '../../server/processing/processTask.ts';
+import type { TaskHelpers } from '../../server/jobs/task.ts';
+import { silentLogger } from '../../server/log.ts';
+import { listResults } from '../../server/results/readResults.ts';
+import { recordResult } from '../../server/results/resultsStore.ts';
+import { deleteSeriesInputs, inputIdentities } from '../../server/retention/inputs.ts';
+import { sweepRetentionTask } from '../../server/retention/sweepRetention.ts';
 
 function helpers(deps: AppContext, log: string[] = []): TaskHelpers {
   return {

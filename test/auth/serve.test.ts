@@ -4,10 +4,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDataDir } from '../../test/support/db.ts';
-import { hasProgram, requireOrSkip } from '../../test/support/requirements.ts';
-import { startServerProcess } from '../../test/support/serverProcess.ts';
-import { INITIAL_PASSWORD_FILE } from './firstAdmin.ts';
+import { tempDataDir } from '../support/db.ts';
+import { hasProgram, requireOrSkip } from '../support/requirements.ts';
+import { startServerProcess } from '../support/serverProcess.ts';
+import { INITIAL_PASSWORD_FILE } from '../../server/auth/firstAdmin.ts';
 
 interface Reply {
   status: number;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withTestDatabase, testAppDeps } from '../../test/support/db.ts';
-import { insertJob, listen } from '../../test/web/fixtures.ts';
+import { withTestDatabase, testAppDeps } from '../support/db.ts';
+import { insertJob, listen } from '../web/fixtures.ts';
 
 /** Reads Server-Sent Events from a fetch body until `until` says stop. */
 async function readEvents(

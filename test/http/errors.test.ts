@@ -3,8 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import Koa from 'koa';
-import { errorMiddleware } from './errors.ts';
-import { httpError } from '../errors.ts';
+import { errorMiddleware } from '../../server/http/errors.ts';
+import { httpError } from '../../server/errors.ts';
 
 test('the error handler sees the response status, so a full disk can be logged as a condition, not a bug', async (t) => {
   const app = new Koa();
