@@ -4,7 +4,7 @@
  * strict CSP. Every value that reaches the markup goes through `escapeHtml`.
  */
 
-import { formatBytes } from '../../web-components/shared/format.ts';
+import { formatBytes } from './formatBytes.ts';
 
 export interface PhoneFile {
   name: string;

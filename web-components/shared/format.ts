@@ -1,17 +1,7 @@
 /** Display formatting shared by the pages. Pure functions: tested in node (format.test.ts). */
 
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return '–';
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
+// The phone page is rendered by the server, so byte sizes are formatted there and here alike.
+export { formatBytes } from '../../server/downloads/formatBytes.ts';
 
 /** "4 s", "2 min 05 s", "1 h 03 min". */
 export function formatDuration(ms: number): string {
