@@ -1,5 +1,13 @@
 import type { Vec3, VoxelArray } from '../../volume/volume.ts';
-import { componentsOfRuns, fillHolesPerSlice, fillRunHoles, keptRuns, paintComponents, runsAbove, type Components } from './components.ts';
+import {
+  componentsOfRuns,
+  fillHolesPerSlice,
+  fillRunHoles,
+  keptRuns,
+  paintComponents,
+  runsAbove,
+  type Components,
+} from './components.ts';
 import { axialPlanes } from './planes.ts';
 
 /**

@@ -107,7 +107,8 @@ function pass3(src: Uint8Array, dst: Uint8Array, p: Planes, alongU: boolean, dil
         const down = b < nv - 1 ? sv : 0;
         // At the plane's first or last line the missing neighbour is the edge value: itself for dilation, set for erosion.
         if (dilate) for (let i = row; i < end; i += su) dst[i] = src[i + up] | src[i] | src[i + down];
-        else if (up !== 0 && down !== 0) for (let i = row; i < end; i += su) dst[i] = src[i + up] & src[i] & src[i + down];
+        else if (up !== 0 && down !== 0)
+          for (let i = row; i < end; i += su) dst[i] = src[i + up] & src[i] & src[i + down];
         else for (let i = row; i < end; i += su) dst[i] = (up ? src[i + up] : 1) & src[i] & (down ? src[i + down] : 1);
       }
     }
@@ -133,7 +134,7 @@ export function findBone(
   const textured = R.textureSigmas * noiseHu;
 
   // 1. Dense and textured voxels of the body; `lines` marks the in-plane lines (w, b) near any.
-  let mask = new Uint8Array(n);
+  const mask = new Uint8Array(n);
   const lines = new Uint8Array(p.count * p.nv);
   const ny = dims[1];
   for (let w = 0; w < p.count; w++) {
@@ -162,19 +163,19 @@ export function findBone(
   // The closing reaches one line further each way.
   for (let w = 0; w < p.count; w++) {
     const l = w * p.nv;
-    for (let b = 0; b < p.nv; b++) if (lines[l + b] & 1) {
-      if (b > 0) lines[l + b - 1] |= 2;
-      if (b < p.nv - 1) lines[l + b + 1] |= 2;
-    }
+    for (let b = 0; b < p.nv; b++)
+      if (lines[l + b] & 1) {
+        if (b > 0) lines[l + b - 1] |= 2;
+        if (b < p.nv - 1) lines[l + b + 1] |= 2;
+      }
   }
 
   // 2. Closing (3x3 in-plane), kept within the body.
-  let scratch = new Uint8Array(n);
+  const scratch = new Uint8Array(n);
   pass3(mask, scratch, p, true, true, lines);
   pass3(scratch, mask, p, false, true, lines);
   pass3(mask, scratch, p, true, false, lines);
   pass3(scratch, mask, p, false, false, lines);
-  scratch = new Uint8Array(0);
   for (let w = 0; w < p.count; w++)
     for (let b = 0; b < p.nv; b++) {
       if (!lines[w * p.nv + b]) continue;
@@ -249,8 +250,7 @@ export function findBone(
       const marrow =
         !foreign[c] &&
         mean >= R.airBelowHu &&
-        (mean < R.fatBelowHu ||
-          (mean >= R.softTissueBelowHu && rough[c] / holes.sizes[c] > R.marrowTexturedFraction));
+        (mean < R.fatBelowHu || (mean >= R.softTissueBelowHu && rough[c] / holes.sizes[c] > R.marrowTexturedFraction));
       if (marrow) {
         fill[c] = 1;
         marrowVoxels += holes.sizes[c];
@@ -272,7 +272,6 @@ export function findBone(
       for (let b = 0; b < p.nv; b++) if (lines[w * p.nv + b]) rowsWithBone[axis === 2 ? w * ny + b : b * ny + w] = 1;
   }
   const parts = componentsOfRuns(maskRuns(mask, dims, signal, rowsWithBone), dims, signal);
-  mask = new Uint8Array(0);
   const keep = new Uint8Array(parts.count);
   let voxels = 0;
   let specksDropped = 0;

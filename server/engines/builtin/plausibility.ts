@@ -8,10 +8,7 @@ import type { Volume } from '../../volume/volume.ts';
  * such scale at all. Both get the body outline only, and the result says why.
  */
 
-export type ValueScale =
-  | { kind: 'hu' }
-  | { kind: 'not-hu'; reason: string }
-  | { kind: 'mr'; reason: string };
+export type ValueScale = { kind: 'hu' } | { kind: 'not-hu'; reason: string } | { kind: 'mr'; reason: string };
 
 export const HU_CHECK = {
   /** Air (outside the patient, lungs, the field-of-view padding) is about -1000 HU. */

@@ -21,7 +21,10 @@ export function referenceClassIds(structure: Structure): number[] {
 /**
  * The reference's label at each voxel of `grid` (nearest voxel centre, 0 outside the reference).
  */
-export function resampleToGrid(reference: LabelMap | Volume, grid: Pick<Volume, 'dims' | 'spacing' | 'origin' | 'direction'>): Uint8Array {
+export function resampleToGrid(
+  reference: LabelMap | Volume,
+  grid: Pick<Volume, 'dims' | 'spacing' | 'origin' | 'direction'>,
+): Uint8Array {
   const [nx, ny, nz] = grid.dims;
   const out = new Uint8Array(nx * ny * nz);
   const [rx, ry, rz] = reference.dims;
@@ -36,7 +39,9 @@ export function resampleToGrid(reference: LabelMap | Volume, grid: Pick<Volume, 
       ) / reference.spacing[b],
   );
   // step[a][b]: change of reference index b per step along our axis a.
-  const step = [0, 1, 2].map((a) => [0, 1, 2].map((b) => (dot(gDir[a], rDir[b]) * grid.spacing[a]) / reference.spacing[b]));
+  const step = [0, 1, 2].map((a) =>
+    [0, 1, 2].map((b) => (dot(gDir[a], rDir[b]) * grid.spacing[a]) / reference.spacing[b]),
+  );
   const data = reference.data;
   let i = 0;
   for (let z = 0; z < nz; z++)

@@ -34,8 +34,18 @@ const SEGMENTS: Record<keyof typeof BUILTIN_LABELS, ExportSegment> = {
     opacity: 0.3,
     algorithm: BUILTIN_ALGORITHM,
   },
-  lung: { label: BUILTIN_LABELS.lung, name: 'lungs', color: [197 / 255, 165 / 255, 145 / 255], algorithm: BUILTIN_ALGORITHM },
-  bone: { label: BUILTIN_LABELS.bone, name: 'bone', color: [241 / 255, 214 / 255, 145 / 255], algorithm: BUILTIN_ALGORITHM },
+  lung: {
+    label: BUILTIN_LABELS.lung,
+    name: 'lungs',
+    color: [197 / 255, 165 / 255, 145 / 255],
+    algorithm: BUILTIN_ALGORITHM,
+  },
+  bone: {
+    label: BUILTIN_LABELS.bone,
+    name: 'bone',
+    color: [241 / 255, 214 / 255, 145 / 255],
+    algorithm: BUILTIN_ALGORITHM,
+  },
 };
 
 export interface BodySegmentation {
@@ -110,7 +120,9 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
   }
   const parts =
     `${body.partsMl.length} part${body.partsMl.length === 1 ? '' : 's'} (${body.partsMl.map((ml) => `${ml.toFixed(0)} mL`).join(', ')})` +
-    (body.thinDropped > 0 ? `; ${body.thinDropped} thin object${body.thinDropped === 1 ? '' : 's'} outside it left out (table, holders)` : '');
+    (body.thinDropped > 0
+      ? `; ${body.thinDropped} thin object${body.thinDropped === 1 ? '' : 's'} outside it left out (table, holders)`
+      : '');
   notes.push(`body: ${parts}`);
 
   if (kind === 'mr') {
@@ -123,11 +135,21 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
     return done();
   }
 
-  const lungs = findLungs(data, dims, spacing, labels, BUILTIN_LABELS.body, BUILTIN_LABELS.lung, body.span, signal);
+  const lungs = findLungs(
+    data,
+    dims,
+    spacing,
+    labels,
+    BUILTIN_LABELS.body,
+    BUILTIN_LABELS.lung,
+    axis,
+    body.span,
+    signal,
+  );
   const bone = findBone(data, dims, spacing, axis, labels, BUILTIN_LABELS.body, BUILTIN_LABELS.bone, body.span, signal);
   notes.push(
     `CT: lungs ${(lungs.voxels * voxelMl).toFixed(0)} mL in ${lungs.components} part(s) ` +
-      `(${lungs.gasPockets} gas pockets of 1 mL or more and ${lungs.boneWalled} bone-walled air spaces of ${lungs.boneWalledMl.toFixed(0)} mL left out), ` +
+      `(${lungs.gasPockets} gas pockets of 1 mL or more and ${lungs.notInChest} air spaces of ${lungs.notInChestMl.toFixed(0)} mL outside a chest left out), ` +
       `bone ${(bone.voxels * voxelMl).toFixed(0)} mL with ${(bone.marrowVoxels * voxelMl).toFixed(0)} mL enclosed marrow ` +
       `(noise ${bone.noiseHu.toFixed(0)} HU; ${bone.holesRejected} enclosed regions not marrow; ${bone.specksDropped} specks under ${BONE_RULES.minIslandMl} mL dropped)`,
   );
@@ -140,7 +162,7 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
   if (lungs.voxels > 0)
     segments.push({
       ...SEGMENTS.lung,
-      note: `Air-filled lung and airways inside the chest (below ${LUNG_RULES.airBelowHu} HU), both lungs as one structure; bowel gas and bone-walled air (sinuses) left out. Not split into lobes.`,
+      note: `Air-filled lung and airways inside the chest (below ${LUNG_RULES.airBelowHu} HU), both lungs as one structure; bowel gas and air in a head (sinuses) left out. Not split into lobes.`,
     });
   if (bone.voxels > 0)
     segments.push({
