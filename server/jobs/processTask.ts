@@ -8,6 +8,7 @@ import { EmptySegmentationError, exportModels, type ExportSegment, type SegmentS
 import { labelStats } from '../mesh/labelStats.ts';
 import { prepareMeshThreads } from '../mesh/meshPool.ts';
 import { getResult, recordResult, resultIdForJob } from '../results/resultsStore.ts';
+import { annotateSegments, writeSegmentNotes, type Annotated } from '../results/segmentNotes.ts';
 import type { ReadSeries } from '../seg/segFromSeries.ts';
 import { queueRuleExports, writeSegStep } from '../seg/segStep.ts';
 import { deleteSeriesInputs, deleteVolumeInput, fileIdentities, type FileIdentity } from '../retention/inputs.ts';
@@ -330,7 +331,7 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
       volume = undefined;
       for (const [tool, version] of Object.entries(engineResult.versions ?? {})) helpers.log(`${tool} ${version}`);
 
-      let segments: SegmentStats[];
+      let segments: Array<Annotated<SegmentStats>>;
       if (engineResult.gltfPath) {
         await stage(72, "taking the engine's glTF");
         await copyFile(engineResult.gltfPath, join(tmpDir, `${name}.gltf`));
@@ -351,6 +352,9 @@ export function createProcessTask(deps: AppDeps, options: ProcessTaskOptions = {
         });
         segments = exported.segments;
       }
+      // The engine's quality notes and algorithm per segment go into the result, its JSON and the SEG.
+      segments = annotateSegments(segments, engineResult.segments);
+      await writeSegmentNotes(join(tmpDir, `${name}_segments.json`), segments);
       helpers.log(
         `${segments.length} structures: ${segments.map((s) => `${s.name} ${s.volumeMl.toFixed(1)} mL`).join(', ')}`,
       );
