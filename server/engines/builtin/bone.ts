@@ -21,13 +21,13 @@ import { axialPlanes, type Planes } from './planes.ts';
  */
 
 export const BONE_RULES = {
-  denseAboveHu: 200,
+  denseAboveHu: 450,
   textureFromHu: 120,
   textureSigmas: 2,
-  /** A hole's voxels are textured when their local spread exceeds this many noise sigmas... */
-  marrowTextureSigmas: 1,
-  /** ...and a hole is textured marrow when more than half of its voxels are. */
-  marrowTexturedFraction: 0.5,
+  /** A hole's voxels are textured when their local spread exceeds this many noise sigmas (noise alone: 2%)... */
+  marrowTextureSigmas: 1.5,
+  /** ...and a hole is textured marrow when more than this share of its voxels are. */
+  marrowTexturedFraction: 0.25,
   airBelowHu: -200,
   fatBelowHu: -20,
   softTissueBelowHu: 60,

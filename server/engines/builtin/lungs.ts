@@ -12,7 +12,8 @@ import { axialPlanes } from './planes.ts';
  *   by the skull: in the axial plane where such a region is widest, dense bone (above `boneHu`) is
  *   8-11% of the body's cross-section (GE head CT, Philips head phantom), whereas a chest or upper
  *   abdomen is mostly soft tissue and air (under 1% at the lung bases of TotalSegmentator's example
- *   CT, a few percent where the ribs are); so is a limb, ringed by no skull but centred on thick bone;
+ *   CT, a few percent where the ribs are); an adult trunk's cross-section (over 350 cm², a head's is
+ *   200-300) passes whatever its bone, as the shoulder girdle can weigh in at the lung apices;
  * - small pockets (under `minLungMl`) are noise, gas or a trapped air bubble.
  */
 
@@ -25,8 +26,10 @@ export const LUNG_RULES = {
   /** Components smaller than this fraction of the largest are not a second lung. */
   secondLungFraction: 0.1,
   boneHu: 300,
-  /** More dense bone than this share of the body's cross-section where the region is widest: not a chest. */
+  /** More dense bone than this share of the body's cross-section where the region is widest: not a chest... */
   maxBoneShareOfSection: 0.05,
+  /** ...unless that cross-section is an adult trunk's (a head's is 200-300 cm²), where shoulder girdle and ribs weigh in. */
+  minTrunkSectionCm2: 350,
 } as const;
 
 export interface LungResult {
@@ -86,7 +89,7 @@ export function findLungs(
   for (let i = 0; i < air.runComponent.length; i++) pureAir[air.runComponent[i]] += pureCounts[i];
   const big = (c: number): boolean => air.sizes[c] * voxelMl >= LUNG_RULES.minLungMl;
   const gas = (c: number): boolean => pureAir[c] / air.sizes[c] >= LUNG_RULES.maxPureAirFraction;
-  const inChest = chestTest(data, dims, axis, labels, air, (c) => big(c) && !gas(c));
+  const inChest = chestTest(data, dims, spacing, axis, labels, air, (c) => big(c) && !gas(c));
   let largest = 0;
   for (let c = 0; c < air.count; c++) if (big(c) && !gas(c) && inChest[c]) largest = Math.max(largest, air.sizes[c]);
   const keep = new Uint8Array(air.count);
@@ -112,13 +115,15 @@ export function findLungs(
 function chestTest(
   data: VoxelArray,
   dims: Vec3,
+  spacing: Vec3,
   axis: 0 | 1 | 2,
   labels: Uint8Array,
   air: Components,
   check: (c: number) => boolean,
 ): Uint8Array {
   const ny = dims[1];
-  const p = axialPlanes(dims, [1, 1, 1], axis);
+  const p = axialPlanes(dims, spacing, axis);
+  const { du, dv } = p;
   const planes = p.count;
   const result = new Uint8Array(air.count);
   const area = new Float64Array(planes);
@@ -145,7 +150,11 @@ function chestTest(
         section++;
         if (data[i] > LUNG_RULES.boneHu) bone++;
       }
-    result[c] = section > 0 && bone / section <= LUNG_RULES.maxBoneShareOfSection ? 1 : 0;
+    const cm2 = (section * du * dv) / 100;
+    result[c] =
+      section > 0 && (bone / section <= LUNG_RULES.maxBoneShareOfSection || cm2 >= LUNG_RULES.minTrunkSectionCm2)
+        ? 1
+        : 0;
   }
   return result;
 }
