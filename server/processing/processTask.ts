@@ -23,6 +23,7 @@ import { writeNifti } from '../volume/nifti.ts';
 import { releaseVoxels } from '../volume/releaseVoxels.ts';
 import type { Volume } from '../volume/volume.ts';
 import { writeModels } from './models.ts';
+import { annotateSegments, writeSegmentNotes } from './segmentNotes.ts';
 import { inputKeys, parseProcessPayload, sourceOf } from './processPayload.ts';
 import { readInput } from './readInput.ts';
 
@@ -142,14 +143,19 @@ export function createProcessTask(deps: ProcessDeps, chosen: ChosenEngine): Task
       volume = undefined;
       for (const [tool, version] of Object.entries(engineResult.versions ?? {})) helpers.log(`${tool} ${version}`);
 
-      const segments = await writeModels({
-        engineResult,
-        outDir,
-        name,
-        reduction: config.meshReduction,
-        signal: helpers.signal,
-        stage,
-      });
+      // The engine's quality notes and algorithm per segment go into the result, its JSON and the SEG.
+      const segments = annotateSegments(
+        await writeModels({
+          engineResult,
+          outDir,
+          name,
+          reduction: config.meshReduction,
+          signal: helpers.signal,
+          stage,
+        }),
+        engineResult.segments,
+      );
+      await writeSegmentNotes(join(outDir, `${name}_segments.json`), segments);
       helpers.log(
         `${segments.length} structures: ${segments.map((s) => `${s.name} ${s.volumeMl.toFixed(1)} mL`).join(', ')}`,
       );

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { segmentBody } from '../engines/builtin/segmentBody.ts';
+import { BUILTIN_ALGORITHM, segmentBody } from '../engines/builtin/segmentBody.ts';
 import { TOTAL_SEGMENTATOR_CLASSES } from '../mesh/totalSegmentatorClasses.ts';
 import type { LabelMap, Mat3, Vec3 } from '../volume/volume.ts';
 import { tempDataDir } from '../../test/support/db.ts';
@@ -94,6 +94,15 @@ test('SEG of a synthetic CT: one segment per label, coded, only non-empty frames
     first(byName.get('lungs') as Item, 'SegmentedPropertyCategoryCodeSequence').CodingSchemeDesignator,
     'SCT',
   );
+  // Built-in segments name their algorithm and its version (Segment Description macro, CID 7162 family).
+  for (const s of segments) {
+    assert.equal(s.SegmentAlgorithmType, 'AUTOMATIC');
+    assert.equal(s.SegmentAlgorithmName, BUILTIN_ALGORITHM.name);
+    const id = first(s, 'SegmentationAlgorithmIdentificationSequence');
+    assert.equal(id.AlgorithmName, BUILTIN_ALGORITHM.name);
+    assert.equal(id.AlgorithmVersion, BUILTIN_ALGORITHM.version);
+    assert.equal(first(id, 'AlgorithmFamilyCodeSequence').CodeValue, '123104');
+  }
 
   // Referenced Series Sequence lists every source instance.
   const refSeries = first(dataset, 'ReferencedSeriesSequence');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/part10Header.ts';
 import { column } from '../volume/geometry.ts';
-import type { LabelMap, Rgb } from '../volume/volume.ts';
+import type { LabelMap, Rgb, SegmentAlgorithm } from '../volume/volume.ts';
 import { writePart10, type NaturalDataset } from './dcmjsData.ts';
 import { UNKNOWN_TERMINOLOGY, terminologyFor, type CodedConcept } from './terminology.ts';
 
@@ -23,6 +23,8 @@ export interface SegSegment {
   label: number;
   name: string;
   color?: Rgb | number[];
+  /** How this segment was made; without it, AUTOMATIC by `SegOptions.algorithmName`. */
+  algorithm?: SegmentAlgorithm;
 }
 
 export interface SegSourceSeries {
@@ -238,8 +240,8 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     const item: NaturalDataset = {
       SegmentNumber: segmentNumbers.get(s.label),
       SegmentLabel: truncate(s.name, 64),
-      SegmentAlgorithmType: 'AUTOMATIC',
-      SegmentAlgorithmName: truncate(opts.algorithmName, 64),
+      SegmentAlgorithmType: s.algorithm?.type ?? 'AUTOMATIC',
+      SegmentAlgorithmName: truncate(s.algorithm?.name ?? opts.algorithmName, 64),
       SegmentedPropertyCategoryCodeSequence: [code(t.category)],
       SegmentedPropertyTypeCodeSequence: [
         t.typeModifier
@@ -252,6 +254,18 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
         t.regionModifier
           ? { ...code(t.region), AnatomicRegionModifierSequence: [code(t.regionModifier)] }
           : code(t.region),
+      ];
+    }
+    if (s.algorithm) {
+      // PS3.3 C.8.20.2: the algorithm's identity and version, family from CID 7162 (thresholds, closing, hole filling).
+      item.SegmentationAlgorithmIdentificationSequence = [
+        {
+          AlgorithmFamilyCodeSequence: [
+            { CodeValue: '123104', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Morphological Operations' },
+          ],
+          AlgorithmName: truncate(s.algorithm.name, 64),
+          AlgorithmVersion: truncate(s.algorithm.version, 64),
+        },
       ];
     }
     if (s.color && s.color.length >= 3) item.RecommendedDisplayCIELabValue = rgbToDicomLab(s.color);

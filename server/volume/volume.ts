@@ -49,6 +49,17 @@ export interface Segment {
   opacity?: number;
   /** TotalSegmentator class id when the label came from TotalSegmentator. */
   totalSegmentatorId?: number;
+  /** What the segment holds and how far it can be trusted, in a sentence or two, for people. */
+  note?: string;
+  /** How it was made, for a DICOM SEG's Segment Algorithm Type, Name and Version. */
+  algorithm?: SegmentAlgorithm;
+}
+
+export interface SegmentAlgorithm {
+  /** DICOM Segment Algorithm Type: AUTOMATIC without user input, SEMIAUTOMATIC with. */
+  type: 'AUTOMATIC' | 'SEMIAUTOMATIC';
+  name: string;
+  version: string;
 }
 
 export const IDENTITY_DIRECTION: Mat3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];

@@ -99,3 +99,11 @@ export function assertSameVolume(a: Volume, b: Volume, tol = 1e-4): void {
   for (let i = 0; i < a.data.length; i++)
     if (a.data[i] !== b.data[i]) assert.fail(`voxel ${i}: ${a.data[i]} vs ${b.data[i]}`);
 }
+
+/** Millilitres per label of a label map. */
+export function labelVolumesMl(labels: ArrayLike<number>, spacing: [number, number, number]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (let i = 0; i < labels.length; i++) if (labels[i]) counts[labels[i]] = (counts[labels[i]] ?? 0) + 1;
+  const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
+  return Object.fromEntries(Object.entries(counts).map(([l, c]) => [l, c * voxelMl]));
+}

@@ -15,6 +15,8 @@ interface Structure {
   name: string;
   color: string;
   volumeMl: number | undefined;
+  /** The engine's quality note on this structure, when it gave one. */
+  note: string | undefined;
   visible: boolean;
   material: Material;
   alpha: number;
@@ -121,6 +123,7 @@ export class AgModelPreview extends LitElement {
         name: material.name || `Structure ${i + 1}`,
         color: toCss(factor),
         volumeMl: typeof segment?.volumeMl === 'number' ? segment.volumeMl : undefined,
+        note: typeof segment?.note === 'string' ? segment.note : undefined,
         visible: true,
         material,
         alpha: factor[3],
@@ -247,6 +250,7 @@ export class AgModelPreview extends LitElement {
                       <span class="swatch" style=${styleMap({ background: s.color })}></span>
                       <span class="seg-name" title=${s.name}>${s.name}</span>
                       <span class="seg-volume">${s.volumeMl !== undefined ? `${s.volumeMl.toFixed(1)} mL` : ''}</span>
+                      ${s.note ? html`<span class="seg-note">${s.note}</span>` : nothing}
                     </label>
                   </li>`,
               )}

@@ -125,6 +125,12 @@ export default css`
     font-size: 0.8rem;
     font-variant-numeric: tabular-nums;
   }
+  .seg-note {
+    grid-column: 3 / -1;
+    color: var(--ag-text-muted);
+    font-size: 0.78rem;
+    line-height: 1.3;
+  }
   .hint {
     margin: 0;
     padding: 0.6rem 0.8rem;

@@ -158,6 +158,22 @@ export class AgResultsList extends LitElement {
     `;
   }
 
+  /** The engine's quality note per structure (the built-in engine says what each one holds and where to check). */
+  #renderNotes(r: ResultRow) {
+    const notes = r.segments.filter((s) => typeof s.note === 'string' && s.note);
+    if (notes.length === 0) return nothing;
+    return html`<details class="notes">
+      <summary>Quality notes (${notes.length})</summary>
+      <dl>
+        ${notes.map(
+          (s) =>
+            html`<dt>${s.name}</dt>
+              <dd>${s.note as string}</dd>`,
+        )}
+      </dl>
+    </details>`;
+  }
+
   #renderResult(r: ResultRow) {
     const urls = r.files.map((f) => f.url);
     const n = urls.filter((u) => this.selected.has(u)).length;
@@ -195,6 +211,7 @@ export class AgResultsList extends LitElement {
             3D preview
           </button>
         </div>
+        ${this.#renderNotes(r)}
         ${
           this.pacsNodes.length > 0
             ? html`<ag-pacs-send

@@ -91,6 +91,27 @@ export default css`
   .pacs {
     padding: 0 1rem 0.8rem;
   }
+  .notes {
+    padding: 0 1rem 0.8rem;
+    font-size: 0.85rem;
+  }
+  .notes summary {
+    cursor: pointer;
+    color: var(--ag-text-muted);
+  }
+  .notes dl {
+    display: grid;
+    grid-template-columns: auto minmax(0, 1fr);
+    gap: 0.25rem 0.75rem;
+    margin: 0.5rem 0 0;
+  }
+  .notes dt {
+    font-weight: 600;
+  }
+  .notes dd {
+    margin: 0;
+    color: var(--ag-text-muted);
+  }
   .files {
     margin: 0;
     padding: 0;

@@ -35,8 +35,8 @@ function find(parent: Uint32Array, a: number): number {
   return r;
 }
 
-/** Runs of non-zero voxels of a mask, row by row. */
-export function maskRuns(mask: Uint8Array, dims: Vec3, signal?: AbortSignal): Runs {
+/** Runs of non-zero voxels of a mask, row by row; only rows flagged in `only` (when given) can have any. */
+export function maskRuns(mask: Uint8Array, dims: Vec3, signal?: AbortSignal, only?: Uint8Array): Runs {
   const [nx, ny, nz] = dims;
   const rows = ny * nz;
   const builder = new GrowableUint32(1 << 16);
@@ -44,6 +44,7 @@ export function maskRuns(mask: Uint8Array, dims: Vec3, signal?: AbortSignal): Ru
   for (let r = 0; r < rows; r++) {
     if (signal && (r & 4095) === 0) signal.throwIfAborted();
     rowFirst[r] = builder.length / 3;
+    if (only && !only[r]) continue;
     const base = r * nx;
     let x = 0;
     while (x < nx) {
