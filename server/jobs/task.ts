@@ -32,10 +32,4 @@ export type TaskHandler<P = Record<string, unknown>> = (job: TaskJob<P>, helpers
 
 export type TaskList = Record<string, TaskHandler<never>>;
 
-export class PermanentError extends Error {
-  readonly retryable = false;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PermanentError';
-  }
-}
+export { PermanentError } from '../errors.ts';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PermanentError } from '../../jobs/task.ts';
+import { PermanentError } from '../../errors.ts';
 import type { Rgb, Segment } from '../../volume/volume.ts';
 import type { Engine, EngineContext, EngineInput, EngineResult } from '../engine.ts';
 import { readEngineLabelMap } from '../labelMapFile.ts';

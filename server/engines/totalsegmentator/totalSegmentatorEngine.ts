@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PermanentError } from '../../jobs/task.ts';
+import { PermanentError } from '../../errors.ts';
 import { totalSegmentatorSegments } from '../../mesh/totalSegmentatorClasses.ts';
 import type { Engine, EngineContext, EngineInput, EngineResult } from '../engine.ts';
 import { labelsPresent, readEngineLabelMap } from '../labelMapFile.ts';
