@@ -102,7 +102,7 @@ test('TotalSegmentator engine with generated fixtures: label map checked against
   assert.deepEqual(
     result.segments.map((s) => [s.label, s.name, s.totalSegmentatorId]),
     [
-      [2, 'kidney_right', 2],
+      [2, 'right kidney', 2],
       [5, 'liver', 5],
       [52, 'aorta', 52],
     ],

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PermanentError } from '../../errors.ts';
-import { totalSegmentatorSegments } from '../../mesh/totalSegmentatorClasses.ts';
+import { totalSegmentatorSegments } from '../../terminology/structures.ts';
 import type { Engine, EngineContext, EngineInput, EngineResult } from '../engine.ts';
 import { labelsPresent, readEngineLabelMap } from '../labelMapFile.ts';
 import { ProgramError, runProgram } from '../runProgram.ts';
