@@ -6,15 +6,31 @@ import { runProgram, withVirtualDisplay } from './runProgram.ts';
 /** Quick real checks of the outside engines, shared by engine selection and `doctor`. */
 
 export const PROBE_SCRIPT = resolve(import.meta.dirname, '../../slicer/probe.py');
-export const MIN_SLICER: readonly [number, number] = [5, 6];
+export const MIN_SLICER: readonly number[] = [5, 6];
+/**
+ * From 2.2.0 the `total` task numbers its classes as the structure table does (2.0 and 2.1 number
+ * the ribs differently) and the CLI has --device (1.x has not), --fastest and `--device mps`.
+ */
+export const MIN_TOTALSEGMENTATOR: readonly number[] = [2, 2, 0];
 
 export function parseVersion(text: string): string | undefined {
   return /(\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
 }
 
-export function atLeast(version: string, min: readonly [number, number]): boolean {
-  const [a = 0, b = 0] = version.split('.').map(Number);
-  return a > min[0] || (a === min[0] && b >= min[1]);
+/** Compares dotted versions part by part; missing parts count as 0. */
+export function atLeast(version: string, min: readonly number[]): boolean {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < min.length; i++) {
+    const v = parts[i] ?? 0;
+    if (v !== min[i]) return v > min[i]!;
+  }
+  return true;
+}
+
+/** Why this TotalSegmentator cannot be used, or undefined when it can. */
+export function totalSegmentatorTooOld(version: string): string | undefined {
+  if (atLeast(version, MIN_TOTALSEGMENTATOR)) return undefined;
+  return `TotalSegmentator ${version} is too old: ${MIN_TOTALSEGMENTATOR.join('.')} or later needed; upgrade with "pip install --upgrade TotalSegmentator"`;
 }
 
 /** `Slicer --version` ("Slicer 5.6.2"); rejects with the reason when it does not run. */

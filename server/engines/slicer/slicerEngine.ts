@@ -3,7 +3,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PermanentError } from '../../errors.ts';
 import type { Rgb, Segment } from '../../volume/volume.ts';
-import type { Engine, EngineContext, EngineInput, EngineResult } from '../engine.ts';
+import type { Device, Engine, EngineContext, EngineInput, EngineResult, Quality } from '../engine.ts';
 import { readEngineLabelMap } from '../labelMapFile.ts';
 import { ProgramError, runProgram, withVirtualDisplay } from '../runProgram.ts';
 import { followLines } from './progressFile.ts';
@@ -15,11 +15,6 @@ import { followLines } from './progressFile.ts';
  * cannot tell "extension missing" from "segmentation failed", and on Windows nothing else
  * comes back from Slicer.
  */
-
-export const QUALITIES = ['normal', 'fast', 'fastest'] as const;
-export type Quality = (typeof QUALITIES)[number];
-export const DEVICES = ['cpu', 'gpu'] as const;
-export type Device = (typeof DEVICES)[number];
 
 export const SLICER_SCRIPT = resolve(import.meta.dirname, '../../../slicer/segment_and_export.py');
 
