@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runProgram, withVirtualDisplay } from './runProgram.ts';
+import { slicerEnvironment } from './slicer/slicerJob.ts';
 
 /** Quick real checks of the outside engines, shared by engine selection and `doctor`. */
 
@@ -70,10 +71,11 @@ export async function probeSlicer(
     const out = join(dir, 'probe.json');
     const { command, args } = withVirtualDisplay(
       slicerPath,
-      ['--no-splash', '--no-main-window', '--python-script', PROBE_SCRIPT, '--output', out],
+      // The output path is the script's one argument: no toolkit takes an argument without a dash.
+      ['--no-splash', '--no-main-window', '--python-script', PROBE_SCRIPT, out],
       { env },
     );
-    await runProgram({ command, args, env, label: '3D Slicer', timeoutMs, killGraceMs: 2000 });
+    await runProgram({ command, args, env: slicerEnvironment(env), label: '3D Slicer', timeoutMs, killGraceMs: 2000 });
     const raw: unknown = JSON.parse(await readFile(out, 'utf8'));
     if (typeof raw !== 'object' || raw === null) throw new Error('the probe wrote no result');
     return raw as SlicerProbe;
