@@ -1,6 +1,13 @@
 import type { Config } from '../config.ts';
 import { silentLogger } from '../log.ts';
-import { type SlicerProbe, MIN_SLICER, atLeast, probeSlicer, totalSegmentatorTooOld } from './probes.ts';
+import {
+  type SlicerProbe,
+  MIN_SLICER,
+  MIN_TOTALSEGMENTATOR,
+  atLeast,
+  probeSlicer,
+  totalSegmentatorTooOld,
+} from './probes.ts';
 import { defaultRegistryDeps, resolveEngine, type RegistryDeps } from './registry.ts';
 import { resolveExecutable } from './runProgram.ts';
 
@@ -79,6 +86,11 @@ async function checkSlicer(config: Config, deps: DoctorDeps, write: (l: string) 
   );
   for (const [pkg, v] of Object.entries(probe.packages ?? {}))
     if (v && !v.startsWith('broken')) write(`  ok   python package ${pkg} ${v}`);
+  const inSlicer = probe.packages?.totalsegmentator;
+  if (inSlicer && !inSlicer.startsWith('broken') && !atLeast(inSlicer, MIN_TOTALSEGMENTATOR))
+    write(
+      `  WARN TotalSegmentator ${inSlicer} in Slicer is older than ${MIN_TOTALSEGMENTATOR.join('.')}: update the TotalSegmentator extension (View > Extensions Manager)`,
+    );
   if (missing.length) {
     write(
       `  WARN python packages missing or broken in Slicer: ${missing.map(([p, v]) => (v ? `${p} (${v})` : p)).join(', ')}`,

@@ -181,3 +181,27 @@ test('SEGMENTATION_DEVICE=mps runs TotalSegmentator on a Mac and is refused else
     /SEGMENTATION_DEVICE=mps is the GPU of Apple silicon Macs and this is linux/,
   );
 });
+
+test('doctor warns of a TotalSegmentator older than 2.2.0 inside Slicer', async () => {
+  const lines: string[] = [];
+  await runDoctor(
+    loadConfig({ ENGINE: 'slicer', SLICER_PATH: FAKE_SLICER }),
+    (l) => lines.push(l),
+    deps({
+      probeSlicer: async () => ({
+        ok: true,
+        slicer: '5.6.2',
+        extensions: { TotalSegmentator: true, SlicerOpenAnatomy: true },
+        modules: {},
+        packages: { torch: '2.3.1', nnunetv2: '2.5.1', totalsegmentator: '2.0.1' },
+        cuda: false,
+      }),
+    }),
+  );
+  assert.ok(
+    lines.includes(
+      '  WARN TotalSegmentator 2.0.1 in Slicer is older than 2.2.0: update the TotalSegmentator extension (View > Extensions Manager)',
+    ),
+    lines.join('\n'),
+  );
+});

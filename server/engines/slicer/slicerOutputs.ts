@@ -1,5 +1,5 @@
 import type { Rgb, Segment } from '../../volume/volume.ts';
-import { totalSegmentatorClass } from '../../terminology/structures.ts';
+import { structureNamed } from '../../terminology/structures.ts';
 
 /**
  * What `slicer/segment_and_export.py` leaves in its output folder, narrowed from JSON: manifest.json
@@ -66,7 +66,9 @@ function clamp01(v: number): number {
 /**
  * Narrows `<name>_segments.json` into our Segment table. A segment of a known TotalSegmentator class
  * takes its name and colour from the structure table, as every engine's do (the script already gave
- * Slicer those names before the glTF export); other segments keep what Slicer reported.
+ * Slicer those names before the glTF export); other segments keep what Slicer reported. The class is
+ * found by its name (the segment ID), not by the id the installed TotalSegmentator gives it: ids
+ * changed between versions, names did not.
  */
 export function parseSegmentsFile(text: string): Segment[] {
   const raw: unknown = JSON.parse(text);
@@ -76,8 +78,9 @@ export function parseSegmentsFile(text: string): Segment[] {
     if (!isRecord(s) || typeof s.label !== 'number' || !Number.isInteger(s.label) || s.label < 1) {
       throw new Error(`segment ${i + 1} in the segments file has no valid label`);
     }
-    const known = typeof s.totalSegmentatorId === 'number' ? totalSegmentatorClass(s.totalSegmentatorId) : undefined;
-    if (known && (s.totalSegmentatorName === undefined || s.totalSegmentatorName === known.structure)) {
+    const className = str(s.totalSegmentatorName);
+    const known = className ? structureNamed(className) : undefined;
+    if (known?.id !== undefined && known.structure === className) {
       return { label: s.label, name: known.displayName, color: [...known.color], totalSegmentatorId: known.id };
     }
     const c =
