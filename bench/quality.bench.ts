@@ -4,11 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeIO } from '@gltf-transform/core';
 import { BUILTIN_LABELS, segmentBody } from '../server/engines/builtin/segmentBody.ts';
-import {
-  compareWithReference,
-  resampleToGrid,
-  type StructureScore,
-} from '../server/engines/builtin/referenceComparison.ts';
+import { compareWithReference, resampleToGrid, type StructureScore } from '../test/support/referenceComparison.ts';
 import { exportModels } from '../server/mesh/exportModels.ts';
 import { readDicomSeries } from '../server/volume/dicomSeries.ts';
 import { readNifti } from '../server/volume/nifti.ts';

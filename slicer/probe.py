@@ -1,6 +1,6 @@
 """Checks, inside 3D Slicer, what the gateway's Slicer engine needs; used by `main.ts doctor`.
 
-    Slicer --no-splash --no-main-window --python-script probe.py --output <probe.json>
+    Slicer --no-splash --no-main-window --python-script probe.py <probe.json>
 
 Writes one JSON object: Slicer version, which extensions are installed and importable, and
 whether PyTorch / TotalSegmentator can be imported (with versions, and CUDA availability).
@@ -23,9 +23,8 @@ def version_of(dist):
 
 
 def main(argv):
-    out = None
-    if "--output" in argv and argv.index("--output") + 1 < len(argv):
-        out = argv[argv.index("--output") + 1]
+    # The output path is the one argument (an option name could be taken by Qt or Slicer before the script).
+    out = argv[0] if len(argv) == 1 else None
     result = {"ok": False}
     code = 1
     try:

@@ -10,7 +10,7 @@ import { parsePacsNodes, PacsNodesError, type PacsNode } from './pacsNodes.ts';
 export const ENGINE_CHOICES = ['auto', 'builtin', 'slicer', 'totalsegmentator'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 export const SEGMENTATION_QUALITIES = ['normal', 'fast', 'fastest'] as const;
-export const SEGMENTATION_DEVICES = ['gpu', 'cpu'] as const;
+export const SEGMENTATION_DEVICES = ['gpu', 'cpu', 'mps'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -89,7 +89,11 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
     default: 'normal',
     help: 'TotalSegmentator: normal | fast | fastest (CPU: fast takes minutes, normal up to an hour)',
   },
-  { name: 'SEGMENTATION_DEVICE', default: 'gpu', help: 'gpu (falls back to the CPU when none) | cpu' },
+  {
+    name: 'SEGMENTATION_DEVICE',
+    default: 'gpu',
+    help: 'gpu (falls back to the CPU when none) | cpu | mps (Apple silicon)',
+  },
   { name: 'WORKER_CONCURRENCY', default: '1', help: 'jobs run at once by this process' },
   { name: 'JOB_LEASE_SECONDS', default: '60', help: "a crashed worker's job runs again after this long" },
   { name: 'SERIES_STABLE_SECONDS', default: '10', help: 'quiet period before a series is queued' },

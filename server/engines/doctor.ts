@@ -1,6 +1,13 @@
 import type { Config } from '../config/config.ts';
 import { silentLogger } from '../log.ts';
-import { type SlicerProbe, MIN_SLICER, atLeast, probeSlicer } from './probes.ts';
+import {
+  type SlicerProbe,
+  MIN_SLICER,
+  MIN_TOTALSEGMENTATOR,
+  atLeast,
+  probeSlicer,
+  totalSegmentatorTooOld,
+} from './probes.ts';
 import { defaultRegistryDeps, resolveEngine, type RegistryDeps } from './registry.ts';
 import { resolveExecutable } from './runProgram.ts';
 
@@ -79,6 +86,11 @@ async function checkSlicer(config: Config, deps: DoctorDeps, write: (l: string) 
   );
   for (const [pkg, v] of Object.entries(probe.packages ?? {}))
     if (v && !v.startsWith('broken')) write(`  ok   python package ${pkg} ${v}`);
+  const inSlicer = probe.packages?.totalsegmentator;
+  if (inSlicer && !inSlicer.startsWith('broken') && !atLeast(inSlicer, MIN_TOTALSEGMENTATOR))
+    write(
+      `  WARN TotalSegmentator ${inSlicer} in Slicer is older than ${MIN_TOTALSEGMENTATOR.join('.')}: update the TotalSegmentator extension (View > Extensions Manager)`,
+    );
   if (missing.length) {
     write(
       `  WARN python packages missing or broken in Slicer: ${missing.map(([p, v]) => (v ? `${p} (${v})` : p)).join(', ')}`,
@@ -106,14 +118,27 @@ async function checkTotalSegmentator(config: Config, deps: DoctorDeps, write: (l
     write('       fix: pip install TotalSegmentator (Python 3.10+, PyTorch 2), or set TOTALSEGMENTATOR_PATH');
     return false;
   }
+  let version: string;
   try {
-    write(`  ok   TotalSegmentator ${await deps.totalSegmentatorVersion(path)} at ${path}`);
-    return true;
+    version = await deps.totalSegmentatorVersion(path);
   } catch (err) {
     write(`  FAIL ${path} does not run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     write('       fix: reinstall with pip install --upgrade TotalSegmentator');
     return false;
   }
+  const tooOld = totalSegmentatorTooOld(version);
+  if (tooOld) {
+    write(`  FAIL ${tooOld}`);
+    write(`       at ${path}`);
+    return false;
+  }
+  write(`  ok   TotalSegmentator ${version} at ${path}`);
+  const device = deps.settings?.device ?? config.segmentationDevice;
+  if (device === 'mps' && (deps.platform ?? process.platform) !== 'darwin') {
+    write('  FAIL SEGMENTATION_DEVICE=mps needs a Mac with Apple silicon; set gpu or cpu');
+    return false;
+  }
+  return true;
 }
 
 export async function runDoctor(

@@ -9,6 +9,13 @@ import type { LabelMap, Segment, Volume } from '../volume/volume.ts';
 export const ENGINE_NAMES = ['builtin', 'slicer', 'totalsegmentator'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
+/** TotalSegmentator's models: 1.5 mm (several models), 3 mm (`--fast`), 6 mm (`--fastest`). */
+export const QUALITIES = ['normal', 'fast', 'fastest'] as const;
+export type Quality = (typeof QUALITIES)[number];
+/** 'gpu' = CUDA when PyTorch sees it, else the CPU; 'mps' = Apple silicon's GPU (macOS). */
+export const DEVICES = ['cpu', 'gpu', 'mps'] as const;
+export type Device = (typeof DEVICES)[number];
+
 export interface EngineInput {
   /** The volume in memory (our readers' output). */
   volume: Volume;

@@ -1,11 +1,11 @@
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { builtinEngine } from './builtin/builtinEngine.ts';
-import type { Engine } from './engine.ts';
-import { MIN_SLICER, atLeast, slicerVersion, totalSegmentatorVersion } from './probes.ts';
+import type { Device, Engine, Quality } from './engine.ts';
+import { MIN_SLICER, atLeast, slicerVersion, totalSegmentatorTooOld, totalSegmentatorVersion } from './probes.ts';
 import { resolveExecutable } from './runProgram.ts';
 import { discoverSlicer } from './slicer/discoverSlicer.ts';
-import { createSlicerEngine, type Device, type Quality } from './slicer/slicerEngine.ts';
+import { createSlicerEngine } from './slicer/slicerEngine.ts';
 import { createTotalSegmentatorEngine } from './totalsegmentator/totalSegmentatorEngine.ts';
 
 /**
@@ -35,6 +35,8 @@ export interface RegistryDeps {
   loadBuiltin: () => Promise<Engine>;
   /** Overrides SEGMENTATION_QUALITY / SEGMENTATION_DEVICE from the config (tests). */
   settings?: EngineSettings;
+  /** The system engines run on (tests); process.platform otherwise. */
+  platform?: NodeJS.Platform;
 }
 
 export const defaultRegistryDeps: RegistryDeps = {
@@ -101,11 +103,20 @@ async function tryTotalSegmentator(config: Config, deps: RegistryDeps): Promise<
       error: `TotalSegmentator at ${path} does not run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
     };
   }
+  const tooOld = totalSegmentatorTooOld(version);
+  if (tooOld) return { error: `${tooOld} (${path})` };
+  const settings = engineSettings(config, deps);
+  const platform = deps.platform ?? process.platform;
+  if (settings.device === 'mps' && platform !== 'darwin') {
+    return {
+      error: `SEGMENTATION_DEVICE=mps is the GPU of Apple silicon Macs and this is ${platform}; set gpu (CUDA, else the CPU) or cpu`,
+    };
+  }
   const engine = createTotalSegmentatorEngine({
     executable: path,
     timeoutSeconds: config.slicerTimeoutSeconds,
     version,
-    ...engineSettings(config, deps),
+    ...settings,
   });
   return {
     engine,
@@ -136,7 +147,10 @@ export async function resolveEngine(
   logger.info({ engine: 'slicer' }, `Slicer engine not used: ${slicer.error}`);
   const ts = await tryTotalSegmentator(config, deps);
   if (!('error' in ts)) return { engine: ts.engine, reason: `ENGINE=auto chose ${ts.reason} (${slicer.error})` };
-  logger.info({ engine: 'totalsegmentator' }, `TotalSegmentator engine not used: ${ts.error}`);
+  // Installed but unusable is worth a warning; not installed at all is the ordinary case.
+  if (resolveExecutable(config.totalSegmentatorPath ?? 'TotalSegmentator', deps.env))
+    logger.warn({ engine: 'totalsegmentator' }, `TotalSegmentator engine not used: ${ts.error}`);
+  else logger.info({ engine: 'totalsegmentator' }, `TotalSegmentator engine not used: ${ts.error}`);
   return {
     engine: await deps.loadBuiltin(),
     reason: `ENGINE=auto chose the built-in engine: ${slicer.error}; ${ts.error}`,

@@ -57,6 +57,8 @@ export interface RunProgramOptions {
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
   /** How many stderr lines the error message keeps. */
   tailLines?: number;
+  /** Lines the tails (and so the error message) leave out, e.g. a progress bar's redraws. */
+  omitFromTail?: (line: string) => boolean;
   /** Time between the polite stop (SIGTERM) and the forced one (SIGKILL). */
   killGraceMs?: number;
   platform?: NodeJS.Platform;
@@ -257,12 +259,13 @@ export function runProgram(opts: RunProgramOptions): Promise<ProgramResult> {
       return;
     }
 
+    const keep = (line: string): boolean => !opts.omitFromTail?.(line);
     const outLines = new LineSplitter((line) => {
-      pushTail(stdoutTail, line, tailMax);
+      if (keep(line)) pushTail(stdoutTail, line, tailMax);
       opts.onLine?.('stdout', line);
     });
     const errLines = new LineSplitter((line) => {
-      pushTail(stderrTail, line, tailMax);
+      if (keep(line)) pushTail(stderrTail, line, tailMax);
       opts.onLine?.('stderr', line);
     });
     child.stdout?.on('data', (c: Buffer) => outLines.push(c));

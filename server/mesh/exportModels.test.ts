@@ -7,7 +7,6 @@ import { EmptySegmentationError, exportModels, type SegmentStats } from './expor
 import { LPS_MM_TO_GLTF } from './gltf.ts';
 import { errorLines, validateGltf } from './gltfValidation.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
-import { totalSegmentatorSegments } from './totalSegmentatorClasses.ts';
 
 interface GltfJson {
   scene?: number;
@@ -189,31 +188,6 @@ test('an empty segmentation is refused with a clear error and writes nothing', a
     );
     assert.deepEqual(await readdir(dir), []);
   });
-});
-
-test('totalSegmentatorSegments names labels after the class map and colours them', () => {
-  const segs = totalSegmentatorSegments([5, 1, 52, 5, 0, 200]);
-  assert.deepEqual(
-    segs.map((s) => s.name),
-    ['spleen', 'liver', 'aorta', 'label_200'],
-  );
-  assert.deepEqual(
-    segs.map((s) => s.label),
-    [1, 5, 52, 200],
-  );
-  assert.equal(segs[0].totalSegmentatorId, 1);
-  assert.equal(segs[3].totalSegmentatorId, undefined);
-  assert.deepEqual(
-    segs[1].color.map((c) => Math.round(c * 255)),
-    [221, 130, 101],
-  );
-  const all = totalSegmentatorSegments(Array.from({ length: 117 }, (_, i) => i + 1));
-  assert.equal(new Set(all.map((s) => s.name)).size, 117, 'every class has its own name');
-  assert.equal(all.find((s) => s.label === 26)?.name, 'vertebrae_S1');
-  assert.equal(all.find((s) => s.label === 50)?.name, 'vertebrae_C1');
-  assert.equal(all.find((s) => s.label === 92)?.name, 'rib_left_1');
-  assert.equal(all.find((s) => s.label === 115)?.name, 'rib_right_12');
-  assert.equal(all.find((s) => s.label === 117)?.name, 'costal_cartilages');
 });
 
 test('glTF and GLB carry the same buffer, and a structure name cannot clash with the data URI', async () => {

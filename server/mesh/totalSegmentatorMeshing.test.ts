@@ -8,7 +8,7 @@ import { readNifti } from '../volume/nifti.ts';
 import type { LabelMap } from '../volume/volume.ts';
 import { exportModels } from './exportModels.ts';
 import { errorLines, validateGltf } from './gltfValidation.ts';
-import { TOTAL_SEGMENTATOR_CLASSES, totalSegmentatorSegments } from './totalSegmentatorClasses.ts';
+import { totalSegmentatorClass, totalSegmentatorSegments } from '../terminology/structures.ts';
 
 for (const file of ['example_seg.nii.gz', 'example_seg_fast.nii.gz']) {
   test(`TotalSegmentator reference ${file} meshes into valid, named glTF with true volumes`, async (t) => {
@@ -28,7 +28,7 @@ for (const file of ['example_seg.nii.gz', 'example_seg_fast.nii.gz']) {
         reduction: 0.9,
       });
       assert.equal(segments.length, present.size);
-      for (const s of segments) assert.equal(s.name, TOTAL_SEGMENTATOR_CLASSES.get(s.label)?.name, `label ${s.label}`);
+      for (const s of segments) assert.equal(s.name, totalSegmentatorClass(s.label)?.displayName, `label ${s.label}`);
       const big = segments.filter((s) => s.volumeMl > 5);
       assert.ok(big.length >= 5, 'several large structures');
       for (const s of big) {

@@ -34,7 +34,13 @@ export async function writeSegStep(opts: {
     const seg = await segFromSeries({
       files: opts.files,
       labelMap: opts.labelMap,
-      segments: opts.segments.map((s) => ({ label: s.label, name: s.name, color: s.color, algorithm: s.algorithm })),
+      segments: opts.segments.map((s) => ({
+        label: s.label,
+        name: s.name,
+        color: s.color,
+        algorithm: s.algorithm,
+        ...(s.totalSegmentatorId === undefined ? {} : { totalSegmentatorId: s.totalSegmentatorId }),
+      })),
       algorithmName: ALGORITHM[opts.engine] ?? opts.engine,
       seriesDescription: opts.seriesDescription ? `SEG ${opts.seriesDescription}`.slice(0, 64) : undefined,
       signal: helpers.signal,

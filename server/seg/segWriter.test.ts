@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUILTIN_ALGORITHM, segmentBody } from '../engines/builtin/segmentBody.ts';
-import { TOTAL_SEGMENTATOR_CLASSES } from '../mesh/totalSegmentatorClasses.ts';
 import type { LabelMap, Mat3, Vec3 } from '../volume/volume.ts';
 import { tempDataDir } from '../../test/support/db.ts';
 import { dciodvfy, hasDciodvfy } from '../../test/support/dciodvfy.ts';
@@ -14,7 +13,6 @@ import { readDataset, type NaturalDataset } from './dcmjsData.ts';
 import { segFromSeries } from './segFromSeries.ts';
 import { readDicomSeries } from '../volume/dicomSeries.ts';
 import { rgbToDicomLab, SEGMENTATION_STORAGE } from './segWriter.ts';
-import { knownStructures, terminologyFor } from './terminology.ts';
 
 type Item = NaturalDataset;
 const seq = (ds: Item, key: string): Item[] => (ds[key] as Item[] | undefined) ?? [];
@@ -154,22 +152,6 @@ test('the SEG passes dciodvfy without errors', async (t) => {
   const report = await dciodvfy(file);
   assert.deepEqual(report.errors, [], report.output);
   if (report.warnings.length > 0) t.diagnostic(`dciodvfy warnings:\n${report.warnings.join('\n')}`);
-});
-
-test('terminology covers every TotalSegmentator class with a SNOMED CT code and laterality', () => {
-  for (const { name } of TOTAL_SEGMENTATOR_CLASSES.values()) {
-    const term = terminologyFor(name);
-    assert.ok(term, `no code for ${name}`);
-    assert.equal(term.type.scheme, 'SCT');
-    assert.match(term.type.value, /^\d+$/);
-    if (/_left($|_)/.test(name)) assert.equal(term.typeModifier?.value ?? term.regionModifier?.value, '7771000', name);
-    if (/_right($|_)/.test(name) && name !== 'lung_middle_lobe_right')
-      assert.equal(term.typeModifier?.value ?? term.regionModifier?.value, '24028007', name);
-  }
-  assert.equal(terminologyFor('kidney left')?.type.meaning, 'Kidney');
-  assert.equal(terminologyFor('liver')?.type.value, '10200004');
-  assert.ok(knownStructures().length >= 120);
-  assert.equal(terminologyFor('no such thing'), undefined);
 });
 
 test('a label map with flipped axes is put back onto the source grid', () => {

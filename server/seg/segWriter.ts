@@ -3,7 +3,7 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/
 import { column } from '../volume/geometry.ts';
 import type { LabelMap, Rgb, SegmentAlgorithm } from '../volume/volume.ts';
 import { writePart10, type NaturalDataset } from './dcmjsData.ts';
-import { UNKNOWN_TERMINOLOGY, terminologyFor, type CodedConcept } from './terminology.ts';
+import { UNKNOWN_TERMINOLOGY, terminologyFor, type CodedConcept } from '../terminology/structures.ts';
 
 /**
  * DICOM Segmentation (PS3.3 A.51), binary, written by us on top of dcmjs's encoder. dcmjs's own
@@ -25,6 +25,8 @@ export interface SegSegment {
   color?: Rgb | number[];
   /** How this segment was made; without it, AUTOMATIC by `SegOptions.algorithmName`. */
   algorithm?: SegmentAlgorithm;
+  /** TotalSegmentator class id: codes the segment whatever its display name. */
+  totalSegmentatorId?: number;
 }
 
 export interface SegSourceSeries {
@@ -234,7 +236,7 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
   const h = source.header;
 
   const segmentSequence = written.map((s): NaturalDataset => {
-    const term = terminologyFor(s.name);
+    const term = terminologyFor(s);
     if (!term) warnings.push(`no SNOMED CT code is known for segment "${s.name}"; it is coded as Tissue`);
     const t = term ?? UNKNOWN_TERMINOLOGY;
     const item: NaturalDataset = {

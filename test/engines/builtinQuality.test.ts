@@ -5,7 +5,7 @@ import { requireTestData, testDataPath } from '../support/requirements.ts';
 import { readDicomSeries } from '../../server/volume/dicomSeries.ts';
 import { readNifti } from '../../server/volume/nifti.ts';
 import type { Volume } from '../../server/volume/volume.ts';
-import { compareWithReference, resampleToGrid } from '../../server/engines/builtin/referenceComparison.ts';
+import { compareWithReference, resampleToGrid } from '../support/referenceComparison.ts';
 import { BUILTIN_LABELS, segmentBody } from '../../server/engines/builtin/segmentBody.ts';
 
 /**

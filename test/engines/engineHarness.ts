@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EngineContext } from '../../server/engines/engine.ts';
@@ -10,26 +10,35 @@ export const FAKE_TOTALSEGMENTATOR = resolve(import.meta.dirname, '../fixtures/f
 
 export interface RecordingContext extends EngineContext {
   progressCalls: Array<[number, string]>;
+  /** Date.now() of each progress call and each log line. */
+  progressTimes: number[];
   lines: string[];
+  lineTimes: number[];
   abort(reason?: unknown): void;
 }
 
 export function makeContext(workDir: string): RecordingContext {
   const ac = new AbortController();
   const progressCalls: Array<[number, string]> = [];
+  const progressTimes: number[] = [];
   const lines: string[] = [];
+  const lineTimes: number[] = [];
   return {
     jobId: 'job-test',
     workDir,
     signal: ac.signal,
     progressCalls,
+    progressTimes,
     lines,
+    lineTimes,
     abort: (reason?: unknown) => ac.abort(reason),
     async progress(percent, status) {
       progressCalls.push([percent, status]);
+      progressTimes.push(Date.now());
     },
     log(line) {
       lines.push(line);
+      lineTimes.push(Date.now());
     },
   };
 }
@@ -75,6 +84,17 @@ export async function writeSyntheticCase(
   await writeNifti(ctPath, volume);
   await writeNifti(segPath, labelMap);
   return { volume, labelMap, ctPath, segPath };
+}
+
+/** The fake TotalSegmentator's record of when each prediction started and ended. */
+export function readPredictionEvents(path: string): Array<{ event: 'predict-start' | 'predict-end'; time: number }> {
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const e = JSON.parse(l) as { event: 'predict-start' | 'predict-end'; time: number };
+      return { event: e.event, time: e.time * 1000 };
+    });
 }
 
 export function pidAlive(pid: number): boolean {

@@ -5,7 +5,8 @@ import { runDoctor, type DoctorDeps } from '../../server/engines/doctor.ts';
 import type { Engine } from '../../server/engines/engine.ts';
 import { probeSlicer, slicerVersion, totalSegmentatorVersion } from '../../server/engines/probes.ts';
 import { EngineUnavailableError, resolveEngine } from '../../server/engines/registry.ts';
-import { silentLogger } from '../../server/log.ts';
+import { createLogger, silentLogger } from '../../server/log.ts';
+import { Writable } from 'node:stream';
 import { FAKE_SLICER, FAKE_TOTALSEGMENTATOR } from './engineHarness.ts';
 
 const builtin: Engine = { name: 'builtin', run: () => Promise.reject(new Error('not used')) };
@@ -108,5 +109,99 @@ test('doctor probes Slicer for real and names missing extensions with the fix', 
   assert.match(
     good.join('\n'),
     /ok {3}extension SlicerOpenAnatomy[\s\S]*ok {3}python package torch 2\.3\.1\+cpu[\s\S]*no CUDA GPU[\s\S]*ok {3}TotalSegmentator 2\.13\.0[\s\S]*selected: slicer/,
+  );
+});
+
+/** A logger whose warnings the test can read. */
+function warningLogger(): { logger: ReturnType<typeof createLogger>; warnings: string[] } {
+  const warnings: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const entry = JSON.parse(chunk.toString('utf8')) as { level: number; msg: string };
+      if (entry.level === 40) warnings.push(entry.msg);
+      done();
+    },
+  });
+  return { logger: createLogger('info', sink), warnings };
+}
+
+test('a TotalSegmentator older than 2.2.0 is passed over by ENGINE=auto with a warning, refused when chosen, named by doctor', async () => {
+  const oldEnv = { ...env, FAKE_TOTALSEG_VERSION: '2.0.1' };
+  const d = deps({ totalSegmentatorVersion: (p) => totalSegmentatorVersion(p, oldEnv) });
+  const sentence =
+    'TotalSegmentator 2.0.1 is too old: 2.2.0 or later needed; upgrade with "pip install --upgrade TotalSegmentator"';
+
+  const { logger, warnings } = warningLogger();
+  const auto = await resolveEngine(loadConfig({ TOTALSEGMENTATOR_PATH: FAKE_TOTALSEGMENTATOR }), logger, d);
+  assert.equal(auto.engine, builtin);
+  assert.ok(auto.reason.includes(sentence), auto.reason);
+  await new Promise((r) => setImmediate(r));
+  assert.ok(
+    warnings.some((w) => w.startsWith(`TotalSegmentator engine not used: ${sentence}`)),
+    warnings.join('\n'),
+  );
+
+  await assert.rejects(
+    resolveEngine(
+      loadConfig({ ENGINE: 'totalsegmentator', TOTALSEGMENTATOR_PATH: FAKE_TOTALSEGMENTATOR }),
+      silentLogger(),
+      d,
+    ),
+    (e: unknown) => e instanceof EngineUnavailableError && e.message.includes(sentence),
+  );
+
+  const lines: string[] = [];
+  const code = await runDoctor(
+    loadConfig({ ENGINE: 'totalsegmentator', TOTALSEGMENTATOR_PATH: FAKE_TOTALSEGMENTATOR }),
+    (l) => lines.push(l),
+    d,
+  );
+  assert.equal(code, 1);
+  assert.ok(lines.includes(`  FAIL ${sentence}`), lines.join('\n'));
+
+  // 2.2.0 itself is new enough.
+  const current = deps({
+    totalSegmentatorVersion: (p) => totalSegmentatorVersion(p, { ...env, FAKE_TOTALSEG_VERSION: '2.2.0' }),
+  });
+  const ok = await resolveEngine(loadConfig({ TOTALSEGMENTATOR_PATH: FAKE_TOTALSEGMENTATOR }), silentLogger(), current);
+  assert.equal(ok.engine.name, 'totalsegmentator');
+});
+
+test('SEGMENTATION_DEVICE=mps runs TotalSegmentator on a Mac and is refused elsewhere', async () => {
+  const config = loadConfig({
+    ENGINE: 'totalsegmentator',
+    TOTALSEGMENTATOR_PATH: FAKE_TOTALSEGMENTATOR,
+    SEGMENTATION_DEVICE: 'mps',
+  });
+  assert.equal(config.segmentationDevice, 'mps');
+  const mac = await resolveEngine(config, silentLogger(), deps({ settings: undefined, platform: 'darwin' }));
+  assert.equal(mac.engine.name, 'totalsegmentator');
+  await assert.rejects(
+    resolveEngine(config, silentLogger(), deps({ settings: undefined, platform: 'linux' })),
+    /SEGMENTATION_DEVICE=mps is the GPU of Apple silicon Macs and this is linux/,
+  );
+});
+
+test('doctor warns of a TotalSegmentator older than 2.2.0 inside Slicer', async () => {
+  const lines: string[] = [];
+  await runDoctor(
+    loadConfig({ ENGINE: 'slicer', SLICER_PATH: FAKE_SLICER }),
+    (l) => lines.push(l),
+    deps({
+      probeSlicer: async () => ({
+        ok: true,
+        slicer: '5.6.2',
+        extensions: { TotalSegmentator: true, SlicerOpenAnatomy: true },
+        modules: {},
+        packages: { torch: '2.3.1', nnunetv2: '2.5.1', totalsegmentator: '2.0.1' },
+        cuda: false,
+      }),
+    }),
+  );
+  assert.ok(
+    lines.includes(
+      '  WARN TotalSegmentator 2.0.1 in Slicer is older than 2.2.0: update the TotalSegmentator extension (View > Extensions Manager)',
+    ),
+    lines.join('\n'),
   );
 });

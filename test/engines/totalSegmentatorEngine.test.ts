@@ -6,6 +6,7 @@ import { ProgramError, processGroupAlive } from '../../server/engines/runProgram
 import {
   createTotalSegmentatorEngine,
   totalSegmentatorArguments,
+  type TotalSegmentatorEngineOptions,
 } from '../../server/engines/totalsegmentator/totalSegmentatorEngine.ts';
 import { exportModels } from '../../server/mesh/exportModels.ts';
 import { validateGltf, errorLines } from '../../server/mesh/gltfValidation.ts';
@@ -15,6 +16,7 @@ import {
   FAKE_TOTALSEGMENTATOR,
   makeContext,
   pidAlive,
+  readPredictionEvents,
   tempDir,
   waitUntil,
   writeSyntheticCase,
@@ -40,15 +42,44 @@ test('TotalSegmentator arguments follow the CLI contract', () => {
   ]);
   assert.deepEqual(
     totalSegmentatorArguments(
-      { executable: 'x', timeoutSeconds: 1, quality: 'fastest', task: 'total_mr' },
+      { executable: 'x', timeoutSeconds: 1, quality: 'fastest', task: 'total_mr', device: 'mps' },
       'a',
       'b',
     ).slice(5),
-    ['--fastest', '--task', 'total_mr', '--device', 'gpu'],
+    ['--fastest', '--task', 'total_mr', '--device', 'mps'],
   );
 });
 
-test('TotalSegmentator engine on the reference CT: TotalSegmentator names, valid glTF from our mesher', async (t) => {
+/** A synthetic case, an engine on the fake CLI with its home in the test's folder, and a context. */
+async function setup(
+  t: Parameters<typeof tempDir>[0],
+  fakeEnv: Record<string, string>,
+  opts: Partial<TotalSegmentatorEngineOptions> = {},
+) {
+  const dir = tempDir(t, 'totalseg-');
+  const c = await writeSyntheticCase(dir);
+  const events = join(dir, 'events.jsonl');
+  const engine = createTotalSegmentatorEngine({
+    executable: FAKE_TOTALSEGMENTATOR,
+    timeoutSeconds: 60,
+    killGraceSeconds: 1,
+    device: 'cpu',
+    env: {
+      ...process.env,
+      PYTHONUNBUFFERED: '',
+      TOTALSEG_HOME_DIR: join(dir, 'home'),
+      FAKE_TOTALSEG_OUTPUT: c.segPath,
+      FAKE_TOTALSEG_EVENTS: events,
+      ...fakeEnv,
+    },
+    ...opts,
+  });
+  const ctx = makeContext(dir);
+  const input = { volume: c.volume, niftiPath: c.ctPath, name: 'case' };
+  return { dir, c, engine, ctx, input, events };
+}
+
+test('TotalSegmentator engine on the reference CT: structure-table names, valid glTF from our mesher', async (t) => {
   if (!requireTestData(t)) return;
   const dir = tempDir(t, 'totalseg-real-');
   const ctPath = testDataPath('nifti/totalsegmentator/example_ct_sm.nii.gz');
@@ -59,17 +90,23 @@ test('TotalSegmentator engine on the reference CT: TotalSegmentator names, valid
     quality: 'fast',
     device: 'cpu',
     version: '2.13.0',
+    env: { ...process.env, TOTALSEG_HOME_DIR: join(dir, 'home') },
   });
   const ctx = makeContext(dir);
   const result = await engine.run({ volume, niftiPath: ctPath, name: 'example_ct_sm' }, ctx);
   const reference = await readNifti(testDataPath('nifti/totalsegmentator/example_seg_fast.nii.gz'));
-  assert.deepEqual(Array.from(result.labelMap.data.subarray(0, 5000)), Array.from(reference.data.subarray(0, 5000)));
+  assert.deepEqual(Array.from(result.labelMap.data), Array.from(reference.data));
   const names = new Map(result.segments.map((s) => [s.label, s.name]));
   assert.equal(names.get(5), 'liver');
+  assert.equal(names.get(2), 'right kidney');
   assert.equal(names.get(52), 'aorta');
   assert.equal(result.gltfPath, undefined, 'the mesher makes the glTF');
   assert.equal(result.versions?.totalsegmentator, '2.13.0');
-  assert.ok(ctx.lines.some((l) => l.includes('Predicting part 1 of 1')));
+  assert.ok(ctx.lines.includes('[totalsegmentator] Predicting...'), 'fast mode runs one model');
+  assert.ok(
+    ctx.lines.some((l) => l.includes('Downloading model for Task 297')),
+    'a first run downloads its model',
+  );
   assert.ok(ctx.progressCalls.at(-1)![0] >= 90);
 
   const out = join(dir, 'out');
@@ -87,32 +124,24 @@ test('TotalSegmentator engine on the reference CT: TotalSegmentator names, valid
   assert.equal(report.issues.numErrors, 0, errorLines(report));
   const gltf = JSON.parse(readFileSync(gltfFile, 'utf8')) as { nodes: Array<{ name?: string; mesh?: number }> };
   const meshNames = gltf.nodes.filter((n) => n.mesh !== undefined).map((n) => n.name);
-  assert.ok(meshNames.includes('liver') && meshNames.includes('aorta'), meshNames.join(','));
+  assert.ok(meshNames.includes('liver') && meshNames.includes('right kidney'), meshNames.join(','));
 });
 
 test('TotalSegmentator engine with generated fixtures: label map checked against the input grid', async (t) => {
-  const dir = tempDir(t, 'totalseg-synth-');
-  const c = await writeSyntheticCase(dir);
-  const engine = createTotalSegmentatorEngine({
-    executable: FAKE_TOTALSEGMENTATOR,
-    timeoutSeconds: 60,
-    env: { ...process.env, FAKE_TOTALSEG_OUTPUT: c.segPath },
-  });
-  const result = await engine.run({ volume: c.volume, niftiPath: c.ctPath, name: 'case' }, makeContext(dir));
+  const s = await setup(t, {});
+  const result = await s.engine.run(s.input, s.ctx);
   assert.deepEqual(
-    result.segments.map((s) => [s.label, s.name, s.totalSegmentatorId]),
+    result.segments.map((x) => [x.label, x.name, x.totalSegmentatorId]),
     [
-      [2, 'kidney_right', 2],
+      [2, 'right kidney', 2],
       [5, 'liver', 5],
       [52, 'aorta', 52],
     ],
   );
-  assert.deepEqual(Array.from(result.labelMap.data), Array.from(c.labelMap.data));
+  assert.deepEqual(Array.from(result.labelMap.data), Array.from(s.c.labelMap.data));
 
-  const shifted = { ...c.volume, origin: [0, 0, 0] as [number, number, number] };
-  const err = await engine
-    .run({ volume: shifted, niftiPath: c.ctPath, name: 'case2' }, makeContext(dir))
-    .catch((e: unknown) => e);
+  const shifted = { ...s.c.volume, origin: [0, 0, 0] as [number, number, number] };
+  const err = await s.engine.run({ ...s.input, volume: shifted, name: 'case2' }, s.ctx).catch((e: unknown) => e);
   assert.ok(err instanceof Error);
   assert.match(
     err.message,
@@ -120,12 +149,81 @@ test('TotalSegmentator engine with generated fixtures: label map checked against
   );
 });
 
+test('fast mode: stage lines arrive as printed and progress moves while TotalSegmentator predicts', async (t) => {
+  const s = await setup(t, { FAKE_TOTALSEG_PREDICT_SECONDS: '3' }, { quality: 'fast', progressTickMs: 100 });
+  await s.engine.run(s.input, s.ctx);
+  const events = readPredictionEvents(s.events);
+  const end = events.find((e) => e.event === 'predict-end')!.time;
+  const start = events.find((e) => e.event === 'predict-start')!.time;
+  // Python holds a pipe's output until exit unless PYTHONUNBUFFERED: the line must come before the prediction ends.
+  const predictingLine = s.ctx.lines.indexOf('[totalsegmentator] Predicting...');
+  assert.ok(predictingLine >= 0);
+  assert.ok(s.ctx.lineTimes[predictingLine]! < end, '"Predicting..." arrived while TotalSegmentator was predicting');
+  const during = s.ctx.progressCalls.filter(
+    ([, st], i) =>
+      st.startsWith('Segmenting with TotalSegmentator') &&
+      s.ctx.progressTimes[i]! > start &&
+      s.ctx.progressTimes[i]! < end,
+  );
+  const percents = [...new Set(during.map(([p]) => p))];
+  assert.ok(percents.length >= 3, `progress moved during the prediction: ${JSON.stringify(s.ctx.progressCalls)}`);
+  const all = s.ctx.progressCalls.map(([p]) => p);
+  assert.deepEqual(
+    all,
+    [...all].sort((a, b) => a - b),
+    'never backwards',
+  );
+  // nnU-Net's bar redraws are not the job log's business: only a full bar is kept.
+  const bars = s.ctx.lines.filter((l) => /\d+%\|/.test(l));
+  assert.ok(bars.length <= 2 && bars.every((l) => l.includes('100%|')), bars.join('\n'));
+});
+
+test('normal quality: the five models show as parts in order', async (t) => {
+  const s = await setup(t, { FAKE_TOTALSEG_PREDICT_SECONDS: '0.4' }, { quality: 'normal', progressTickMs: 50 });
+  await s.engine.run(s.input, s.ctx);
+  const parts = s.ctx.progressCalls
+    .map(([, st]) => /part (\d) of 5/.exec(st)?.[1])
+    .filter((p): p is string => p !== undefined);
+  assert.deepEqual([...new Set(parts)], ['1', '2', '3', '4', '5']);
+  const all = s.ctx.progressCalls.map(([p]) => p);
+  assert.deepEqual(
+    all,
+    [...all].sort((a, b) => a - b),
+  );
+});
+
+test("a task that needs a licence fails at once with TotalSegmentator's own words", async (t) => {
+  const s = await setup(t, {}, { task: 'tissue_types' });
+  const err = await s.engine.run(s.input, s.ctx).catch((e: unknown) => e);
+  assert.ok(err instanceof Error);
+  assert.equal((err as { retryable?: boolean }).retryable, false);
+  assert.match(
+    err.message,
+    /^TotalSegmentator refused the job \(exit code 1\): In contrast to the other tasks this task is not openly available\. It requires a license\. .*https:\/\/backend\.totalsegmentator\.com\/license-academic\//,
+  );
+});
+
+test('options TotalSegmentator rejects fail at once; a crash while predicting may be retried', async (t) => {
+  const s = await setup(t, {}, { task: 'cerebral_bleed', quality: 'fast' });
+  const err = await s.engine.run(s.input, s.ctx).catch((e: unknown) => e);
+  assert.ok(err instanceof Error);
+  assert.equal((err as { retryable?: boolean }).retryable, false);
+  assert.equal(
+    err.message,
+    'TotalSegmentator refused the job (exit code 1): task cerebral_bleed does not work with option --fast',
+  );
+
+  const oom = await setup(t, { FAKE_TOTALSEG_FAIL: 'cuda-oom' });
+  const err2 = await oom.engine.run(oom.input, oom.ctx).catch((e: unknown) => e);
+  assert.ok(err2 instanceof ProgramError);
+  assert.notEqual((err2 as { retryable?: boolean }).retryable, false);
+  assert.match(err2.message, /TotalSegmentator failed with exit code 1[\s\S]*RuntimeError: CUDA out of memory/);
+});
+
 test('TotalSegmentator engine: failure carries the exit code and stderr', async (t) => {
-  const dir = tempDir(t, 'totalseg-fail-');
-  const c = await writeSyntheticCase(dir);
-  const engine = createTotalSegmentatorEngine({ executable: FAKE_TOTALSEGMENTATOR, timeoutSeconds: 60 });
-  const err = await engine
-    .run({ volume: c.volume, niftiPath: join(dir, 'missing.nii.gz'), name: 'x' }, makeContext(dir))
+  const s = await setup(t, {});
+  const err = await s.engine
+    .run({ ...s.input, niftiPath: join(s.dir, 'missing.nii.gz') }, s.ctx)
     .catch((e: unknown) => e);
   assert.ok(err instanceof ProgramError);
   assert.equal(err.exitCode, 1);
@@ -134,10 +232,8 @@ test('TotalSegmentator engine: failure carries the exit code and stderr', async 
     /TotalSegmentator failed with exit code 1\nERROR: The input file or directory does not exist\./,
   );
 
-  const missing = createTotalSegmentatorEngine({ executable: join(dir, 'TotalSegmentator'), timeoutSeconds: 60 });
-  const err2 = await missing
-    .run({ volume: c.volume, niftiPath: c.ctPath, name: 'x' }, makeContext(dir))
-    .catch((e: unknown) => e);
+  const missing = createTotalSegmentatorEngine({ executable: join(s.dir, 'TotalSegmentator'), timeoutSeconds: 60 });
+  const err2 = await missing.run(s.input, s.ctx).catch((e: unknown) => e);
   assert.ok(err2 instanceof Error);
   assert.match(err2.message, /could not start TotalSegmentator.*pip install TotalSegmentator.*TOTALSEGMENTATOR_PATH/);
 });
@@ -148,20 +244,17 @@ for (const how of ['timeout', 'cancel'] as const) {
     { skip: process.platform === 'win32' && 'POSIX process groups' },
     async (t) => {
       const dir = tempDir(t, 'totalseg-hang-');
-      const c = await writeSyntheticCase(dir);
       const pidFile = join(dir, 'pid');
-      const engine = createTotalSegmentatorEngine({
-        executable: FAKE_TOTALSEGMENTATOR,
-        timeoutSeconds: how === 'timeout' ? 2 : 600,
-        killGraceSeconds: 1,
-        env: { ...process.env, FAKE_TOTALSEG_HANG: '1', FAKE_TOTALSEG_PIDFILE: pidFile },
-      });
-      const ctx = makeContext(dir);
+      const s = await setup(
+        t,
+        { FAKE_TOTALSEG_HANG: '1', FAKE_TOTALSEG_PIDFILE: pidFile },
+        { timeoutSeconds: how === 'timeout' ? 4 : 600 },
+      );
       const started = Date.now();
-      const run = engine.run({ volume: c.volume, niftiPath: c.ctPath, name: 'x' }, ctx);
+      const run = s.engine.run(s.input, s.ctx);
       if (how === 'cancel') {
-        await waitUntil(() => ctx.lines.some((l) => l.includes('No GPU detected')), 10_000);
-        ctx.abort(new Error('cancelled'));
+        await waitUntil(() => s.ctx.lines.some((l) => l.includes('Predicting...')), 10_000);
+        s.ctx.abort(new Error('cancelled'));
       }
       const err = await run.catch((e: unknown) => e);
       assert.ok(err instanceof Error);
@@ -169,7 +262,7 @@ for (const how of ['timeout', 'cancel'] as const) {
       assert.match(
         err.message,
         how === 'timeout'
-          ? /TotalSegmentator did not finish within 2 s/
+          ? /TotalSegmentator did not finish within 4 s/
           : /TotalSegmentator was stopped: the job was cancelled/,
       );
       const pid = Number(readFileSync(pidFile, 'utf8'));

@@ -1,27 +1,23 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PermanentError } from '../../errors.ts';
-import type { Rgb, Segment } from '../../volume/volume.ts';
-import type { Engine, EngineContext, EngineInput, EngineResult } from '../engine.ts';
+import type { Device, Engine, EngineContext, EngineInput, EngineResult, Quality } from '../engine.ts';
 import { readEngineLabelMap } from '../labelMapFile.ts';
+import { PredictionProgress } from '../predictionProgress.ts';
 import { ProgramError, runProgram, withVirtualDisplay } from '../runProgram.ts';
+import { parseTotalSegmentatorLine } from '../totalSegmentatorOutput.ts';
 import { followLines } from './progressFile.ts';
+import { SLICER_SCRIPT, slicerArguments, slicerEnvironment, slicerJob } from './slicerJob.ts';
+import { type SlicerManifest, parseManifest, parseProgress, parseSegmentsFile } from './slicerOutputs.ts';
 
 /**
  * Runs `slicer/segment_and_export.py` in 3D Slicer (TotalSegmentator extension for the
  * segmentation, SlicerOpenAnatomy for the glTF) and turns what it leaves in its output folder
- * into an EngineResult. The script's manifest.json is the source of truth: exit codes alone
- * cannot tell "extension missing" from "segmentation failed", and on Windows nothing else
- * comes back from Slicer.
+ * into an EngineResult (slicerOutputs.ts reads it).
  */
 
-export const QUALITIES = ['normal', 'fast', 'fastest'] as const;
-export type Quality = (typeof QUALITIES)[number];
-export const DEVICES = ['cpu', 'gpu'] as const;
-export type Device = (typeof DEVICES)[number];
-
-export const SLICER_SCRIPT = resolve(import.meta.dirname, '../../../slicer/segment_and_export.py');
+export { SLICER_SCRIPT } from './slicerJob.ts';
 
 export interface SlicerEngineOptions {
   slicerPath: string;
@@ -39,127 +35,14 @@ export interface SlicerEngineOptions {
   /** Seconds between SIGTERM and SIGKILL when the run is stopped. */
   killGraceSeconds?: number;
   progressIntervalMs?: number;
+  /** How often the progress estimate of a running prediction moves. */
+  progressTickMs?: number;
 }
 
-interface ManifestError {
-  kind: string;
-  message: string;
-  fix?: string;
-}
-
-export interface SlicerManifest {
-  status: 'succeeded' | 'failed';
-  exitCode: number;
-  outputs: { labelMap: string | null; segments: string | null; gltf: string | null };
-  versions: Record<string, string>;
-  warnings: string[];
-  error: ManifestError | null;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
-
-/** Narrows the script's manifest.json; null when it is missing or not the script's format. */
-export function parseManifest(text: string): SlicerManifest | null {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (!isRecord(raw) || (raw.status !== 'succeeded' && raw.status !== 'failed')) return null;
-  const outputs = isRecord(raw.outputs) ? raw.outputs : {};
-  const versions: Record<string, string> = {};
-  if (isRecord(raw.versions))
-    for (const [k, v] of Object.entries(raw.versions)) if (typeof v === 'string') versions[k] = v;
-  const err = isRecord(raw.error) ? raw.error : null;
-  return {
-    status: raw.status,
-    exitCode: typeof raw.exitCode === 'number' ? raw.exitCode : -1,
-    outputs: { labelMap: str(outputs.labelMap), segments: str(outputs.segments), gltf: str(outputs.gltf) },
-    versions,
-    warnings: Array.isArray(raw.warnings) ? raw.warnings.filter((w): w is string => typeof w === 'string') : [],
-    error: err
-      ? {
-          kind: str(err.kind) ?? 'processing',
-          message: str(err.message) ?? 'unknown error',
-          ...(str(err.fix) ? { fix: str(err.fix)! } : {}),
-        }
-      : null,
-  };
-}
-
-/** Narrows `<name>_segments.json` into our Segment table. */
-export function parseSegmentsFile(text: string): Segment[] {
-  const raw: unknown = JSON.parse(text);
-  const list = isRecord(raw) && Array.isArray(raw.segments) ? raw.segments : null;
-  if (!list) throw new Error('the segments file has no "segments" list');
-  return list.map((s, i): Segment => {
-    if (!isRecord(s) || typeof s.label !== 'number' || !Number.isInteger(s.label) || s.label < 1) {
-      throw new Error(`segment ${i + 1} in the segments file has no valid label`);
-    }
-    const c =
-      Array.isArray(s.color) && s.color.length >= 3 && s.color.every((x) => typeof x === 'number')
-        ? (s.color as number[])
-        : [0.8, 0.8, 0.8];
-    const color: Rgb = [clamp01(c[0]!), clamp01(c[1]!), clamp01(c[2]!)];
-    const seg: Segment = {
-      label: s.label,
-      name: str(s.name) ?? str(s.totalSegmentatorName) ?? `label_${s.label}`,
-      color,
-    };
-    if (typeof s.totalSegmentatorId === 'number') seg.totalSegmentatorId = s.totalSegmentatorId;
-    return seg;
-  });
-}
-
-function clamp01(v: number): number {
-  return Math.min(1, Math.max(0, v));
-}
-
-interface ProgressRecord {
-  percent: number;
-  status: string;
-}
-
-function parseProgress(line: string): ProgressRecord | null {
-  try {
-    const r: unknown = JSON.parse(line);
-    if (isRecord(r) && typeof r.percent === 'number' && typeof r.status === 'string')
-      return { percent: r.percent, status: r.status };
-  } catch {
-    // a half-written line; the next poll has it whole
-  }
-  return null;
-}
-
-export function slicerArguments(opts: SlicerEngineOptions, input: EngineInput, outDir: string): string[] {
-  const args = [
-    '--no-splash',
-    '--no-main-window',
-    '--python-script',
-    opts.scriptPath ?? SLICER_SCRIPT,
-    '--input',
-    input.niftiPath,
-    '--output-dir',
-    outDir,
-    '--name',
-    input.name,
-    '--task',
-    opts.task ?? 'total',
-    '--quality',
-    opts.quality ?? 'normal',
-    '--device',
-    opts.device ?? 'gpu',
-    '--reduction',
-    String(opts.reduction),
-  ];
-  if (opts.subset && opts.subset.length) args.push('--subset', opts.subset.join(','));
-  return args;
-}
+/** The script's percent (0-100) on the job's scale. */
+const fromScript = (percent: number): number => Math.round(1 + percent * 0.94);
+/** The script's segmentation stage, between its 15% and 70%. */
+const SEGMENTATION_WINDOW = { from: fromScript(15), to: fromScript(70) };
 
 async function readManifest(outDir: string): Promise<SlicerManifest | null> {
   try {
@@ -171,8 +54,14 @@ async function readManifest(outDir: string): Promise<SlicerManifest | null> {
 
 function manifestFailure(m: SlicerManifest, exit: string): Error {
   const e = m.error ?? { kind: 'processing', message: 'the script reported a failure without a message' };
-  const text = `3D Slicer ${e.kind === 'missing-requirement' ? 'is missing a requirement' : 'segmentation failed'} (${exit}): ${e.message}${e.fix ? `. Fix: ${e.fix}` : ''}`;
-  // A missing extension or a bad argument will fail the same way on every retry.
+  const what =
+    e.kind === 'missing-requirement'
+      ? 'is missing a requirement'
+      : e.kind === 'refused'
+        ? 'could not take the job'
+        : 'segmentation failed';
+  const text = `3D Slicer ${what} (${exit}): ${e.message}${e.fix ? `. Fix: ${e.fix}` : ''}`;
+  // A missing extension, a bad job or a refusal will fail the same way on every retry.
   return e.kind === 'processing' ? new Error(text) : new PermanentError(text);
 }
 
@@ -182,14 +71,13 @@ export function createSlicerEngine(opts: SlicerEngineOptions): Engine {
     async run(input: EngineInput, ctx: EngineContext): Promise<EngineResult> {
       const outDir = join(ctx.workDir, 'slicer-output');
       await mkdir(outDir, { recursive: true });
-      const env = opts.env ?? process.env;
+      const jobFile = join(outDir, 'job.json');
+      await writeFile(jobFile, `${JSON.stringify(slicerJob(opts, input, outDir), null, 2)}\n`);
+      const env = slicerEnvironment(opts.env ?? process.env);
       const { command, args, virtualDisplay } = withVirtualDisplay(
         opts.slicerPath,
-        slicerArguments(opts, input, outDir),
-        {
-          platform: opts.platform,
-          env,
-        },
+        slicerArguments(opts.scriptPath ?? SLICER_SCRIPT, jobFile),
+        { platform: opts.platform, env },
       );
       ctx.log(
         `starting 3D Slicer ${opts.slicerPath}${virtualDisplay ? ' under xvfb-run' : ''} (quality ${opts.quality ?? 'normal'}, device ${opts.device ?? 'gpu'})`,
@@ -199,18 +87,30 @@ export function createSlicerEngine(opts: SlicerEngineOptions): Engine {
       // Progress updates are serialised so a slow database never reorders them.
       let progressChain: Promise<void> = Promise.resolve();
       let lastPercent = -1;
+      const report = (percent: number, status: string): void => {
+        if (percent < lastPercent) return;
+        lastPercent = percent;
+        progressChain = progressChain.then(() => ctx.progress(percent, status)).catch(() => {});
+      };
+      // TotalSegmentator's stage lines, passed on by the script, move progress inside its stage.
+      const prediction = new PredictionProgress({
+        ...SEGMENTATION_WINDOW,
+        quality: opts.quality ?? 'normal',
+        device: opts.device ?? 'gpu',
+        report,
+      });
       const progress = followLines(
         join(outDir, 'progress.jsonl'),
         (line) => {
           const p = parseProgress(line);
           if (!p) return;
-          const percent = Math.round(1 + p.percent * 0.94);
-          if (percent < lastPercent) return;
-          lastPercent = percent;
-          progressChain = progressChain.then(() => ctx.progress(percent, p.status)).catch(() => {});
+          if (p.totalsegmentator === undefined) return report(fromScript(p.percent), p.status);
+          const event = parseTotalSegmentatorLine(p.totalsegmentator);
+          if (event) prediction.event(event);
         },
         opts.progressIntervalMs ?? 500,
       );
+      const ticker = setInterval(() => prediction.tick(), opts.progressTickMs ?? 2000);
 
       let stdoutLines = 0;
       let runError: unknown;
@@ -234,6 +134,7 @@ export function createSlicerEngine(opts: SlicerEngineOptions): Engine {
       } catch (err) {
         runError = err;
       } finally {
+        clearInterval(ticker);
         await progress.stop();
         await progressChain;
       }
@@ -312,7 +213,10 @@ async function usableGltf(path: string): Promise<boolean> {
   try {
     if ((await stat(path)).size === 0) return false;
     const json: unknown = JSON.parse(await readFile(path, 'utf8'));
-    return isRecord(json) && isRecord(json.asset) && Array.isArray(json.meshes) && json.meshes.length > 0;
+    const gltf = json as { asset?: unknown; meshes?: unknown } | null;
+    return (
+      typeof gltf?.asset === 'object' && gltf.asset !== null && Array.isArray(gltf.meshes) && gltf.meshes.length > 0
+    );
   } catch {
     return false;
   }

@@ -1,16 +1,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PermanentError } from '../../errors.ts';
-import { totalSegmentatorSegments } from '../../mesh/totalSegmentatorClasses.ts';
-import type { Engine, EngineContext, EngineInput, EngineResult } from '../engine.ts';
+import { totalSegmentatorSegments } from '../../terminology/structures.ts';
+import type { Device, Engine, EngineContext, EngineInput, EngineResult, Quality } from '../engine.ts';
 import { labelsPresent, readEngineLabelMap } from '../labelMapFile.ts';
+import { PredictionProgress } from '../predictionProgress.ts';
 import { ProgramError, runProgram } from '../runProgram.ts';
-import type { Device, Quality } from '../slicer/slicerEngine.ts';
+import { isProgressBar, parseTotalSegmentatorLine, refusalIn } from '../totalSegmentatorOutput.ts';
 
 /**
  * Runs the TotalSegmentator command line (`pip install TotalSegmentator`) for one multilabel
- * NIfTI; the gateway's mesher then builds the OpenAnatomy glTF with TotalSegmentator's class
- * names and Slicer's colours (EngineResult without gltfPath).
+ * NIfTI; the gateway's mesher then builds the OpenAnatomy glTF with the structure table's names
+ * and colours (EngineResult without gltfPath).
  */
 
 export interface TotalSegmentatorEngineOptions {
@@ -25,6 +26,8 @@ export interface TotalSegmentatorEngineOptions {
   version?: string;
   env?: NodeJS.ProcessEnv;
   killGraceSeconds?: number;
+  /** How often the progress estimate of a running prediction moves. */
+  progressTickMs?: number;
 }
 
 export function totalSegmentatorArguments(
@@ -41,7 +44,16 @@ export function totalSegmentatorArguments(
   return args;
 }
 
-const PART = /Predicting part (\d+) of (\d+)/;
+/**
+ * The program's environment. TotalSegmentator never flushes its output, so through a pipe Python
+ * would hold every line until the end: PYTHONUNBUFFERED makes each stage line arrive when printed.
+ */
+export function totalSegmentatorEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, PYTHONUNBUFFERED: '1' };
+}
+
+/** Lines kept for recognising a refusal: the licence text sits before a traceback of any length. */
+const KEPT_LINES = 400;
 
 export function createTotalSegmentatorEngine(opts: TotalSegmentatorEngineOptions): Engine {
   return {
@@ -50,38 +62,45 @@ export function createTotalSegmentatorEngine(opts: TotalSegmentatorEngineOptions
       // The .nii.gz extension makes TotalSegmentator write exactly this file (nibabel adds none).
       const outputPath = join(ctx.workDir, `${input.name}_totalseg.nii.gz`);
       const args = totalSegmentatorArguments(opts, input.niftiPath, outputPath);
+      const quality = opts.quality ?? 'normal';
       ctx.log(`starting TotalSegmentator ${opts.executable} ${args.slice(4).join(' ')}`);
-      await ctx.progress(1, `Segmenting with TotalSegmentator (${opts.quality ?? 'normal'})`);
+      await ctx.progress(1, `Starting TotalSegmentator (${quality})`);
+      // Progress updates are serialised so a slow database never reorders them.
       let chain: Promise<void> = Promise.resolve();
-      const report = (percent: number, status: string): void => {
-        chain = chain.then(() => ctx.progress(percent, status)).catch(() => {});
-      };
+      const progress = new PredictionProgress({
+        from: 2,
+        to: 90,
+        quality,
+        device: opts.device ?? 'gpu',
+        report: (percent, status) => {
+          chain = chain.then(() => ctx.progress(percent, status)).catch(() => {});
+        },
+      });
+      const ticker = setInterval(() => progress.tick(), opts.progressTickMs ?? 2000);
+      const lines: string[] = [];
       try {
         await runProgram({
           command: opts.executable,
           args,
           label: 'TotalSegmentator',
-          env: opts.env,
+          env: totalSegmentatorEnvironment(opts.env),
           signal: ctx.signal,
           timeoutMs: opts.timeoutSeconds * 1000,
           timeoutSetting: 'SLICER_TIMEOUT_SECONDS',
           killGraceMs: (opts.killGraceSeconds ?? 10) * 1000,
+          omitFromTail: (line) => isProgressBar(line) !== undefined,
           onLine: (stream, line) => {
             if (line.trim() === '') return;
-            ctx.log(`[totalsegmentator${stream === 'stderr' ? ' stderr' : ''}] ${line}`);
-            const m = PART.exec(line);
-            if (m) {
-              const [part, total] = [Number(m[1]), Math.max(1, Number(m[2]))];
-              report(
-                Math.round(5 + (80 * (part - 1)) / total),
-                `Segmenting with TotalSegmentator (part ${part} of ${total})`,
-              );
-            } else if (line.startsWith('Saving segmentations')) {
-              report(88, 'Saving the segmentation');
-            }
+            lines.push(line);
+            if (lines.length > KEPT_LINES) lines.shift();
+            const event = parseTotalSegmentatorLine(line);
+            if (event) progress.event(event);
+            const bar = isProgressBar(line);
+            if (!bar || bar.complete) ctx.log(`[totalsegmentator${stream === 'stderr' ? ' stderr' : ''}] ${line}`);
           },
         });
       } catch (err) {
+        clearInterval(ticker);
         await chain;
         if (err instanceof ProgramError) {
           if (err.reason === 'spawn') {
@@ -91,9 +110,16 @@ export function createTotalSegmentatorEngine(opts: TotalSegmentatorEngineOptions
             );
           }
           if (err.reason === 'timeout') throw new PermanentError(err.message, { cause: err });
+          const refusal = err.reason === 'exit' ? refusalIn(lines) : undefined;
+          // A licence or an option it rejects fails the same way on every attempt.
+          if (refusal)
+            throw new PermanentError(`TotalSegmentator refused the job (exit code ${err.exitCode}): ${refusal}`, {
+              cause: err,
+            });
         }
         throw err;
       }
+      clearInterval(ticker);
       await chain;
       if (!existsSync(outputPath))
         throw new Error(`TotalSegmentator finished but wrote no segmentation (${outputPath})`);
@@ -102,7 +128,7 @@ export function createTotalSegmentatorEngine(opts: TotalSegmentatorEngineOptions
       const labels = labelsPresent(labelMap);
       if (labels.length === 0)
         throw new PermanentError('TotalSegmentator found no structures in this volume (is it a CT of the body?)');
-      // The bundled class map is the `total` task's; other tasks keep their label numbers as names.
+      // The structure table holds the `total` task; other tasks keep their label numbers as names.
       const segments =
         !opts.task || opts.task === 'total'
           ? totalSegmentatorSegments(labels)

@@ -1,6 +1,6 @@
-import { TOTAL_SEGMENTATOR_CLASSES } from '../../mesh/totalSegmentatorClasses.ts';
-import { column, dot } from '../../volume/geometry.ts';
-import type { LabelMap, Volume } from '../../volume/volume.ts';
+import { allStructures } from '../../server/terminology/structures.ts';
+import { column, dot } from '../../server/volume/geometry.ts';
+import type { LabelMap, Volume } from '../../server/volume/volume.ts';
 
 /**
  * Measures a built-in segmentation against TotalSegmentator's labels of the same scan, in world
@@ -15,7 +15,7 @@ export type Structure = 'bone' | 'lungs';
 export function referenceClassIds(structure: Structure): number[] {
   const bone = /^(sacrum|vertebrae_|humerus_|scapula_|clavicula_|femur_|hip_|skull$|rib_|sternum$)/;
   const pattern = structure === 'bone' ? bone : /^lung_/;
-  return [...TOTAL_SEGMENTATOR_CLASSES].filter(([, c]) => pattern.test(c.name)).map(([id]) => id);
+  return allStructures().flatMap((s) => (s.id !== undefined && pattern.test(s.structure) ? [s.id] : []));
 }
 
 /**
