@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideAssociation, decidePresentationContext } from './associationPolicy.ts';
+import { loadConfig } from '../config.ts';
+import { allowedCallingAets, decideAssociation, decidePresentationContext } from './associationPolicy.ts';
 
 const policy = { aeTitle: 'ANATOMYGW', allowedAets: [] as string[], maxAssociations: 4 };
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -43,6 +44,28 @@ test('a calling AE title outside DIMSE_ALLOWED_AETS is refused with "calling AE 
   assert.equal(d.reason, 'calling-ae-not-recognized');
   assert.equal(d.result, 'permanent');
   assert.match(d.why, /INTRUDER/);
+});
+
+test('with DIMSE_ALLOWED_AETS set, the AE titles of the PACS_NODES DIMSE nodes may call too (C-MOVE delivers that way)', () => {
+  const nodes = [
+    { name: 'mover', dimse: { host: '10.0.0.5', port: 104, aeTitle: 'PACS_MOVE', retrieve: 'move' } },
+    { name: 'getter', dimse: { host: '10.0.0.6', port: 104, aeTitle: 'PACS_GET' } },
+    { name: 'web', dicomweb: { url: 'https://pacs.example/dicom-web' } },
+  ];
+  const config = loadConfig({ DIMSE_ALLOWED_AETS: 'CT01, MR02', PACS_NODES: JSON.stringify(nodes) });
+  const allowed = allowedCallingAets(config);
+  assert.deepEqual(allowed.sort(), ['CT01', 'MR02', 'PACS_GET', 'PACS_MOVE']);
+  const p = { ...policy, allowedAets: allowed };
+  const ask = (callingAet: string) =>
+    decideAssociation({ callingAet, calledAet: 'ANATOMYGW', activeAssociations: 0 }, p);
+  assert.deepEqual(ask('PACS_MOVE'), { accept: true });
+  assert.deepEqual(ask('CT01'), { accept: true });
+  const refused = ask('ORTHANC');
+  assert.ok(!refused.accept);
+  assert.equal(refused.reason, 'calling-ae-not-recognized');
+  assert.match(refused.why, /"ORTHANC" is neither in DIMSE_ALLOWED_AETS nor the AE title of a PACS_NODES node/);
+  // Without DIMSE_ALLOWED_AETS nobody is refused: the nodes do not turn an open door into a list.
+  assert.deepEqual(allowedCallingAets(loadConfig({ PACS_NODES: JSON.stringify(nodes) })), []);
 });
 
 test('too many open associations is a transient refusal (the sender retries later)', () => {

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AppDeps } from '../http/deps.ts';
 import type { Logger } from '../log.ts';
 import {
+  allowedCallingAets,
   decideAssociation,
   decidePresentationContext,
   normalizeAeTitle,
@@ -125,6 +126,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
   const closeGraceMs = opts.closeGraceMs ?? 10_000;
   const tls = opts.tls ?? (config.dimseTls ? readDimseTls(config.dimseTls) : undefined);
   const log: Logger = deps.logger.child({ component: 'dimse' });
+  const allowedAets = allowedCallingAets(config);
   const tmpDir = tempDir(config);
   await mkdir(tmpDir, { recursive: true });
   const freeDisk = freeDiskProbe(config.dataDir);
@@ -183,7 +185,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
           }
         : decideAssociation(
             { callingAet, calledAet, activeAssociations: [...connections].filter((c) => c.#accepted).length },
-            { aeTitle: config.aeTitle, allowedAets: config.dimseAllowedAets, maxAssociations },
+            { aeTitle: config.aeTitle, allowedAets, maxAssociations },
           );
       if (!decision.accept) {
         this.#log.warn({ reason: decision.reason }, `DICOM association rejected: ${decision.why}`);
@@ -192,7 +194,8 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
           outcome: 'failure',
           actor: `ae:${callingAet}`,
           address: this.#remoteAddress ?? null,
-          details: { rejected: decision.reason },
+          // The AE titles and reason let a C-MOVE retrieve explain why its node could not deliver.
+          details: { rejected: decision.reason, calledAet, why: decision.why },
         });
         this.sendAssociationReject(
           decision.result === 'permanent' ? RejectResult.Permanent : RejectResult.Transient,
@@ -483,7 +486,7 @@ export async function startDimseServer(deps: AppDeps, opts: DimseServerOptions =
     {
       port: actualPort,
       aeTitle: config.aeTitle,
-      allowedAets: config.dimseAllowedAets.length || 'any',
+      allowedAets: allowedAets.length || 'any',
       tls: tls ? (tls.ca ? 'client certificates required' : 'on') : 'off',
     },
     'DICOM C-STORE SCP listening',
