@@ -35,7 +35,7 @@ export interface Config {
   seriesStableSeconds: number;
   dimsePort: number | undefined;
   aeTitle: string;
-  /** Empty means any calling AE title is accepted. */
+  /** Empty: any calling AE title is accepted; else the PACS_NODES AE titles are let in too (allowedCallingAets). */
   dimseAllowedAets: string[];
   /** PEM file paths for DICOM TLS on DIMSE_PORT; `ca` set means peers must present a certificate it signed. */
   dimseTls: DimseTlsPaths | undefined;
@@ -99,7 +99,11 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'SERIES_STABLE_SECONDS', default: '10', help: 'quiet period before a series is queued' },
   { name: 'DIMSE_PORT', default: '(off)', help: 'DICOM C-STORE/C-ECHO port' },
   { name: 'AE_TITLE', default: 'ANATOMYGW', help: 'our DICOM AE title' },
-  { name: 'DIMSE_ALLOWED_AETS', default: '(any)', help: 'comma-separated calling AE titles allowed' },
+  {
+    name: 'DIMSE_ALLOWED_AETS',
+    default: '(any)',
+    help: 'comma-separated calling AE titles allowed; the PACS_NODES AE titles are added to them',
+  },
   { name: 'DIMSE_TLS_CERT', default: '', help: 'PEM certificate: DIMSE_PORT speaks DICOM TLS only' },
   { name: 'DIMSE_TLS_KEY', default: '', help: 'PEM private key for DIMSE_TLS_CERT' },
   {

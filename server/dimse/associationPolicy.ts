@@ -1,3 +1,4 @@
+import type { Config } from '../config/config.ts';
 import { chooseTransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from './transferSyntaxes.ts';
 import { isStorageSopClass, VERIFICATION_SOP_CLASS } from './sopClasses.ts';
 
@@ -26,6 +27,18 @@ export interface AssociationPolicy {
   maxAssociations: number;
 }
 
+/**
+ * The calling AE titles let in: DIMSE_ALLOWED_AETS, and with it the AE title of every DIMSE node in
+ * PACS_NODES, since a node we retrieve from by C-MOVE delivers on an association it opens to us (a
+ * node calling from another AE title than the one it is reached at must be listed itself). Empty
+ * when DIMSE_ALLOWED_AETS is: anyone may call.
+ */
+export function allowedCallingAets(config: Pick<Config, 'dimseAllowedAets' | 'pacsNodes'>): string[] {
+  if (config.dimseAllowedAets.length === 0) return [];
+  const nodes = config.pacsNodes.flatMap((n) => (n.dimse ? [normalizeAeTitle(n.dimse.aeTitle)] : []));
+  return [...new Set([...config.dimseAllowedAets, ...nodes])];
+}
+
 /** AE titles are padded with spaces on the wire; leading and trailing spaces are not significant (PS3.5 6.2). */
 export function normalizeAeTitle(aet: string): string {
   return aet.trim();
@@ -52,7 +65,7 @@ export function decideAssociation(
       result: 'permanent',
       source: 'service-user',
       reason: 'calling-ae-not-recognized',
-      why: `calling AE title "${calling}" is not in DIMSE_ALLOWED_AETS`,
+      why: `calling AE title "${calling}" is neither in DIMSE_ALLOWED_AETS nor the AE title of a PACS_NODES node`,
     };
   }
   if (request.activeAssociations >= policy.maxAssociations) {

@@ -40,7 +40,7 @@ import { errorComment, lowDiskOutcome, outcomeForError, StoreStatus, type StoreO
 
 /** What the SCP uses: the instance store, the settings and the audit trail. */
 export interface DimseDeps extends StoreDeps {
-  config: Pick<Config, 'aeTitle' | 'dimseAllowedAets' | 'dimsePort' | 'dimseTls' | 'minFreeDiskMb'>;
+  config: Pick<Config, 'aeTitle' | 'dimseAllowedAets' | 'dimsePort' | 'dimseTls' | 'minFreeDiskMb' | 'pacsNodes'>;
   db: Database;
 }
 
@@ -59,6 +59,8 @@ export interface ScpShared {
   log: Logger;
   store: StoreInstance;
   maxAssociations: number;
+  /** Calling AE titles allowed to associate (empty: any), DIMSE_ALLOWED_AETS with the PACS nodes'. */
+  allowedAets: readonly string[];
   freeDisk: FreeDiskProbe;
   connections: Set<{ readonly accepted: boolean; terminate(): void }>;
   closing(): boolean;
@@ -156,7 +158,7 @@ export function gatewayScpClass(shared: ScpShared) {
           }
         : decideAssociation(
             { callingAet, calledAet, activeAssociations: shared.activeAssociations() },
-            { aeTitle: config.aeTitle, allowedAets: config.dimseAllowedAets, maxAssociations: shared.maxAssociations },
+            { aeTitle: config.aeTitle, allowedAets: [...shared.allowedAets], maxAssociations: shared.maxAssociations },
           );
       if (!decision.accept) {
         this.#log.warn({ reason: decision.reason }, `DICOM association rejected: ${decision.why}`);
@@ -165,7 +167,8 @@ export function gatewayScpClass(shared: ScpShared) {
           outcome: 'failure',
           actor: `ae:${callingAet}`,
           address: this.#remoteAddress ?? null,
-          details: { rejected: decision.reason },
+          // The AE titles and reason let a C-MOVE retrieve explain why its node could not deliver.
+          details: { rejected: decision.reason, calledAet, why: decision.why },
         });
         this.sendAssociationReject(
           decision.result === 'permanent' ? RejectResult.Permanent : RejectResult.Transient,

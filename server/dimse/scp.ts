@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import { storeInstance as ingestStoreInstance } from '../ingest/storeInstance.ts';
 import type { Logger } from '../log.ts';
+import { allowedCallingAets } from './associationPolicy.ts';
 import { listeningPort, netServerOf, Server, silenceLibraryLog } from './dcmjsDimse.ts';
 import { freeDiskProbe } from './freeDisk.ts';
 import { gatewayScpClass, safeError, type DimseDeps, type ScpShared, type StoreInstance } from './gatewayScp.ts';
@@ -50,6 +51,7 @@ export async function startDimseServer(deps: DimseDeps, opts: DimseServerOptions
   const closeGraceMs = opts.closeGraceMs ?? 10_000;
   const tls = opts.tls ?? (config.dimseTls ? readDimseTls(config.dimseTls) : undefined);
   const log: Logger = deps.logger.child({ component: 'dimse' });
+  const allowedAets = allowedCallingAets(config);
   await mkdir(deps.storage.staging.dir, { recursive: true });
   const freeDisk = freeDiskProbe(deps.storage);
   await freeDisk.refresh();
@@ -66,6 +68,7 @@ export async function startDimseServer(deps: DimseDeps, opts: DimseServerOptions
     log,
     store,
     maxAssociations,
+    allowedAets,
     freeDisk,
     connections,
     closing: () => closing,
@@ -126,7 +129,7 @@ export async function startDimseServer(deps: DimseDeps, opts: DimseServerOptions
     {
       port: actualPort,
       aeTitle: config.aeTitle,
-      allowedAets: config.dimseAllowedAets.length || 'any',
+      allowedAets: allowedAets.length || 'any',
       tls: tls ? (tls.ca ? 'client certificates required' : 'on') : 'off',
     },
     'DICOM C-STORE SCP listening',

@@ -353,6 +353,16 @@ export interface CMoveOutcome {
   status: number;
 }
 
+/** A C-MOVE the node ended with a failure status; the outcome lets the caller find out why. */
+export class CMoveFailedError extends PacsError {
+  readonly outcome: CMoveOutcome;
+  constructor(message: string, retryable: boolean, outcome: CMoveOutcome) {
+    super(message, retryable);
+    this.name = 'CMoveFailedError';
+    this.outcome = outcome;
+  }
+}
+
 /**
  * C-MOVE of a study or series to `destinationAeTitle` (our SCP). The instances arrive on separate
  * associations the node opens to us and are stored by the SCP; this settles on the final response.
@@ -391,14 +401,12 @@ export async function cMove(
     );
   }
   if (status !== Status.Success && (status & 0xf000) !== 0xb000) {
-    // Several PACS (Orthanc among them) answer an unknown destination with a plain 0xC000.
-    const hint =
-      outcome.completed === 0 && (status & 0xf000) === 0xc000
-        ? `; check that the node knows our AE title ${destinationAeTitle} as a C-MOVE destination, with this server's address and DIMSE_PORT`
-        : '';
-    throw new PacsError(
-      `PACS node "${node.name}" answered the C-MOVE with ${describeQrStatus(status)}${comment ? `: ${comment}` : ''}${outcome.completed || outcome.failed ? ` (${outcome.completed} sent, ${outcome.failed} failed)` : ''}${hint}`,
+    // Several PACS (Orthanc among them) answer an unknown destination, or one that refused them, with
+    // a plain 0xC000: the caller looks at what reached our SCP to say which.
+    throw new CMoveFailedError(
+      `PACS node "${node.name}" answered the C-MOVE with ${describeQrStatus(status)}${comment ? `: ${comment}` : ''}${outcome.completed || outcome.failed ? ` (${outcome.completed} sent, ${outcome.failed} failed)` : ''}`,
       (status & 0xff00) === 0xa700 || status === 0xfe00,
+      outcome,
     );
   }
   return outcome;

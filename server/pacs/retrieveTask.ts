@@ -3,7 +3,7 @@ import type { Config } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { InstanceRejectedError } from '../dicom/failure.ts';
 import { isUsableUid } from '../dicom/uid.ts';
-import { setAsidePartialSeries, storedSeriesOf } from '../dicomIndex/seriesGrouping.ts';
+import { setAsidePartialSeries } from '../dicomIndex/seriesGrouping.ts';
 import { PermanentError } from '../errors.ts';
 import { storeInstance, type StoreDeps } from '../ingest/storeInstance.ts';
 import type { PacsRetrievePayload } from '../jobs/kinds.ts';
@@ -11,7 +11,8 @@ import type { TaskHandler, TaskHelpers } from '../jobs/task.ts';
 import { noteSeriesRetrieved } from '../results/retrievedSeries.ts';
 import { outcomeForError } from '../dimse/storeStatus.ts';
 import { DicomwebClient, PacsError } from './dicomwebClient.ts';
-import { cGet, cMove, type InstanceOutcome } from './dimseClient.ts';
+import { cGet, type InstanceOutcome } from './dimseClient.ts';
+import { retrieveByMove } from './moveRetrieve.ts';
 import { findNode, type PacsNode } from '../config/pacsNodes.ts';
 
 /**
@@ -173,11 +174,7 @@ async function retrieveDimse(
   return out.completed + out.failed + out.warnings;
 }
 
-/**
- * C-MOVE: the node opens its own associations to our SCP (DIMSE_PORT), which stores each instance
- * before acknowledging it; so when the final response comes, what the node counts as completed is
- * stored here, and the series are read back from the index.
- */
+/** C-MOVE: the node sends to our SCP, which stores what arrives (moveRetrieve.ts). */
 async function retrieveDimseMove(
   deps: RetrieveDeps,
   node: PacsNode,
@@ -185,44 +182,10 @@ async function retrieveDimseMove(
   helpers: TaskHelpers,
   tally: RetrieveTally,
 ): Promise<number> {
-  if (deps.config.dimsePort === undefined) {
-    throw new PermanentError(
-      `PACS node "${node.name}" is set to retrieve by C-MOVE, which sends to our DICOM SCP, but DIMSE_PORT is off; set DIMSE_PORT or use "retrieve": "get"`,
-    );
-  }
-  helpers.log(
-    `retrieving a ${p.seriesInstanceUid ? 'series' : 'study'} from ${node.name} over DIMSE C-MOVE to ${deps.config.aeTitle}`,
-  );
-  let lastProgress = 0;
-  let progress: Promise<void> = Promise.resolve();
-  const out = await cMove(
-    node,
-    deps.config.aeTitle,
-    { studyUid: p.studyInstanceUid, seriesUid: p.seriesInstanceUid },
-    {
-      callingAeTitle: deps.config.aeTitle,
-      signal: helpers.signal,
-      onProgress: ({ remaining, completed, failed }) => {
-        if (Date.now() - lastProgress < 500) return;
-        lastProgress = Date.now();
-        const total = remaining + completed + failed;
-        const pct = total > 0 ? 5 + (90 * (completed + failed)) / total : 5;
-        progress = progress
-          .then(() => helpers.progress(pct, `${node.name} sent ${completed + failed} of ${total} instances`))
-          .catch(() => undefined);
-      },
-    },
-  );
-  await progress;
-  if (out.failed > 0) {
-    throw new PacsError(
-      `PACS node "${node.name}" could not deliver ${out.failed} of ${out.completed + out.failed} instances to us by C-MOVE (refused by our SCP or failed on its side; see the DIMSE log)`,
-      true,
-    );
-  }
-  for (const uid of await storedSeriesOf(deps.db, p)) tally.series.add(uid);
-  tally.stored = out.completed + out.warnings;
-  return out.completed + out.warnings;
+  const moved = await retrieveByMove(deps, node, p, helpers);
+  for (const uid of moved.series) tally.series.add(uid);
+  tally.stored = moved.delivered;
+  return moved.delivered;
 }
 
 export function pacsRetrieveTask(deps: RetrieveDeps): TaskHandler<RetrievePayload> {

@@ -2,14 +2,15 @@ import { open } from 'node:fs/promises';
 import { readDicomSeries, type DicomSeriesMeta } from '../volume/dicomSeries.ts';
 import type { LabelMap, Volume } from '../volume/volume.ts';
 import { alignToGrid } from './alignGrid.ts';
+import { framePlanes } from './framePlanes.ts';
 import { readHeaderDataset } from './dcmjsData.ts';
 import { writeSeg, type SegSegment, type SegWriteResult } from './segWriter.ts';
 
 /**
  * A DICOM SEG for a label map computed from a DICOM series: the label map is put on the series'
- * exact slice grid, each frame names its slice's SOP Instance UID, and the Patient/Study attributes
- * are copied from the first instance. The grid and UIDs are those the label map was computed from
- * when the caller has them (`series`); otherwise the series is read again for them.
+ * voxel grid, each frame names the source image it lies on when there is one (framePlanes.ts), and
+ * the Patient/Study attributes are copied from the first instance. The grid and images are those the
+ * label map was computed from when the caller has them (`series`); otherwise the series is read again.
  */
 
 /** What reading the series gave: its voxel grid (the voxels themselves are not needed) and UIDs. */
@@ -53,15 +54,9 @@ export async function segFromSeries(opts: SegFromSeriesOptions): Promise<SegWrit
   const { grid: volume, meta } = series;
   const onGrid = alignToGrid(opts.labelMap, volume);
   const header = readHeaderDataset(await readHeaderBytes(opts.files[0]));
-  const sopClassUid = typeof header.SOPClassUID === 'string' ? header.SOPClassUID : '1.2.840.10008.5.1.4.1.1.2';
-  // One UID per output slice when the series was not resampled (gantry tilt, irregular spacing).
-  const oneToOne =
-    meta.sopInstanceUids.length === volume.dims[2] &&
-    new Set(meta.sopInstanceUids).size === meta.sopInstanceUids.length;
-  const sliceSopInstanceUids: Array<string | undefined> = oneToOne
-    ? meta.sopInstanceUids
-    : new Array<string | undefined>(volume.dims[2]);
-  const result = writeSeg({
+  const instances = new Map<string, string>();
+  for (const slice of meta.slices) instances.set(slice.sopInstanceUid, slice.sopClassUid);
+  return writeSeg({
     labelMap: onGrid,
     segments: opts.segments,
     source: {
@@ -69,18 +64,12 @@ export async function segFromSeries(opts: SegFromSeriesOptions): Promise<SegWrit
       studyInstanceUid: meta.studyInstanceUid,
       seriesInstanceUid: meta.seriesInstanceUid,
       frameOfReferenceUid: meta.frameOfReferenceUid,
-      sopClassUid,
-      sliceSopInstanceUids,
-      instances: [...new Set(meta.sopInstanceUids)].map((sopInstanceUid) => ({ sopClassUid, sopInstanceUid })),
+      planes: framePlanes(volume, meta.slices),
+      instances: [...instances].map(([sopInstanceUid, sopClassUid]) => ({ sopClassUid, sopInstanceUid })),
     },
     algorithmName: opts.algorithmName,
     algorithmVersion: opts.algorithmVersion,
     seriesDescription: opts.seriesDescription,
     softwareVersion: opts.softwareVersion,
   });
-  if (!oneToOne)
-    result.warnings.push(
-      'the source series was resampled or is multi-frame; frames reference the series but not individual images',
-    );
-  return result;
 }

@@ -4,7 +4,7 @@ import { VolumeError } from '../volume/errors.ts';
 import type { LabelMap } from '../volume/volume.ts';
 import { GridMismatchError } from './alignGrid.ts';
 import { segFromSeries, type ReadSeries } from './segFromSeries.ts';
-import { EmptySegmentationSegError, type SegSegment } from './segWriter.ts';
+import { EmptySegmentationSegError, SegSourceError, type SegSegment } from './segWriter.ts';
 
 /**
  * The process task's DICOM steps: the label map of a DICOM series becomes `<name>_seg.dcm` next to
@@ -52,7 +52,12 @@ export async function writeSegStep(opts: {
     return true;
   } catch (e) {
     helpers.signal.throwIfAborted();
-    if (e instanceof GridMismatchError || e instanceof VolumeError || e instanceof EmptySegmentationSegError) {
+    if (
+      e instanceof GridMismatchError ||
+      e instanceof VolumeError ||
+      e instanceof EmptySegmentationSegError ||
+      e instanceof SegSourceError
+    ) {
       helpers.log(`no DICOM SEG: ${e.message}`);
       return false;
     }

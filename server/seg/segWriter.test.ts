@@ -12,7 +12,7 @@ import { alignToGrid } from './alignGrid.ts';
 import { readDataset, type NaturalDataset } from './dcmjsData.ts';
 import { segFromSeries } from './segFromSeries.ts';
 import { readDicomSeries } from '../volume/dicomSeries.ts';
-import { rgbToDicomLab, SEGMENTATION_STORAGE } from './segWriter.ts';
+import { rgbToDicomLab, SEGMENTATION_STORAGE, SegSourceError, writeSeg } from './segWriter.ts';
 
 type Item = NaturalDataset;
 const seq = (ds: Item, key: string): Item[] => (ds[key] as Item[] | undefined) ?? [];
@@ -152,6 +152,57 @@ test('the SEG passes dciodvfy without errors', async (t) => {
   const report = await dciodvfy(file);
   assert.deepEqual(report.errors, [], report.output);
   if (report.warnings.length > 0) t.diagnostic(`dciodvfy warnings:\n${report.warnings.join('\n')}`);
+});
+
+test('frames on slices that match no image carry an empty Derivation Image; without a Frame of Reference such a SEG is refused', () => {
+  const labelMap: LabelMap = {
+    dims: [4, 3, 2],
+    spacing: [1, 1, 2],
+    origin: [0, 0, 0],
+    direction: [1, 0, 0, 0, 1, 0, 0, 0, 1],
+    data: new Uint8Array(24).fill(1),
+  };
+  const image = { sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '1.2.3.1' };
+  const source = {
+    header: {},
+    studyInstanceUid: '1.2.3',
+    seriesInstanceUid: '1.2.3.4',
+    frameOfReferenceUid: '1.2.3.5',
+    planes: [
+      { position: [0, 0, 0] as Vec3, source: image },
+      { position: [0, 0, 2] as Vec3, source: undefined },
+    ],
+    instances: [image, { ...image, sopInstanceUid: '1.2.3.2' }],
+  };
+  const seg = writeSeg({ labelMap, segments: [{ label: 1, name: 'liver' }], source, algorithmName: 'test' });
+  const frames = seq(readDataset(seg.buffer), 'PerFrameFunctionalGroupsSequence');
+  assert.equal(
+    first(first(frames[0], 'DerivationImageSequence'), 'SourceImageSequence').ReferencedSOPInstanceUID,
+    '1.2.3.1',
+  );
+  assert.deepEqual(frames[1].DerivationImageSequence, []);
+  assert.deepEqual(first(frames[1], 'PlanePositionSequence').ImagePositionPatient, [0, 0, 2]);
+  assert.match(seg.warnings.join('\n'), /1 of 2 frames lie on slices of the resampled grid/);
+  assert.throws(
+    () =>
+      writeSeg({
+        labelMap,
+        segments: [{ label: 1, name: 'liver' }],
+        source: { ...source, frameOfReferenceUid: '' },
+        algorithmName: 'test',
+      }),
+    (e: unknown) => e instanceof SegSourceError && /no Frame of Reference UID and were resampled/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      writeSeg({
+        labelMap,
+        segments: [{ label: 1, name: 'liver' }],
+        source: { ...source, studyInstanceUid: '' },
+        algorithmName: 'test',
+      }),
+    /no Study Instance UID/,
+  );
 });
 
 test('a label map with flipped axes is put back onto the source grid', () => {

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/part10Header.ts';
-import { column } from '../volume/geometry.ts';
+import { isUsableUid } from '../dicom/uid.ts';
+import { UNKNOWN_TERMINOLOGY, terminologyFor, type CodedConcept } from '../terminology/structures.ts';
 import type { LabelMap, Rgb, SegmentAlgorithm } from '../volume/volume.ts';
 import { writePart10, type NaturalDataset } from './dcmjsData.ts';
-import { UNKNOWN_TERMINOLOGY, terminologyFor, type CodedConcept } from '../terminology/structures.ts';
+import type { FramePlane } from './framePlanes.ts';
+import { SegSourceError, segFunctionalGroups } from './segFunctionalGroups.ts';
+
+export { SegSourceError } from './segFunctionalGroups.ts';
 
 /**
  * DICOM Segmentation (PS3.3 A.51), binary, written by us on top of dcmjs's encoder. dcmjs's own
@@ -13,8 +17,10 @@ import { UNKNOWN_TERMINOLOGY, terminologyFor, type CodedConcept } from '../termi
  * is assembled here and dcmjs only encodes it.
  *
  * Frames are ordered by segment, then by slice; frame f of segment s on slice k carries
- * Referenced Segment Number s, Image Position (Patient) of slice k and, when the source slice is
- * known, its SOP Instance UID in Derivation Image / Source Image.
+ * Referenced Segment Number s, the Image Position (Patient) of slice k and, when slice k shares the
+ * pixel grid of a source image (framePlanes.ts), that image in Derivation Image / Source Image. The
+ * source series and every image the label map was computed from are referenced at the top level
+ * (Source Image Sequence, Referenced Series Sequence), whichever frames name an image.
  */
 
 export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -34,11 +40,11 @@ export interface SegSourceSeries {
   header: NaturalDataset;
   studyInstanceUid: string;
   seriesInstanceUid: string;
+  /** Empty when the source has none: then every frame must name the image it lies on (PS3.3 A.51.5.1). */
   frameOfReferenceUid: string;
-  sopClassUid: string;
-  /** SOP Instance UID of each slice k of the label map grid; undefined where unknown. */
-  sliceSopInstanceUids: Array<string | undefined>;
-  /** Every instance of the source series (Referenced Series Sequence), slice or not. */
+  /** The plane of each slice k of the label map grid and the source image it is aligned with. */
+  planes: FramePlane[];
+  /** Every source instance the label map was computed from. */
   instances: Array<{ sopClassUid: string; sopInstanceUid: string }>;
 }
 
@@ -104,16 +110,6 @@ export function rgbToDicomLab(rgb: ArrayLike<number>): [number, number, number] 
   const b = 200 * (f(y) - f(z));
   const clamp = (v: number): number => Math.min(65535, Math.max(0, Math.round(v)));
   return [clamp((L * 65535) / 100), clamp(((a + 128) * 65535) / 255), clamp(((b + 128) * 65535) / 255)];
-}
-
-/** DICOM DS: at most 16 characters. */
-function ds(v: number): number {
-  if (Math.abs(v) < 1e-10) return 0;
-  for (let p = 10; p >= 1; p--) {
-    const s = Number(v.toPrecision(p));
-    if (String(s).length <= 16) return s;
-  }
-  return Math.round(v);
 }
 
 function dicomDate(d: Date): string {
@@ -217,18 +213,12 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     }
   }
 
-  const rowDir = column(labelMap.direction, 0);
-  const colDir = column(labelMap.direction, 1);
-  const normal = column(labelMap.direction, 2);
-  const position = (k: number): number[] =>
-    [0, 1, 2].map((d) => ds(labelMap.origin[d] + normal[d] * labelMap.spacing[2] * k));
-
-  const missingRefs = frames.filter((f) => !source.sliceSopInstanceUids[f.slice]).length;
-  if (missingRefs > 0)
-    warnings.push(
-      `${missingRefs} frames lie on slices that do not match one source image (resampled series); they carry no Source Image reference`,
-    );
-
+  for (const [name, uid] of [
+    ['Study Instance UID', source.studyInstanceUid],
+    ['Series Instance UID', source.seriesInstanceUid],
+  ])
+    if (!isUsableUid(uid))
+      throw new SegSourceError(`the source images have no ${name}, so a SEG could not be filed with them`);
   const now = opts.now ?? new Date();
   const seriesInstanceUid = opts.seriesInstanceUid ?? newUid();
   const sopInstanceUid = opts.sopInstanceUid ?? newUid();
@@ -274,35 +264,8 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     return item;
   });
 
-  const derivationCode = { CodeValue: '113076', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Segmentation' };
-  const purposeCode = {
-    CodeValue: '121322',
-    CodingSchemeDesignator: 'DCM',
-    CodeMeaning: 'Source image for image processing operation',
-  };
-  const perFrame = frames.map((f): NaturalDataset => {
-    const item: NaturalDataset = {
-      FrameContentSequence: [{ DimensionIndexValues: [f.segment, f.slice + 1] }],
-      PlanePositionSequence: [{ ImagePositionPatient: position(f.slice) }],
-      SegmentIdentificationSequence: [{ ReferencedSegmentNumber: f.segment }],
-    };
-    const ref = source.sliceSopInstanceUids[f.slice];
-    if (ref) {
-      item.DerivationImageSequence = [
-        {
-          DerivationCodeSequence: [derivationCode],
-          SourceImageSequence: [
-            {
-              ReferencedSOPClassUID: source.sopClassUid,
-              ReferencedSOPInstanceUID: ref,
-              PurposeOfReferenceCodeSequence: [purposeCode],
-            },
-          ],
-        },
-      ];
-    }
-    return item;
-  });
+  const spatial = segFunctionalGroups(labelMap, frames, source, dimensionOrganizationUid);
+  warnings.push(...spatial.warnings);
 
   const dataset: NaturalDataset = {
     SpecificCharacterSet: 'ISO_IR 192',
@@ -324,7 +287,6 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     SeriesNumber: opts.seriesNumber ?? 9001,
     SeriesDescription: truncate(opts.seriesDescription ?? `Segmentation (${opts.algorithmName})`, 64),
     InstanceNumber: 1,
-    FrameOfReferenceUID: source.frameOfReferenceUid,
     ContentLabel: 'SEGMENTATION',
     ContentDescription: truncate(
       `${opts.algorithmName}${opts.algorithmVersion ? ` ${opts.algorithmVersion}` : ''}`,
@@ -344,47 +306,13 @@ export function writeSeg(opts: SegOptions): SegWriteResult {
     SegmentsOverlap: 'NO',
     NumberOfFrames: frames.length,
     SegmentSequence: segmentSequence,
-    DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUid }],
-    DimensionIndexSequence: [
-      {
-        DimensionOrganizationUID: dimensionOrganizationUid,
-        DimensionIndexPointer: 0x0062000b,
-        FunctionalGroupPointer: 0x0062000a,
-        DimensionDescriptionLabel: 'Segment Number',
-      },
-      {
-        DimensionOrganizationUID: dimensionOrganizationUid,
-        DimensionIndexPointer: 0x00200032,
-        FunctionalGroupPointer: 0x00209113,
-        DimensionDescriptionLabel: 'Image Position Patient',
-      },
-    ],
-    SharedFunctionalGroupsSequence: [
-      {
-        PixelMeasuresSequence: [
-          {
-            PixelSpacing: [ds(labelMap.spacing[1]), ds(labelMap.spacing[0])],
-            SliceThickness: ds(labelMap.spacing[2]),
-            SpacingBetweenSlices: ds(labelMap.spacing[2]),
-          },
-        ],
-        PlaneOrientationSequence: [{ ImageOrientationPatient: [...rowDir, ...colDir].map(ds) }],
-      },
-    ],
-    PerFrameFunctionalGroupsSequence: perFrame,
-    ReferencedSeriesSequence: [
-      {
-        SeriesInstanceUID: source.seriesInstanceUid,
-        ReferencedInstanceSequence: source.instances.map((i) => ({
-          ReferencedSOPClassUID: i.sopClassUid,
-          ReferencedSOPInstanceUID: i.sopInstanceUid,
-        })),
-      },
-    ],
+    ...spatial.attributes,
     PixelData: pixels.buffer,
     _vrMap: { PixelData: 'OB' },
   };
   for (const key of COPIED_FROM_SOURCE) {
+    // Position Reference Indicator belongs to the Frame of Reference module.
+    if (key === 'PositionReferenceIndicator' && dataset.FrameOfReferenceUID === undefined) continue;
     const v = h[key];
     if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) dataset[key] = v;
     else if (TYPE2.includes(key)) dataset[key] = '';

@@ -26,8 +26,21 @@ export interface DicomSeriesMeta {
   frameOfReferenceUid: string;
   /** In slice order (one entry per slice; a multi-frame file repeats its UID per frame). */
   sopInstanceUids: string[];
+  /** The same slices as stored: the plane each image lies in, for outputs that must name the image they match. */
+  slices: SourceSlice[];
   rows: number;
   columns: number;
+}
+
+export interface SourceSlice {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  /** 1-based frame of a multi-frame instance; undefined for a single-frame one. */
+  frameNumber: number | undefined;
+  /** Image Position and Orientation (Patient) and Pixel Spacing (between rows, between columns). */
+  position: Vec3;
+  orientation: number[];
+  pixelSpacing: [number, number];
 }
 
 export interface DicomSeriesResult {
@@ -48,6 +61,8 @@ const SECONDARY_CAPTURE_CLASSES = new Set([
 interface SliceInfo {
   file: number;
   frame: number;
+  multiFrame: boolean;
+  sopClassUid: string;
   sopInstanceUid: string;
   instanceNumber: number;
   position: Vec3;
@@ -137,7 +152,7 @@ export async function readDicomSeries(
   // Pass 1: headers only (each file buffer is dropped after parsing, so memory stays at one file).
   const infos: FileInfo[] = [];
   const slices: SliceInfo[] = [];
-  let meta: Omit<DicomSeriesMeta, 'sopInstanceUids' | 'rows' | 'columns'> | null = null;
+  let meta: Omit<DicomSeriesMeta, 'sopInstanceUids' | 'slices' | 'rows' | 'columns'> | null = null;
   const excluded = { localizer: 0, secondary: 0, noPixels: 0 };
   const exclusions: Partial<Record<'localizer' | 'secondary' | 'noPixels', VolumeError>> = {};
   for (const path of files) {
@@ -209,6 +224,8 @@ export async function readDicomSeries(
       slices.push({
         file: fileIndex,
         frame: f,
+        multiFrame: format.numberOfFrames > 1,
+        sopClassUid: sopClass,
         sopInstanceUid,
         instanceNumber: instanceNumber * 100000 + f,
         position: [g.ipp[0], g.ipp[1], g.ipp[2]],
@@ -431,7 +448,20 @@ export async function readDicomSeries(
   return {
     volume,
     warnings,
-    meta: { ...meta, sopInstanceUids: unique.map((s) => s.sopInstanceUid), rows: ny, columns: nx },
+    meta: {
+      ...meta,
+      sopInstanceUids: unique.map((s) => s.sopInstanceUid),
+      slices: unique.map((s) => ({
+        sopClassUid: s.sopClassUid,
+        sopInstanceUid: s.sopInstanceUid,
+        frameNumber: s.multiFrame ? s.frame + 1 : undefined,
+        position: s.position,
+        orientation: s.orientation,
+        pixelSpacing: s.pixelSpacing,
+      })),
+      rows: ny,
+      columns: nx,
+    },
   };
 }
 

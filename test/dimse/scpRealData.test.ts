@@ -245,3 +245,63 @@ test('every compressed sample is accepted in its own transfer syntax and kept by
     }
   });
 });
+
+test('storescu +C -xy and +C -xs (JPEG offered first in one context with the uncompressed syntaxes): every instance arrives unchanged in Explicit VR Little Endian', async (t) => {
+  if (!ready(t)) return;
+  const dir = testDataPath('dicom', 'ct_series', 'slicer_cthead_93sl_64px');
+  const sources = await sourcesIn(dir);
+  assert.equal(sources.length, 93);
+  assert.ok(sources.every((s) => s.transferSyntaxUid === '1.2.840.10008.1.2.1'));
+  for (const propose of ['-xy', '-xs']) {
+    await withScp(t, async ({ deps, db, port }) => {
+      const r = await dcmtk('storescu', [
+        '-v',
+        '+v',
+        '-aet',
+        'PACS',
+        '-aec',
+        'ANATOMYGW',
+        '+C',
+        propose,
+        '+sd',
+        '127.0.0.1',
+        String(port),
+        dir,
+      ]);
+      assert.equal(r.code, 0, `${propose}: ${failures(r.stderr)}`);
+      // One context per SOP class, a JPEG syntax proposed first; we took Explicit VR Little Endian.
+      const role = String.raw`\n(.*Role: Default\n)+`;
+      assert.match(
+        r.stderr,
+        new RegExp(
+          String.raw`Abstract Syntax: =CTImageStorage${role}.*Proposed Transfer Syntax\(es\):\n.*=JPEG\S+\n.*=LittleEndianExplicit`,
+        ),
+        propose,
+      );
+      assert.match(
+        r.stderr,
+        new RegExp(
+          String.raw`\(Accepted\)\n.*Abstract Syntax: =CTImageStorage${role}.*Accepted Transfer Syntax: =LittleEndianExplicit`,
+        ),
+        propose,
+      );
+      assert.doesNotMatch(r.stderr, /Accepted Transfer Syntax: =JPEG/, propose);
+      assert.doesNotMatch(r.stderr, /Converting transfer syntax: .* -> JPEG/, propose);
+      const rows = await db.query<{ sop_instance_uid: string; path: string; transfer_syntax_uid: string }>(
+        'SELECT sop_instance_uid, path, transfer_syntax_uid FROM dicom_instances',
+      );
+      assert.equal(rows.rowCount, sources.length, `${propose}: all ${sources.length} instances stored`);
+      const byUid = new Map(rows.rows.map((row) => [row.sop_instance_uid, row]));
+      for (const src of sources) {
+        const row = byUid.get(src.sopInstanceUid);
+        assert.ok(row, `${propose}: ${src.path} stored`);
+        assert.equal(row.transfer_syntax_uid, '1.2.840.10008.1.2.1');
+        const stored = await readFile(join(deps.dataDir, row.path));
+        // Not lossy: the pixel data is the source's, byte for byte, and nothing says otherwise.
+        assertSameInstance(stored, src);
+        const ds = dicomParser.parseDicom(new Uint8Array(stored), { untilTag: 'x7fe00010' });
+        assert.notEqual(ds.string('x00282110'), '01', `${src.path}: Lossy Image Compression`);
+      }
+    });
+  }
+});

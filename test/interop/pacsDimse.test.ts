@@ -9,10 +9,11 @@ import type { Job } from '../../server/jobs/queue.ts';
 import { startDimseServer } from '../../server/dimse/scp.ts';
 import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
+import { dcmtk } from '../dimse/dcmtk.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { fetchBody, startTestServer } from '../support/dicomweb.ts';
 import { freePort, hasOrthanc, startOrthanc } from '../support/orthanc.ts';
-import { requireOrSkip, requireTestData, testDataPath } from '../support/requirements.ts';
+import { hasProgram, requireOrSkip, requireTestData, testDataPath } from '../support/requirements.ts';
 import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
 
 /**
@@ -261,7 +262,7 @@ test('DIMSE node set to C-MOVE: an unknown destination fails at once with the li
     assert.equal(refused.attempts, 1, 'a destination the node does not know is not retried');
     assert.match(
       refused.lastError ?? '',
-      /PACS node "mover" answered the C-MOVE with unable to process \(0xC000\); check that the node knows our AE title ANATOMYGW as a C-MOVE destination/,
+      /PACS node "mover" answered the C-MOVE with unable to process \(0xC000\); no association from the node reached our DICOM SCP: check that the node knows our AE title ANATOMYGW as a C-MOVE destination, with this server's address and DIMSE_PORT 104/,
     );
 
     const put = await fetch(`${orthanc.url}/modalities/gateway`, {
@@ -283,5 +284,99 @@ test('DIMSE node set to C-MOVE: an unknown destination fails at once with the li
       series,
     ]);
     assert.deepEqual(retrieved.rows, [{ node: 'mover' }], 'the export rule knows where the series came from');
+  });
+});
+
+/** Orthanc with a 4-slice synthetic series, C-MOVE allowed from anyone. */
+async function orthancWithSeries(t: TestContext) {
+  const orthanc = await startOrthanc({}, { config: { DicomAlwaysAllowFind: true, DicomAlwaysAllowMove: true } });
+  t.after(() => orthanc.stop());
+  const study = newUid();
+  const series = newUid();
+  for (const slice of syntheticDicomSliceBuffers(makeSyntheticCt({ dims: [16, 16, 4], seed: 5 }), {
+    studyUid: study,
+    seriesUid: series,
+  })) {
+    const res = await fetch(`${orthanc.url}/instances`, {
+      method: 'POST',
+      body: fetchBody(slice),
+      headers: { 'Content-Type': 'application/dicom' },
+    });
+    assert.equal(res.status, 200);
+  }
+  return { orthanc, study, series };
+}
+
+/** A gateway whose SCP Orthanc knows as its C-MOVE destination, and a worker that runs only retrieves. */
+async function moveGateway(t: TestContext, db: Database, orthancUrl: string, env: Record<string, string>) {
+  const deps = await testAppDeps(db, t, { DIMSE_PORT: '104', ...env });
+  const scp = await startDimseServer(deps, { port: 0 });
+  t.after(() => scp.close());
+  const put = await fetch(`${orthancUrl}/modalities/gateway`, {
+    method: 'PUT',
+    body: JSON.stringify({ AET: deps.config.aeTitle, Host: '127.0.0.1', Port: scp.port }),
+  });
+  assert.equal(put.status, 200, await put.text());
+  const worker = new Worker({
+    db,
+    queue: deps.queue,
+    tasks: { 'pacs-retrieve': taskList(deps)['pacs-retrieve'] },
+    logger: deps.logger,
+    concurrency: 1,
+    pollIntervalMs: 100,
+  });
+  void worker.start();
+  t.after(() => worker.stop(2000));
+  return { deps, port: scp.port };
+}
+
+test("C-MOVE with DIMSE_ALLOWED_AETS: the node's AE title may connect back; a node calling from another AE title is refused and the job says so", async (t) => {
+  if (!requireOrSkip(t, hasOrthanc(), 'Orthanc with the DICOMweb plugin (Debian: orthanc orthanc-dicomweb)')) return;
+  const { orthanc, study, series } = await orthancWithSeries(t);
+  const allowList = { DIMSE_ALLOWED_AETS: 'CT_SCANNER' };
+  const stored = async (db: Database) =>
+    (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1`, [series]))
+      .rows[0].n;
+
+  // Orthanc answers to any called AE title but calls back as ORTHANC: reached as "PACS_ALIAS", its
+  // return association is not from a PACS_NODES AE title, and the allow-list refuses it.
+  await withTestDatabase('pglite', t, async (db) => {
+    const nodes = [
+      { name: 'alias', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'PACS_ALIAS', retrieve: 'move' } },
+    ];
+    const { deps } = await moveGateway(t, db, orthanc.url, { ...allowList, PACS_NODES: JSON.stringify(nodes) });
+    const payload = { node: 'alias', studyInstanceUid: study, seriesInstanceUid: series };
+    const job = await finishedJob(deps, (await deps.queue.add('pacs-retrieve', payload, { maxAttempts: 3 })).id);
+    assert.equal(job.state, 'failed');
+    assert.equal(job.attempts, 1, 'a refusal by our own allow-list is not retried');
+    assert.match(
+      job.lastError ?? '',
+      /PACS node "alias" .*our DICOM SCP refused (the association|\d+ associations) the node opened to deliver them \(calling AE title "ORTHANC" from 127\.0\.0\.1: calling AE title "ORTHANC" is neither in DIMSE_ALLOWED_AETS nor the AE title of a PACS_NODES node\); add "ORTHANC" to DIMSE_ALLOWED_AETS, or set this node's "aeTitle" in PACS_NODES to the AE title it calls from/,
+    );
+    assert.doesNotMatch(job.lastError ?? '', /knows our AE title/);
+    assert.equal(await stored(db), 0);
+  });
+
+  // Configured with the AE title it calls from, the same node delivers through the same allow-list.
+  await withTestDatabase('pglite', t, async (db) => {
+    const nodes = [
+      { name: 'mover', dimse: { host: '127.0.0.1', port: orthanc.dicomPort, aeTitle: 'ORTHANC', retrieve: 'move' } },
+    ];
+    const { deps, port } = await moveGateway(t, db, orthanc.url, {
+      ...allowList,
+      PACS_NODES: JSON.stringify(nodes),
+    });
+    const payload = { node: 'mover', studyInstanceUid: study, seriesInstanceUid: series };
+    const job = await finishedJob(deps, (await deps.queue.add('pacs-retrieve', payload, { maxAttempts: 3 })).id);
+    assert.equal(job.state, 'succeeded', job.lastError ?? '');
+    assert.equal(await stored(db), 4);
+    const audit = await db.query<{ actor: string; outcome: string }>(
+      `SELECT actor, outcome FROM audit_log WHERE event = 'dimse-store'`,
+    );
+    assert.deepEqual(audit.rows, [{ actor: 'ae:ORTHANC', outcome: 'success' }]);
+    // Another AE title is still refused: the nodes are added to the list, they do not open it.
+    assert.ok(hasProgram('echoscu'), 'DCMTK echoscu');
+    const echo = await dcmtk('echoscu', ['-aet', 'INTRUDER', '-aec', 'ANATOMYGW', '127.0.0.1', String(port)]);
+    assert.notEqual(echo.code, 0);
   });
 });
