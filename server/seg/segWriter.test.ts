@@ -1,47 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { BUILTIN_ALGORITHM, segmentBody } from '../engines/builtin/segmentBody.ts';
+import { readFile } from 'node:fs/promises';
+import { BUILTIN_ALGORITHM } from '../engines/builtin/segmentBody.ts';
 import type { LabelMap, Mat3, Vec3 } from '../volume/volume.ts';
-import { tempDataDir } from '../../test/support/db.ts';
-import { dciodvfy, hasDciodvfy } from '../../test/support/dciodvfy.ts';
-import { requireOrSkip } from '../../test/support/requirements.ts';
-import { makeSyntheticCt, newUid, writeSyntheticDicomSeries } from '../../test/support/syntheticCt.ts';
 import { alignToGrid } from './alignGrid.ts';
 import { readDataset, type NaturalDataset } from './dcmjsData.ts';
 import { segFromSeries } from './segFromSeries.ts';
 import { readDicomSeries } from '../volume/dicomSeries.ts';
 import { rgbToDicomLab, SEGMENTATION_STORAGE, SegSourceError, writeSeg } from './segWriter.ts';
+import { syntheticSeg } from '../../test/support/syntheticSeg.ts';
 
 type Item = NaturalDataset;
 const seq = (ds: Item, key: string): Item[] => (ds[key] as Item[] | undefined) ?? [];
 const first = (ds: Item, key: string): Item => seq(ds, key)[0] ?? {};
-
-/** A 48x40x10 series, its builtin segmentation (body, lungs, bone) and the SEG built from both. */
-async function syntheticSeg(t: Parameters<typeof tempDataDir>[0]) {
-  const dir = await tempDataDir(t);
-  const volume = makeSyntheticCt({ dims: [48, 40, 10], spacing: [7, 7, 5], seed: 3 });
-  const study = newUid();
-  const series = newUid();
-  const files = await writeSyntheticDicomSeries(join(dir, 'src'), volume, {
-    studyUid: study,
-    seriesUid: series,
-    patientName: 'Test^Seg',
-    patientId: 'SEG-1',
-  });
-  const seg = segmentBody(volume);
-  const result = await segFromSeries({
-    files,
-    labelMap: seg.labelMap,
-    segments: seg.segments,
-    algorithmName: 'anatomy-gateway builtin',
-    algorithmVersion: '1',
-  });
-  const file = join(dir, 'seg.dcm');
-  await writeFile(file, result.buffer);
-  return { dir, volume, seg, study, series, files, result, file, dataset: readDataset(result.buffer) };
-}
 
 test('a SEG from the series as the job read it is the SEG from reading the series again', async (t) => {
   const { files, seg, dataset } = await syntheticSeg(t);
@@ -144,14 +115,6 @@ test('SEG of a synthetic CT: one segment per label, coded, only non-empty frames
       assert.equal(on, seg.labelMap.data[exp.slice * nx * ny + p] === exp.label ? 1 : 0);
     }
   });
-});
-
-test('the SEG passes dciodvfy without errors', async (t) => {
-  if (!requireOrSkip(t, hasDciodvfy(), 'dciodvfy (Debian: dicom3tools)')) return;
-  const { file } = await syntheticSeg(t);
-  const report = await dciodvfy(file);
-  assert.deepEqual(report.errors, [], report.output);
-  if (report.warnings.length > 0) t.diagnostic(`dciodvfy warnings:\n${report.warnings.join('\n')}`);
 });
 
 test('frames on slices that match no image carry an empty Derivation Image; without a Frame of Reference such a SEG is refused', () => {

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dicomParser from 'dicom-parser';
-import { segmentBody } from '../engines/builtin/segmentBody.ts';
-import { readDicomSeries } from '../volume/dicomSeries.ts';
-import { tempDataDir } from '../../test/support/db.ts';
-import { dciodvfy, hasDciodvfy } from '../../test/support/dciodvfy.ts';
-import { requireOrSkip, requireTestData, testDataPath } from '../../test/support/requirements.ts';
-import { readDataset, type NaturalDataset } from './dcmjsData.ts';
-import { segFromSeries } from './segFromSeries.ts';
-import { SegSourceError } from './segWriter.ts';
+import { segmentBody } from '../../server/engines/builtin/segmentBody.ts';
+import { readDicomSeries } from '../../server/volume/dicomSeries.ts';
+import { tempDataDir } from '../support/db.ts';
+import { dciodvfy, hasDciodvfy } from '../support/dciodvfy.ts';
+import { requireOrSkip, requireTestData, testDataPath } from '../support/requirements.ts';
+import { readDataset, type NaturalDataset } from '../../server/seg/dcmjsData.ts';
+import { segFromSeries } from '../../server/seg/segFromSeries.ts';
+import { SegSourceError } from '../../server/seg/segWriter.ts';
 
 /**
  * SEGs made from the real CT series in the shared data, checked against their source images: by

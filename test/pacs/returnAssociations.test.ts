@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { audit } from '../audit/audit.ts';
-import type { Database } from '../db/database.ts';
-import { silentLogger } from '../log.ts';
-import { testDatabases, withTestDatabase } from '../../test/support/db.ts';
-import type { PacsNode } from '../config/pacsNodes.ts';
-import { databaseNow, returnAssociationsSince } from './returnAssociations.ts';
+import { audit } from '../../server/audit/audit.ts';
+import type { Database } from '../../server/db/database.ts';
+import { silentLogger } from '../../server/log.ts';
+import { testDatabases, withTestDatabase } from '../support/db.ts';
+import type { PacsNode } from '../../server/config/pacsNodes.ts';
+import { databaseNow, returnAssociationsSince } from '../../server/pacs/returnAssociations.ts';
 
 const node: PacsNode = {
   name: 'mover',
