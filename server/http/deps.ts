@@ -27,4 +27,6 @@ export interface AppDeps {
   runtime?: RuntimeInfo;
   /** Where the built pages are (default dist/web); browser tests build their own so parallel runs do not clash. */
   webDist?: string;
+  /** The OHIF viewer's dist/ folder (default: where scripts/install-viewer.ts puts it). */
+  viewerDist?: string;
 }

@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import Router from '@koa/router';
 import type { AppDeps } from './deps.ts';
+import { viewerStatus, type ViewerStatus } from '../viewer/viewerDist.ts';
 
 export interface Health {
   status: 'ok' | 'degraded' | 'down';
@@ -10,6 +11,8 @@ export interface Health {
     | { alive: false; reason: string };
   engine: { name: string; reason: string } | null;
   disk: { freeMb: number | null; minFreeMb: number; ok: boolean };
+  /** The built-in OHIF viewer at /viewer/ (optional: its absence degrades nothing else). */
+  viewer: ViewerStatus;
   uptimeSeconds: number;
 }
 
@@ -47,6 +50,9 @@ export async function checkHealth(deps: AppDeps): Promise<Health> {
     worker,
     engine: deps.runtime?.engine ?? null,
     disk,
+    viewer: (({ available, version, reason }) => ({ available, version, ...(reason ? { reason } : {}) }))(
+      viewerStatus(deps.viewerDist),
+    ),
     uptimeSeconds: deps.runtime ? Math.round((Date.now() - deps.runtime.startedAt.getTime()) / 1000) : 0,
   };
 }

@@ -9,6 +9,7 @@ import { pagesRouter } from './pagesRoutes.ts';
 import { ingestRouter } from '../ingest/routes.ts';
 import { authRouter } from '../auth/routes.ts';
 import { pacsRouter } from '../pacs/routes.ts';
+import { viewerRouter } from '../viewer/viewerRoutes.ts';
 
 /** Every route module of the HTTP server, in the order they are tried. One line each. */
 export function allRouters(deps: AppDeps): Router[] {
@@ -22,5 +23,6 @@ export function allRouters(deps: AppDeps): Router[] {
     pagesRouter(deps, deps.webDist),
     ingestRouter(deps),
     pacsRouter(deps),
+    viewerRouter(deps.viewerDist),
   ];
 }

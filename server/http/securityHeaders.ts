@@ -27,6 +27,23 @@ export const PAGE_CSP = Object.entries(CSP_DIRECTIVES)
   .join('; ');
 
 /**
+ * The policy of the OHIF viewer's pages under /viewer/ (served by server/viewer/): ours, plus the
+ * hashes of the page's own inline scripts (it sets its base path inline) and blob:/data: fonts and
+ * media its viewport and codecs load. Scripts still come only from this server.
+ */
+export function viewerCsp(inlineScriptHashes: string[]): string {
+  const directives: Record<string, readonly string[]> = {
+    ...CSP_DIRECTIVES,
+    'script-src': [...CSP_DIRECTIVES['script-src'], ...inlineScriptHashes],
+    'font-src': ["'self'", 'data:'],
+    'media-src': ["'self'", 'blob:', 'data:'],
+  };
+  return Object.entries(directives)
+    .map(([name, values]) => `${name} ${values.join(' ')}`)
+    .join('; ');
+}
+
+/**
  * helmet's headers (nosniff, no-referrer, X-Frame-Options DENY, COOP/CORP same-origin, ...) with our
  * policy. Its default CSP is not used: it adds upgrade-insecure-requests, which would break every
  * subresource of a server run on plain HTTP inside a hospital LAN. HSTS only on TLS connections: over
