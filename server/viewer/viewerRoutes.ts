@@ -121,6 +121,8 @@ export function viewerRouter(dist?: string): Router {
     if (!status.available)
       throw httpError(503, `The viewer is not available: ${status.reason}.`, { code: 'viewer-missing' });
     const relative = decodeURIComponent(ctx.path.slice(VIEWER_BASE.length));
+    const { page, csp } = await indexPage();
+    ctx.set('Content-Security-Policy', csp);
     if (relative === 'app-config.js') {
       ctx.set('Cache-Control', 'no-cache');
       ctx.type = TYPES['.js'];
@@ -133,8 +135,6 @@ export function viewerRouter(dist?: string): Router {
         ? await stat(path).catch(() => undefined)
         : undefined;
     if (!info?.isFile()) {
-      const { page, csp } = await indexPage();
-      ctx.set('Content-Security-Policy', csp);
       send(ctx, page, TYPES['.html'], 'no-cache');
       return;
     }

@@ -31,14 +31,18 @@ export async function readMultipart(res: Response): Promise<Array<{ contentType:
 }
 
 /** STOWs every file of a folder; returns the files' bytes by name. */
-export async function stowFolder(url: string, dir: string): Promise<Map<string, Buffer>> {
+export async function stowFolder(
+  url: string,
+  dir: string,
+  headers: Record<string, string> = {},
+): Promise<Map<string, Buffer>> {
   const names = (await readdir(dir)).sort();
   const files = new Map<string, Buffer>();
   for (const n of names) files.set(n, await readFile(join(dir, n)));
   const res = await fetch(`${url}/dicomweb/studies`, {
     method: 'POST',
     body: fetchBody(multipartRelated([...files.values()], 'stowfolder')),
-    headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=stowfolder' },
+    headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=stowfolder', ...headers },
   });
   assert.equal(res.status, 200, `STOW of ${dir}: ${await res.clone().text()}`);
   return files;
