@@ -133,6 +133,27 @@ test(
       );
       assert.deepEqual(csp, [], 'no content security policy violation');
       assert.deepEqual(errors, [], 'no uncaught error in the viewer');
+
+      // The queue and the files page link the processed series to the viewer.
+      await db.query(
+        `INSERT INTO jobs (kind, payload, state, progress, finished_at) VALUES ('process', $1::jsonb, 'succeeded', 100, now())`,
+        [
+          JSON.stringify({
+            name: 'CT Body',
+            input: { kind: 'dicom-series', files: [], studyInstanceUid: study, seriesInstanceUid: series },
+          }),
+        ],
+      );
+      const viewerHref = `/viewer/viewer?StudyInstanceUIDs=${study}`;
+      const pages = await context.newPage();
+      await pages.goto(`${base}/`);
+      const queueLink = pages.locator('ag-job-queue a', { hasText: 'Open in viewer' });
+      await queueLink.waitFor();
+      assert.equal(await queueLink.getAttribute('href'), viewerHref);
+      await pages.goto(`${base}/files`);
+      const filesLink = pages.locator('ag-results-list a', { hasText: 'Open in viewer' });
+      await filesLink.waitFor();
+      assert.equal(await filesLink.getAttribute('href'), viewerHref);
     });
   },
 );
