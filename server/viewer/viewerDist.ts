@@ -30,7 +30,7 @@ export function viewerStatus(dist: string = join(viewerInstallDir(), 'dist')): V
       available: false,
       version,
       dist,
-      reason: `the viewer's files are not installed (${dist} has no index.html); run \`npm run install-viewer\` with access to the npm registry`,
+      reason: `its files are not installed (no index.html in the viewer folder); run \`npm run install-viewer\` with access to the npm registry`,
     };
   }
   return { available: true, version, dist };

@@ -113,13 +113,13 @@ export function viewerRouter(dist?: string): Router {
     ctx.body = useGzip ? r.gz : r.body;
   };
 
-  router.get('/viewer', (ctx) => {
+  router.get(/^\/viewer$/, (ctx) => {
     ctx.redirect(`${VIEWER_BASE}${ctx.querystring ? `?${ctx.querystring}` : ''}`);
   });
 
   router.get(/^\/viewer\/(.*)$/, async (ctx) => {
     if (!status.available)
-      throw httpError(503, `The viewer is not available: ${status.reason}.`, { code: 'viewer-missing' });
+      throw httpError(503, `The viewer is not available: ${status.reason}.`, { code: 'viewer-missing', expose: true });
     const relative = decodeURIComponent(ctx.path.slice(VIEWER_BASE.length));
     const { page, csp } = await indexPage();
     ctx.set('Content-Security-Policy', csp);

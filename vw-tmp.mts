@@ -1,2 +1,0 @@
-import { chromium } from 'playwright-core';
-import { PGliteDatabase } from './server/db/pgliteDatabase.ts';
