@@ -14,7 +14,7 @@ const FLOORS = [
   ['db', 'dicom'],
   ['jobs', 'storage', 'volume', 'audit', 'dicomIndex'],
   ['mesh', 'seg', 'results', 'auth'],
-  ['engines', 'series', 'retention', 'downloads'],
+  ['engines', 'series', 'retention', 'downloads', 'viewer'],
   ['ingest', 'processing'],
   ['dicomweb', 'dimse'],
   ['pacs'],

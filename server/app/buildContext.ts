@@ -17,6 +17,7 @@ export interface ContextOptions {
   queue?: QueueOptions;
   indexCommits?: Partial<IndexCommitsTuning>;
   webDist?: string;
+  viewerDist?: string;
 }
 
 /** The composition root: every long-lived service of a process, made once, from the settings. */
@@ -35,5 +36,6 @@ export function buildContext(options: ContextOptions): AppContext {
     ...(options.engine ? { engine: options.engine } : {}),
     runtime: { startedAt: new Date() },
     ...(options.webDist ? { webDist: options.webDist } : {}),
+    ...(options.viewerDist ? { viewerDist: options.viewerDist } : {}),
   };
 }

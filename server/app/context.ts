@@ -29,6 +29,8 @@ export interface AppContext {
   runtime: RuntimeInfo;
   /** Where the built pages are (default dist/web); browser tests build their own so parallel runs do not clash. */
   webDist?: string;
+  /** The OHIF viewer's dist/ folder (default: where scripts/install-viewer.ts puts it). */
+  viewerDist?: string;
 }
 
 /** What the serve process knows about itself, for /healthz. */

@@ -24,6 +24,7 @@ export const AUDIT_EVENTS = [
   'token-create',
   'token-delete',
   'access-denied',
+  'dicomweb-retrieve',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -55,6 +55,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   { methods: READ, path: '/upload', access: 'authenticated' },
   { methods: READ, path: '/files', access: 'authenticated' },
   { methods: READ, path: '/pacs', access: 'authenticated' },
+  // The OHIF viewer shows images: the same role as WADO-RS, which it then calls.
+  { methods: READ, path: '/viewer', access: 'read' },
   { methods: READ, path: '/admin', access: 'admin' },
 ];
 

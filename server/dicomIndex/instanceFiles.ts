@@ -1,9 +1,14 @@
 import type { Queryable } from '../db/database.ts';
 
 export interface InstanceFile {
+  studyUid: string;
+  seriesUid: string;
+  sopUid: string;
+  sopClassUid: string;
+  transferSyntaxUid: string;
+  instanceNumber: number | null;
   /** Storage key. */
   path: string;
-  transferSyntaxUid: string;
   sizeBytes: number;
 }
 
@@ -12,11 +17,30 @@ export async function findInstanceFiles(
   q: Queryable,
   target: { study: string; series?: string; instance?: string },
 ): Promise<InstanceFile[]> {
-  const { rows } = await q.query<{ path: string; transfer_syntax_uid: string; size_bytes: string }>(
-    `SELECT path, transfer_syntax_uid, size_bytes FROM dicom_instances
+  const { rows } = await q.query<{
+    study_uid: string;
+    series_uid: string;
+    sop_instance_uid: string;
+    sop_class_uid: string;
+    transfer_syntax_uid: string;
+    instance_number: number | null;
+    path: string;
+    size_bytes: string;
+  }>(
+    `SELECT study_uid, series_uid, sop_instance_uid, sop_class_uid, transfer_syntax_uid, instance_number, path, size_bytes
+       FROM dicom_instances
       WHERE study_uid = $1 AND ($2::text IS NULL OR series_uid = $2) AND ($3::text IS NULL OR sop_instance_uid = $3)
       ORDER BY series_uid, instance_number NULLS LAST, sop_instance_uid`,
     [target.study, target.series ?? null, target.instance ?? null],
   );
-  return rows.map((r) => ({ path: r.path, transferSyntaxUid: r.transfer_syntax_uid, sizeBytes: Number(r.size_bytes) }));
+  return rows.map((r) => ({
+    studyUid: r.study_uid,
+    seriesUid: r.series_uid,
+    sopUid: r.sop_instance_uid,
+    sopClassUid: r.sop_class_uid,
+    transferSyntaxUid: r.transfer_syntax_uid,
+    instanceNumber: r.instance_number,
+    path: r.path,
+    sizeBytes: Number(r.size_bytes),
+  }));
 }

@@ -4,6 +4,9 @@ import { httpError } from '../errors.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import { num, pn, sorted, str, uid, type DicomJson } from './dicomJson.ts';
 import { instanceUrl, seriesUrl, studyUrl } from './urls.ts';
+import { extraAttributes, parseIncludeFields } from './qidoIncludeFields.ts';
+import { resultSegResults } from './qidoResultSegs.ts';
+import type { Storage } from '../storage/storage.ts';
 
 /**
  * QIDO-RS search (PS3.18 §10.6) over our own index. Matching follows §8.3.4: single value, UID lists,
@@ -106,16 +109,28 @@ export function buildQidoQuery(
   let limit = QIDO_MAX_RESULTS;
   let offset = 0;
   let warning: string | undefined;
+  const warn = (text: string): void => {
+    warning = warning ? `${warning}, ${text}` : text;
+  };
   for (const [rawKey, rawValue] of Object.entries(query)) {
     const value = Array.isArray(rawValue) ? rawValue.join(',') : rawValue;
     if (value === undefined) continue;
+    if (rawKey === 'includefield') continue;
+    if (rawKey === 'fuzzymatching') {
+      if (value.toLowerCase() === 'true') {
+        warn(
+          '299 anatomy-gateway "The fuzzymatching parameter is not supported. Only literal matching has been performed."',
+        );
+      } else if (value.toLowerCase() !== 'false') throw httpError(400, 'fuzzymatching must be true or false');
+      continue;
+    }
     if (rawKey === 'limit' || rawKey === 'offset') {
       if (!/^\d+$/.test(value)) throw httpError(400, `${rawKey} must be a non-negative whole number`);
       const n = Number(value);
       if (rawKey === 'offset') offset = n;
       else if (n > QIDO_MAX_RESULTS) {
         limit = QIDO_MAX_RESULTS;
-        warning = `299 anatomy-gateway "limit lowered to ${QIDO_MAX_RESULTS}; page with offset"`;
+        warn(`299 anatomy-gateway "limit lowered to ${QIDO_MAX_RESULTS}; page with offset"`);
       } else limit = n;
       continue;
     }
@@ -206,8 +221,12 @@ interface Row {
   columns?: number | null;
   bits_allocated?: number | null;
   number_of_frames?: number | null;
+  /** An instance file of the result, for includefield. */
+  sample_path?: string | null;
 }
 
+const STUDY_SAMPLE = `(SELECT x.path FROM dicom_instances x WHERE x.study_uid = st.study_uid ORDER BY x.series_uid, x.instance_number NULLS LAST LIMIT 1) AS sample_path`;
+const SERIES_SAMPLE = `(SELECT x.path FROM dicom_instances x WHERE x.series_uid = se.series_uid ORDER BY x.instance_number NULLS LAST, x.sop_instance_uid LIMIT 1) AS sample_path`;
 const STUDY_COLUMNS = `st.study_uid, st.patient_name, st.patient_id, st.patient_birth_date, st.patient_sex, st.study_date, st.study_time,
   st.accession_number, st.referring_physician_name, st.study_id, st.study_description, st.timezone_offset, st.specific_character_set,
   (SELECT count(*) FROM dicom_series x WHERE x.study_uid = st.study_uid) AS n_study_series,
@@ -225,18 +244,18 @@ function sqlFor(level: QidoLevel, q: QidoQuery): { sql: string; params: SqlValue
   switch (level) {
     case 'studies':
       return {
-        sql: `SELECT ${STUDY_COLUMNS} FROM dicom_studies st ${where} ORDER BY st.study_date DESC NULLS LAST, st.study_uid ${lim}`,
+        sql: `SELECT ${STUDY_COLUMNS}, ${STUDY_SAMPLE} FROM dicom_studies st ${where} ORDER BY st.study_date DESC NULLS LAST, st.study_uid ${lim}`,
         params,
       };
     case 'series':
       return {
-        sql: `SELECT ${STUDY_COLUMNS}, ${SERIES_COLUMNS} FROM dicom_series se JOIN dicom_studies st ON st.study_uid = se.study_uid ${where}
+        sql: `SELECT ${STUDY_COLUMNS}, ${SERIES_COLUMNS}, ${SERIES_SAMPLE} FROM dicom_series se JOIN dicom_studies st ON st.study_uid = se.study_uid ${where}
               ORDER BY st.study_uid, se.series_number NULLS LAST, se.series_uid ${lim}`,
         params,
       };
     case 'instances':
       return {
-        sql: `SELECT ${STUDY_COLUMNS}, ${SERIES_COLUMNS}, ${INSTANCE_COLUMNS} FROM dicom_instances i
+        sql: `SELECT ${STUDY_COLUMNS}, ${SERIES_COLUMNS}, ${INSTANCE_COLUMNS}, i.path AS sample_path FROM dicom_instances i
               JOIN dicom_series se ON se.series_uid = i.series_uid JOIN dicom_studies st ON st.study_uid = i.study_uid ${where}
               ORDER BY se.series_uid, i.instance_number NULLS LAST, i.sop_instance_uid ${lim}`,
         params,
@@ -296,7 +315,7 @@ function toJson(level: QidoLevel, r: Row, base: string): DicomJson {
 }
 
 export async function qidoSearch(
-  deps: { db: Database },
+  deps: { db: Database; storage: Storage },
   level: QidoLevel,
   query: Record<string, string | string[] | undefined>,
   fixed: Record<string, string>,
@@ -304,6 +323,25 @@ export async function qidoSearch(
 ): Promise<{ results: DicomJson[]; warning?: string }> {
   const q = buildQidoQuery(level, query, fixed);
   const { sql, params } = sqlFor(level, q);
+  const include = parseIncludeFields(query.includefield);
   const rows = await deps.db.query<Row>(sql, params);
-  return { results: rows.rows.map((r) => toJson(level, r, base)), warning: q.warning };
+  const results: DicomJson[] = [];
+  for (const r of rows.rows) {
+    const json = toJson(level, r, base);
+    const path = r.sample_path ? deps.storage.localPath(r.sample_path) : null;
+    // A file that went away since the row was read leaves the result as the index has it.
+    const extra = await extraAttributes(level, include, path, json).catch(() => ({}));
+    results.push(Object.keys(extra).length > 0 ? sorted({ ...json, ...(extra as DicomJson) }) : json);
+  }
+  // A study's series and instances also list the SEGs made from it (on the first page).
+  if (q.offset === 0 && results.length < q.limit) {
+    const segs = await resultSegResults(deps, level, fixed, base);
+    const seen = new Set(
+      results.map((r) => JSON.stringify(r['0020000E']?.Value) + JSON.stringify(r['00080018']?.Value)),
+    );
+    for (const seg of segs) {
+      if (!seen.has(JSON.stringify(seg['0020000E']?.Value) + JSON.stringify(seg['00080018']?.Value))) results.push(seg);
+    }
+  }
+  return { results, warning: q.warning };
 }

@@ -2,13 +2,19 @@ import { Router } from '@koa/router';
 import { handleStow } from './stow.ts';
 import { qidoSearch, type QidoLevel } from './qido.ts';
 import { handleRetrieve } from './wado.ts';
+import { handleMetadata } from './metadataRoute.ts';
+import { handleBulk, handleFrames } from './framesRoute.ts';
+import { handleRendered, handleThumbnail } from './renderedRoute.ts';
 import { dicomwebBaseUrl } from './urls.ts';
 import { httpError } from '../errors.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import type { DicomwebDeps } from './deps.ts';
 import type { Context } from 'koa';
 
-/** DICOMweb under /dicomweb: STOW-RS, QIDO-RS and WADO-RS (instance, series and study retrieve). */
+/**
+ * DICOMweb under /dicomweb: STOW-RS, QIDO-RS and WADO-RS (instances, metadata, frames, bulk data,
+ * rendered images and thumbnails at study, series and instance level).
+ */
 export function dicomwebRouter(deps: DicomwebDeps): Router {
   const router = new Router({ prefix: '/dicomweb' });
 
@@ -36,10 +42,36 @@ export function dicomwebRouter(deps: DicomwebDeps): Router {
     search(ctx, 'instances', { StudyInstanceUID: ctx.params.study, SeriesInstanceUID: ctx.params.series }),
   );
 
-  router.get('/studies/:study', (ctx) => handleRetrieve(deps, ctx, ctx.params.study));
-  router.get('/studies/:study/series/:series', (ctx) => handleRetrieve(deps, ctx, ctx.params.study, ctx.params.series));
-  router.get('/studies/:study/series/:series/instances/:instance', (ctx) =>
-    handleRetrieve(deps, ctx, ctx.params.study, ctx.params.series, ctx.params.instance),
+  const base = (ctx: Context): string => dicomwebBaseUrl(deps.config, ctx);
+  const study = (ctx: Context) => ({ study: ctx.params.study });
+  const series = (ctx: Context) => ({ study: ctx.params.study, series: ctx.params.series });
+  const instance = (ctx: Context) => ({
+    study: ctx.params.study,
+    series: ctx.params.series,
+    instance: ctx.params.instance,
+  });
+  const S = '/studies/:study';
+  const SE = `${S}/series/:series`;
+  const I = `${SE}/instances/:instance`;
+
+  router.get(S, (ctx) => handleRetrieve(deps, ctx, study(ctx), base(ctx)));
+  router.get(SE, (ctx) => handleRetrieve(deps, ctx, series(ctx), base(ctx)));
+  router.get(I, (ctx) => handleRetrieve(deps, ctx, instance(ctx), base(ctx)));
+  router.get(`${S}/metadata`, (ctx) => handleMetadata(deps, ctx, study(ctx), base(ctx)));
+  router.get(`${SE}/metadata`, (ctx) => handleMetadata(deps, ctx, series(ctx), base(ctx)));
+  router.get(`${I}/metadata`, (ctx) => handleMetadata(deps, ctx, instance(ctx), base(ctx)));
+  router.get(`${I}/frames/:frames`, (ctx) => handleFrames(deps, ctx, instance(ctx), ctx.params.frames));
+  router.get(`${I}/bulk/*path`, (ctx) => {
+    const path = (ctx.params as Record<string, string | string[]>).path;
+    return handleBulk(deps, ctx, instance(ctx), Array.isArray(path) ? path.join('/') : path);
+  });
+  router.get(`${I}/rendered`, (ctx) => handleRendered(deps, ctx, instance(ctx), undefined));
+  router.get(`${I}/frames/:frames/rendered`, (ctx) => handleRendered(deps, ctx, instance(ctx), ctx.params.frames));
+  router.get(`${S}/thumbnail`, (ctx) => handleThumbnail(deps, ctx, study(ctx)));
+  router.get(`${SE}/thumbnail`, (ctx) => handleThumbnail(deps, ctx, series(ctx)));
+  router.get(`${I}/thumbnail`, (ctx) => handleThumbnail(deps, ctx, instance(ctx)));
+  router.get(`${I}/frames/:frames/thumbnail`, (ctx) =>
+    handleRendered(deps, ctx, instance(ctx), ctx.params.frames, true),
   );
 
   return router;

@@ -1,87 +1,93 @@
-import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Context } from 'koa';
-import type { Database } from '../db/database.ts';
-import { findInstanceFiles, type InstanceFile } from '../dicomIndex/instanceFiles.ts';
-import type { Logger } from '../log.ts';
-import type { Storage } from '../storage/storage.ts';
+import type { DicomwebDeps } from './deps.ts';
 import { httpError } from '../errors.ts';
-import { isUsableUid } from '../dicom/uid.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
+import { SUPPORTED_TRANSFER_SYNTAXES } from '../dicom/transferSyntaxes.ts';
+import { chooseInstanceSyntax, EXPLICIT_VR_LE } from './accept.ts';
+import { findInstances, type InstanceKey, type ServedInstance } from './instances.ts';
+import { multipartBody, newBoundary, type Part } from './multipartWriter.ts';
+import { explicitLittleEndian } from './transcode.ts';
+import { instanceUrl } from './urls.ts';
 
 /**
- * WADO-RS retrieve (PS3.18 §10.4) of stored instances as `multipart/related; type="application/dicom"`,
- * streamed file by file. Instances are sent in their stored transfer syntax (no transcoding): a request
- * for another specific syntax gets 406 rather than silently different bytes.
+ * WADO-RS retrieve of instances (PS3.18 §10.4) as `multipart/related; type="application/dicom"` (or one
+ * bare `application/dicom`), streamed instance by instance: in Explicit VR Little Endian unless the
+ * request names the stored syntax or `transfer-syntax=*` (as stored).
  */
 
-export interface RetrieveDeps {
-  db: Database;
-  logger: Logger;
-  storage: Storage;
-}
-
-function acceptedTransferSyntax(accept: string): string | undefined {
-  const m = /transfer-syntax\s*=\s*"?([0-9.*]+)"?/i.exec(accept);
-  return m?.[1];
-}
-
-function wantsMultipart(accept: string): boolean {
-  if (accept === '' || accept === '*/*') return true;
-  return /multipart\/related/i.test(accept) || /\*\/\*/.test(accept);
-}
-
-export async function handleRetrieve(
-  deps: RetrieveDeps,
-  ctx: Context,
-  study: string,
-  series?: string,
-  instance?: string,
-): Promise<void> {
-  for (const u of [study, series, instance]) {
-    if (u !== undefined && !isUsableUid(u)) throw httpError(400, 'a UID in the URL is not valid');
-  }
-  const rows = await findInstanceFiles(deps.db, { study, series, instance });
-  if (rows.length === 0)
-    throw httpError(404, instance ? 'no such instance' : series ? 'no such series' : 'no such study');
-
-  const accept = ctx.get('Accept').trim();
-  const wantTs = acceptedTransferSyntax(accept);
-  if (wantTs && wantTs !== '*' && rows.some((r) => r.transferSyntaxUid !== wantTs)) {
-    throw httpError(
-      406,
-      `instances are stored in ${[...new Set(rows.map((r) => r.transferSyntaxUid))].join(', ')} and are not transcoded; ask for transfer-syntax=*`,
-    );
-  }
-  const files = rows;
+export async function ensureFilesPresent(deps: DicomwebDeps, files: ServedInstance[]): Promise<void> {
   for (const f of files) {
-    if (!(await deps.storage.stat(f.path))) {
-      deps.logger.error({ path: f.path }, 'indexed instance file is missing');
+    if (!(await stat(f.path).catch(() => undefined))) {
+      deps.logger.error({ sopInstanceUid: f.sopUid }, 'indexed instance file is missing');
       throw httpError(500, 'a stored instance file is missing');
     }
   }
-  ctx.set('Cache-Control', 'no-store');
-  if (!wantsMultipart(accept) && /application\/dicom/i.test(accept) && files.length === 1) {
-    ctx.type = 'application/dicom';
-    ctx.length = files[0].sizeBytes;
-    ctx.body = deps.storage.createReadStream(files[0].path);
-    return;
-  }
-  if (!wantsMultipart(accept))
-    throw httpError(406, 'instances are served as multipart/related; type="application/dicom"');
-  const boundary = `anatomy-gateway-${randomUUID()}`;
-  ctx.status = 200;
-  ctx.set('Content-Type', `multipart/related; type="application/dicom"; boundary=${boundary}`);
-  ctx.body = Readable.from(multipartBody(deps.storage, files, boundary));
 }
 
-async function* multipartBody(storage: Storage, files: InstanceFile[], boundary: string): AsyncGenerator<Buffer> {
-  for (const f of files) {
-    yield Buffer.from(
-      `--${boundary}\r\nContent-Type: application/dicom; transfer-syntax=${f.transferSyntaxUid}\r\nContent-Length: ${f.sizeBytes}\r\n\r\n`,
-      'latin1',
-    );
-    for await (const chunk of storage.createReadStream(f.path, { highWaterMark: 256 * 1024 })) yield chunk as Buffer;
-    yield Buffer.from('\r\n', 'latin1');
+/** One audit row per retrieve of instances or metadata (not per frame): UIDs and counts only. */
+export function auditRead(
+  deps: DicomwebDeps,
+  ctx: Context,
+  what: string,
+  key: InstanceKey,
+  count: number,
+): Promise<void> {
+  return auditRequest(deps, ctx, {
+    event: 'dicomweb-retrieve',
+    target: key.instance ?? key.series ?? key.study,
+    details: { what, studyInstanceUid: key.study, instances: count },
+  });
+}
+
+export async function handleRetrieve(deps: DicomwebDeps, ctx: Context, key: InstanceKey, base: string): Promise<void> {
+  const files = await findInstances(deps, key);
+  const accept = ctx.get('Accept').trim();
+  const stored = [...new Set(files.map((f) => f.transferSyntaxUid))];
+  const choice = chooseInstanceSyntax(accept, stored, key.instance !== undefined);
+  if (choice.syntax === EXPLICIT_VR_LE) {
+    const cannot = stored.filter((s) => s !== EXPLICIT_VR_LE && !SUPPORTED_TRANSFER_SYNTAXES.has(s));
+    if (cannot.length > 0) {
+      throw httpError(
+        406,
+        `instances stored in ${cannot.join(', ')} cannot be converted here; ask for transfer-syntax=*`,
+        {
+          code: 'not-acceptable',
+        },
+      );
+    }
   }
-  yield Buffer.from(`--${boundary}--\r\n`, 'latin1');
+  await ensureFilesPresent(deps, files);
+  await auditRead(deps, ctx, 'instances', key, files.length);
+  ctx.set('Cache-Control', 'no-store');
+  const converted = (f: ServedInstance): boolean =>
+    choice.syntax === EXPLICIT_VR_LE && f.transferSyntaxUid !== EXPLICIT_VR_LE;
+  const syntaxOf = (f: ServedInstance): string =>
+    choice.syntax === EXPLICIT_VR_LE ? EXPLICIT_VR_LE : f.transferSyntaxUid;
+  if (!choice.multipart) {
+    const f = files[0];
+    ctx.type = 'application/dicom';
+    if (!converted(f)) {
+      ctx.length = f.size;
+      ctx.body = createReadStream(f.path);
+    } else ctx.body = Readable.from(explicitLittleEndian(f));
+    return;
+  }
+  const boundary = newBoundary();
+  const parts = function* (): Generator<Part> {
+    for (const f of files) {
+      yield {
+        contentType: `application/dicom; transfer-syntax=${syntaxOf(f)}`,
+        location: instanceUrl(base, f.studyUid, f.seriesUid, f.sopUid),
+        ...(converted(f)
+          ? { body: explicitLittleEndian(f) }
+          : { length: f.size, body: createReadStream(f.path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer> }),
+      };
+    }
+  };
+  ctx.status = 200;
+  ctx.set('Content-Type', `multipart/related; type="application/dicom"; boundary=${boundary}`);
+  ctx.body = Readable.from(multipartBody(parts(), boundary));
 }

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { AppContext } from '../app/context.ts';
+import { viewerStatus, type ViewerStatus } from '../viewer/viewerDist.ts';
 
 export interface Health {
   status: 'ok' | 'degraded' | 'down';
@@ -9,6 +10,8 @@ export interface Health {
     | { alive: false; reason: string };
   engine: { name: string; reason: string } | null;
   disk: { freeMb: number | null; minFreeMb: number; ok: boolean };
+  /** The built-in OHIF viewer at /viewer/ (optional: its absence degrades nothing else). */
+  viewer: ViewerStatus;
   uptimeSeconds: number;
 }
 
@@ -37,6 +40,9 @@ export async function checkHealth(deps: AppContext): Promise<Health> {
     worker,
     engine: deps.engine ? { name: deps.engine.engine.name, reason: deps.engine.reason } : null,
     disk,
+    viewer: (({ available, version, reason }) => ({ available, version, ...(reason ? { reason } : {}) }))(
+      viewerStatus(deps.viewerDist),
+    ),
     uptimeSeconds: deps.runtime ? Math.round((Date.now() - deps.runtime.startedAt.getTime()) / 1000) : 0,
   };
 }

@@ -1,3 +1,5 @@
+import { viewerUrlForStudy } from '../viewer/viewerLinks.ts';
+import { isUsableUid } from '../dicom/uid.ts';
 import type { Queryable } from '../db/database.ts';
 
 /**
@@ -19,6 +21,8 @@ export interface LiveJob {
   finishedAt: string | null;
   name: string | null;
   seriesDescription: string | null;
+  /** "Open in viewer" for a DICOM series whose images are still stored. */
+  viewerUrl: string | null;
 }
 
 /** added: jobs created in the last 24 hours; processing: running; left: queued + running. */
@@ -44,6 +48,7 @@ interface JobRow {
   finished_at: Date | string | null;
   name: string | null;
   series_description: string | null;
+  viewer_study: string | null;
 }
 
 const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
@@ -64,6 +69,7 @@ function toLiveJob(row: JobRow): LiveJob {
     finishedAt: iso(row.finished_at),
     name: row.name,
     seriesDescription: row.series_description,
+    viewerUrl: row.viewer_study && isUsableUid(row.viewer_study) ? viewerUrlForStudy(row.viewer_study) : null,
   };
 }
 
@@ -75,7 +81,10 @@ export const VISIBLE_KINDS = ['process'];
 
 const SELECT = `SELECT id, kind, state, progress, status, last_error, engine, attempts, max_attempts,
   created_at, started_at, finished_at, payload->>'name' AS name,
-  COALESCE(payload->>'seriesDescription', payload->'input'->>'seriesDescription', payload->'input'->>'originalName') AS series_description
+  COALESCE(payload->>'seriesDescription', payload->'input'->>'seriesDescription', payload->'input'->>'originalName') AS series_description,
+  CASE WHEN payload->'input'->>'kind' = 'dicom-series' AND EXISTS (
+    SELECT 1 FROM dicom_instances di WHERE di.series_uid = jobs.payload->'input'->>'seriesInstanceUid'
+  ) THEN payload->'input'->>'studyInstanceUid' END AS viewer_study
   FROM jobs`;
 
 /** The most recent jobs, plus every unfinished one however old, newest first. */

@@ -7,6 +7,7 @@ import { isExpired, listResults, type ResultRecord } from '../results/readResult
 import { fileKind } from '../audit/audit.ts';
 import { auditRequest } from '../auth/auditRequest.ts';
 import { exportsForResults } from '../results/pacsExports.ts';
+import { viewerUrlsForResults } from '../viewer/viewerLinks.ts';
 
 /** The JSON shape of a result for the web pages (api.md, `GET /api/results`). */
 export function resultJson(result: ResultRecord) {
@@ -43,7 +44,13 @@ export function resultsRouter(deps: AppContext): Router {
       deps.db,
       shown.map((r) => r.id),
     );
-    ctx.body = shown.map((r) => ({ ...resultJson(r), pacsExports: exports.get(r.id) ?? [] }));
+    // "Open in viewer" while the source images are stored (the route needs the read role, as WADO-RS).
+    const viewer = await viewerUrlsForResults(deps.db, shown);
+    ctx.body = shown.map((r) => ({
+      ...resultJson(r),
+      pacsExports: exports.get(r.id) ?? [],
+      viewerUrl: viewer.get(r.id) ?? null,
+    }));
   });
 
   router.get('/api/results/:id/files/:name', async (ctx) => {

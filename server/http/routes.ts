@@ -10,6 +10,7 @@ import { dicomwebRouter } from '../dicomweb/routes.ts';
 import { uploadsRouter } from '../ingest/uploadRoute.ts';
 import { authRouter } from '../auth/routes.ts';
 import { pacsRouter } from '../pacs/routes.ts';
+import { viewerRouter } from './viewerRoutes.ts';
 
 /** Every route module of the HTTP server, in the order they are tried. One line each. */
 export function allRouters(deps: AppContext): Router[] {
@@ -24,5 +25,6 @@ export function allRouters(deps: AppContext): Router[] {
     dicomwebRouter(deps),
     uploadsRouter(deps),
     pacsRouter(deps),
+    viewerRouter(deps.viewerDist),
   ];
 }

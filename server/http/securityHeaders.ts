@@ -27,6 +27,25 @@ export const PAGE_CSP = Object.entries(CSP_DIRECTIVES)
   .join('; ');
 
 /**
+ * The policy of the OHIF viewer under /viewer/ (served by server/viewer/, set on its page and on the
+ * scripts its workers start from): ours, plus the hashes of the page's own inline scripts (it sets its
+ * base path inline), 'unsafe-eval' (its image decoder worker compiles its JPEG 2000 and JPEG-LS codecs'
+ * glue code from strings; without it those images stay black) and data:/blob: fonts and media.
+ * Scripts still come only from this server.
+ */
+export function viewerCsp(inlineScriptHashes: string[]): string {
+  const directives: Record<string, readonly string[]> = {
+    ...CSP_DIRECTIVES,
+    'script-src': [...CSP_DIRECTIVES['script-src'], "'unsafe-eval'", ...inlineScriptHashes],
+    'font-src': ["'self'", 'data:'],
+    'media-src': ["'self'", 'blob:', 'data:'],
+  };
+  return Object.entries(directives)
+    .map(([name, values]) => `${name} ${values.join(' ')}`)
+    .join('; ');
+}
+
+/**
  * helmet's headers (nosniff, no-referrer, X-Frame-Options DENY, COOP/CORP same-origin, ...) with our
  * policy. Its default CSP is not used: it adds upgrade-insecure-requests, which would break every
  * subresource of a server run on plain HTTP inside a hospital LAN. HSTS only on TLS connections: over

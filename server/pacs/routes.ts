@@ -183,13 +183,18 @@ export function pacsRouter(deps: PacsRouteDeps): Router {
 
   router.post('/api/pacs/nodes/:name/retrieve', async (ctx) => {
     const node = nodeOr404(deps, ctx.params.name);
-    const body = await readJson(ctx);
+    const raw = await readJson(ctx);
+    // The DICOM keyword spellings (StudyInstanceUID, studyInstanceUID) are taken as well as ours.
+    const body = {
+      studyInstanceUid: raw.studyInstanceUid ?? raw.studyInstanceUID ?? raw.StudyInstanceUID,
+      seriesInstanceUid: raw.seriesInstanceUid ?? raw.seriesInstanceUID ?? raw.SeriesInstanceUID,
+    };
     if (!isUsableUid(body.studyInstanceUid)) throw httpError(400, '"studyInstanceUid" must be a Study Instance UID.');
     if (body.seriesInstanceUid !== undefined && !isUsableUid(body.seriesInstanceUid))
       throw httpError(400, '"seriesInstanceUid" must be a Series Instance UID.');
     const payload = {
       node: node.name,
-      studyInstanceUid: body.studyInstanceUid,
+      studyInstanceUid: body.studyInstanceUid as string,
       ...(body.seriesInstanceUid ? { seriesInstanceUid: body.seriesInstanceUid as string } : {}),
     };
     const job = await deps.queue.add('pacs-retrieve', payload, {

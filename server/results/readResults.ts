@@ -91,3 +91,14 @@ export async function getResult(db: Queryable, id: string): Promise<ResultRecord
 export function isExpired(result: ResultRecord, now: number = Date.now()): boolean {
   return result.expiresAt !== null && Date.parse(result.expiresAt) <= now;
 }
+
+/** Results made from a study's series that have not expired, oldest first. */
+export async function unexpiredResultsOfStudy(db: Queryable, studyUid: string): Promise<ResultRecord[]> {
+  const { rows } = await db.query<ResultRow>(
+    `SELECT ${COLUMNS} FROM results
+      WHERE source->>'studyInstanceUid' = $1 AND (expires_at IS NULL OR expires_at > now())
+      ORDER BY created_at`,
+    [studyUid],
+  );
+  return rows.map(toRecord);
+}

@@ -163,7 +163,7 @@ export function decodeRle(bytes: Uint8Array, fmt: PixelFormat): Uint8Array {
 
 // ---- frame access ----
 
-function frameFragments(ds: DataSet, el: Element, frame: number, frames: number, ts: string): Uint8Array {
+export function frameFragments(ds: DataSet, el: Element, frame: number, frames: number, ts: string): Uint8Array {
   const fragments = el.fragments ?? [];
   if (fragments.length === 0)
     throw new VolumeError('corrupt-pixel-data', 'The compressed pixel data holds no fragments.');

@@ -130,6 +130,11 @@ export class AgJobQueue extends LitElement {
         <div class="actions">
           ${job.state === 'succeeded' ? html`<a class="button small" href="/files">View files</a>` : nothing}
           ${
+            job.state === 'succeeded' && job.viewerUrl
+              ? html`<a class="button small" href=${job.viewerUrl} target="_blank" rel="noopener">Open in viewer</a>`
+              : nothing
+          }
+          ${
             canCancel
               ? html`<button
                   class="small"

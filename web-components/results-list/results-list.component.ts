@@ -23,7 +23,7 @@ declare global {
 const DAY = 86_400_000;
 
 /** GET /api/results adds each result's PACS export states (resultsRoutes.ts). */
-type ResultRow = ResultJson & { pacsExports?: PacsExport[] };
+type ResultRow = ResultJson & { pacsExports?: PacsExport[]; viewerUrl?: string | null };
 
 /**
  * @summary Processed results with their files: select files for a QR download, download one file,
@@ -210,6 +210,18 @@ export class AgResultsList extends LitElement {
           >
             3D preview
           </button>
+          ${
+            r.viewerUrl
+              ? html`<a
+                  class="button viewer"
+                  href=${r.viewerUrl}
+                  target="_blank"
+                  rel="noopener"
+                  aria-label="Open the images of ${r.name} in the viewer"
+                  >Open in viewer</a
+                >`
+              : nothing
+          }
         </div>
         ${this.#renderNotes(r)}
         ${
