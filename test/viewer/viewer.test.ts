@@ -5,7 +5,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { testAppDeps, withTestDatabase, tempDataDir } from '../support/db.ts';
 import { startTestServer } from '../support/dicomweb.ts';
-import { appConfig, inlineScriptHashes, rewriteCss, rewriteIndexHtml, rewriteScript } from '../../server/viewer/viewerRewrites.ts';
+import {
+  appConfig,
+  inlineScriptHashes,
+  rewriteCss,
+  rewriteIndexHtml,
+  rewriteScript,
+} from '../../server/viewer/viewerRewrites.ts';
 
 test('the viewer rewrites move a build made for "/" under /viewer/', () => {
   const html =
