@@ -19,7 +19,7 @@ import { deleteSeriesInputs, deleteVolumeInput, inputBytes, inputIdentities } fr
 import type { ReadSeries } from '../seg/segFromSeries.ts';
 import { writeSegStep } from '../seg/segStep.ts';
 import type { Storage } from '../storage/storage.ts';
-import { writeNifti } from '../volume/nifti.ts';
+import { writeNifti } from '../volume/niftiWrite.ts';
 import { releaseVoxels } from '../volume/releaseVoxels.ts';
 import type { Volume } from '../volume/volume.ts';
 import { writeModels } from './models.ts';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { EngineContext } from '../../server/engines/engine.ts';
-import { writeNifti } from '../../server/volume/nifti.ts';
+import { writeNifti } from '../../server/volume/niftiWrite.ts';
 import type { LabelMap, Volume } from '../../server/volume/volume.ts';
 
 export const FAKE_SLICER = resolve(import.meta.dirname, '../fixtures/fake-slicer/Slicer');

@@ -12,7 +12,7 @@ import { silentLogger } from '../../server/log.ts';
 import { listResults } from '../../server/results/readResults.ts';
 import { readDataset, type NaturalDataset } from '../../server/seg/dcmjsData.ts';
 import { readDicomSeries } from '../../server/volume/dicomSeries.ts';
-import { writeNifti } from '../../server/volume/nifti.ts';
+import { writeNifti } from '../../server/volume/niftiWrite.ts';
 import type { LabelMap } from '../../server/volume/volume.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { makeSyntheticCt, writeSyntheticDicomSeries } from '../support/syntheticCt.ts';
