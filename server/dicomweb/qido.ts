@@ -7,6 +7,7 @@ import { instanceUrl, seriesUrl, studyUrl } from './urls.ts';
 import { extraAttributes, parseIncludeFields } from './qidoIncludeFields.ts';
 import { resultSegResults } from './qidoResultSegs.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { QidoLevel } from './qidoLevel.ts';
 
 /**
  * QIDO-RS search (PS3.18 §10.6) over our own index. Matching follows §8.3.4: single value, UID lists,
@@ -15,8 +16,6 @@ import type { Storage } from '../storage/storage.ts';
  */
 
 export const QIDO_MAX_RESULTS = 1000;
-
-export type QidoLevel = 'studies' | 'series' | 'instances';
 
 type MatchKind = 'uid' | 'wildcard' | 'wildcard-ci' | 'date' | 'int' | 'modalities';
 interface Matcher {

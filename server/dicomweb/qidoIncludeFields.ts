@@ -1,7 +1,7 @@
 import { httpError } from '../errors.ts';
 import { readInstanceDataset, type DicomDict } from './instanceDataset.ts';
 import { toDicomJson } from './metadata.ts';
-import type { QidoLevel } from './qido.ts';
+import type { QidoLevel } from './qidoLevel.ts';
 
 /**
  * QIDO-RS `includefield` (PS3.18 §8.3.4.3): attributes beyond the index's, taken from an instance we

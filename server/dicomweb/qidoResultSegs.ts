@@ -3,7 +3,7 @@ import { num, sorted, str, uid, type DicomJson } from './dicomJson.ts';
 import { readInstanceDataset } from './instanceDataset.ts';
 import { resultSegInstances } from './instances.ts';
 import { toDicomJson } from './metadata.ts';
-import type { QidoLevel } from './qido.ts';
+import type { QidoLevel } from './qidoLevel.ts';
 import { instanceUrl, seriesUrl } from './urls.ts';
 
 /**

@@ -1,6 +1,7 @@
 import { Router } from '@koa/router';
 import { handleStow } from './stow.ts';
-import { qidoSearch, type QidoLevel } from './qido.ts';
+import { qidoSearch } from './qido.ts';
+import type { QidoLevel } from './qidoLevel.ts';
 import { handleRetrieve } from './wado.ts';
 import { handleMetadata } from './metadataRoute.ts';
 import { handleBulk, handleFrames } from './framesRoute.ts';
