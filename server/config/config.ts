@@ -46,6 +46,8 @@ export interface Config {
   loginMaxFailures: number;
   downloadLinkTtlSeconds: number;
   keepInputs: boolean;
+  /** An instance sent again under its SOP Instance UID replaces the stored copy (else the first copy stays). */
+  overwriteInstances: boolean;
   resultRetentionDays: number;
   minFreeDiskMb: number;
   meshReduction: number;
@@ -116,6 +118,11 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
   { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid' },
   { name: 'KEEP_INPUTS', default: 'false', help: 'keep input images after successful processing' },
+  {
+    name: 'OVERWRITE_INSTANCES',
+    default: 'false',
+    help: 'an instance sent again under its SOP Instance UID replaces the stored copy (default: the first copy stays)',
+  },
   { name: 'RESULT_RETENTION_DAYS', default: '30', help: 'results are removed after this many days' },
   { name: 'MIN_FREE_DISK_MB', default: '1024', help: 'refuse new instances below this free space' },
   { name: 'MESH_REDUCTION', default: '0.9', help: 'fraction of triangles removed by decimation (0..0.99)' },
@@ -266,6 +273,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
     downloadLinkTtlSeconds: integer(env, 'DOWNLOAD_LINK_TTL', 3600, 30, 30 * 24 * 3600),
     keepInputs: boolean(env, 'KEEP_INPUTS', false),
+    overwriteInstances: boolean(env, 'OVERWRITE_INSTANCES', false),
     resultRetentionDays: integer(env, 'RESULT_RETENTION_DAYS', 30, 0, 36500),
     minFreeDiskMb: integer(env, 'MIN_FREE_DISK_MB', 1024, 0, 1 << 30),
     meshReduction: decimal(env, 'MESH_REDUCTION', 0.9, 0, 0.99),

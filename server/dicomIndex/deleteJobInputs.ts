@@ -5,14 +5,31 @@ import type { Database } from '../db/database.ts';
  * data) left without instances, in one transaction. Rows received after the job was created belong to a later job,
  * even at the same path. Returns the paths whose rows went.
  */
-export async function deleteJobInputRows(db: Database, jobId: string, paths: readonly string[]): Promise<string[]> {
+export function deleteJobInputRows(db: Database, jobId: string, paths: readonly string[]): Promise<string[]> {
+  return deleteInputRows(db, paths, '(SELECT created_at FROM jobs WHERE id = $2)', jobId);
+}
+
+/**
+ * The same for instances a series was sent again with while its earlier result stands (no job reads them): the rows
+ * received by `cutoff` (a timestamp), so anything newer stays for the next grouping.
+ */
+export function deleteInputRowsReceivedBy(db: Database, paths: readonly string[], cutoff: string): Promise<string[]> {
+  return deleteInputRows(db, paths, '$2::timestamptz', cutoff);
+}
+
+async function deleteInputRows(
+  db: Database,
+  paths: readonly string[],
+  cutoffSql: string,
+  cutoffParam: string,
+): Promise<string[]> {
   return await db.transaction(async (tx) => {
     const { rows } = await tx.query<{ path: string; series_uid: string; study_uid: string }>(
       `DELETE FROM dicom_instances
         WHERE path = ANY($1::text[])
-          AND received_at <= (SELECT created_at FROM jobs WHERE id = $2)
+          AND received_at <= ${cutoffSql}
        RETURNING path, series_uid, study_uid`,
-      [[...paths], jobId],
+      [[...paths], cutoffParam],
     );
     const seriesUids = [...new Set(rows.map((r) => r.series_uid))].sort();
     const studyUids = [...new Set(rows.map((r) => r.study_uid))].sort();

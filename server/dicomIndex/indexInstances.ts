@@ -144,13 +144,24 @@ function asJson(columns: readonly string[], rows: SqlValue[][]): string {
   return JSON.stringify(rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]]))));
 }
 
+/** What the index had for an instance before: its stored path, and whether that first copy stays. */
+export interface IndexedBefore {
+  previousPath: string | null;
+  /** The instance was stored under another key and stays there (overwriting off): this copy was not indexed. */
+  keptPrevious: boolean;
+}
+
 /**
- * Indexes a batch of distinct SOP instances with one call of dicom_index_instances (migration 0006, which says
- * what it writes and in which order), whatever the batch size: each statement is a round trip into PGlite on the
- * event loop that also receives the data. Outside a transaction the call commits on its own. Returns for each
- * instance its previously stored path, if any.
+ * Indexes a batch of distinct SOP instances with one call of dicom_index_instances (migrations 0006 and 0011,
+ * which say what it writes and in which order), whatever the batch size: each statement is a round trip into
+ * PGlite on the event loop that also receives the data. Outside a transaction the call commits on its own.
+ * Without `overwrite`, an instance already stored under another key keeps its first copy.
  */
-export async function indexInstances(q: Queryable, entries: InstanceEntry[]): Promise<Array<string | null>> {
+export async function indexInstances(
+  q: Queryable,
+  entries: InstanceEntry[],
+  overwrite: boolean,
+): Promise<IndexedBefore[]> {
   // Study/series attributes: the newest instance's non-empty values win (COALESCE keeps older ones otherwise).
   const studies = asJson(STUDY_COLUMNS, mergeRows(entries.map((e) => studyValues(e.header))));
   const series = asJson(SERIES_COLUMNS, mergeRows(entries.map((e) => seriesValues(e.header))));
@@ -158,10 +169,13 @@ export async function indexInstances(q: Queryable, entries: InstanceEntry[]): Pr
     INSTANCE_COLUMNS,
     entries.map(instanceValues).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)),
   );
-  const res = await q.query<{ sop_uid: string; previous_path: string }>(
-    'SELECT sop_uid, previous_path FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb)',
-    [studies, series, instances],
+  const res = await q.query<{ sop_uid: string; previous_path: string; kept_previous: boolean }>(
+    'SELECT sop_uid, previous_path, kept_previous FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb, $4)',
+    [studies, series, instances, overwrite],
   );
-  const old = new Map(res.rows.map((r) => [r.sop_uid, r.previous_path]));
-  return entries.map((e) => old.get(e.header.sopInstanceUid) ?? null);
+  const old = new Map(res.rows.map((r) => [r.sop_uid, r]));
+  return entries.map((e) => {
+    const r = old.get(e.header.sopInstanceUid);
+    return { previousPath: r?.previous_path ?? null, keptPrevious: r?.kept_previous ?? false };
+  });
 }

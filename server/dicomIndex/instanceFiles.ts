@@ -44,3 +44,9 @@ export async function findInstanceFiles(
     sizeBytes: Number(r.size_bytes),
   }));
 }
+
+/** Whether the index holds an instance (a file without a row is a leftover of a store cut short, not an instance). */
+export async function isInstanceIndexed(q: Queryable, sopInstanceUid: string): Promise<boolean> {
+  const { rows } = await q.query('SELECT 1 FROM dicom_instances WHERE sop_instance_uid = $1', [sopInstanceUid]);
+  return rows.length > 0;
+}

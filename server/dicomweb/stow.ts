@@ -258,7 +258,7 @@ export function stowResponse(
   outcome: StowOutcome,
   baseUrl: string,
   requestStudy: string | undefined,
-): { status: number; body: DicomJson } {
+): { status: number; body: DicomJson; warning?: string } {
   const { stored, failed } = outcome;
   const failedItems: DicomJson[] = failed.map((f) =>
     sorted({
@@ -292,14 +292,32 @@ export function stowResponse(
   }
   if (refItems.length > 0) body['00081199'] = seq(refItems);
 
+  const warning = duplicateWarning(stored);
   let status: number;
-  if (stored.length > 0) status = failedItems.length > 0 ? 202 : 200;
+  if (stored.length > 0) status = failedItems.length > 0 || warning ? 202 : 200;
   else if (outcome.syntaxError && failed.length === 0) status = 400;
   else if (failed.length === 0) status = 400;
   else if (failed.every((f) => f.reason === FailureReason.OutOfResources)) status = 507;
   else if (failed.every((f) => f.reason === FailureReason.CannotUnderstand)) status = 400;
   else status = 409; // PS3.18: conflict, or "unable to store any Instances for a mixture of reasons"
-  return { status, body: sorted(body) };
+  return { status, body: sorted(body), ...(warning ? { warning } : {}) };
+}
+
+/**
+ * Instances whose SOP Instance UID was already stored: by default the first copy stays (OVERWRITE_INSTANCES), and
+ * the sender hears it in a Warning header (PS3.18 §8.3.5.1), the response being 202 (stored with warnings). The
+ * standard's Warning Reason codes (coercion, discarded elements, SOP class mismatch) name none of these cases.
+ */
+function duplicateWarning(stored: StoredInstance[]): string | undefined {
+  const identical = stored.filter((s) => s.alreadyStored === 'identical').length;
+  const different = stored.filter((s) => s.alreadyStored === 'different').length;
+  const replaced = stored.filter((s) => s.replaced).length;
+  const parts = [
+    identical ? `${identical} instance(s) already stored with the same content` : '',
+    different ? `${different} instance(s) already stored with other content: the first copy was kept` : '',
+    replaced ? `${replaced} instance(s) already stored were replaced by this copy` : '',
+  ].filter(Boolean);
+  return parts.length > 0 ? `299 anatomy-gateway "${parts.join('; ')}"` : undefined;
 }
 
 export async function handleStow(deps: DicomwebDeps, ctx: Context, study: string | undefined): Promise<void> {
@@ -319,8 +337,9 @@ export async function handleStow(deps: DicomwebDeps, ctx: Context, study: string
   });
   if (outcome.stored.length === 0 && outcome.failed.length === 0)
     throw httpError(400, outcome.syntaxError ?? 'the request holds no instances');
-  const { status, body } = stowResponse(outcome, dicomwebBaseUrl(deps.config, ctx), study);
+  const { status, body, warning } = stowResponse(outcome, dicomwebBaseUrl(deps.config, ctx), study);
   ctx.status = status;
+  if (warning) ctx.set('Warning', warning);
   ctx.type = 'application/dicom+json';
   ctx.body = JSON.stringify(body);
 }

@@ -40,7 +40,10 @@ import { errorComment, lowDiskOutcome, outcomeForError, StoreStatus, type StoreO
 
 /** What the SCP uses: the instance store, the settings and the audit trail. */
 export interface DimseDeps extends StoreDeps {
-  config: Pick<Config, 'aeTitle' | 'dimseAllowedAets' | 'dimsePort' | 'dimseTls' | 'minFreeDiskMb' | 'pacsNodes'>;
+  config: Pick<
+    Config,
+    'aeTitle' | 'dimseAllowedAets' | 'dimsePort' | 'dimseTls' | 'minFreeDiskMb' | 'overwriteInstances' | 'pacsNodes'
+  >;
   db: Database;
 }
 

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
-import { indexInstances, type InstanceEntry } from '../dicomIndex/indexInstances.ts';
+import { indexInstances, type IndexedBefore, type InstanceEntry } from '../dicomIndex/indexInstances.ts';
 import type { Queue } from '../jobs/queue.ts';
 import { scheduleSeriesStable, SeriesStablePushes } from '../series/seriesStableTimer.ts';
 
@@ -26,7 +26,7 @@ export const DEFAULT_INDEX_COMMITS_TUNING: IndexCommitsTuning = {
 };
 
 export interface IndexCommitsDeps {
-  config: Pick<Config, 'seriesStableSeconds'>;
+  config: Pick<Config, 'seriesStableSeconds' | 'overwriteInstances'>;
   db: Database;
   queue: Queue;
 }
@@ -37,7 +37,7 @@ interface PendingIndex {
   due: number;
   /** Due as soon as no store is under way any more (an entry without linger that found some). */
   untilSiblings: boolean;
-  resolve: (prev: string | null) => void;
+  resolve: (prev: IndexedBefore) => void;
   reject: (e: unknown) => void;
 }
 
@@ -89,8 +89,8 @@ export class IndexCommits {
     };
   }
 
-  /** Queues a row; resolves with the instance's previous path once the commit holding it is done. */
-  submit(entry: InstanceEntry, lingerMs = 0, leave?: (reschedule?: boolean) => void): Promise<string | null> {
+  /** Queues a row; resolves with what the index had for the instance once the commit holding it is done. */
+  submit(entry: InstanceEntry, lingerMs = 0, leave?: (reschedule?: boolean) => void): Promise<IndexedBefore> {
     leave?.(false);
     return new Promise((resolve, reject) => {
       const untilSiblings = lingerMs === 0 && this.#underWay > 0;
@@ -113,7 +113,7 @@ export class IndexCommits {
     lingerMs: number,
     placed: Promise<void>,
     leave: (reschedule?: boolean) => void,
-  ): Promise<string | null> | undefined {
+  ): Promise<IndexedBefore> | undefined {
     if (lingerMs > 0 || this.#underWay !== 1 || this.#flushing || this.#pending.length > 0) return undefined;
     if (performance.now() - this.#lastOverlapAt < this.#tuning.overlapMemoryMs) return undefined;
     leave(false);
@@ -185,22 +185,24 @@ export class IndexCommits {
    * timer due (SeriesStablePushes) and no instance twice: their one statement commits on its own. With `placed`
    * (early), the transaction waits for it before committing.
    */
-  async #commit(entries: InstanceEntry[], placed?: Promise<void>): Promise<Array<string | null>> {
+  async #commit(entries: InstanceEntry[], placed?: Promise<void>): Promise<IndexedBefore[]> {
     const at = performance.now();
     const series = new Set<string>();
     for (const e of entries) if (e.volumeImage) series.add(e.header.seriesInstanceUid);
     const due = this.#pushes.due(series, at);
     const rounds = distinctRounds(entries);
-    let prevs: Array<string | null>;
+    const overwrite = this.#deps.config.overwriteInstances;
+    let prevs: IndexedBefore[];
     if (placed === undefined && rounds.length === 1 && due.length === 0) {
-      prevs = await indexInstances(this.#deps.db, entries);
+      prevs = await indexInstances(this.#deps.db, entries, overwrite);
     } else {
       prevs = await this.#deps.db.transaction(async (tx) => {
-        const written: Array<string | null> = new Array<string | null>(entries.length).fill(null);
+        const written: IndexedBefore[] = entries.map(() => ({ previousPath: null, keptPrevious: false }));
         for (const round of rounds) {
           const roundPrevs = await indexInstances(
             tx,
             round.map((i) => entries[i]),
+            overwrite,
           );
           round.forEach((i, k) => {
             written[i] = roundPrevs[k];

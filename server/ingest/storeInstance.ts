@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Config } from '../config/config.ts';
 import { FailureReason, InstanceRejectedError } from '../dicom/failure.ts';
 import { readInstanceHeader, type InstanceHeader } from '../dicom/readHeader.ts';
 import { isVolumeImageSopClass } from '../dicom/sopClasses.ts';
-import type { InstanceEntry } from '../dicomIndex/indexInstances.ts';
+import type { IndexedBefore, InstanceEntry } from '../dicomIndex/indexInstances.ts';
+import { isInstanceIndexed } from '../dicomIndex/instanceFiles.ts';
+import type { Queryable } from '../db/database.ts';
 import type { Events } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { instanceKey } from '../storage/layout.ts';
@@ -38,14 +42,20 @@ export interface StoredInstance {
   /** Its storage key. */
   path: string;
   sizeBytes: number;
-  /** A copy with the same SOP Instance UID was already stored and has been replaced. */
+  /** A copy with the same SOP Instance UID was already stored and has been replaced (OVERWRITE_INSTANCES). */
   replaced: boolean;
+  /**
+   * The SOP Instance UID was already stored and its first copy stays (the default): this copy had the `identical`
+   * bytes, or `different` content, which was not kept.
+   */
+  alreadyStored?: 'identical' | 'different';
   /** Counts toward a series volume (starts a process job after the quiet period). */
   volumeImage: boolean;
 }
 
 export interface StoreDeps {
-  config: Pick<Config, 'minFreeDiskMb'>;
+  config: Pick<Config, 'minFreeDiskMb' | 'overwriteInstances'>;
+  db: Queryable;
   logger: Logger;
   events: Events;
   storage: Storage;
@@ -86,7 +96,7 @@ export async function storeInstance(
   const leave = indexCommits.enter();
   const placement = placementSignal();
   let entry: InstanceEntry | undefined;
-  let early: Promise<string | null> | undefined;
+  let early: Promise<IndexedBefore> | undefined;
   const accept = (header: InstanceHeader, sizeBytes: number): void => {
     rejectBeforeStore(header, options.expectedStudyInstanceUid);
     entry = indexEntry(header, sizeBytes, origin);
@@ -107,12 +117,26 @@ export async function storeInstance(
     }
     if (!entry) throw new Error('the instance source did not check the header');
     const { header, path } = entry;
+    if (!deps.config.overwriteInstances && (await storage.has(path))) {
+      // A row written early is rolled back first, so the index answers for the copy already there.
+      if (early) {
+        placement.failed(new Error('already stored'));
+        await early.catch(noop);
+        early = undefined;
+      }
+      // The first copy stays (as Orthanc without OverwriteInstances). A file without an index row is what a store
+      // cut short left: this copy takes its place below.
+      if (await isInstanceIndexed(deps.db, header.sopInstanceUid)) {
+        leave();
+        return await discardCopy(storage, logger, entry, source.file, origin);
+      }
+    }
     await storage.place(source.file, path);
     placement.done();
 
-    let previousPath: string | null = null;
+    let before: IndexedBefore;
     try {
-      previousPath = await (early ?? indexCommits.submit(entry, lingerMs, leave));
+      before = await (early ?? indexCommits.submit(entry, lingerMs, leave));
     } catch (e) {
       logger.error({ err: e, sopInstanceUid: header.sopInstanceUid }, 'indexing a stored instance failed');
       throw new InstanceRejectedError(
@@ -122,6 +146,12 @@ export async function storeInstance(
         { cause: e },
       );
     }
+    const { previousPath, keptPrevious } = before;
+    if (keptPrevious) {
+      // Stored earlier under another series or study, which stays: this copy was not indexed.
+      await storage.remove(path);
+      return storedInstance(entry, false, 'different');
+    }
     // The same SOP Instance UID earlier arrived under another series: its old copy is superseded.
     if (previousPath !== null && previousPath !== path) await storage.remove(previousPath);
     logger.debug(
@@ -129,17 +159,7 @@ export async function storeInstance(
       'instance stored',
     );
     deps.events.emit({ type: 'ingest', files: 1, seriesInstanceUid: header.seriesInstanceUid });
-    return {
-      studyInstanceUid: header.studyInstanceUid,
-      seriesInstanceUid: header.seriesInstanceUid,
-      sopInstanceUid: header.sopInstanceUid,
-      sopClassUid: header.sopClassUid,
-      transferSyntaxUid: header.transferSyntaxUid,
-      path,
-      sizeBytes: entry.sizeBytes,
-      replaced: previousPath !== null,
-      volumeImage: entry.volumeImage,
-    };
+    return storedInstance(entry, previousPath !== null);
   } catch (e) {
     leave();
     // A row written early is rolled back: its file never reached its place.
@@ -149,6 +169,53 @@ export async function storeInstance(
     await storage.staging.remove(source.file);
     throw asRejection(e, logger);
   }
+}
+
+/** A copy of an instance already stored: compared with the stored one, then removed from staging. */
+async function discardCopy(
+  storage: Storage,
+  logger: Logger,
+  entry: InstanceEntry,
+  staged: string,
+  origin: IngestOrigin,
+): Promise<StoredInstance> {
+  const identical = await sameBytes(storage, entry.path, staged);
+  await storage.staging.remove(staged);
+  logger.debug({ sopInstanceUid: entry.header.sopInstanceUid, via: origin.via, identical }, 'instance already stored');
+  return storedInstance(entry, false, identical ? 'identical' : 'different');
+}
+
+function storedInstance(
+  entry: InstanceEntry,
+  replaced: boolean,
+  alreadyStored?: StoredInstance['alreadyStored'],
+): StoredInstance {
+  const { header } = entry;
+  return {
+    studyInstanceUid: header.studyInstanceUid,
+    seriesInstanceUid: header.seriesInstanceUid,
+    sopInstanceUid: header.sopInstanceUid,
+    sopClassUid: header.sopClassUid,
+    transferSyntaxUid: header.transferSyntaxUid,
+    path: entry.path,
+    sizeBytes: entry.sizeBytes,
+    replaced,
+    volumeImage: entry.volumeImage,
+    ...(alreadyStored ? { alreadyStored } : {}),
+  };
+}
+
+/** Whether a staged file holds the same bytes as the stored object (preambles are stored as zeros either way). */
+async function sameBytes(storage: Storage, key: string, staged: string): Promise<boolean> {
+  const [stored, fresh] = await Promise.all([storage.stat(key), stat(staged)]);
+  if (!stored || stored.size !== fresh.size) return false;
+  const digest = async (stream: NodeJS.ReadableStream): Promise<string> => {
+    const hash = createHash('sha256');
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  };
+  const [a, b] = await Promise.all([digest(storage.createReadStream(key)), digest(createReadStream(staged))]);
+  return a === b;
 }
 
 function asRejection(e: unknown, logger: Logger): InstanceRejectedError {

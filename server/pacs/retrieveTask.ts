@@ -24,7 +24,7 @@ import { findNode, type PacsNode } from '../config/pacsNodes.ts';
  */
 
 export interface RetrieveDeps extends StoreDeps {
-  config: Pick<Config, 'pacsNodes' | 'minFreeDiskMb' | 'aeTitle' | 'dimsePort'>;
+  config: Pick<Config, 'pacsNodes' | 'minFreeDiskMb' | 'overwriteInstances' | 'aeTitle' | 'dimsePort'>;
   db: Database;
 }
 

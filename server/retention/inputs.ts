@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import { deleteJobInputRows } from '../dicomIndex/deleteJobInputs.ts';
+import { deleteInputRowsReceivedBy, deleteJobInputRows } from '../dicomIndex/deleteJobInputs.ts';
 import type { Storage } from '../storage/storage.ts';
 
 /**
@@ -42,12 +42,32 @@ export async function deleteSeriesInputs(
   keys: readonly string[],
   readIdentities: ReadonlyMap<string, string>,
 ): Promise<InputDeletion> {
-  const deleted = await deleteJobInputRows(deps.db, jobId, keys);
+  return await removeInputFiles(deps.storage, await deleteJobInputRows(deps.db, jobId, keys), readIdentities);
+}
+
+/**
+ * Deletes instances a series was sent again with, unchanged, while its earlier result stands: those indexed by
+ * `cutoff` and still the objects found then (`identities`). Anything newer stays for the next grouping.
+ */
+export async function deleteResentInputs(
+  deps: { db: Database; storage: Storage },
+  keys: readonly string[],
+  cutoff: string,
+  identities: ReadonlyMap<string, string>,
+): Promise<InputDeletion> {
+  return await removeInputFiles(deps.storage, await deleteInputRowsReceivedBy(deps.db, keys, cutoff), identities);
+}
+
+async function removeInputFiles(
+  storage: Storage,
+  deleted: readonly string[],
+  readIdentities: ReadonlyMap<string, string>,
+): Promise<InputDeletion> {
   // Files go after the rows: a crash in between leaves an unindexed file, never a row without its file.
   const result: InputDeletion = { files: 0, indexRows: deleted.length, keptNewer: 0 };
   for (const key of deleted) {
     const identity = readIdentities.get(key);
-    const outcome = identity === undefined ? 'kept' : await deps.storage.removeIfSame(key, identity);
+    const outcome = identity === undefined ? 'kept' : await storage.removeIfSame(key, identity);
     if (outcome === 'removed') result.files += 1;
     else if (outcome === 'kept') result.keptNewer += 1;
   }

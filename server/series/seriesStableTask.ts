@@ -1,18 +1,14 @@
 import type { Config } from '../config/config.ts';
-import type { Database } from '../db/database.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import { PermanentError } from '../errors.ts';
 import type { SeriesStablePayload } from '../jobs/kinds.ts';
-import type { Queue } from '../jobs/queue.ts';
 import type { TaskHandler } from '../jobs/task.ts';
 import { unfinishedRetrieveOf } from './pendingRetrieve.ts';
-import { createProcessJobForSeries } from './processJobForSeries.ts';
+import { createProcessJobForSeries, type GroupingDeps } from './processJobForSeries.ts';
 import { scheduleSeriesStable } from './seriesStableTimer.ts';
 
-export interface SeriesStableDeps {
-  config: Pick<Config, 'seriesStableSeconds'>;
-  db: Database;
-  queue: Queue;
+export interface SeriesStableDeps extends GroupingDeps {
+  config: Pick<Config, 'seriesStableSeconds' | 'keepInputs'>;
 }
 
 /** Kind `series-stable`: a series' quiet period has passed. */
@@ -37,7 +33,8 @@ export function seriesStableTask(deps: SeriesStableDeps): TaskHandler<SeriesStab
         `series ${uid}: ${outcome.files} image(s) quiet for ${deps.config.seriesStableSeconds} s; process job ${outcome.jobId} created`,
       );
     } else {
-      helpers.log(`series ${uid}: no job created: ${outcome.reason}`);
+      const deleted = outcome.resentDeleted ? `; the ${outcome.resentDeleted} file(s) sent again were deleted` : '';
+      helpers.log(`series ${uid}: no job created: ${outcome.reason}${deleted}`);
     }
   };
 }

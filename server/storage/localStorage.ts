@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -48,6 +48,11 @@ export class LocalStorage implements Storage {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
+  }
+
+  has(key: string): Promise<boolean> {
+    // A stat of a cached directory entry takes microseconds; on the thread pool it would queue behind fsyncs.
+    return Promise.resolve(existsSync(this.localPath(key)));
   }
 
   async remove(key: string): Promise<boolean> {

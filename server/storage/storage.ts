@@ -22,6 +22,8 @@ export interface Storage {
   createReadStream(key: string, options?: { start?: number; end?: number; highWaterMark?: number }): Readable;
   /** Size, time and identity of what is stored at `key`, or undefined. */
   stat(key: string): Promise<StoredObject | undefined>;
+  /** Whether something is stored at `key`. */
+  has(key: string): Promise<boolean>;
   /** Removes `key`; false when there was nothing. */
   remove(key: string): Promise<boolean>;
   /**

@@ -14,7 +14,7 @@ async function post(
   url: string,
   body: Buffer,
   contentType: string,
-): Promise<{ status: number; json: Record<string, unknown>; type: string | null }> {
+): Promise<{ status: number; json: Record<string, unknown>; type: string | null; warning: string | null }> {
   const res = await fetch(url, {
     method: 'POST',
     body: fetchBody(body),
@@ -25,6 +25,7 @@ async function post(
     status: res.status,
     json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
     type: res.headers.get('content-type'),
+    warning: res.headers.get('warning'),
   };
 }
 
@@ -33,6 +34,50 @@ function failedReasons(json: Record<string, unknown>): number[] {
 }
 
 for (const driver of testDatabases()) {
+  test(`STOW-RS of instances already stored: 202 with a Warning, the first copy kept (${driver})`, async (t) => {
+    await withTestDatabase(driver, t, async (db) => {
+      const deps = await testAppDeps(db, t);
+      const { url } = await startTestServer(deps, t);
+      const study = newUid();
+      const series = newUid();
+      const slices = syntheticDicomSliceBuffers(ct, { studyUid: study, seriesUid: series });
+      const send = (parts: Buffer[]) =>
+        fetch(`${url}/dicomweb/studies`, {
+          method: 'POST',
+          body: fetchBody(multipartRelated(parts, 'b1')),
+          headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=b1' },
+        });
+      const first = await send(slices);
+      assert.equal(first.status, 200);
+      assert.equal(first.headers.get('warning'), null);
+
+      const again = await send(slices.slice(0, 2));
+      assert.equal(again.status, 202);
+      assert.equal(
+        again.headers.get('warning'),
+        '299 anatomy-gateway "2 instance(s) already stored with the same content"',
+      );
+      const json = (await again.json()) as Record<string, unknown>;
+      assert.equal((dj(json, '00081199') ?? []).length, 2, 'both are referenced as stored');
+
+      const changed = Buffer.from(slices[2]);
+      changed[changed.length - 1] ^= 1;
+      const other = await send([changed]);
+      assert.equal(other.status, 202);
+      assert.match(
+        other.headers.get('warning') ?? '',
+        /1 instance\(s\) already stored with other content: the first copy was kept/,
+      );
+      const kept = await readFile(join(deps.dataDir, 'dicom', study, series, `${series}.3.dcm`));
+      assert.ok(kept.subarray(128).equals(slices[2].subarray(128)), 'the first copy stays');
+      const rows = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM dicom_instances WHERE series_uid = $1',
+        [series],
+      );
+      assert.equal(rows.rows[0].n, 4);
+    });
+  });
+
   test(`STOW-RS all good: 200, referenced instances with retrieve URLs, files and index rows (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
       const deps = await testAppDeps(db, t);
@@ -176,9 +221,11 @@ for (const driver of testDatabases()) {
         multipartRelated([slices[0], slices[0], slices[1]], 'r'),
         'multipart/related; type=application/dicom; boundary=r',
       );
-      assert.equal(twice.status, 200);
+      // Parts are stored concurrently: the second copy is either found stored (202, warned) or placed at the same key.
+      assert.ok([200, 202].includes(twice.status), String(twice.status));
       const again = await post(`${url}/dicomweb/studies`, slices[0], 'application/dicom');
-      assert.equal(again.status, 200);
+      assert.equal(again.status, 202, 'stored with a warning: already stored');
+      assert.match(again.warning ?? '', /1 instance\(s\) already stored with the same content/);
       const rows = await db.query<{ n: string }>('SELECT count(*) AS n FROM dicom_instances WHERE series_uid = $1', [
         series,
       ]);

@@ -168,10 +168,12 @@ test('WADO-RS for viewers on a JPEG-lossless MR: metadata with BulkDataURI, fram
 test('WADO-RS transcodes every stored compressed syntax to Explicit VR Little Endian with the same pixels', async (t) => {
   if (!requireTestData(t)) return;
   await withTestDatabase('pglite', t, async (db) => {
-    const deps = await testAppDeps(db, t);
+    // The three folders hold the same instances: each replaces the last, so every syntax is the one stored.
+    const deps = await testAppDeps(db, t, { OVERWRITE_INSTANCES: 'true' });
     const { url } = await startTestServer(deps, t);
-    for (const folder of ['d2n_mr4sl_rle', 'd2n_mr4sl_jpegls_lossless', 'd2n_mr4sl_j2k_lossless']) {
-      const files = await stowFolder(url, testDataPath('dicom/compressed_series', folder));
+    for (const [i, folder] of ['d2n_mr4sl_rle', 'd2n_mr4sl_jpegls_lossless', 'd2n_mr4sl_j2k_lossless'].entries()) {
+      // Replacing is stored with a warning (202).
+      const files = await stowFolder(url, testDataPath('dicom/compressed_series', folder), {}, i === 0 ? 200 : 202);
       const original = [...files.values()][1];
       const { study, series, sop } = uidsOf(original);
       const parts = await readMultipart(

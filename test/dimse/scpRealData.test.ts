@@ -104,9 +104,10 @@ async function profileFor(dir: string, files: SourceFile[]): Promise<string> {
 async function withScp(
   t: TestContext,
   fn: (ctx: { deps: AppContext & { dataDir: string }; db: Database; port: number }) => Promise<void>,
+  env: Record<string, string> = {},
 ): Promise<void> {
   await withTestDatabase('pglite', t, async (db) => {
-    const deps = await testAppDeps(db, t);
+    const deps = await testAppDeps(db, t, env);
     const server = await startDimseServer(deps, { port: 0 });
     try {
       await fn({ deps, db, port: server.port });
@@ -218,32 +219,36 @@ test('every compressed sample is accepted in its own transfer syntax and kept by
   }
   const work = await tempDataDir(t);
   const cfg = await profileFor(work, files);
-  await withScp(t, async ({ deps, db, port }) => {
-    // One file per association: some samples are the same instance in several syntaxes.
-    for (const src of files) {
-      const r = await dcmtk('storescu', [
-        '-aet',
-        'PACS',
-        '-aec',
-        'ANATOMYGW',
-        '-xf',
-        cfg,
-        'AsSent',
-        '127.0.0.1',
-        String(port),
-        src.path,
-      ]);
-      assert.equal(r.code, 0, `${src.path}: ${r.stderr}`);
-      const row = await db.query<{ path: string; transfer_syntax_uid: string }>(
-        'SELECT path, transfer_syntax_uid FROM dicom_instances WHERE sop_instance_uid = $1',
-        [src.sopInstanceUid],
-      );
-      assert.equal(row.rowCount, 1, `${src.path} was stored`);
-      assert.equal(row.rows[0].transfer_syntax_uid, src.transferSyntaxUid, src.path);
-      const stored = await readFile(join(deps.dataDir, row.rows[0].path));
-      assertSameInstance(stored, src);
-    }
-  });
+  await withScp(
+    t,
+    async ({ deps, db, port }) => {
+      // One file per association: some samples are the same instance in several syntaxes, each replacing the last.
+      for (const src of files) {
+        const r = await dcmtk('storescu', [
+          '-aet',
+          'PACS',
+          '-aec',
+          'ANATOMYGW',
+          '-xf',
+          cfg,
+          'AsSent',
+          '127.0.0.1',
+          String(port),
+          src.path,
+        ]);
+        assert.equal(r.code, 0, `${src.path}: ${r.stderr}`);
+        const row = await db.query<{ path: string; transfer_syntax_uid: string }>(
+          'SELECT path, transfer_syntax_uid FROM dicom_instances WHERE sop_instance_uid = $1',
+          [src.sopInstanceUid],
+        );
+        assert.equal(row.rowCount, 1, `${src.path} was stored`);
+        assert.equal(row.rows[0].transfer_syntax_uid, src.transferSyntaxUid, src.path);
+        const stored = await readFile(join(deps.dataDir, row.rows[0].path));
+        assertSameInstance(stored, src);
+      }
+    },
+    { OVERWRITE_INSTANCES: 'true' },
+  );
 });
 
 test('storescu +C -xy and +C -xs (JPEG offered first in one context with the uncompressed syntaxes): every instance arrives unchanged in Explicit VR Little Endian', async (t) => {

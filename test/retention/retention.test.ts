@@ -42,9 +42,9 @@ async function count(deps: AppContext, table: string): Promise<number> {
 const ct = makeSyntheticCt({ dims: [48, 48, 12], spacing: [7, 7, 20], seed: 21 });
 
 for (const driver of testDatabases()) {
-  test(`a processed series' instances, index rows and patient rows are deleted; one sent again meanwhile stays (${driver})`, async (t) => {
+  test(`a processed series' instances, index rows and patient rows are deleted; one sent again meanwhile (OVERWRITE_INSTANCES) stays (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
-      const deps = await testAppDeps(db, t);
+      const deps = await testAppDeps(db, t, { OVERWRITE_INSTANCES: 'true' });
       const seriesUid = newUid();
       const slices = syntheticDicomSliceBuffers(ct, { seriesUid });
       const paths: string[] = [];

@@ -5,7 +5,7 @@ import { Queue } from '../../server/jobs/queue.ts';
 import type { TaskHelpers, TaskJob } from '../../server/jobs/task.ts';
 import { silentLogger } from '../../server/log.ts';
 import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
-import { makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
+import { inOtherSeries, makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
 import { storeInstance } from '../../server/ingest/storeInstance.ts';
 import type { ProcessPayload, SeriesStablePayload } from '../../server/jobs/kinds.ts';
 import { createProcessJobForSeries } from '../../server/series/processJobForSeries.ts';
@@ -19,17 +19,6 @@ async function store(deps: AppContext, data: Buffer): Promise<void> {
   const file = await deps.storage.staging.newFile();
   await writeFile(file, data);
   await storeInstance(deps, { file }, { via: 'dimse', callingAet: 'MODALITY1', remoteAddress: '127.0.0.1' });
-}
-
-/** The same slice under another Series Instance UID of the same length (its SOP Instance UID unchanged). */
-function inOtherSeries(slice: Buffer, from: string, to: string): Buffer {
-  assert.equal(to.length, from.length);
-  const out = Buffer.from(slice);
-  // Explicit VR little endian: tag (0020,000E), "UI", 2-byte length, then the value.
-  const at = out.indexOf(Buffer.from([0x20, 0x00, 0x0e, 0x00, 0x55, 0x49]), 132);
-  assert.equal(out.toString('latin1', at + 8, at + 8 + from.length), from);
-  out.write(to, at + 8, 'latin1');
-  return out;
 }
 
 async function revisions(deps: AppContext, series: string): Promise<{ revision: number; processed_revision: number }> {
@@ -171,9 +160,9 @@ for (const driver of testDatabases()) {
 }
 
 for (const driver of testDatabases()) {
-  test(`an instance re-sent under another series moves there: its old series changes and loses its file (${driver})`, async (t) => {
+  test(`with OVERWRITE_INSTANCES, an instance re-sent under another series moves there: its old series changes and loses its file (${driver})`, async (t) => {
     await withTestDatabase(driver, t, async (db) => {
-      const deps = await testAppDeps(db, t);
+      const deps = await testAppDeps(db, t, { OVERWRITE_INSTANCES: 'true' });
       const study = newUid();
       const from = newUid();
       const to = from.slice(0, -1) + (from.endsWith('9') ? '8' : '9');

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Mat3, Vec3, Volume } from '../../server/volume/volume.ts';
@@ -295,4 +296,15 @@ export async function writeSyntheticDicomSeries(
   }
   await Promise.all(pending);
   return paths;
+}
+
+/** The same slice under another Series Instance UID of the same length (its SOP Instance UID unchanged). */
+export function inOtherSeries(slice: Buffer, from: string, to: string): Buffer {
+  assert.equal(to.length, from.length);
+  const out = Buffer.from(slice);
+  // Explicit VR little endian: tag (0020,000E), "UI", 2-byte length, then the value.
+  const at = out.indexOf(Buffer.from([0x20, 0x00, 0x0e, 0x00, 0x55, 0x49]), 132);
+  assert.equal(out.toString('latin1', at + 8, at + 8 + from.length), from);
+  out.write(to, at + 8, 'latin1');
+  return out;
 }

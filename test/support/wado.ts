@@ -30,11 +30,12 @@ export async function readMultipart(res: Response): Promise<Array<{ contentType:
   return parts;
 }
 
-/** STOWs every file of a folder; returns the files' bytes by name. */
+/** STOWs every file of a folder; returns the files' bytes by name. `status` is the answer expected. */
 export async function stowFolder(
   url: string,
   dir: string,
   headers: Record<string, string> = {},
+  status = 200,
 ): Promise<Map<string, Buffer>> {
   const names = (await readdir(dir)).sort();
   const files = new Map<string, Buffer>();
@@ -44,6 +45,6 @@ export async function stowFolder(
     body: fetchBody(multipartRelated([...files.values()], 'stowfolder')),
     headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=stowfolder', ...headers },
   });
-  assert.equal(res.status, 200, `STOW of ${dir}: ${await res.clone().text()}`);
+  assert.equal(res.status, status, `STOW of ${dir}: ${await res.clone().text()}`);
   return files;
 }
