@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { AppContext } from '../app/context.ts';
+import { principalOf } from '../auth/principal.ts';
 import { viewerStatus, type ViewerStatus } from '../viewer/viewerDist.ts';
 
 export interface Health {
@@ -47,14 +48,18 @@ export async function checkHealth(deps: AppContext): Promise<Health> {
   };
 }
 
-/** GET /healthz: 200 while the service can take work, 503 when the database is unreachable. */
+/**
+ * GET /healthz: 200 while the service can take work, 503 when the database is unreachable. Callers who are not
+ * signed in (a load balancer, anyone on the network) get the status only: the engine, database driver, free disk
+ * and worker state tell an attacker what runs here, so they go to signed-in users and API tokens (any role).
+ */
 export function healthRouter(deps: AppContext): Router {
   const router = new Router();
   router.get('/healthz', async (ctx) => {
     const health = await checkHealth(deps);
     ctx.status = health.status === 'down' ? 503 : 200;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = health;
+    ctx.body = principalOf(ctx) ? health : { status: health.status };
   });
   return router;
 }
