@@ -10,14 +10,17 @@ import { countUsers, createUser } from './store.ts';
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password.txt';
 
 /**
- * With AUTH on and no users at all, creates `admin` with a random password, written once to the log
- * and to DATA_DIR/initial-admin-password.txt (mode 0600, owner only). Later starts find a user and do
- * nothing, so the password is never logged again. Returns the password when it made the account.
+ * With AUTH on and no users at all, creates `admin` with a random password, written once to
+ * DATA_DIR/initial-admin-password.txt (mode 0600, owner only) and, when the server runs on a terminal, shown there.
+ * Never to the log: logs are shipped to archives that many people read. Later starts find a user and do nothing.
+ * Returns the password when it made the account.
  */
 export async function ensureFirstAdmin(deps: {
   db: Database;
   logger: Logger;
   dataDir: string;
+  /** Where to show the password to a person: the terminal the server runs on, if it runs on one. */
+  terminal?: NodeJS.WriteStream;
 }): Promise<string | undefined> {
   if ((await countUsers(deps.db)) > 0) return undefined;
   const password = randomSecret(18);
@@ -45,7 +48,9 @@ export async function ensureFirstAdmin(deps: {
   });
   deps.logger.warn(
     { user: 'admin', file },
-    `created the first account: user "admin", password "${password}" (also in ${file}, readable by this user only); change it after signing in`,
+    `created the first account "admin"; its password is in ${file} (readable by this user only): change it after signing in`,
   );
+  const terminal = deps.terminal ?? process.stderr;
+  if (terminal.isTTY) terminal.write(`\nFirst account: user "admin", password "${password}" (also in ${file}).\n\n`);
   return password;
 }
