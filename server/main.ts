@@ -21,6 +21,8 @@ import { readDimseTls, readTlsFiles, type DimseTlsMaterial } from './dimse/tlsFi
 import { ensureFirstAdmin } from './auth/firstAdmin.ts';
 import { runUsersCommand } from './auth/usersCommand.ts';
 import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
+import { OWNER_ONLY_UMASK } from './storage/ownerOnly.ts';
+import { startupHousekeeping } from './app/startupHousekeeping.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
 const SHUTDOWN_GRACE_MS = 20_000;
@@ -64,7 +66,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 
   if (parsed.command === 'serve' || parsed.command === 'worker') tuneHeapGrowth();
 
-  mkdirSync(config.dataDir, { recursive: true });
+  // Whatever umask we were started with, everything we (and the embedded database, and engines we start) write under
+  // DATA_DIR is for this user only: it is patient data.
+  process.umask(OWNER_ONLY_UMASK);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   let db: Database;
   try {
     db = await openDatabase(config, logger);
@@ -137,6 +142,8 @@ async function run(
     if (cleaned > 0) logger.info({ files: cleaned }, 'removed unacknowledged temp files left by an earlier run');
     // The retention sweep is one keyed job that re-arms itself; this runs a sweep now and restarts a broken chain.
     await scheduleRetentionSweep(queue);
+    // In the background: a large DATA_DIR takes a while to walk, and nothing found there blocks serving.
+    void startupHousekeeping(ctx);
 
     // Job changes made by workers in any process reach the live queue through NOTIFY.
     const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { DirectorySyncs, DurableDirectories } from './durableWrites.ts';
 import { isSafeKey } from './layout.ts';
 import { LocalStaging } from './staging.ts';
+import { makeOwnerOnly } from './ownerOnly.ts';
 import type { StagedResult, Storage, StoredObject } from './storage.ts';
 
 /** The store as folders and files under one root (DATA_DIR), written with durableWrites.ts's rules. */
@@ -121,6 +122,8 @@ export class LocalStorage implements Storage {
       async commit() {
         const files: Array<{ name: string; size: number }> = [];
         for (const name of (await readdir(dir)).sort()) files.push({ name, size: (await stat(join(dir, name))).size });
+        // A copied file keeps its source's mode (an engine's output made under another umask): results hold patient data.
+        await makeOwnerOnly(dir);
         await replaceDir(dir, finalDir);
         return files;
       },
