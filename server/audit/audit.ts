@@ -2,8 +2,9 @@ import type { Database } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 
 /**
- * The audit trail: who uploaded, downloaded, deleted, signed in (or failed to), and changed users or
- * tokens, from which address and when. Only identifiers (job/result ids, DICOM UIDs, counts, file
+ * The audit trail: who read patient data (searched, retrieved, viewed), uploaded, downloaded, deleted, signed in (or
+ * failed to), and changed users or tokens, from which address and when; dicomAudit.ts gives each row the shape of a
+ * DICOM audit message (PS3.15 A.5). Only identifiers (job/result ids, DICOM UIDs, counts, file
  * names we generated) go in `target` and `details`: never patient names, ids or birth dates.
  */
 export const AUDIT_EVENTS = [
@@ -24,7 +25,14 @@ export const AUDIT_EVENTS = [
   'token-create',
   'token-delete',
   'access-denied',
+  /** Reads of patient data (readAudit.ts): searches, retrieves, views. */
+  'dicomweb-query',
   'dicomweb-retrieve',
+  'dicomweb-access',
+  'pacs-query',
+  'pacs-retrieve',
+  'viewer-open',
+  'download-link-revoke',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 
@@ -34,7 +42,7 @@ export interface AuditEvent {
   actor?: string | null;
   address?: string | null;
   target?: string | null;
-  details?: Record<string, string | number | boolean | null | string[]>;
+  details?: Record<string, string | number | boolean | null | string[] | undefined>;
 }
 
 export interface AuditDeps {

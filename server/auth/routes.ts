@@ -3,6 +3,7 @@ import { Router } from '@koa/router';
 import { koaBody } from 'koa-body';
 import { httpError } from '../errors.ts';
 import { AUDIT_EVENTS, listAudit } from '../audit/audit.ts';
+import { dicomAuditMessage } from '../audit/dicomAudit.ts';
 import { auditRequest } from './auditRequest.ts';
 import type { AuthDeps } from './deps.ts';
 import { safeNextPath } from './accessControl.ts';
@@ -328,11 +329,20 @@ export function authRouter(deps: AuthDeps): Router {
     if (event !== undefined && !(AUDIT_EVENTS as readonly string[]).includes(event)) {
       throw httpError(400, `"event" must be one of ${AUDIT_EVENTS.join(', ')}.`);
     }
+    const format = one(q.format);
+    if (format !== undefined && format !== 'dicom') throw httpError(400, '"format" may only be "dicom".');
     const rows = await listAudit(deps.db, { limit, before, event, actor: one(q.actor) });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
-      events: rows,
-      next: rows.length === limit ? `/api/audit?limit=${limit}&before=${rows[rows.length - 1].id}` : null,
+      // With format=dicom each row also carries its DICOM audit message (PS3.15 A.5), for an audit repository.
+      events:
+        format === 'dicom'
+          ? rows.map((r) => ({ ...r, dicomAuditMessage: dicomAuditMessage(r, 'anatomy-gateway') ?? null }))
+          : rows,
+      next:
+        rows.length === limit
+          ? `/api/audit?limit=${limit}&before=${rows[rows.length - 1].id}${format ? `&format=${format}` : ''}`
+          : null,
     };
   });
 

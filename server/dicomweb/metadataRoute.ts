@@ -6,7 +6,7 @@ import { readInstanceDataset } from './instanceDataset.ts';
 import { findInstances, type InstanceKey, type ServedInstance } from './instances.ts';
 import { instanceMetadata } from './metadata.ts';
 import { instanceUrl } from './urls.ts';
-import { auditRead, ensureFilesPresent } from './wado.ts';
+import { ensureFilesPresent, noteInstancesRead } from './wado.ts';
 
 /**
  * WADO-RS metadata of a study, series or instance (PS3.18 §10.4.1.1.2): a JSON array with one DICOM
@@ -40,7 +40,7 @@ export async function handleMetadata(deps: DicomwebDeps, ctx: Context, key: Inst
   await ensureFilesPresent(deps, files);
   // The first header is read before the status goes out, so an unreadable file is a clean 500.
   await readInstanceDataset(files[0].path);
-  await auditRead(deps, ctx, 'metadata', key, files.length);
+  noteInstancesRead(ctx, key, files);
   ctx.set('Cache-Control', 'no-store');
   ctx.type = 'application/dicom+json';
   ctx.body = Readable.from(jsonArray(files, base));

@@ -11,6 +11,7 @@ import { httpError } from '../errors.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import type { DicomwebDeps } from './deps.ts';
 import type { Context } from 'koa';
+import { audited, noteRead } from './readAudit.ts';
 
 /**
  * DICOMweb under /dicomweb: STOW-RS, QIDO-RS and WADO-RS (instances, metadata, frames, bulk data,
@@ -29,18 +30,45 @@ export function dicomwebRouter(deps: DicomwebDeps): Router {
       throw httpError(406, 'search results are available as application/dicom+json only');
     }
     const { results, warning } = await qidoSearch(deps, level, ctx.query, fixed, dicomwebBaseUrl(deps.config, ctx));
+    const texts = (tag: string): string[] => results.flatMap((r) => (r[tag]?.Value ?? []).map(String));
+    noteRead(ctx, {
+      studies: texts('0020000D'),
+      series: level === 'studies' ? undefined : texts('0020000E'),
+      matches: results.length,
+      queryKeys: [...Object.keys(fixed), ...Object.keys(ctx.query)],
+    });
     if (warning) ctx.set('Warning', warning);
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'application/dicom+json';
     ctx.body = JSON.stringify(results);
   };
-  router.get('/studies', (ctx) => search(ctx, 'studies', {}));
-  router.get('/series', (ctx) => search(ctx, 'series', {}));
-  router.get('/instances', (ctx) => search(ctx, 'instances', {}));
-  router.get('/studies/:study/series', (ctx) => search(ctx, 'series', { StudyInstanceUID: ctx.params.study }));
-  router.get('/studies/:study/instances', (ctx) => search(ctx, 'instances', { StudyInstanceUID: ctx.params.study }));
-  router.get('/studies/:study/series/:series/instances', (ctx) =>
-    search(ctx, 'instances', { StudyInstanceUID: ctx.params.study, SeriesInstanceUID: ctx.params.series }),
+  const query = (level: QidoLevel, handle: (ctx: Context) => Promise<void>) =>
+    audited(deps, 'dicomweb-query', level, handle);
+  router.get(
+    '/studies',
+    query('studies', (ctx) => search(ctx, 'studies', {})),
+  );
+  router.get(
+    '/series',
+    query('series', (ctx) => search(ctx, 'series', {})),
+  );
+  router.get(
+    '/instances',
+    query('instances', (ctx) => search(ctx, 'instances', {})),
+  );
+  router.get(
+    '/studies/:study/series',
+    query('series', (ctx) => search(ctx, 'series', { StudyInstanceUID: ctx.params.study })),
+  );
+  router.get(
+    '/studies/:study/instances',
+    query('instances', (ctx) => search(ctx, 'instances', { StudyInstanceUID: ctx.params.study })),
+  );
+  router.get(
+    '/studies/:study/series/:series/instances',
+    query('instances', (ctx) =>
+      search(ctx, 'instances', { StudyInstanceUID: ctx.params.study, SeriesInstanceUID: ctx.params.series }),
+    ),
   );
 
   const base = (ctx: Context): string => dicomwebBaseUrl(deps.config, ctx);
@@ -55,24 +83,66 @@ export function dicomwebRouter(deps: DicomwebDeps): Router {
   const SE = `${S}/series/:series`;
   const I = `${SE}/instances/:instance`;
 
-  router.get(S, (ctx) => handleRetrieve(deps, ctx, study(ctx), base(ctx)));
-  router.get(SE, (ctx) => handleRetrieve(deps, ctx, series(ctx), base(ctx)));
-  router.get(I, (ctx) => handleRetrieve(deps, ctx, instance(ctx), base(ctx)));
-  router.get(`${S}/metadata`, (ctx) => handleMetadata(deps, ctx, study(ctx), base(ctx)));
-  router.get(`${SE}/metadata`, (ctx) => handleMetadata(deps, ctx, series(ctx), base(ctx)));
-  router.get(`${I}/metadata`, (ctx) => handleMetadata(deps, ctx, instance(ctx), base(ctx)));
-  router.get(`${I}/frames/:frames`, (ctx) => handleFrames(deps, ctx, instance(ctx), ctx.params.frames));
-  router.get(`${I}/bulk/*path`, (ctx) => {
-    const path = (ctx.params as Record<string, string | string[]>).path;
-    return handleBulk(deps, ctx, instance(ctx), Array.isArray(path) ? path.join('/') : path);
-  });
-  router.get(`${I}/rendered`, (ctx) => handleRendered(deps, ctx, instance(ctx), undefined));
-  router.get(`${I}/frames/:frames/rendered`, (ctx) => handleRendered(deps, ctx, instance(ctx), ctx.params.frames));
-  router.get(`${S}/thumbnail`, (ctx) => handleThumbnail(deps, ctx, study(ctx)));
-  router.get(`${SE}/thumbnail`, (ctx) => handleThumbnail(deps, ctx, series(ctx)));
-  router.get(`${I}/thumbnail`, (ctx) => handleThumbnail(deps, ctx, instance(ctx)));
-  router.get(`${I}/frames/:frames/thumbnail`, (ctx) =>
-    handleRendered(deps, ctx, instance(ctx), ctx.params.frames, true),
+  // Instances leave the server (Begin Transferring); the rest is looked at (Instances Accessed).
+  const send = (handle: (ctx: Context) => Promise<void>) => audited(deps, 'dicomweb-retrieve', 'instances', handle);
+  const look = (what: string, handle: (ctx: Context) => Promise<void>) =>
+    audited(deps, 'dicomweb-access', what, handle);
+  router.get(
+    S,
+    send((ctx) => handleRetrieve(deps, ctx, study(ctx), base(ctx))),
+  );
+  router.get(
+    SE,
+    send((ctx) => handleRetrieve(deps, ctx, series(ctx), base(ctx))),
+  );
+  router.get(
+    I,
+    send((ctx) => handleRetrieve(deps, ctx, instance(ctx), base(ctx))),
+  );
+  for (const [path, key] of [
+    [`${S}/metadata`, study],
+    [`${SE}/metadata`, series],
+    [`${I}/metadata`, instance],
+  ] as const) {
+    router.get(
+      path,
+      look('metadata', (ctx) => handleMetadata(deps, ctx, key(ctx), base(ctx))),
+    );
+  }
+  router.get(
+    `${I}/frames/:frames`,
+    look('frames', (ctx) => handleFrames(deps, ctx, instance(ctx), ctx.params.frames)),
+  );
+  router.get(
+    `${I}/bulk/*path`,
+    look('bulk', (ctx) => {
+      const path = (ctx.params as Record<string, string | string[]>).path;
+      return handleBulk(deps, ctx, instance(ctx), Array.isArray(path) ? path.join('/') : path);
+    }),
+  );
+  router.get(
+    `${I}/rendered`,
+    look('rendered', (ctx) => handleRendered(deps, ctx, instance(ctx), undefined)),
+  );
+  router.get(
+    `${I}/frames/:frames/rendered`,
+    look('rendered', (ctx) => handleRendered(deps, ctx, instance(ctx), ctx.params.frames)),
+  );
+  router.get(
+    `${S}/thumbnail`,
+    look('thumbnail', (ctx) => handleThumbnail(deps, ctx, study(ctx))),
+  );
+  router.get(
+    `${SE}/thumbnail`,
+    look('thumbnail', (ctx) => handleThumbnail(deps, ctx, series(ctx))),
+  );
+  router.get(
+    `${I}/thumbnail`,
+    look('thumbnail', (ctx) => handleThumbnail(deps, ctx, instance(ctx))),
+  );
+  router.get(
+    `${I}/frames/:frames/thumbnail`,
+    look('thumbnail', (ctx) => handleRendered(deps, ctx, instance(ctx), ctx.params.frames, true)),
   );
 
   return router;

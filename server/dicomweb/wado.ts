@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import type { DicomwebDeps } from './deps.ts';
 import { httpError } from '../errors.ts';
-import { auditRequest } from '../auth/auditRequest.ts';
+import { noteRead } from './readAudit.ts';
 import { SUPPORTED_TRANSFER_SYNTAXES } from '../dicom/transferSyntaxes.ts';
 import { chooseInstanceSyntax, EXPLICIT_VR_LE } from './accept.ts';
 import { findInstances, type InstanceKey, type ServedInstance } from './instances.ts';
@@ -27,18 +27,12 @@ export async function ensureFilesPresent(deps: DicomwebDeps, files: ServedInstan
   }
 }
 
-/** One audit row per retrieve of instances or metadata (not per frame): UIDs and counts only. */
-export function auditRead(
-  deps: DicomwebDeps,
-  ctx: Context,
-  what: string,
-  key: InstanceKey,
-  count: number,
-): Promise<void> {
-  return auditRequest(deps, ctx, {
-    event: 'dicomweb-retrieve',
-    target: key.instance ?? key.series ?? key.study,
-    details: { what, studyInstanceUid: key.study, instances: count },
+/** What a retrieve of instances or metadata read, for its audit row (readAudit.ts): UIDs and counts only. */
+export function noteInstancesRead(ctx: Context, key: InstanceKey, files: ServedInstance[]): void {
+  noteRead(ctx, {
+    studies: [key.study],
+    series: [...new Set(files.map((f) => f.seriesUid))],
+    instances: files.length,
   });
 }
 
@@ -60,7 +54,7 @@ export async function handleRetrieve(deps: DicomwebDeps, ctx: Context, key: Inst
     }
   }
   await ensureFilesPresent(deps, files);
-  await auditRead(deps, ctx, 'instances', key, files.length);
+  noteInstancesRead(ctx, key, files);
   ctx.set('Cache-Control', 'no-store');
   const converted = (f: ServedInstance): boolean =>
     choice.syntax === EXPLICIT_VR_LE && f.transferSyntaxUid !== EXPLICIT_VR_LE;

@@ -25,6 +25,6 @@ export function allRouters(deps: AppContext): Router[] {
     dicomwebRouter(deps),
     uploadsRouter(deps),
     pacsRouter(deps),
-    viewerRouter(deps.viewerDist),
+    viewerRouter(deps.viewerDist, deps),
   ];
 }

@@ -6,6 +6,8 @@ import { promisify } from 'node:util';
 import type { Context } from 'koa';
 import { Router } from '@koa/router';
 import { httpError } from '../errors.ts';
+import type { AuditDeps } from '../audit/audit.ts';
+import { auditPatientDataRead } from '../auth/auditRequest.ts';
 import { viewerCsp } from './securityHeaders.ts';
 import {
   appConfig,
@@ -67,7 +69,18 @@ function hashOf(b: Buffer): string {
   return (h >>> 0).toString(36);
 }
 
-export function viewerRouter(dist?: string): Router {
+/** The studies a viewer address opens (`?StudyInstanceUIDs=a,b` or repeated), for the audit row of the view. */
+export function viewedStudies(query: Record<string, string | string[] | undefined>): string[] {
+  const raw = query.StudyInstanceUIDs ?? query.studyInstanceUIDs;
+  const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+    .slice(0, 1000);
+}
+
+export function viewerRouter(dist?: string, audit?: AuditDeps): Router {
   const router = new Router();
   const status = viewerStatus(dist);
   const root = status.dist;
@@ -136,6 +149,16 @@ export function viewerRouter(dist?: string): Router {
         : undefined;
     if (!info?.isFile()) {
       send(ctx, page, TYPES['.html'], 'no-cache');
+      // Opening the viewer on a study is a look at it; the images it then fetches are audited by DICOMweb.
+      const studies = viewedStudies(ctx.query);
+      if (audit && studies.length > 0) {
+        await auditPatientDataRead(
+          audit,
+          ctx,
+          { event: 'viewer-open', what: 'viewer', studies, status: ctx.status },
+          'success',
+        );
+      }
       return;
     }
     const type = TYPES[extname(path)] ?? 'application/octet-stream';

@@ -3,6 +3,8 @@ import type { Context } from 'koa';
 import type { Config } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import type { Queue } from '../jobs/queue.ts';
+import type { Logger } from '../log.ts';
+import { auditPatientDataRead } from '../auth/auditRequest.ts';
 import { httpError } from '../errors.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import { getResult } from '../results/readResults.ts';
@@ -17,6 +19,49 @@ export interface PacsRouteDeps {
   config: Pick<Config, 'pacsNodes' | 'aeTitle'>;
   db: Database;
   queue: Queue;
+  logger: Logger;
+}
+
+/**
+ * A search of a PACS shows patient data, and a retrieve brings a study here: each leaves an audit row with its
+ * outcome (readAudit.ts), the node, the UIDs, and the names (not values) of what was searched on.
+ */
+function auditedPacs(
+  deps: PacsRouteDeps,
+  event: 'pacs-query' | 'pacs-retrieve',
+  what: string,
+  handle: (ctx: Context, facts: { studies?: string[]; series?: string[]; matches?: number }) => Promise<void>,
+): (ctx: Context) => Promise<void> {
+  return async (ctx) => {
+    const facts: { studies?: string[]; series?: string[]; matches?: number } = {};
+    let outcome: 'success' | 'failure' = 'success';
+    let status: number | undefined;
+    try {
+      await handle(ctx, facts);
+      status = ctx.status;
+    } catch (err) {
+      outcome = 'failure';
+      const s = (err as { status?: unknown }).status;
+      status = typeof s === 'number' ? s : 500;
+      throw err;
+    } finally {
+      await auditPatientDataRead(
+        deps,
+        ctx,
+        {
+          event,
+          what,
+          node: ctx.params.name,
+          studies: facts.studies ?? (ctx.params.uid ? [ctx.params.uid] : undefined),
+          series: facts.series,
+          matches: facts.matches,
+          queryKeys: event === 'pacs-query' ? Object.keys(ctx.query) : undefined,
+          status,
+        },
+        outcome,
+      );
+    }
+  };
 }
 
 /**
@@ -153,57 +198,74 @@ export function pacsRouter(deps: PacsRouteDeps): Router {
     ctx.body = deps.config.pacsNodes.map(publicNode);
   });
 
-  router.get('/api/pacs/nodes/:name/studies', async (ctx) => {
-    const node = nodeOr404(deps, ctx.params.name);
-    const query = studyQuery(ctx);
-    // DICOMweb when the node has it, else C-FIND: the answer has the same shape either way.
-    const rows = node.dicomweb
-      ? (await searchable(node).searchStudies(query).catch(nodeFailure)).map(studyJson)
-      : await searchStudiesDimse(node, query, { callingAeTitle: deps.config.aeTitle }).catch(nodeFailure);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = rows.filter((s) => s.studyInstanceUid !== '');
-  });
+  router.get(
+    '/api/pacs/nodes/:name/studies',
+    auditedPacs(deps, 'pacs-query', 'studies', async (ctx, facts) => {
+      const node = nodeOr404(deps, ctx.params.name);
+      const query = studyQuery(ctx);
+      // DICOMweb when the node has it, else C-FIND: the answer has the same shape either way.
+      const rows = node.dicomweb
+        ? (await searchable(node).searchStudies(query).catch(nodeFailure)).map(studyJson)
+        : await searchStudiesDimse(node, query, { callingAeTitle: deps.config.aeTitle }).catch(nodeFailure);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = rows.filter((s) => s.studyInstanceUid !== '');
+      facts.studies = rows.map((s) => s.studyInstanceUid);
+      facts.matches = rows.length;
+    }),
+  );
 
-  router.get('/api/pacs/nodes/:name/studies/:uid/series', async (ctx) => {
-    const node = nodeOr404(deps, ctx.params.name);
-    if (!isUsableUid(ctx.params.uid)) throw httpError(400, 'That is not a Study Instance UID.');
-    let rows;
-    if (node.dicomweb) {
-      const q = new URLSearchParams();
-      for (const f of ['0008103E', '00201209', '00180015', '00200011']) q.append('includefield', f);
-      rows = (await searchable(node).searchSeries(ctx.params.uid, q).catch(nodeFailure)).map(seriesJson);
-    } else {
-      rows = await searchSeriesDimse(node, ctx.params.uid, { callingAeTitle: deps.config.aeTitle }).catch(nodeFailure);
-    }
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = rows
-      .filter((s) => s.seriesInstanceUid !== '')
-      .sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0));
-  });
+  router.get(
+    '/api/pacs/nodes/:name/studies/:uid/series',
+    auditedPacs(deps, 'pacs-query', 'series', async (ctx, facts) => {
+      const node = nodeOr404(deps, ctx.params.name);
+      if (!isUsableUid(ctx.params.uid)) throw httpError(400, 'That is not a Study Instance UID.');
+      let rows;
+      if (node.dicomweb) {
+        const q = new URLSearchParams();
+        for (const f of ['0008103E', '00201209', '00180015', '00200011']) q.append('includefield', f);
+        rows = (await searchable(node).searchSeries(ctx.params.uid, q).catch(nodeFailure)).map(seriesJson);
+      } else {
+        rows = await searchSeriesDimse(node, ctx.params.uid, { callingAeTitle: deps.config.aeTitle }).catch(
+          nodeFailure,
+        );
+      }
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = rows
+        .filter((s) => s.seriesInstanceUid !== '')
+        .sort((a, b) => (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0));
+      facts.series = rows.map((s) => s.seriesInstanceUid);
+      facts.matches = rows.length;
+    }),
+  );
 
-  router.post('/api/pacs/nodes/:name/retrieve', async (ctx) => {
-    const node = nodeOr404(deps, ctx.params.name);
-    const raw = await readJson(ctx);
-    // The DICOM keyword spellings (StudyInstanceUID, studyInstanceUID) are taken as well as ours.
-    const body = {
-      studyInstanceUid: raw.studyInstanceUid ?? raw.studyInstanceUID ?? raw.StudyInstanceUID,
-      seriesInstanceUid: raw.seriesInstanceUid ?? raw.seriesInstanceUID ?? raw.SeriesInstanceUID,
-    };
-    if (!isUsableUid(body.studyInstanceUid)) throw httpError(400, '"studyInstanceUid" must be a Study Instance UID.');
-    if (body.seriesInstanceUid !== undefined && !isUsableUid(body.seriesInstanceUid))
-      throw httpError(400, '"seriesInstanceUid" must be a Series Instance UID.');
-    const payload = {
-      node: node.name,
-      studyInstanceUid: body.studyInstanceUid as string,
-      ...(body.seriesInstanceUid ? { seriesInstanceUid: body.seriesInstanceUid as string } : {}),
-    };
-    const job = await deps.queue.add('pacs-retrieve', payload, {
-      maxAttempts: 5,
-      key: `pacs-retrieve:${node.name}:${payload.studyInstanceUid}:${payload.seriesInstanceUid ?? '*'}`,
-    });
-    ctx.status = 202;
-    ctx.body = { jobId: job.id, state: job.state };
-  });
+  router.post(
+    '/api/pacs/nodes/:name/retrieve',
+    auditedPacs(deps, 'pacs-retrieve', 'retrieve', async (ctx, facts) => {
+      const node = nodeOr404(deps, ctx.params.name);
+      const raw = await readJson(ctx);
+      // The DICOM keyword spellings (StudyInstanceUID, studyInstanceUID) are taken as well as ours.
+      const body = {
+        studyInstanceUid: raw.studyInstanceUid ?? raw.studyInstanceUID ?? raw.StudyInstanceUID,
+        seriesInstanceUid: raw.seriesInstanceUid ?? raw.seriesInstanceUID ?? raw.SeriesInstanceUID,
+      };
+      if (!isUsableUid(body.studyInstanceUid)) throw httpError(400, '"studyInstanceUid" must be a Study Instance UID.');
+      if (body.seriesInstanceUid !== undefined && !isUsableUid(body.seriesInstanceUid))
+        throw httpError(400, '"seriesInstanceUid" must be a Series Instance UID.');
+      facts.studies = [body.studyInstanceUid as string];
+      if (body.seriesInstanceUid) facts.series = [body.seriesInstanceUid as string];
+      const payload = {
+        node: node.name,
+        studyInstanceUid: body.studyInstanceUid as string,
+        ...(body.seriesInstanceUid ? { seriesInstanceUid: body.seriesInstanceUid as string } : {}),
+      };
+      const job = await deps.queue.add('pacs-retrieve', payload, {
+        maxAttempts: 5,
+        key: `pacs-retrieve:${node.name}:${payload.studyInstanceUid}:${payload.seriesInstanceUid ?? '*'}`,
+      });
+      ctx.status = 202;
+      ctx.body = { jobId: job.id, state: job.state };
+    }),
+  );
 
   router.get('/api/results/:id/pacs-exports', async (ctx) => {
     const result = await getResult(deps.db, ctx.params.id);
