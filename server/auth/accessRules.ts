@@ -24,7 +24,7 @@ export const ACCESS_RULES: readonly Rule[] = [
   { methods: READ, path: '/healthz', access: 'public' },
   { methods: READ, path: '/login', access: 'public' },
   { methods: READ, path: '/assets', access: 'public' },
-  // Signed, expiring download links (QR codes): the signature is the credential.
+  // Download links (QR codes): the unguessable token is the credential; it expires and can be revoked.
   { methods: READ, path: '/d', access: 'public' },
   { methods: ['POST'], path: '/api/login', access: 'public' },
   // Works with or without a session (a stale page may sign out twice).
@@ -39,7 +39,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   { methods: ['POST'], path: '/api/jobs', access: 'ingest' },
   { methods: READ, path: '/api/jobs', access: 'read' },
   { methods: READ, path: '/api/results', access: 'read' },
-  { methods: ['POST'], path: '/api/downloads', access: 'read' },
+  // Making download links, and listing and revoking one's own (admins: everyone's; checked in the route).
+  { methods: ['POST', 'GET', 'HEAD', 'DELETE'], path: '/api/downloads', access: 'read' },
   { methods: READ, path: '/api/events', access: 'read' },
   // PACS: searching shows what the node holds; retrieving and sending a SEG put work in the queue.
   { methods: READ, path: '/api/pacs', access: 'read' },

@@ -44,8 +44,13 @@ export interface Config {
   sessionTtlHours: number;
   /** Failed sign-ins from one address per 15 minutes before it gets 429 (a user name gets 5 times this). */
   loginMaxFailures: number;
+  /** A download link's lifetime when its creator asks for none. */
   downloadLinkTtlSeconds: number;
+  /** The longest a download link may live (a creator may ask for less). */
+  downloadLinkMaxTtlSeconds: number;
   keepInputs: boolean;
+  /** Inputs of series that failed or were never processed are removed after this many days (0 = never). */
+  inputRetentionDays: number;
   /** An instance sent again under its SOP Instance UID replaces the stored copy (else the first copy stays). */
   overwriteInstances: boolean;
   resultRetentionDays: number;
@@ -116,8 +121,14 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'AUTH', default: 'on', help: 'off disables access control (logged at every start)' },
   { name: 'SESSION_TTL_HOURS', default: '12', help: 'a browser sign-in lasts this long' },
   { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
-  { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid' },
+  { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid unless asked otherwise' },
+  { name: 'DOWNLOAD_LINK_MAX_TTL', default: '86400', help: 'the longest a download link may stay valid, in seconds' },
   { name: 'KEEP_INPUTS', default: 'false', help: 'keep input images after successful processing' },
+  {
+    name: 'INPUT_RETENTION_DAYS',
+    default: '30',
+    help: 'inputs of series that failed or were never processed are removed after this many days (0 = never)',
+  },
   {
     name: 'OVERWRITE_INSTANCES',
     default: 'false',
@@ -245,6 +256,16 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
   const dimsePortRaw = text(env, 'DIMSE_PORT');
   const dimsePort =
     dimsePortRaw === undefined || dimsePortRaw === 'off' ? undefined : integer(env, 'DIMSE_PORT', 0, 1, 65535);
+  const downloadLinkTtl = {
+    max: integer(env, 'DOWNLOAD_LINK_MAX_TTL', 24 * 3600, 30, 30 * 24 * 3600),
+    ttl: integer(env, 'DOWNLOAD_LINK_TTL', 3600, 30, 30 * 24 * 3600),
+  };
+  if (downloadLinkTtl.ttl > downloadLinkTtl.max) {
+    throw new ConfigError(
+      'DOWNLOAD_LINK_TTL',
+      `${downloadLinkTtl.ttl} seconds is longer than DOWNLOAD_LINK_MAX_TTL (${downloadLinkTtl.max}); raise that too or shorten this`,
+    );
+  }
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -271,8 +292,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     auth: boolean(env, 'AUTH', true),
     sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 30),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
-    downloadLinkTtlSeconds: integer(env, 'DOWNLOAD_LINK_TTL', 3600, 30, 30 * 24 * 3600),
+    downloadLinkTtlSeconds: downloadLinkTtl.ttl,
+    downloadLinkMaxTtlSeconds: downloadLinkTtl.max,
     keepInputs: boolean(env, 'KEEP_INPUTS', false),
+    inputRetentionDays: integer(env, 'INPUT_RETENTION_DAYS', 30, 0, 36500),
     overwriteInstances: boolean(env, 'OVERWRITE_INSTANCES', false),
     resultRetentionDays: integer(env, 'RESULT_RETENTION_DAYS', 30, 0, 36500),
     minFreeDiskMb: integer(env, 'MIN_FREE_DISK_MB', 1024, 0, 1 << 30),

@@ -7,7 +7,19 @@ import { publicBase } from '../downloads/lanAddress.ts';
 import { renderLinkProblem, renderPhonePage, type PhoneFile } from '../downloads/phonePage.ts';
 import { qrSvg } from '../downloads/qr.ts';
 import { locateResultFile, parseResultFileUrl, type FileLookup } from '../downloads/resultFiles.ts';
-import { loadOrCreateKey, signGrant, verifyToken, type DownloadGrant, type GrantedFile } from '../downloads/signing.ts';
+import {
+  getLink,
+  insertLink,
+  linkForToken,
+  listActiveLinks,
+  newLinkToken,
+  revokeLink,
+  type DownloadLink,
+  type LinkFile,
+} from '../downloads/links.ts';
+import { holdsPatientData } from '../downloads/patientData.ts';
+import { describePrincipal, principalOf, type Principal } from '../auth/principal.ts';
+import { hasRole } from '../auth/roles.ts';
 import { createZipStream } from '../downloads/zipStream.ts';
 import { fail } from '../downloads/fail.ts';
 import { fileKind } from '../audit/audit.ts';
@@ -44,35 +56,77 @@ function linkHeaders(ctx: Context): void {
   ctx.set('X-Content-Type-Options', 'nosniff');
 }
 
+/** Who may revoke a link besides admins: the account or token that made it, by id (names can be reused). */
+function ownerOf(p: Principal | undefined): string {
+  if (p?.kind === 'user') return `user:${p.userId}`;
+  if (p?.kind === 'token') return `token:${p.tokenId}`;
+  return 'anonymous';
+}
+
+function isAdmin(p: Principal | undefined): boolean {
+  return p !== undefined && hasRole(p.roles, 'admin');
+}
+
+/** A link as its creator and admins see it: never the token (only its hash is kept). */
+function describeLink(link: DownloadLink, viewer: Principal | undefined) {
+  return {
+    id: link.id,
+    createdBy: link.createdBy,
+    createdAt: link.createdAt,
+    expiresAt: link.expiresAt,
+    files: link.files,
+    patientData: link.files.some((f) => f.patientData),
+    mine: link.owner === ownerOf(viewer),
+  };
+}
+
 export function downloadsRouter(deps: AppContext): Router {
   const router = new Router();
-  let keyPromise: Promise<Buffer> | undefined;
-  const key = (): Promise<Buffer> => {
-    keyPromise ??= loadOrCreateKey(deps.config.dataDir).catch((error: unknown) => {
-      keyPromise = undefined;
-      throw error;
-    });
-    return keyPromise;
-  };
 
   router.post('/api/downloads', async (ctx) => {
-    const body = await readJsonBody(ctx);
-    const addresses = (body as { files?: unknown } | null)?.files;
+    const body = (await readJsonBody(ctx)) as {
+      files?: unknown;
+      includePatientData?: unknown;
+      expiresInSeconds?: unknown;
+    } | null;
+    const addresses = body?.files;
     if (!Array.isArray(addresses) || addresses.length === 0 || !addresses.every((a) => typeof a === 'string')) {
       fail(400, 'Send { "files": [ ...addresses of result files ] } with at least one file.');
     }
+    const includePatientData = body?.includePatientData ?? false;
+    if (typeof includePatientData !== 'boolean') fail(400, '"includePatientData" must be true or false.');
+    const maxTtl = deps.config.downloadLinkMaxTtlSeconds;
+    const ttl = body?.expiresInSeconds ?? Math.min(deps.config.downloadLinkTtlSeconds, maxTtl);
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 30 || ttl > maxTtl) {
+      fail(400, `"expiresInSeconds" must be a whole number from 30 to ${maxTtl} (DOWNLOAD_LINK_MAX_TTL).`);
+    }
     const unique = [...new Set(addresses as string[])];
     if (unique.length > MAX_FILES_PER_LINK) fail(400, `At most ${MAX_FILES_PER_LINK} files fit in one link.`);
-    const files: GrantedFile[] = [];
+    const files: LinkFile[] = [];
+    const excluded: LinkFile[] = [];
     for (const address of unique) {
       const parsed = parseResultFileUrl(address);
       if (!parsed) fail(400, `"${address.slice(0, 200)}" is not the address of a result file.`);
       const found = await locateResultFile(deps, parsed.resultId, parsed.name);
       if (!found.ok) fail(found.status === 410 ? 410 : 404, `${parsed.name}: ${found.reason}`);
-      files.push({ resultId: found.result.id, name: found.name });
+      const file = { resultId: found.result.id, name: found.name, patientData: holdsPatientData(found.name) };
+      (file.patientData && !includePatientData ? excluded : files).push(file);
     }
-    const expiresAt = Date.now() + deps.config.downloadLinkTtlSeconds * 1000;
-    const token = signGrant(await key(), { files, expiresAt });
+    if (files.length === 0) {
+      fail(
+        400,
+        'Every chosen file holds patient data (the DICOM SEG, the input volume): tick them to include them ("includePatientData": true).',
+      );
+    }
+    const principal = principalOf(ctx);
+    const token = newLinkToken();
+    const link = await insertLink(deps.db, {
+      token,
+      owner: ownerOf(principal),
+      createdBy: describePrincipal(principal),
+      expiresAt: new Date(Date.now() + ttl * 1000),
+      files,
+    });
     // The port the request actually arrived on: right even when PORT=0 or behind a port mapping.
     const base = publicBase({
       publicUrl: deps.config.publicUrl,
@@ -80,27 +134,59 @@ export function downloadsRouter(deps: AppContext): Router {
       protocol: deps.config.tlsCert ? 'https' : 'http',
     });
     const url = `${base.url}/d/${token}`;
-    deps.logger.info({ files: files.length, addressSource: base.source }, 'download link created');
+    deps.logger.info({ link: link.id, files: files.length, addressSource: base.source }, 'download link created');
     await auditRequest(deps, ctx, {
       event: 'download-link',
-      target: [...new Set(files.map((f) => f.resultId))].join(',').slice(0, 2000),
-      details: { files: files.length, expiresAt: new Date(expiresAt).toISOString() },
+      target: link.id,
+      details: {
+        results: [...new Set(files.map((f) => f.resultId))].slice(0, 100),
+        files: files.length,
+        patientDataFiles: files.filter((f) => f.patientData).length,
+        expiresAt: link.expiresAt,
+      },
     });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
+      id: link.id,
       url,
       qrSvg: await qrSvg(url),
-      expiresAt: new Date(Math.ceil(expiresAt / 1000) * 1000).toISOString(),
+      expiresAt: link.expiresAt,
       files: files.length,
+      contents: files,
+      excluded,
       address: base,
     };
   });
 
-  /** Verifies a token; on failure answers with a phone-readable page and returns undefined. */
-  async function grantOf(ctx: Context, token: string, html: boolean): Promise<DownloadGrant | undefined> {
+  router.get('/api/downloads', async (ctx) => {
+    const principal = principalOf(ctx);
+    const links = await listActiveLinks(deps.db, isAdmin(principal) ? undefined : ownerOf(principal));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { links: links.map((l) => describeLink(l, principal)) };
+  });
+
+  router.delete('/api/downloads/:id', async (ctx) => {
+    const principal = principalOf(ctx);
+    const id = /^[0-9a-f-]{36}$/i.test(ctx.params.id) ? ctx.params.id : undefined;
+    const link = id ? await getLink(deps.db, id) : undefined;
+    // Someone else's link is "not found" to a non-admin: its existence is not theirs to learn.
+    if (!link || (!isAdmin(principal) && link.owner !== ownerOf(principal)))
+      fail(404, 'There is no such download link.');
+    const revoked = await revokeLink(deps.db, link.id, describePrincipal(principal));
+    await auditRequest(deps, ctx, {
+      event: 'download-link-revoke',
+      target: link.id,
+      details: { files: link.files.length, alreadyRevoked: !revoked },
+    });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 204;
+  });
+
+  /** The link a token opens; on failure answers with a phone-readable page (or JSON) and returns undefined. */
+  async function grantOf(ctx: Context, token: string, html: boolean): Promise<DownloadLink | undefined> {
     linkHeaders(ctx);
-    const verdict = verifyToken(await key(), token);
-    if (verdict.ok) return verdict.grant;
+    const verdict = await linkForToken(deps.db, token);
+    if (verdict.ok) return verdict.link;
     deps.logger.info({ status: verdict.status }, 'download link refused');
     if (!html) fail(verdict.status, verdict.reason);
     ctx.status = verdict.status;
@@ -114,7 +200,7 @@ export function downloadsRouter(deps: AppContext): Router {
     return undefined;
   }
 
-  const locateAll = (grant: DownloadGrant): Promise<FileLookup[]> =>
+  const locateAll = (grant: DownloadLink): Promise<FileLookup[]> =>
     Promise.all(grant.files.map((f) => locateResultFile(deps, f.resultId, f.name)));
 
   router.get('/d/:token', async (ctx) => {
@@ -130,7 +216,7 @@ export function downloadsRouter(deps: AppContext): Router {
     ctx.body = renderPhonePage({
       files,
       zipHref: `/d/${ctx.params.token}/zip`,
-      expiresAt: grant.expiresAt,
+      expiresAt: Date.parse(grant.expiresAt),
       stylesheet: webManifest()['phone.css'],
       icon: webManifest()['favicon.svg'],
     });
@@ -153,8 +239,12 @@ export function downloadsRouter(deps: AppContext): Router {
     deps.logger.info({ files: present.length }, 'zip download started');
     await auditRequest(deps, ctx, {
       event: 'download-zip',
-      target: [...new Set(present.map((f) => (f.ok ? f.result.id : '')))].join(',').slice(0, 2000),
-      details: { files: present.length, via: 'signed-link' },
+      target: grant.id,
+      details: {
+        results: [...new Set(present.map((f) => (f.ok ? f.result.id : '')))].slice(0, 100),
+        files: present.length,
+        via: 'download-link',
+      },
     });
     ctx.body = zip;
   });
@@ -172,8 +262,8 @@ export function downloadsRouter(deps: AppContext): Router {
     ctx.set('Content-Disposition', attachment(found.name));
     await auditRequest(deps, ctx, {
       event: 'download-link-file',
-      target: found.result.id,
-      details: { file: fileKind(found.name), via: 'signed-link' },
+      target: grant.id,
+      details: { result: found.result.id, file: fileKind(found.name), via: 'download-link' },
     });
     ctx.body = deps.storage.createReadStream(found.key);
   });

@@ -3,6 +3,7 @@ import type { AppContext } from '../app/context.ts';
 import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { fail } from '../downloads/fail.ts';
 import { locateResultFile, resultFileUrl } from '../downloads/resultFiles.ts';
+import { holdsPatientData } from '../downloads/patientData.ts';
 import { isExpired, listResults, type ResultRecord } from '../results/readResults.ts';
 import { fileKind } from '../audit/audit.ts';
 import { auditRequest } from '../auth/auditRequest.ts';
@@ -11,7 +12,12 @@ import { viewerUrlsForResults } from '../viewer/viewerLinks.ts';
 
 /** The JSON shape of a result for the web pages (api.md, `GET /api/results`). */
 export function resultJson(result: ResultRecord) {
-  const files = result.files.map((f) => ({ name: f.name, size: f.size, url: resultFileUrl(result.id, f.name) }));
+  const files = result.files.map((f) => ({
+    name: f.name,
+    size: f.size,
+    url: resultFileUrl(result.id, f.name),
+    patientData: holdsPatientData(f.name),
+  }));
   const glb =
     files.find((f) => f.name.toLowerCase().endsWith('.glb')) ??
     files.find((f) => f.name.toLowerCase().endsWith('.gltf'));

@@ -160,10 +160,9 @@ test('path traversal and odd names in uploads, zip entries and download requests
     const unexpected = tree.filter(
       (f) =>
         !/^dicom\/[0-9.]+\/[0-9.]+\/[0-9.]+\.dcm$/.test(f) &&
-        !f.startsWith(`results/${resultId}/`) &&
-        f !== 'secrets/download-link.key',
+        !f.startsWith(`results/${resultId}/`),
     );
-    assert.deepEqual(unexpected, [], 'only stored instances, the seeded result and the link signing key in DATA_DIR');
+    assert.deepEqual(unexpected, [], 'only stored instances and the seeded result in DATA_DIR');
     assert.deepEqual(
       (await readdir(parent)).filter((n) => n.includes('escaped')),
       outsideBefore,

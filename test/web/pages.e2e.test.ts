@@ -91,6 +91,7 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
         'ct_abdomen.glb': glb,
         'ct_abdomen_segments.json': Buffer.from('[{"label":1,"name":"liver"}]'),
         'ct_abdomen_seg.nii.gz': randomBytes(80_000),
+        'ct_abdomen_seg.dcm': randomBytes(4_000),
       },
       segments: [
         { label: 1, name: 'liver', volumeMl: 1523.4 },
@@ -241,6 +242,31 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     await page.keyboard.press('Escape');
     assert.equal(await page.locator('ag-qr-dialog dialog').evaluate((d) => (d as HTMLDialogElement).open), false);
     assert.equal((await focused(page)).text, 'Generate QR code', 'focus returns to the QR button');
+
+    // With the SEG (patient name and ID) ticked too, the dialog asks first; it stays out unless ticked there.
+    await result.locator('li.file', { hasText: 'ct_abdomen_seg.dcm' }).locator('input').check();
+    await generate.click();
+    const choice = page.locator('ag-qr-dialog ul.choice li');
+    await choice.first().waitFor();
+    const segChoice = choice.filter({ hasText: 'ct_abdomen_seg.dcm' });
+    assert.match(await segChoice.innerText(), /patient data/);
+    assert.equal(await segChoice.locator('input').isChecked(), false, 'patient data is unticked by default');
+    assert.equal(await choice.filter({ hasText: 'mr_knee.glb' }).locator('input').isChecked(), true);
+    await page.locator('ag-qr-dialog button.make').click();
+    await qr.waitFor();
+    assert.deepEqual((await page.locator('ag-qr-dialog ul.contents li').allInnerTexts()).map((x) => x.trim()).sort(), [
+      'ct_abdomen.glb',
+      'mr_knee.glb',
+    ]);
+    assert.match(await page.locator('ag-qr-dialog .body').innerText(), /Left out: ct_abdomen_seg\.dcm/);
+    const second = new URL(await page.locator('ag-qr-dialog input#link-text').inputValue());
+    assert.equal((await fetch(`${base}${second.pathname}`)).status, 200);
+    await page.locator('ag-qr-dialog button.withdraw').click();
+    await page.locator('ag-qr-dialog .warning', { hasText: 'withdrawn' }).waitFor();
+    assert.equal((await fetch(`${base}${second.pathname}`)).status, 410, 'a withdrawn link opens nothing');
+    assert.match(await page.locator('ag-qr-dialog details.active summary').innerText(), /Other active links \(1\)/);
+    await page.keyboard.press('Escape');
+    await result.locator('li.file', { hasText: 'ct_abdomen_seg.dcm' }).locator('input').uncheck();
 
     await page.setViewportSize({ width: 360, height: 800 });
     await shoot(page, 'files-360');

@@ -73,6 +73,40 @@ export default css`
     text-align: left;
     font-size: 0.9rem;
   }
+  .choice,
+  .contents,
+  .active ul {
+    width: 100%;
+    margin: 0;
+    padding: 0;
+    list-style: none;
+    text-align: left;
+    display: grid;
+    gap: 0.35rem;
+    overflow-wrap: anywhere;
+  }
+  .choice li,
+  .active li {
+    display: flex;
+    align-items: center;
+    gap: 0.5rem;
+  }
+  .active {
+    width: 100%;
+    text-align: left;
+    font-size: 0.9rem;
+  }
+  .active li span {
+    flex: 1;
+  }
+  .badge {
+    padding: 0.05rem 0.4rem;
+    border-radius: var(--ag-radius);
+    background: var(--ag-warning-soft);
+    color: var(--ag-warning);
+    font-size: 0.8rem;
+    white-space: nowrap;
+  }
   .error {
     margin: 0;
     padding: 0.6rem 0.8rem;

@@ -141,7 +141,8 @@ export class AgResultsList extends LitElement {
                     class="primary"
                     type="button"
                     ?disabled=${chosen.length === 0}
-                    @click=${() => this.qrDialog.show(chosen)}
+                    @click=${() =>
+                      this.qrDialog.show(this.results.flatMap((r) => r.files).filter((f) => this.selected.has(f.url)))}
                   >
                     Generate QR code
                   </button>

@@ -11,12 +11,33 @@ export interface UploadResponse {
   rejected: Array<{ file: string; reason: string }>;
 }
 
+export interface LinkFile {
+  resultId: string;
+  name: string;
+  patientData: boolean;
+}
+
+/** POST /api/downloads (downloadsRoutes.ts). */
 export interface DownloadLink {
+  id: string;
   url: string;
   qrSvg: string;
   expiresAt: string;
   files: number;
+  contents: LinkFile[];
+  excluded: LinkFile[];
   address: PublicBase;
+}
+
+/** GET /api/downloads: active links (one's own; an admin's: everyone's). */
+export interface ActiveLink {
+  id: string;
+  createdBy: string | null;
+  createdAt: string;
+  expiresAt: string;
+  files: LinkFile[];
+  patientData: boolean;
+  mine: boolean;
 }
 
 /** An error whose message is fit to show a user (the server's own explanation when it sent one). */
@@ -80,4 +101,19 @@ export function postJson<T>(url: string, body?: unknown): Promise<T> {
     headers: { 'Content-Type': 'application/json' },
     body: body === undefined ? '{}' : JSON.stringify(body),
   });
+}
+
+/** DELETE with the session's CSRF token; resolves when the server answered 2xx (204 has no body). */
+export async function deleteRequest(url: string): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'DELETE',
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'X-CSRF-Token': csrfToken() },
+    });
+  } catch {
+    throw new ApiError(0, 'The server cannot be reached. Check the network connection.');
+  }
+  if (!response.ok) throw await errorFromResponse(response);
 }
