@@ -158,9 +158,7 @@ test('path traversal and odd names in uploads, zip entries and download requests
 
     const tree = await fileTree(deps.dataDir);
     const unexpected = tree.filter(
-      (f) =>
-        !/^dicom\/[0-9.]+\/[0-9.]+\/[0-9.]+\.dcm$/.test(f) &&
-        !f.startsWith(`results/${resultId}/`),
+      (f) => !/^dicom\/[0-9.]+\/[0-9.]+\/[0-9.]+\.dcm$/.test(f) && !f.startsWith(`results/${resultId}/`),
     );
     assert.deepEqual(unexpected, [], 'only stored instances and the seeded result in DATA_DIR');
     assert.deepEqual(
