@@ -1,16 +1,19 @@
 import type { AppContext } from './context.ts';
+import { reconcileInstanceFiles } from '../ingest/reconcile.ts';
 import { describeNarrowed, makeOwnerOnly } from '../storage/ownerOnly.ts';
 
 /**
- * What `serve` checks in DATA_DIR once it is up: permissions looser than owner-only are narrowed (with a warning).
- * It never throws: a finding is logged, and serving goes on.
+ * What `serve` checks in DATA_DIR once it is up: permissions looser than owner-only are narrowed (with a warning),
+ * and instance files a crash left without their index row are indexed, or removed when cut short. It never throws:
+ * a finding is logged, and serving goes on.
  */
-export async function startupHousekeeping(ctx: Pick<AppContext, 'config' | 'logger'>): Promise<void> {
+export async function startupHousekeeping(ctx: AppContext): Promise<void> {
   const { config, logger } = ctx;
   try {
     const report = await makeOwnerOnly(config.dataDir);
-    if (report.narrowed.length > 0)
+    if (report.narrowed.length > 0) {
       logger.warn({ narrowed: report.narrowed.length }, describeNarrowed(report, config.dataDir));
+    }
     if (report.failed > 0) {
       logger.warn(
         { failed: report.failed },
@@ -20,5 +23,13 @@ export async function startupHousekeeping(ctx: Pick<AppContext, 'config' | 'logg
     logger.info({ checked: report.checked, narrowed: report.narrowed.length }, 'DATA_DIR permissions checked');
   } catch (err) {
     logger.error({ err: { message: (err as Error).message } }, 'DATA_DIR permissions could not be checked');
+  }
+  try {
+    const report = await reconcileInstanceFiles(ctx, ctx.runtime.startedAt, (key, message) =>
+      logger.warn({ key }, message),
+    );
+    logger.info({ ...report }, 'stored instance files and index reconciled');
+  } catch (err) {
+    logger.error({ err: { message: (err as Error).message } }, 'stored instance files could not be reconciled');
   }
 }

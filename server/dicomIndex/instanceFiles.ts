@@ -50,3 +50,11 @@ export async function isInstanceIndexed(q: Queryable, sopInstanceUid: string): P
   const { rows } = await q.query('SELECT 1 FROM dicom_instances WHERE sop_instance_uid = $1', [sopInstanceUid]);
   return rows.length > 0;
 }
+
+/** Which of these storage keys have an index row. */
+export async function indexedPaths(q: Queryable, paths: readonly string[]): Promise<Set<string>> {
+  const { rows } = await q.query<{ path: string }>('SELECT path FROM dicom_instances WHERE path = ANY($1::text[])', [
+    [...paths],
+  ]);
+  return new Set(rows.map((r) => r.path));
+}

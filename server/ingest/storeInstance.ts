@@ -15,7 +15,8 @@ import type { Storage } from '../storage/storage.ts';
 import { checkFreeDisk, rejectBeforeStore } from './admission.ts';
 import type { IndexCommits } from './indexCommits.ts';
 
-export type IngestVia = 'stow' | 'upload' | 'dimse' | 'pacs';
+/** How an instance came; `recovered`: a stored file found without its index row at start (reconcile.ts). */
+export type IngestVia = 'stow' | 'upload' | 'dimse' | 'pacs' | 'recovered';
 
 export interface IngestOrigin {
   via: IngestVia;

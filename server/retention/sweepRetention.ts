@@ -4,9 +4,12 @@ import type { Queue } from '../jobs/queue.ts';
 import type { TaskHandler } from '../jobs/task.ts';
 import { deleteResultRow, expiredResultIds } from '../results/resultsStore.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { Config } from '../config/config.ts';
+import { sweepStaleInputs } from './staleInputs.ts';
 
 /**
- * Kind `sweep-retention`: removes results whose RESULT_RETENTION_DAYS have passed (folder first, then the
+ * Kind `sweep-retention`: removes results whose RESULT_RETENTION_DAYS have passed, and inputs past
+ * INPUT_RETENTION_DAYS (staleInputs.ts) (folder first, then the
  * row, so a crash in between leaves an expired row the next sweep finds again, never an orphaned folder).
  * One keyed job in the queue, re-armed for the next hour at the start of each run, so the sweep survives
  * restarts, runs in one process at a time however many workers there are, and a failing run does not end it.
@@ -46,11 +49,17 @@ export function sweepRetentionTask(deps: {
   storage: Storage;
   queue: Queue;
   logger: Logger;
+  config: Pick<Config, 'inputRetentionDays'>;
 }): TaskHandler<Record<string, never>> {
   return async (_job, helpers) => {
     await scheduleRetentionSweep(deps.queue, SWEEP_INTERVAL_MS);
     const removed = await sweepExpiredResults(deps, helpers.signal);
     helpers.log(`retention: ${removed} expired result(s) removed`);
     if (removed > 0) deps.logger.info({ results: removed }, 'expired results removed');
+    const inputs = await sweepStaleInputs(deps, deps.config.inputRetentionDays, helpers.signal);
+    helpers.log(
+      `retention: inputs of ${inputs.series} unprocessed or failed series (${inputs.instances} instances) and ${inputs.volumes} volume file(s) removed`,
+    );
+    if (inputs.series + inputs.volumes > 0) deps.logger.info({ ...inputs }, 'inputs past INPUT_RETENTION_DAYS removed');
   };
 }

@@ -17,3 +17,9 @@ CREATE TABLE download_links (
 );
 CREATE INDEX download_links_active ON download_links (expires_at) WHERE revoked_at IS NULL;
 CREATE INDEX download_links_owner ON download_links (owner, expires_at);
+
+-- An instance file found at start without its index row (a crash between placing it and indexing it) is indexed
+-- then, when it is a whole, valid instance (server/ingest/reconcile.ts).
+ALTER TABLE dicom_instances DROP CONSTRAINT IF EXISTS dicom_instances_received_via_check;
+ALTER TABLE dicom_instances ADD CONSTRAINT dicom_instances_received_via_check
+  CHECK (received_via IN ('stow', 'upload', 'dimse', 'pacs', 'recovered'));
