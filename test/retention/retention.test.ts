@@ -191,7 +191,10 @@ for (const driver of testDatabases()) {
       assert.deepEqual((await listResults(db)).map((r) => r.id).sort(), ids.slice(1));
       assert.equal(existsSync(join(deps.dataDir, 'results', ids[0])), false);
       assert.equal(existsSync(join(deps.dataDir, 'results', ids[1], 'a.glb')), true);
-      assert.deepEqual(log, ['retention: 1 expired result(s) removed']);
+      assert.deepEqual(log, [
+        'retention: 1 expired result(s) removed',
+        'retention: inputs of 0 unprocessed or failed series (0 instances) and 0 volume file(s) removed',
+      ]);
       const next = await db.query<{ run_after: Date }>(
         `SELECT run_after FROM jobs WHERE kind = $1 AND state = 'queued' AND job_key IS NOT NULL`,
         ['sweep-retention'],
