@@ -117,13 +117,3 @@ export async function revokeLink(db: Queryable, id: string, by: string | null): 
   );
   return rows.length > 0;
 }
-
-/** Forgets links that ended (expired or revoked) more than `days` ago; returns how many. */
-export async function deleteEndedLinks(db: Queryable, days: number): Promise<number> {
-  const { rows } = await db.query(
-    `DELETE FROM download_links
-      WHERE LEAST(expires_at, COALESCE(revoked_at, expires_at)) < now() - make_interval(days => $1::int) RETURNING id`,
-    [days],
-  );
-  return rows.length;
-}
