@@ -15,6 +15,7 @@ import { queueRuleExports } from '../results/exportRules.ts';
 import { safeFileName } from '../results/names.ts';
 import { getResult } from '../results/readResults.ts';
 import { recordResult, resultIdForJob } from '../results/resultsStore.ts';
+import { seriesSubjects } from '../dicomIndex/seriesSubjects.ts';
 import { deleteSeriesInputs, deleteVolumeInput, inputBytes, inputIdentities } from '../retention/inputs.ts';
 import type { ReadSeries } from '../seg/segFromSeries.ts';
 import { writeSegStep } from '../seg/segStep.ts';
@@ -181,7 +182,15 @@ export function createProcessTask(deps: ProcessDeps, chosen: ChosenEngine): Task
       await releaseVoxels(engineResult.labelMap);
       await stage(97, 'recording the result');
       const files = await staged.commit();
+      // Whose scan it is, copied now: the index rows of the inputs may be deleted below.
+      const subject =
+        payload.input.kind === 'dicom-series'
+          ? ((await seriesSubjects(helpers.db, [payload.input.seriesInstanceUid])).get(
+              payload.input.seriesInstanceUid,
+            ) ?? null)
+          : null;
       await recordResult(helpers.db, {
+        subject,
         id: resultId,
         jobId: job.id,
         name,

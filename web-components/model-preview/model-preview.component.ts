@@ -198,7 +198,7 @@ export class AgModelPreview extends LitElement {
         @keydown=${(e: KeyboardEvent) => trapTab(this.dialog, e)}
       >
         <div class="head">
-          <h2 id="preview-title">${result ? `3D preview · ${result.name}` : '3D preview'}</h2>
+          <h2 id="preview-title">${result ? `3D preview · ${result.displayName || result.name}` : '3D preview'}</h2>
           <button class="close small" type="button" @click=${this.hide} aria-label="Close preview">✕</button>
         </div>
         <div class="layout">
@@ -207,7 +207,7 @@ export class AgModelPreview extends LitElement {
               src && this.phase !== 'idle'
                 ? html`<model-viewer
                     src=${src}
-                    alt=${`3D model of ${result?.name ?? 'the result'}`}
+                    alt=${`3D model of ${result?.displayName || result?.name || 'the result'}`}
                     camera-controls
                     touch-action="pan-y"
                     interaction-prompt="none"
