@@ -4,7 +4,7 @@ import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { fail } from '../downloads/fail.ts';
 import { locateResultFile, resultFileUrl } from '../downloads/resultFiles.ts';
 import { isExpired, listResults, RESULT_SORTS, type ResultRecord, type ResultSort } from '../results/readResults.ts';
-import { displayName } from '../results/subjects.ts';
+import { displayName, patientDownloadName } from '../results/subjects.ts';
 import { httpError } from '../errors.ts';
 import { fileKind } from '../audit/audit.ts';
 import { auditRequest } from '../auth/auditRequest.ts';
@@ -89,7 +89,10 @@ export function resultsRouter(deps: AppContext): Router {
     ctx.set('Content-Length', String(found.size));
     ctx.set('Last-Modified', found.mtime.toUTCString());
     // ?inline=1 lets the 3D preview load the model without the browser treating it as a download.
-    ctx.set('Content-Disposition', ctx.query.inline === '1' ? 'inline' : attachment(found.name));
+    // Patient data in a saved file's name only when the site asked for it (DOWNLOAD_NAMES=patient).
+    const saveAs =
+      deps.config.downloadNames === 'patient' ? patientDownloadName(found.result.subject, found.name) : found.name;
+    ctx.set('Content-Disposition', ctx.query.inline === '1' ? 'inline' : attachment(saveAs));
     ctx.set('Cache-Control', 'private, no-cache');
     ctx.set('X-Content-Type-Options', 'nosniff');
     await auditRequest(deps, ctx, {

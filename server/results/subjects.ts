@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/database.ts';
 import { seriesSubjects, type SeriesSubject } from '../dicomIndex/seriesSubjects.ts';
+import { safeFileName } from './names.ts';
 
 /**
  * Whose scan a job or result is (patient name and ID, study date, modality, series description) and the one name
@@ -35,6 +36,15 @@ export function displayName(subject: Subject | null | undefined, fallback: strin
   const series = subject?.seriesDescription?.trim() || (subject?.modality ? `${subject.modality} series` : null);
   const parts = [patient, series ?? fallback, formatStudyDate(subject?.studyDate)].filter(Boolean);
   return parts.length > 0 ? parts.join(' · ') : (fallback ?? 'Unnamed series');
+}
+
+/**
+ * A download's file name with the patient ID and study date in front (`P-0042_20240301_CT_Body-1a2b.glb`), for
+ * DOWNLOAD_NAMES=patient; the name as it is when the result has neither.
+ */
+export function patientDownloadName(subject: Subject | null, name: string): string {
+  const parts = [subject?.patientId, subject?.studyDate].filter((p): p is string => Boolean(p?.trim()));
+  return parts.length ? `${parts.map(safeFileName).join('_')}_${name}` : name;
 }
 
 /** The subject of each job: its result's copy when it has one, else the index (for a series not yet processed). */

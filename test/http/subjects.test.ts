@@ -131,6 +131,19 @@ for (const driver of testDatabases()) {
       const phone = await (await fetch(link.url.replace(/^https?:\/\/[^/]+/, base))).text();
       assert.match(phone, /_seg\.dcm/);
       assert.doesNotMatch(phone, /Doe|Jane|Roe|Richard|P-00/i);
+
+      // Unless the site asks for it: DOWNLOAD_NAMES=patient puts the patient ID and study date in front.
+      const named = await listen(t, await testAppDeps(db, t, { DOWNLOAD_NAMES: 'patient', DATA_DIR: deps.dataDir }));
+      const doe = results.find((r) => r.subject?.patientId === 'P-0042')!;
+      const glb = doe.files!.find((f) => f.name.endsWith('.glb'))!;
+      const saved = await fetch(`${named.base}${glb.url}`);
+      await saved.arrayBuffer();
+      assert.match(
+        saved.headers.get('content-disposition') ?? '',
+        new RegExp(`filename="P-0042_20240115_${glb.name.replace('.', '\\.')}"`),
+      );
+      const phoneNamed = await (await fetch(link.url.replace(/^https?:\/\/[^/]+/, named.base))).text();
+      assert.doesNotMatch(phoneNamed, /P-00/, 'never on the phone page');
     });
   });
 }
