@@ -17,3 +17,7 @@ UPDATE results AS r
 
 UPDATE results SET series_description = source->>'seriesDescription'
  WHERE series_description IS NULL AND source->>'seriesDescription' IS NOT NULL;
+
+-- A series whose blank UIDs were generated from its files' content (browser uploads of anonymised folders): its
+-- result says so.
+ALTER TABLE dicom_series ADD COLUMN uids_generated boolean NOT NULL DEFAULT false;

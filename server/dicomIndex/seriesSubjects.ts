@@ -38,3 +38,22 @@ export async function seriesSubjects(q: Queryable, seriesUids: readonly string[]
     ]),
   );
 }
+
+/** Marks series whose blank UIDs were generated from their files' content (server/dicom/blankUids.ts). */
+export async function markUidsGenerated(q: Queryable, seriesUids: readonly string[]): Promise<void> {
+  if (seriesUids.length === 0) return;
+  await q.query(
+    'UPDATE dicom_series SET uids_generated = true WHERE series_uid = ANY($1::text[]) AND NOT uids_generated',
+    [[...new Set(seriesUids)]],
+  );
+}
+
+/** Which of these series had their UIDs generated. */
+export async function seriesWithGeneratedUids(q: Queryable, seriesUids: readonly string[]): Promise<Set<string>> {
+  if (seriesUids.length === 0) return new Set();
+  const { rows } = await q.query<{ series_uid: string }>(
+    'SELECT series_uid FROM dicom_series WHERE series_uid = ANY($1::text[]) AND uids_generated',
+    [[...new Set(seriesUids)]],
+  );
+  return new Set(rows.map((r) => r.series_uid));
+}

@@ -17,7 +17,11 @@ export function resultJson(result: ResultRecord) {
   const glb =
     files.find((f) => f.name.toLowerCase().endsWith('.glb')) ??
     files.find((f) => f.name.toLowerCase().endsWith('.gltf'));
-  const source = result.source as { originalName?: unknown; seriesDescription?: unknown } | null;
+  const source = result.source as {
+    originalName?: unknown;
+    seriesDescription?: unknown;
+    uidsGenerated?: unknown;
+  } | null;
   const fallback =
     typeof source?.originalName === 'string'
       ? source.originalName
@@ -30,6 +34,8 @@ export function resultJson(result: ResultRecord) {
     name: result.name,
     subject: result.subject,
     displayName: displayName(result.subject, fallback),
+    /** The series' UIDs were blank (an anonymised folder) and generated from its files' content. */
+    uidsGenerated: source?.uidsGenerated === true,
     engine: result.engine,
     createdAt: result.createdAt,
     expiresAt: result.expiresAt,

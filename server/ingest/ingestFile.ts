@@ -7,6 +7,7 @@ import type { Entry, ZipFile } from 'yauzl';
 import { InstanceRejectedError } from '../dicom/failure.ts';
 import { describeNonDicom } from '../dicom/sniff.ts';
 import { fillBlankUids } from '../dicom/blankUids.ts';
+import { markUidsGenerated } from '../dicomIndex/seriesSubjects.ts';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { formatOf, readFileHead, stripFormatExtension, type InputFormat } from '../volume/formats.ts';
 import { INGEST_LIMITS } from './limits.ts';
@@ -102,6 +103,7 @@ export async function ingestFile(
       const generatedUids = origin.via === 'upload' ? await fillBlankUidsInPlace(temp) : undefined;
       owned = false;
       const s = await storeInstance(deps, { file: temp }, origin);
+      if (generatedUids) await markUidsGenerated(deps.db, [s.seriesInstanceUid]);
       report.accepted.push({
         file: name,
         kind: 'dicom',

@@ -123,6 +123,9 @@ test('an anonymised folder with blank UIDs: one series with content-derived 2.25
       },
     );
     const [result] = await listResults(db);
+    assert.equal((result.source as { uidsGenerated?: boolean }).uidsGenerated, true, 'the result says so');
+    const listed = (await (await fetch(`${base}/api/results`)).json()) as Array<{ uidsGenerated: boolean }>;
+    assert.equal(listed[0].uidsGenerated, true);
     assert.ok(
       result.files.some((f) => f.name === 'anonymised_seg.dcm'),
       JSON.stringify(result.files.map((f) => f.name)),

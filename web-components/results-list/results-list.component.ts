@@ -223,6 +223,7 @@ export class AgResultsList extends LitElement {
             <h2 id=${headingId}>${title}</h2>
             <ul class="facts">
               ${subjectFacts(r.subject).map((f) => html`<li class="subject">${f}</li>`)}
+              ${r.uidsGenerated ? html`<li title="The files' UIDs were blank">UIDs generated from the files</li>` : nothing}
               <li>${formatDateTime(r.createdAt)}</li>
               ${r.engine ? html`<li>Engine: ${r.engine}</li>` : nothing}
               <li>${plural(r.segments.length, 'segment')}</li>
