@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +124,18 @@ function askWho(path: string): Promise<LockHolder | 'nobody' | undefined> {
   });
 }
 
+/** An exclusive file for replacing a dead socket; one left by a process that died doing so expires after 10 s. */
+function takeCleanupTurn(file: string): boolean {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+    return true;
+  } catch {
+    const age = Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (age > 10_000) rmSync(file, { force: true });
+    return false;
+  }
+}
+
 /**
  * Takes the lock of `dataDir` for this process (`command` is what it tells a second process), or throws
  * DataDirInUseError naming the holder.
@@ -161,11 +173,24 @@ export async function acquireDataDirLock(dataDir: string, command: string): Prom
   for (let attempt = 0; ; attempt++) {
     const err = await listen(server, path);
     if (!err) break;
-    if (err.code !== 'EADDRINUSE' || attempt > 0) throw err;
+    if (err.code !== 'EADDRINUSE' || attempt > 20) throw err;
     const holder = await askWho(path);
     if (holder !== 'nobody') throw new DataDirInUseError(dataDir, holder);
-    // The socket file of a process that is gone: nobody listens, so it can be replaced.
-    rmSync(path, { force: true });
+    // The socket file of a process that is gone: nobody listens, so it can be replaced. Two processes starting
+    // together after a crash must not both replace it (the second would unlink the first one's new socket), so the
+    // replacement is done under a short-lived exclusive file; whoever does not get it tries again.
+    if (!takeCleanupTurn(`${path}.replacing`)) {
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    try {
+      if ((await askWho(path)) === 'nobody') rmSync(path, { force: true });
+      const retry = await listen(server, path);
+      if (!retry) break;
+      if (retry.code !== 'EADDRINUSE') throw retry;
+    } finally {
+      rmSync(`${path}.replacing`, { force: true });
+    }
   }
   chmodSync(path, 0o600);
   return {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { acquireDataDirLock, DataDirInUseError, lockSocketPath } from '../../server/db/dataDirLock.ts';
 import { tempDataDir } from '../support/db.ts';
 import { startServerProcess } from '../support/serverProcess.ts';
 
@@ -106,4 +107,30 @@ test('a busy PORT stops serve with one line naming it, before migrations or the 
   assert.match(r.stderr, new RegExp(`^anatomy-gateway: PORT: ${port} on 127\\.0\\.0\\.1 is already in use`));
   assert.equal(existsSync(join(dataDir, 'pglite')), false, 'no database was made');
   assert.equal(existsSync(join(dataDir, 'initial-admin-password.txt')), false, 'no account was made');
+});
+
+test('two processes finding a dead socket at once: exactly one takes the data folder', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const path = lockSocketPath(dataDir);
+  for (let round = 0; round < 5; round++) {
+    // A socket file whose process died (SIGKILL leaves it behind).
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
+    ]);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.ok(existsSync(path));
+
+    const outcomes = await Promise.allSettled([
+      acquireDataDirLock(dataDir, 'serve'),
+      acquireDataDirLock(dataDir, 'migrate'),
+    ]);
+    const held = outcomes.filter((o) => o.status === 'fulfilled');
+    assert.equal(held.length, 1, `round ${round}: ${outcomes.map((o) => o.status).join(', ')}`);
+    const refused = outcomes.find((o) => o.status === 'rejected');
+    assert.ok(refused?.reason instanceof DataDirInUseError, String(refused?.reason));
+    await held[0].value.close();
+  }
 });
