@@ -28,7 +28,7 @@ export interface ResultRecord {
   expiresAt: string | null;
   segments: ResultSegment[];
   files: ResultFile[];
-  /** Patient data (migration 0012): for the signed-in pages only. */
+  /** Patient data (migration 0008): for the signed-in pages only. */
   subject: Subject | null;
 }
 
