@@ -33,6 +33,7 @@ export const AUDIT_EVENTS = [
   'pacs-retrieve',
   'viewer-open',
   'download-link-revoke',
+  'patient-data-read',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

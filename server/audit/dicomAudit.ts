@@ -38,6 +38,8 @@ export const DICOM_AUDIT_EVENTS: Readonly<Record<string, DicomEvent>> = {
   },
   'dicomweb-access': { id: { code: '110103', meaning: 'DICOM Instances Accessed' }, action: 'R' },
   'viewer-open': { id: { code: '110103', meaning: 'DICOM Instances Accessed' }, action: 'R' },
+  // Job and result lists that carry patient names and IDs.
+  'patient-data-read': { id: { code: '110110', meaning: 'Patient Record' }, action: 'R' },
   'download-file': { id: { code: '110106', meaning: 'Export' }, action: 'R', requestorRole: DESTINATION },
   'download-zip': { id: { code: '110106', meaning: 'Export' }, action: 'R', requestorRole: DESTINATION },
   'download-link-file': { id: { code: '110106', meaning: 'Export' }, action: 'R', requestorRole: DESTINATION },

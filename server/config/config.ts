@@ -10,6 +10,7 @@ import { parsePacsNodes, PacsNodesError, type PacsNode } from './pacsNodes.ts';
 export const ENGINE_CHOICES = ['auto', 'builtin', 'slicer', 'totalsegmentator'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 export const SEGMENTATION_QUALITIES = ['normal', 'fast', 'fastest'] as const;
+export const DOWNLOAD_NAMES = ['series', 'patient'] as const;
 export const SEGMENTATION_DEVICES = ['gpu', 'cpu', 'mps'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -48,6 +49,8 @@ export interface Config {
   downloadLinkTtlSeconds: number;
   /** The longest a download link may live (a creator may ask for less). */
   downloadLinkMaxTtlSeconds: number;
+  /** `patient`: files downloaded from the signed-in pages start with the patient ID and study date. */
+  downloadNames: (typeof DOWNLOAD_NAMES)[number];
   keepInputs: boolean;
   /** Inputs of series that failed or were never processed are removed after this many days (0 = never). */
   inputRetentionDays: number;
@@ -123,6 +126,11 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
   { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid unless asked otherwise' },
   { name: 'DOWNLOAD_LINK_MAX_TTL', default: '86400', help: 'the longest a download link may stay valid, in seconds' },
+  {
+    name: 'DOWNLOAD_NAMES',
+    default: 'series',
+    help: 'patient: files downloaded from the signed-in pages start with the patient ID and study date (never on the phone page)',
+  },
   { name: 'KEEP_INPUTS', default: 'false', help: 'keep input images after successful processing' },
   {
     name: 'INPUT_RETENTION_DAYS',
@@ -294,6 +302,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
     downloadLinkTtlSeconds: downloadLinkTtl.ttl,
     downloadLinkMaxTtlSeconds: downloadLinkTtl.max,
+    downloadNames: oneOf(env, 'DOWNLOAD_NAMES', DOWNLOAD_NAMES, 'series'),
     keepInputs: boolean(env, 'KEEP_INPUTS', false),
     inputRetentionDays: integer(env, 'INPUT_RETENTION_DAYS', 30, 0, 36500),
     overwriteInstances: boolean(env, 'OVERWRITE_INSTANCES', false),
