@@ -125,7 +125,8 @@ for (const driver of testDatabases()) {
         await fetch(`${base}/api/downloads`, {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ files: files.map((f) => f.url) }),
+          // The SEG (which holds the name) ticked in too: still no name on the phone page.
+          body: JSON.stringify({ files: files.map((f) => f.url), includePatientData: true }),
         })
       ).json()) as { url: string };
       const phone = await (await fetch(link.url.replace(/^https?:\/\/[^/]+/, base))).text();
