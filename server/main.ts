@@ -24,6 +24,8 @@ import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
 const SHUTDOWN_GRACE_MS = 20_000;
+/** The process ends by then whatever is still running (under the usual 30 s before a supervisor's SIGKILL). */
+const SHUTDOWN_EXIT_MS = SHUTDOWN_GRACE_MS + 5_000;
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let parsed;
@@ -183,6 +185,12 @@ async function run(
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
+      // Whatever still holds the loop (a request being stored, a stuck close) must not outlive the grace period:
+      // nothing unanswered was acknowledged, and a supervisor's SIGKILL would come anyway.
+      setTimeout(() => {
+        logger.error({ graceMs: SHUTDOWN_EXIT_MS }, 'shutdown took longer than its grace period; exiting now');
+        process.exit(1);
+      }, SHUTDOWN_EXIT_MS).unref();
       void (async () => {
         const httpClosed = server
           ? new Promise<void>((r) => {

@@ -8,6 +8,7 @@ import { storeInstance, type StoredInstance } from '../ingest/storeInstance.ts';
 import { PartFiles, type StreamedInstanceFile } from '../ingest/streamedFile.ts';
 import { INGEST_LIMITS } from '../ingest/limits.ts';
 import { Semaphore } from '../ingest/semaphore.ts';
+import { readBodyWithIdleTimeout } from '../ingest/requestBody.ts';
 import { MultipartRelatedTokenizer, MultipartSyntaxError, type MultipartEvent } from './multipartRelated.ts';
 import { num, seq, sorted, str, uid, type DicomJson } from './dicomJson.ts';
 import { dicomwebBaseUrl, instanceUrl, studyUrl } from './urls.ts';
@@ -227,10 +228,11 @@ export async function receiveStow(
     }
   };
 
+  const requestChunks = readBodyWithIdleTimeout(ctx.req, deps.config.httpIdleTimeoutSeconds * 1000);
   try {
     if (body.kind === 'single') {
       await onEvent({ type: 'part', headers: {} }, 1);
-      for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      for await (const chunk of requestChunks) {
         total += chunk.length;
         await onEvent({ type: 'data', chunk }, 1);
       }
@@ -243,7 +245,7 @@ export async function receiveStow(
         throw httpError(400, (e as Error).message);
       }
       try {
-        for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+        for await (const chunk of requestChunks) {
           total += chunk.length;
           if (total > INGEST_LIMITS.maxRequestBytes) {
             throw new MultipartSyntaxError(
