@@ -10,6 +10,7 @@ import { buildContext } from './app/buildContext.ts';
 import type { ChosenEngine } from './engines/engine.ts';
 import { taskList } from './app/tasks.ts';
 import { createApp } from './http/app.ts';
+import { guardHttpServer } from './http/connectionGuards.ts';
 import { CHANNEL_JOB_CHANGED, type JobChange } from './jobs/queue.ts';
 import { Worker } from './jobs/worker.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -155,9 +156,7 @@ async function run(
     server = tls.https
       ? createHttpsServer({ cert: tls.https.cert, key: tls.https.key }, app.callback())
       : createHttpServer(app.callback());
-    // Large STOW-RS bodies from slow links must not be cut off by Node's default request timeout.
-    server.requestTimeout = 0;
-    server.headersTimeout = 60_000;
+    guardHttpServer(server, config, logger);
     const s = server;
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
