@@ -17,7 +17,9 @@ import {
   CEchoResponse,
   CStoreResponse,
   Dataset,
+  MAX_ACCEPTED_PDU_LENGTH,
   MAX_PDU_LENGTH,
+  MAX_UNASSOCIATED_PDU_LENGTH,
   PresentationContextResult,
   RejectReason,
   replaceCommandEncoder,
@@ -65,7 +67,14 @@ export interface ScpShared {
   /** Calling AE titles allowed to associate (empty: any), DIMSE_ALLOWED_AETS with the PACS nodes'. */
   allowedAets: readonly string[];
   freeDisk: FreeDiskProbe;
-  connections: Set<{ readonly accepted: boolean; terminate(): void }>;
+  connections: Set<{ readonly accepted: boolean; readonly remoteAddress: string | undefined; terminate(): void }>;
+  /** Connections not yet associated, in all and from one address, before new ones are closed at once. */
+  maxUnassociated: number;
+  maxUnassociatedPerAddress: number;
+  /** A connection not associated by then is closed (dcmjs-dimse's own timer never starts on the server side). */
+  associationTimeoutMs: number;
+  /** Logs refused connections once per burst, not once each. */
+  noteRefusedConnection(remoteAddress: string | undefined, why: string): void;
   closing(): boolean;
   activeAssociations(): number;
   nextAssociationId(): number;
@@ -112,7 +121,7 @@ export function gatewayScpClass(shared: ScpShared) {
   const { config } = shared.deps;
   return class GatewayScp extends Scp {
     readonly #socket: ScpSocket;
-    readonly #remoteAddress: string | undefined;
+    readonly remoteAddress: string | undefined;
     #log: Logger;
     readonly #incoming = new Map<CStoreRequest, Incoming>();
     #callingAet: string | undefined;
@@ -135,15 +144,54 @@ export function gatewayScpClass(shared: ScpShared) {
       // caps a synchronous sender at about 20 instances/s (docs/performance.md).
       socket.setNoDelay(true);
       this.#socket = socket;
-      replacePduAccumulator(this, socket, (err) => {
-        this.#log.warn({ err: safeError(err) }, 'DICOM association aborted: malformed PDU stream');
-        this.#abortAndClose(AbortReason.UnrecognizedPdu);
-      });
+      this.remoteAddress = socket.remoteAddress;
+      this.#log = shared.log.child({ association: shared.nextAssociationId(), remoteAddress: this.remoteAddress });
+      const refusal = this.#connectionRefusal();
+      if (refusal) {
+        shared.noteRefusedConnection(this.remoteAddress, refusal);
+        socket.destroy();
+        return;
+      }
+      replacePduAccumulator(
+        this,
+        socket,
+        (err) => {
+          this.#log.warn({ err: safeError(err) }, 'DICOM association aborted: malformed PDU stream');
+          this.#abortAndClose(AbortReason.UnrecognizedPdu);
+        },
+        () => (this.#accepted ? MAX_ACCEPTED_PDU_LENGTH : MAX_UNASSOCIATED_PDU_LENGTH),
+      );
       replaceCommandEncoder(this);
-      this.#remoteAddress = socket.remoteAddress;
-      this.#log = shared.log.child({ association: shared.nextAssociationId(), remoteAddress: this.#remoteAddress });
       shared.connections.add(this);
-      this.on('close', () => this.#closed());
+      const associationTimer = setTimeout(() => {
+        if (this.#accepted) return;
+        this.#log.warn(
+          { seconds: shared.associationTimeoutMs / 1000 },
+          'DICOM connection closed: no association within the association timeout',
+        );
+        this.#socket.destroy();
+      }, shared.associationTimeoutMs);
+      associationTimer.unref();
+      this.on('close', () => {
+        clearTimeout(associationTimer);
+        this.#closed();
+      });
+    }
+
+    /** Why this connection is closed before it may associate (too many connections waiting to), or undefined. */
+    #connectionRefusal(): string | undefined {
+      let unassociated = 0;
+      let fromHere = 0;
+      for (const c of shared.connections) {
+        if (c.accepted) continue;
+        unassociated += 1;
+        if (c.remoteAddress === this.remoteAddress) fromHere += 1;
+      }
+      if (unassociated >= shared.maxUnassociated)
+        return `${unassociated} connections are waiting to associate (limit ${shared.maxUnassociated})`;
+      if (fromHere >= shared.maxUnassociatedPerAddress)
+        return `${fromHere} connections from this address are waiting to associate (limit ${shared.maxUnassociatedPerAddress})`;
+      return undefined;
     }
 
     override associationRequested(association: Association): void {
@@ -169,7 +217,7 @@ export function gatewayScpClass(shared: ScpShared) {
           event: 'dimse-store',
           outcome: 'failure',
           actor: `ae:${callingAet}`,
-          address: this.#remoteAddress ?? null,
+          address: this.remoteAddress ?? null,
           // The AE titles and reason let a C-MOVE retrieve explain why its node could not deliver.
           details: { rejected: decision.reason, calledAet, why: decision.why },
         });
@@ -330,7 +378,7 @@ export function gatewayScpClass(shared: ScpShared) {
         await shared.store(
           shared.deps,
           { file: spool.path, prepare: (check, whileSyncing) => spool.prepare(check, whileSyncing) },
-          { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress },
+          { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.remoteAddress },
         );
         await spool.close(); // already closed by prepare unless the store took the file by name
         this.#log.debug(
@@ -406,7 +454,7 @@ export function gatewayScpClass(shared: ScpShared) {
         event: 'dimse-store',
         outcome: this.#failed > 0 && this.#stored === 0 ? 'failure' : 'success',
         actor: `ae:${this.#callingAet ?? ''}`,
-        address: this.#remoteAddress ?? null,
+        address: this.remoteAddress ?? null,
         details: { stored: this.#stored, failed: this.#failed, incomplete: partial },
       });
     }
