@@ -38,6 +38,9 @@ import {
 } from './dcmjsDimse.ts';
 import type { FreeDiskProbe } from './freeDisk.ts';
 import { InstanceSpool } from './instanceSpool.ts';
+import { commandCheck } from './datasetMatch.ts';
+import { unassociatedRefusal } from './connectionLimits.ts';
+import { hex, safeError } from './logFields.ts';
 import { errorComment, lowDiskOutcome, outcomeForError, StoreStatus, type StoreOutcome } from './storeStatus.ts';
 
 /** What the SCP uses: the instance store, the settings and the audit trail. */
@@ -146,7 +149,7 @@ export function gatewayScpClass(shared: ScpShared) {
       this.#socket = socket;
       this.remoteAddress = socket.remoteAddress;
       this.#log = shared.log.child({ association: shared.nextAssociationId(), remoteAddress: this.remoteAddress });
-      const refusal = this.#connectionRefusal();
+      const refusal = unassociatedRefusal(shared, this.remoteAddress);
       if (refusal) {
         shared.noteRefusedConnection(this.remoteAddress, refusal);
         socket.destroy();
@@ -176,22 +179,6 @@ export function gatewayScpClass(shared: ScpShared) {
         clearTimeout(associationTimer);
         this.#closed();
       });
-    }
-
-    /** Why this connection is closed before it may associate (too many connections waiting to), or undefined. */
-    #connectionRefusal(): string | undefined {
-      let unassociated = 0;
-      let fromHere = 0;
-      for (const c of shared.connections) {
-        if (c.accepted) continue;
-        unassociated += 1;
-        if (c.remoteAddress === this.remoteAddress) fromHere += 1;
-      }
-      if (unassociated >= shared.maxUnassociated)
-        return `${unassociated} connections are waiting to associate (limit ${shared.maxUnassociated})`;
-      if (fromHere >= shared.maxUnassociatedPerAddress)
-        return `${fromHere} connections from this address are waiting to associate (limit ${shared.maxUnassociatedPerAddress})`;
-      return undefined;
     }
 
     override associationRequested(association: Association): void {
@@ -375,9 +362,17 @@ export function gatewayScpClass(shared: ScpShared) {
       try {
         await spool.finished();
         this.#bytes += spool.bytesWritten;
+        const matchesCommand = commandCheck(entry.sopClassUid, entry.sopInstanceUid);
         await shared.store(
           shared.deps,
-          { file: spool.path, prepare: (check, whileSyncing) => spool.prepare(check, whileSyncing) },
+          {
+            file: spool.path,
+            prepare: (check, whileSyncing) =>
+              spool.prepare((header, size) => {
+                matchesCommand(header);
+                check(header, size);
+              }, whileSyncing),
+          },
           { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.remoteAddress },
         );
         await spool.close(); // already closed by prepare unless the store took the file by name
@@ -459,15 +454,4 @@ export function gatewayScpClass(shared: ScpShared) {
       });
     }
   };
-}
-
-export function hex(status: number): string {
-  return `0x${status.toString(16).toUpperCase().padStart(4, '0')}`;
-}
-
-/** Error details for the log: name, code and message only (no data set content). */
-export function safeError(error: unknown): { name?: string; code?: unknown; message: string } {
-  if (error instanceof Error)
-    return { name: error.name, code: (error as NodeJS.ErrnoException).code, message: error.message };
-  return { message: String(error) };
 }

@@ -5,7 +5,8 @@ import type { Logger } from '../log.ts';
 import { allowedCallingAets } from './associationPolicy.ts';
 import { listeningPort, netServerOf, Server, silenceLibraryLog } from './dcmjsDimse.ts';
 import { freeDiskProbe } from './freeDisk.ts';
-import { gatewayScpClass, safeError, type DimseDeps, type ScpShared, type StoreInstance } from './gatewayScp.ts';
+import { gatewayScpClass, type DimseDeps, type ScpShared, type StoreInstance } from './gatewayScp.ts';
+import { safeError } from './logFields.ts';
 import { readDimseTls, type DimseTlsMaterial } from './tlsFiles.ts';
 
 export type { DimseDeps, DimseOrigin, StoreInstance } from './gatewayScp.ts';
