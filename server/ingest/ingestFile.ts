@@ -307,7 +307,9 @@ async function ingestZip(
           if (!spans.add(entry))
             return skip('entry shares its compressed data with another entry (overlapping entries: a zip bomb trick)');
           if (total + entry.uncompressedSize > totalCap.bytes)
-            return skip(`the archive expands to more than ${totalCap.bytes} bytes (${totalCap.why}); this entry was not read`);
+            return skip(
+              `the archive expands to more than ${totalCap.bytes} bytes (${totalCap.why}); this entry was not read`,
+            );
           total += entry.uncompressedSize;
           usable += 1;
           const temp = await deps.storage.staging.newFile();
