@@ -169,7 +169,7 @@ export async function run(): Promise<Record<string, unknown>> {
         '-e',
         [
           `import { makeSyntheticCt } from ${JSON.stringify(join(import.meta.dirname, '../test/support/syntheticCt.ts'))};`,
-          `import { writeNifti } from ${JSON.stringify(join(import.meta.dirname, '../server/volume/nifti.ts'))};`,
+          `import { writeNifti } from ${JSON.stringify(join(import.meta.dirname, '../server/volume/niftiWrite.ts'))};`,
           `await writeNifti(${JSON.stringify(input)}, makeSyntheticCt({ dims: [512, 512, 300], seed: 7 }), { level: 1 });`,
         ].join('\n'),
       ],
