@@ -85,7 +85,7 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     onStep: (step, ms) => void (steps[step] = (steps[step] ?? 0) + ms / 1000),
     onProgress: (_f, status) => {
       // The last structure is done and the files are about to be built: the meshing's CPU ends here.
-      if (status === 'writing glTF') meshCpu = cpuSeconds(c);
+      if (status.startsWith('writing')) meshCpu = cpuSeconds(c);
     },
   });
   const exportWall = (performance.now() - t) / 1000;

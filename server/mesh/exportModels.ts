@@ -3,11 +3,12 @@ import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
 import { writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
 import { labelStats, type LabelStats } from './labelStats.ts';
 import { meshAll } from './meshPool.ts';
+import { write3mf, writeStlZip } from './printFiles.ts';
 import type { MeshStepSeconds } from './meshSegment.ts';
 
 /**
- * Label map -> one smoothed, decimated, outward-facing surface per segment -> `<name>.gltf`,
- * `<name>.glb` and `<name>_segments.json`. The shared mesher for every engine that gives no glTF.
+ * Label map -> one smoothed, decimated, outward-facing, 2-manifold surface per segment ->
+ * `<name>.gltf`, `<name>.glb`, `<name>.3mf`, `<name>_stl.zip` and `<name>_segments.json`. The shared mesher for every engine that gives no glTF.
  */
 
 /** A segment that may also enclose other labels (e.g. a body outline around the lungs and bones). */
@@ -193,18 +194,22 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
 
   signal?.throwIfAborted();
   const writeStarted = performance.now();
-  await onProgress?.(0.98, 'writing glTF');
+  await onProgress?.(0.98, 'writing glTF, 3MF and STL');
   const gltfPath = join(outDir, `${name}.gltf`);
   const glbPath = join(outDir, `${name}.glb`);
+  const threeMfPath = join(outDir, `${name}.3mf`);
+  const stlZipPath = join(outDir, `${name}_stl.zip`);
   const jsonPath = join(outDir, `${name}_segments.json`);
   // The files are independent: written side by side, each still atomically.
   await Promise.all([
     writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
+    write3mf(threeMfPath, name, models),
+    writeStlZip(stlZipPath, models),
     writeFileAtomic(jsonPath, [
       Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
     ]),
   ]);
   await onProgress?.(1, 'models written');
   options.onStep?.('write', performance.now() - writeStarted);
-  return { files: [gltfPath, glbPath, jsonPath], segments: out };
+  return { files: [gltfPath, glbPath, threeMfPath, stlZipPath, jsonPath], segments: out };
 }
