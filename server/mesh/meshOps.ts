@@ -88,7 +88,7 @@ export function decimateNow(mesh: SurfaceMesh, reduction: number): SurfaceMesh {
     if (places.length === 0) return compact({ positions: mesh.positions, indices: simplified });
     rings ??= vertexRings(mesh.indices, vertexCount);
     lock ??= new Uint8Array(vertexCount);
-    lockAround(rings, lock, places, 2 + 2 * round);
+    lockAround(rings, lock, places, 3 << round);
   }
   return mesh;
 }
