@@ -13,13 +13,13 @@ import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
  *
  * The threads outlive one call: they wait, unreferenced, for the next job and end after IDLE_MS
  * without one. A fresh thread pays for faulting in its memory (meshoptimizer's WebAssembly heap,
- * its scratch arrays), at 3-10 us a page on these virtual machines,
+ * the smoothing kernel's memory, its scratch arrays), at 3-10 us a page on these virtual machines,
  * and for meshoptimizer's first, unoptimised run; a thread that has meshed before pays none of it.
  * On the benchmark CT that is 2.8 s of meshing CPU against 4.3 s, 3.5 s a job against 4.3 s: the
  * difference between a PACS sending the series of a study, meshed one after another (the
  * benchmark's median run), and a single upload after a quiet spell (its first run). The price is
- * that memory, about 400 MB for the benchmark CT (meshoptimizer's heaps 235 MB, the shared label
- * map buffer 75 MB, scratch arrays), held for a minute after the
+ * that memory, about 460 MB for the benchmark CT (meshoptimizer's heaps 235 MB, the smoothing
+ * kernels' 75 MB, the shared label map buffer 75 MB, scratch arrays), held for a minute after the
  * last job. prepareMeshThreads starts threads as a job reads its input, so that even cold threads
  * are up and warmed up (meshWorker.ts) when the label map is ready. When threads cannot start, the
  * same work runs in this thread.

@@ -60,7 +60,7 @@ test('constrained Taubin smoothing does not shrink the surface and keeps it clos
   assert.ok(roughness(mesh) < errorBefore, 'smoothing brings the surface closer to the true shape');
 });
 
-test('the smoothing step is the Taubin step with each vertex kept in its cell, as written out here', () => {
+test('the WebAssembly smoothing step gives what the same step in plain JavaScript gives', () => {
   // A noisy, anisotropic blob (clamping to the cells engages), plus one vertex no triangle uses.
   const spacing: Vec3 = [0.7, 0.9, 2.5];
   const { mesh } = surfaceOf({
