@@ -1,7 +1,7 @@
 import type { LabelArray, Vec3 } from '../volume/volume.ts';
 import { paddedSize, walkMixedCells, type IndexBox } from './cellWalk.ts';
 import { GrowableFloat32, GrowableUint32 } from './growable.ts';
-import { wellComposedAdditions } from './wellComposed.ts';
+import { CRITICAL, wellComposedAdditions, type CriticalCells } from './wellComposed.ts';
 
 /**
  * Surface nets on a binary mask (Gibson 1998; the algorithm of VTK's vtkSurfaceNets3D and Slicer's
@@ -79,7 +79,26 @@ export function extractSurface(
   signal?: AbortSignal,
   scratch?: SurfaceScratch,
 ): SurfaceMesh {
-  const added = wellComposedAdditions({ data, dims, include, box }, signal);
+  // Most masks have no critical cell (the benchmark CT's body has none): the walk that builds the
+  // surface lists them, and only when there are some is the mask repaired and walked again.
+  const critical: CriticalCells = { cells: [] };
+  const first = extractWith(data, dims, spacing, include, box, undefined, critical, signal, scratch);
+  if (critical.cells.length === 0) return first;
+  const added = wellComposedAdditions({ data, dims, include, box }, signal, critical);
+  return extractWith(data, dims, spacing, include, box, added, undefined, signal, scratch);
+}
+
+function extractWith(
+  data: LabelArray,
+  dims: Vec3,
+  spacing: Vec3,
+  include: Uint8Array,
+  box: IndexBox,
+  added: Map<number, number[]> | undefined,
+  critical: CriticalCells | undefined,
+  signal: AbortSignal | undefined,
+  scratch: SurfaceScratch | undefined,
+): SurfaceMesh {
   const [x0, y0, z0] = box.min;
   const [X, Y, Z] = paddedSize(box);
   const CX = X - 1; // cells per row
@@ -109,17 +128,20 @@ export function extractSurface(
   };
 
   let wz = 0;
+  let cz = 0;
   walkMixedCells(
     { data, dims, include, box, added },
     {
-      slab: (cz) => {
+      slab: (slab) => {
+        cz = slab;
         const t = cellPrev;
         cellPrev = cellCur;
         cellCur = t;
         cellCur.fill(-1);
-        wz = (z0 - 1 + cz) * sz;
+        wz = (z0 - 1 + slab) * sz;
       },
       cell: (c, cx, cy, config) => {
+        if (critical && CRITICAL[config]) critical.cells.push(x0 - 1 + cx, y0 - 1 + cy, z0 - 1 + cz);
         const v = vertexCount++;
         cellCur[c] = v;
         const o = config * 3;

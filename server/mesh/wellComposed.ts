@@ -52,28 +52,41 @@ export const FIX = (() => {
   return fix;
 })();
 
+/** The cell at the lower corner (x, y, z), in volume indices, for each critical cell a walk met. */
+export interface CriticalCells {
+  /** x, y, z of each, in turn. */
+  cells: number[];
+}
+
 /**
  * The voxels to add to the mask (volume indices, grouped by slice z, each `y * nx + x`) so it is
  * well-composed; undefined when it already is. Every added voxel lies inside `mask.box`.
+ * `found`: the critical cells of the mask as it is, when a walk over it (surface nets) already
+ * listed them; otherwise the mask is walked here.
  */
 export function wellComposedAdditions(
   mask: Omit<MaskSource, 'added'>,
   signal?: AbortSignal,
+  found?: CriticalCells,
 ): Map<number, number[]> | undefined {
   const { data, dims, include, box } = mask;
   const [nx, ny] = dims;
   const [x0, y0, z0] = box.min;
   const [x1, y1, z1] = box.max;
-  const work: number[] = [];
-  let wz = 0;
-  walkMixedCells(
-    mask,
-    {
-      slab: (cz) => void (wz = z0 - 1 + cz),
-      cell: (_c, cx, cy, config) => void (CRITICAL[config] && work.push(x0 - 1 + cx, y0 - 1 + cy, wz)),
-    },
-    signal,
-  );
+  let work: number[];
+  if (found) work = found.cells.slice();
+  else {
+    work = [];
+    let wz = 0;
+    walkMixedCells(
+      mask,
+      {
+        slab: (cz) => void (wz = z0 - 1 + cz),
+        cell: (_c, cx, cy, config) => void (CRITICAL[config] && work.push(x0 - 1 + cx, y0 - 1 + cy, wz)),
+      },
+      signal,
+    );
+  }
   if (work.length === 0) return undefined;
 
   const added = new Set<number>();
