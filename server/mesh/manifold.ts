@@ -101,6 +101,10 @@ export function isPrintable(r: ManifoldReport): boolean {
   return r.nonManifoldEdges + r.repeatedDirectedEdges + r.nonManifoldVertices + r.degenerateTriangles === 0;
 }
 
+/** Buffers of the fan check, kept for the next mesh: it runs after every decimation in the mesh threads. */
+let fanFirst = new Uint32Array(0);
+let fanCorners = new Uint32Array(0);
+
 /** Vertices whose fan does not close once around them, and triangles using a vertex twice. */
 function checkFans(
   indices: ArrayLike<number>,
@@ -108,14 +112,16 @@ function checkFans(
   places: number[] | undefined,
 ): { nonManifoldVertices: number; degenerateTriangles: number } {
   // The link of each vertex: for triangle (a, b, c), a sees the edge b -> c, b sees c -> a, c sees a -> b.
-  // A manifold vertex's link edges chain into one cycle through all of them.
+  // A manifold vertex's link edges chain into one cycle through all of them. Each vertex's corners
+  // (t * 3 + k) are listed together; after the fill, vertex v's are corners[first[v - 1] .. first[v]).
+  if (fanFirst.length < n + 1) fanFirst = new Uint32Array(n + 1);
+  if (fanCorners.length < indices.length) fanCorners = new Uint32Array(indices.length);
+  const first = fanFirst;
+  const corners = fanCorners;
+  first.fill(0, 0, n + 1);
   let degenerateTriangles = 0;
-  const first = new Uint32Array(n + 1);
   for (let i = 0; i < indices.length; i++) first[indices[i] + 1]++;
   for (let v = 0; v < n; v++) first[v + 1] += first[v];
-  const fill = first.slice(0, n);
-  const from = new Uint32Array(indices.length);
-  const to = new Uint32Array(indices.length);
   for (let t = 0; t < indices.length; t += 3) {
     const a = indices[t];
     const b = indices[t + 1];
@@ -124,33 +130,34 @@ function checkFans(
       degenerateTriangles++;
       places?.push(a, b, c);
     }
-    from[fill[a]] = b;
-    to[fill[a]++] = c;
-    from[fill[b]] = c;
-    to[fill[b]++] = a;
-    from[fill[c]] = a;
-    to[fill[c]++] = b;
+    corners[first[a]++] = t;
+    corners[first[b]++] = t + 1;
+    corners[first[c]++] = t + 2;
   }
+  // The link edge seen from corner i of triangle t = i - i % 3: from the next corner to the one after.
+  const from = (i: number): number => indices[i % 3 === 2 ? i - 2 : i + 1];
+  const to = (i: number): number => indices[i % 3 === 0 ? i + 2 : i - 1];
   let nonManifoldVertices = 0;
   for (let v = 0; v < n; v++) {
-    const start = first[v];
-    const end = first[v + 1];
+    const start = v === 0 ? 0 : first[v - 1];
+    const end = first[v];
     if (end === start) continue;
     // Walk the chain from the first link edge; it must come back after visiting every edge once.
-    let at = from[start];
+    const begin = from(corners[start]);
+    let at = begin;
     let steps = 0;
     let ok = true;
     do {
       let next = -1;
       for (let k = start; k < end; k++) {
-        if (from[k] !== at) continue;
+        if (from(corners[k]) !== at) continue;
         if (next >= 0) ok = false;
-        next = to[k];
+        next = to(corners[k]);
       }
       if (next < 0) ok = false;
       at = next;
       steps++;
-    } while (ok && at !== from[start] && steps <= end - start);
+    } while (ok && at !== begin && steps <= end - start);
     if (!ok || steps !== end - start) {
       nonManifoldVertices++;
       places?.push(v);
