@@ -3,6 +3,7 @@ import { Router } from '@koa/router';
 import type { AppContext } from '../app/context.ts';
 import type { GatewayEvent } from '../events.ts';
 import { jobsById, queueCounts, recentJobs } from './liveJobs.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
 
 /**
  * GET /api/events: Server-Sent Events for the live queue.
@@ -115,6 +116,14 @@ export function eventsRouter(deps: AppContext): Router {
       throw error;
     }
     const [jobs, counts] = snapshot;
+    // Job rows carry whose scan they are; the stream's later rows are the same reader's, audited here once.
+    const withPatientData = jobs.filter((j) => j.subject).length;
+    if (withPatientData > 0) {
+      await auditRequest(deps, ctx, {
+        event: 'patient-data-read',
+        details: { endpoint: 'events', jobs: withPatientData },
+      });
+    }
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
     ctx.req.socket.setKeepAlive(true);

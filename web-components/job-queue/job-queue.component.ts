@@ -1,6 +1,7 @@
 import { LitElement, html, nothing } from 'lit';
 import { state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
+import { subjectFacts } from '../shared/subject.ts';
 import { postJson, type LiveJob, type QueueCounts } from '../shared/api.ts';
 import { formatDuration, formatDateTime } from '../shared/format.ts';
 import { subscribeLive } from '../shared/live-events.ts';
@@ -108,7 +109,8 @@ export class AgJobQueue extends LitElement {
   }
 
   #renderJob(job: LiveJob) {
-    const title = job.seriesDescription || job.name || job.kind;
+    const title = job.displayName || job.seriesDescription || job.name || job.kind;
+    const facts = subjectFacts(job.subject);
     const started = job.startedAt ? Date.parse(job.startedAt) : undefined;
     const finished = job.finishedAt ? Date.parse(job.finishedAt) : undefined;
     const elapsed =
@@ -162,6 +164,7 @@ export class AgJobQueue extends LitElement {
           }
         </div>
         <div class="detail">
+          ${facts.length ? html`<span class="subject">${facts.join(' · ')}</span>` : nothing}
           ${job.engine ? html`<span>Engine: ${job.engine}</span>` : nothing}
           <span>${job.status ?? (job.state === 'queued' ? 'Waiting for a worker' : '')}</span>
           ${elapsed ? html`<span>${elapsed}</span>` : nothing}

@@ -7,7 +7,14 @@ import type { PublicBase } from '../../server/downloads/lanAddress.ts';
 export type { LiveJob, QueueCounts, ResultJson, PublicBase };
 
 export interface UploadResponse {
-  accepted: Array<{ file: string; seriesInstanceUid?: string; jobId?: string; seriesDescription?: string }>;
+  accepted: Array<{
+    file: string;
+    seriesInstanceUid?: string;
+    jobId?: string;
+    seriesDescription?: string;
+    /** UIDs that were blank in an anonymised file and generated from its content. */
+    generatedUids?: string[];
+  }>;
   rejected: Array<{ file: string; reason: string }>;
 }
 

@@ -315,7 +315,8 @@ export class AgUploadPanel extends LitElement {
         series.length === 1 ? ` into series ${series[0]}` : series.length > 1 ? ` into ${series.length} series` : '';
       const queued = ok.some((a) => a.jobId) ? ' · queued' : '';
       const extra = bad.length ? ` · ${bad.length} inner files rejected (${bad[0].reason})` : '';
-      return { state: 'accepted', outcome: `Accepted${where}${queued}${extra}` };
+      const uids = ok.some((a) => a.generatedUids?.length) ? ' · its blank UIDs were generated from its content' : '';
+      return { state: 'accepted', outcome: `Accepted${where}${queued}${extra}${uids}` };
     });
   }
 
