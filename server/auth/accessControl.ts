@@ -79,7 +79,7 @@ async function fromPassword(deps: AuthDeps, ctx: Context, username: string, pass
     if (user) return { principal: { kind: 'user', userId: user.id, username: user.username, roles: user.roles } };
   }
   const address = ctx.request.ip;
-  const verdict = await throttle.check(address, username);
+  const verdict = await throttle.attempt(address, username);
   if (verdict.blocked) {
     ctx.set('Retry-After', String(verdict.retryAfterSeconds));
     throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, {
@@ -91,7 +91,6 @@ async function fromPassword(deps: AuthDeps, ctx: Context, username: string, pass
     ? (await verifyPassword(user.passwordHash, password)).ok
     : (await verifyAgainstDummy(password), false);
   if (!user || !ok) {
-    await throttle.fail(address, username);
     await auditRequest(deps, ctx, {
       event: 'login',
       outcome: 'failure',
@@ -100,6 +99,7 @@ async function fromPassword(deps: AuthDeps, ctx: Context, username: string, pass
     });
     return { problem: 'Wrong user name or password.' };
   }
+  await verdict.attempt.succeeded();
   basicCache.set(username, password, user.id);
   return { principal: { kind: 'user', userId: user.id, username: user.username, roles: user.roles } };
 }

@@ -1,9 +1,11 @@
+import type { Config } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import type { Queue } from '../jobs/queue.ts';
 import type { StoreDeps } from './storeInstance.ts';
 
 /** What the upload form uses beyond the instance store: the queue (volume files become jobs) and the database. */
 export interface UploadDeps extends StoreDeps {
+  config: StoreDeps['config'] & Pick<Config, 'httpIdleTimeoutSeconds'>;
   db: Database;
   queue: Queue;
 }
