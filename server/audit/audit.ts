@@ -18,6 +18,8 @@ export const AUDIT_EVENTS = [
   'download-link-file',
   'job-cancel',
   'job-retry',
+  'job-clear',
+  'result-delete',
   'user-create',
   'user-delete',
   'user-password',

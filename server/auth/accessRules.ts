@@ -45,6 +45,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   { methods: READ, path: '/api/pacs', access: 'read' },
   { methods: ['POST'], path: '/api/pacs/nodes', access: 'ingest' },
   { methods: ['POST'], path: '/api/results', access: 'ingest' },
+  // Deleting a result removes what others may still need: the same role as cancelling work.
+  { methods: ['DELETE'], path: '/api/results', access: 'ingest' },
 
   { methods: '*', path: '/api/users', access: 'admin' },
   { methods: '*', path: '/api/tokens', access: 'admin' },

@@ -100,6 +100,24 @@ export default css`
     font-weight: 600;
     white-space: nowrap;
   }
+  .badge[data-state='receiving'] {
+    background: var(--ag-warning-soft);
+    color: var(--ag-warning);
+  }
+  .head-actions {
+    display: inline-flex;
+    align-items: center;
+    gap: 0.75rem;
+  }
+  .banner {
+    margin: 0.6rem 1rem;
+  }
+  .note {
+    grid-column: 1 / -1;
+    margin: 0;
+    color: var(--ag-text-muted);
+    font-size: 0.9rem;
+  }
   .badge[data-state='running'] {
     background: var(--ag-primary-soft);
     color: var(--ag-primary);

@@ -1,13 +1,21 @@
 import type { LiveJob, QueueCounts } from '../../server/http/liveJobs.ts';
 import type { ResultJson } from '../../server/http/resultsRoutes.ts';
 import type { PublicBase } from '../../server/downloads/lanAddress.ts';
+import type { CollectingSeries } from '../../server/series/collectingSeries.ts';
+import type { QueuedNow } from '../../server/series/queueSeriesNow.ts';
 
 // Shapes come straight from the server modules (type-only imports, erased by the bundler), so a
 // change on one side is a compile error on the other.
-export type { LiveJob, QueueCounts, ResultJson, PublicBase };
+export type { LiveJob, QueueCounts, ResultJson, PublicBase, CollectingSeries, QueuedNow };
 
 export interface UploadResponse {
-  accepted: Array<{ file: string; seriesInstanceUid?: string; jobId?: string; seriesDescription?: string }>;
+  accepted: Array<{
+    file: string;
+    seriesInstanceUid?: string;
+    jobId?: string;
+    seriesDescription?: string;
+    volumeImage?: boolean;
+  }>;
   rejected: Array<{ file: string; reason: string }>;
 }
 

@@ -1,0 +1,6 @@
+-- The live queue's housekeeping. `retries` counts the times a person put a failed or cancelled job back in the queue,
+-- so a retry that fails again says so on every page that shows it. `cleared_at` is set when a finished, failed or
+-- cancelled job is cleared from the queue view: the row, its log and its result stay (the audit trail and the series
+-- grouping refer to them); the queue only stops listing it.
+ALTER TABLE jobs ADD COLUMN retries integer NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN cleared_at timestamptz;
