@@ -23,6 +23,7 @@ export const AUDIT_EVENTS = [
   'user-create',
   'user-delete',
   'user-password',
+  'user-roles',
   'token-create',
   'token-delete',
   'access-denied',

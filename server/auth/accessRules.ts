@@ -27,6 +27,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   // Signed, expiring download links (QR codes): the signature is the credential.
   { methods: READ, path: '/d', access: 'public' },
   { methods: ['POST'], path: '/api/login', access: 'public' },
+  // Whether the sign-in page points to the first account's password file.
+  { methods: READ, path: '/api/login/hint', access: 'public' },
   // Works with or without a session (a stale page may sign out twice).
   { methods: ['POST'], path: '/api/logout', access: 'public' },
   { methods: READ, path: '/api/me', access: 'authenticated' },

@@ -133,6 +133,7 @@ export function downloadsRouter(deps: AppContext): Router {
       expiresAt: grant.expiresAt,
       stylesheet: webManifest()['phone.css'],
       icon: webManifest()['favicon.svg'],
+      localTimeScript: webManifest()['local-time.js'],
     });
   });
 

@@ -79,6 +79,8 @@ export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> 
     throw new ApiError(0, 'The server cannot be reached. Check the network connection.');
   }
   if (!response.ok) throw await errorFromResponse(response);
+  // 204 (a delete, a sign-out) has no body.
+  if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
 }
 

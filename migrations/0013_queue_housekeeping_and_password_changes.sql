@@ -4,3 +4,7 @@
 -- grouping refer to them); the queue only stops listing it.
 ALTER TABLE jobs ADD COLUMN retries integer NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN cleared_at timestamptz;
+
+-- When a user's password was last set by a person (not a re-hash at sign-in). While the first account's never was,
+-- the sign-in page points to initial-admin-password.txt; afterwards it no longer does.
+ALTER TABLE users ADD COLUMN password_changed_at timestamptz;
