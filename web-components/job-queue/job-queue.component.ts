@@ -19,8 +19,8 @@ const STATE_LABEL: Record<string, string> = {
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
 function seriesTitle(s: CollectingSeries): string {
-  const what = s.seriesDescription ?? (s.seriesNumber !== null ? `series ${s.seriesNumber}` : 'Series');
-  return [s.modality, what].filter(Boolean).join(' ');
+  if (s.seriesDescription) return s.seriesDescription;
+  return [s.modality, s.seriesNumber !== null ? `series ${s.seriesNumber}` : 'series'].filter(Boolean).join(' ');
 }
 
 /**

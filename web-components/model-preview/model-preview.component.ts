@@ -183,10 +183,12 @@ export class AgModelPreview extends LitElement {
    */
   #sliceLabels(): SliceLabel[] {
     const hidden = new Set(this.structures.filter((s) => !s.visible).map((s) => normaliseName(s.name)));
+    // "None" hides every label, whether or not each structure's name matched its segment.
+    const none = this.structures.length > 0 && this.structures.every((s) => !s.visible);
     return (this.result?.segments ?? []).flatMap((segment) => {
       const rgb = segmentRgb(segment);
       if (typeof segment.label !== 'number' || !rgb) return [];
-      return [{ label: segment.label, rgb, visible: !hidden.has(normaliseName(String(segment.name))) }];
+      return [{ label: segment.label, rgb, visible: !none && !hidden.has(normaliseName(String(segment.name))) }];
     });
   }
 

@@ -57,7 +57,7 @@ export class NiivueController implements ReactiveController {
     this.#host.requestUpdate();
     try {
       niivueModule ??= import('@niivue/niivue');
-      const { Niivue, SLICE_TYPE, SHOW_RENDER } = await niivueModule;
+      const { Niivue, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } = await niivueModule;
       if (load !== this.#load) return;
       const nv = new Niivue({
         backColor: [0, 0, 0, 1],
@@ -66,6 +66,8 @@ export class NiivueController implements ReactiveController {
         isColorbar: false,
         isOrientCube: false,
         multiplanarShowRender: SHOW_RENDER.NEVER,
+        // Axial, coronal and sagittal in a grid: all three fit whatever the canvas' shape.
+        multiplanarLayout: MULTIPLANAR_TYPE.GRID,
         logLevel: 'error',
       });
       this.#nv = nv;
