@@ -117,7 +117,11 @@ export async function hasInitialPassword(db: Queryable, username: string): Promi
   return rows[0]?.initial === true;
 }
 
-export async function setUserRoles(db: Queryable, id: string, roles: readonly string[]): Promise<UserRecord | undefined> {
+export async function setUserRoles(
+  db: Queryable,
+  id: string,
+  roles: readonly string[],
+): Promise<UserRecord | undefined> {
   const { rows } = await db.query<UserRow>(
     `UPDATE users SET roles = $2::jsonb, updated_at = now() WHERE id = $1
      RETURNING id, username, roles, created_at, last_login_at`,

@@ -17,13 +17,7 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function shell(
-  title: string,
-  stylesheet: string | undefined,
-  body: string,
-  icon?: string,
-  script?: string,
-): string {
+function shell(title: string, stylesheet: string | undefined, body: string, icon?: string, script?: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

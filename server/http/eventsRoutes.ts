@@ -100,7 +100,8 @@ class LiveHub {
       this.#deps.logger.warn({ err: error }, 'live queue update failed');
     } finally {
       this.#timer = undefined;
-      if ((this.#dirty.size > 0 || this.#collectingDirty) && this.#clients.size > 0) this.#timer = setTimeout(() => void this.#flush(), FLUSH_MS);
+      if ((this.#dirty.size > 0 || this.#collectingDirty) && this.#clients.size > 0)
+        this.#timer = setTimeout(() => void this.#flush(), FLUSH_MS);
     }
   }
 }

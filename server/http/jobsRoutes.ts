@@ -79,7 +79,10 @@ export function jobsRouter(deps: AppContext): Router {
       throw httpError(400, 'Give "ids": up to 1000 job ids.');
     const cleared = await deps.queue.clear(ids as string[]);
     if (cleared.length > 0)
-      await auditRequest(deps, ctx, { event: 'job-clear', details: { jobs: cleared.length, ids: cleared.slice(0, 50) } });
+      await auditRequest(deps, ctx, {
+        event: 'job-clear',
+        details: { jobs: cleared.length, ids: cleared.slice(0, 50) },
+      });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { cleared };
   });

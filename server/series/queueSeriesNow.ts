@@ -25,7 +25,5 @@ export async function queueSeriesNow(deps: GroupingDeps, seriesInstanceUid: stri
       reason: `PACS retrieve job ${retrieve} is still bringing instances in; the series is queued when it ends`,
     };
   const outcome = await createProcessJobForSeries(deps, seriesInstanceUid);
-  return outcome.created
-    ? { seriesInstanceUid, jobId: outcome.jobId }
-    : { seriesInstanceUid, reason: outcome.reason };
+  return outcome.created ? { seriesInstanceUid, jobId: outcome.jobId } : { seriesInstanceUid, reason: outcome.reason };
 }

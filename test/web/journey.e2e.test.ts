@@ -209,7 +209,10 @@ test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and 
       await page.keyboard.press('Escape');
 
       // Sign out from the header: back to the sign-in page, and the pages ask for it again.
-      await Promise.all([page.waitForURL(/\/login/), page.locator('ag-app-header button', { hasText: 'Sign out' }).click()]);
+      await Promise.all([
+        page.waitForURL(/\/login/),
+        page.locator('ag-app-header button', { hasText: 'Sign out' }).click(),
+      ]);
       await page.goto(`${base}/files`);
       assert.equal(new URL(page.url()).pathname, '/login');
       assert.deepEqual(errors, []);

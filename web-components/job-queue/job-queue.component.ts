@@ -104,8 +104,7 @@ export class AgJobQueue extends LitElement {
         </div>
         <div class="detail">
           <span class="receiving"
-            >receiving · ${plural(s.images, 'image')} ·
-            ${wait > 0 ? `starts in ${wait} s` : 'starting'}</span
+            >receiving · ${plural(s.images, 'image')} · ${wait > 0 ? `starts in ${wait} s` : 'starting'}</span
           >
           <span>Last image ${formatDateTime(s.lastInstanceAt)}</span>
         </div>
@@ -202,7 +201,9 @@ export class AgJobQueue extends LitElement {
         }
         ${
           job.state === 'failed' && job.error
-            ? html`<p class="error">${failedAgain ? `Failed again after ${plural(retries, 'retry', 'retries')}: ` : ''}${job.error}</p>`
+            ? html`<p class="error">
+                ${failedAgain ? `Failed again after ${plural(retries, 'retry', 'retries')}: ` : ''}${job.error}
+              </p>`
             : nothing
         }
         ${note ? html`<p class=${note.error ? 'error' : 'note'} role="alert">${note.text}</p>` : nothing}

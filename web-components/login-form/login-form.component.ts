@@ -45,8 +45,8 @@ export class AgLoginForm extends LitElement {
         ${
           this.#hint.initialPassword
             ? html`<p class="hint">
-                The first account is "admin"; its password is in initial-admin-password.txt in the server's data
-                folder. Change it after signing in.
+                The first account is "admin"; its password is in initial-admin-password.txt in the server's data folder.
+                Change it after signing in.
               </p>`
             : html`<p class="hint">Forgotten your password? Ask an administrator to reset it.</p>`
         }

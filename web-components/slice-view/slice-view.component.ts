@@ -75,8 +75,7 @@ export class AgSliceView extends LitElement {
           >
             <option value="auto">Automatic</option>
             ${Object.entries(CT_WINDOWS).map(
-              ([name, w]) =>
-                html`<option value=${name}>CT ${name} (W ${w.width} / L ${w.level})</option>`,
+              ([name, w]) => html`<option value=${name}>CT ${name} (W ${w.width} / L ${w.level})</option>`,
             )}
           </select>
         </label>

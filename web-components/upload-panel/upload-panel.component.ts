@@ -210,11 +210,7 @@ export class AgUploadPanel extends LitElement {
     if (!job) return { state: 'queued', outcome: `${item.outcome} · queued` };
     const label = JOB_STATE_LABEL[job.state] ?? job.state;
     const detail =
-      job.state === 'running'
-        ? ` ${job.progress}%`
-        : job.state === 'failed' && job.error
-          ? `: ${job.error}`
-          : '';
+      job.state === 'running' ? ` ${job.progress}%` : job.state === 'failed' && job.error ? `: ${job.error}` : '';
     return { state: `job-${job.state}`, outcome: `${item.outcome} · ${label}${detail}` };
   }
 

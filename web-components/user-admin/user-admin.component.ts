@@ -56,7 +56,8 @@ export class AgUserAdmin extends LitElement {
           <label>User name <input name="username" required autocomplete="off" /></label>
           ${this.#roleBoxes(['read'])}
           <label
-            >Password <input name="password" type="password" autocomplete="new-password" placeholder="generated if empty"
+            >Password
+            <input name="password" type="password" autocomplete="new-password" placeholder="generated if empty"
           /></label>
           <button class="primary" type="submit" ?disabled=${a.busy}>Create user</button>
         </form>
