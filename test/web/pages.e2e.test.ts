@@ -123,7 +123,7 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
         /CT Abdomen 1\.5mm[\s\S]*Processing[\s\S]*Engine: builtin[\s\S]*Segmenting structures[\s\S]*running 1 min/,
       );
       assert.match(await page.locator('ag-job-queue li[data-state="failed"]').innerText(), /at least 10 are needed/);
-      assert.equal(await page.locator('ag-job-queue .counts dd').nth(3).innerText(), '2');
+      assert.equal(await page.locator('ag-job-queue .counts dd').nth(4).innerText(), '2');
 
       // A change pushed over SSE shows up without any reload or polling.
       await db.query(`UPDATE jobs SET progress = 75, status = 'Building surfaces' WHERE id = $1`, [running]);

@@ -59,6 +59,10 @@ export class AgJobQueue extends LitElement {
         </div>
         <dl class="counts" aria-label="Queue counts">
           <div>
+            <dt>Added (24 h)</dt>
+            <dd>${c?.added ?? '–'}</dd>
+          </div>
+          <div>
             <dt>Receiving</dt>
             <dd>${c ? q.collecting.length : '–'}</dd>
           </div>
@@ -71,8 +75,8 @@ export class AgJobQueue extends LitElement {
             <dd>${c?.processing ?? '–'}</dd>
           </div>
           <div>
-            <dt>Added (24 h)</dt>
-            <dd>${c?.added ?? '–'}</dd>
+            <dt>Left</dt>
+            <dd>${c?.left ?? '–'}</dd>
           </div>
         </dl>
         ${this.clearError ? html`<p class="error banner" role="alert">${this.clearError}</p>` : nothing}

@@ -42,7 +42,7 @@ export default css`
   }
   .counts {
     display: grid;
-    grid-template-columns: repeat(4, minmax(0, 1fr));
+    grid-template-columns: repeat(5, minmax(0, 1fr));
     margin: 0;
     border-bottom: 1px solid var(--ag-border);
   }
@@ -177,12 +177,12 @@ export default css`
   }
   @media (max-width: 480px) {
     .counts {
-      grid-template-columns: repeat(2, minmax(0, 1fr));
+      grid-template-columns: repeat(3, minmax(0, 1fr));
     }
-    .counts div:nth-child(3) {
+    .counts div:nth-child(4) {
       border-left: none;
     }
-    .counts div:nth-child(n + 3) {
+    .counts div:nth-child(n + 4) {
       border-top: 1px solid var(--ag-border);
     }
     .job {
