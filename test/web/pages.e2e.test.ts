@@ -249,7 +249,13 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     assert.deepEqual(errors, []);
 
     // --- The phone page the QR code opens ----------------------------------------------------------
-    const phone = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
+    // A phone in another zone and with a 12-hour clock: the link's time is shown in its terms, as the desktop does.
+    const phone = await browser.newPage({
+      viewport: { width: 360, height: 740 },
+      isMobile: true,
+      timezoneId: 'America/New_York',
+      locale: 'en-US',
+    });
     const phoneErrors = watchConsole(phone);
     await phone.goto(`${base}${link.pathname}`);
     const phoneText = await phone.locator('main').innerText();
@@ -257,6 +263,16 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     assert.match(phoneText, /ct_abdomen\.glb/);
     assert.match(phoneText, /mr_knee\.glb/);
     assert.doesNotMatch(phoneText, /ct_abdomen_seg/);
+    const when = phone.locator('time[data-local]');
+    const expected = await when.evaluate((el) =>
+      new Date(el.getAttribute('datetime') ?? '').toLocaleString('en-US', {
+        timeZone: 'America/New_York',
+        dateStyle: 'medium',
+        timeStyle: 'short',
+      }),
+    );
+    assert.match(expected, /[AP]M$/);
+    assert.equal(await when.innerText(), expected);
     await shoot(phone, 'phone-360');
     assert.deepEqual(phoneErrors, []);
   });
