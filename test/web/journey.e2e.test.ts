@@ -208,6 +208,13 @@ test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and 
       assert.ok(reached, 'Tab reaches the structure checkboxes');
       await page.keyboard.press('Escape');
 
+      // Deleting the result asks first, then it is gone from the list (and audited).
+      page.once('dialog', (d) => void d.accept());
+      await result.locator('button', { hasText: 'Delete' }).click();
+      await result.waitFor({ state: 'detached' });
+      const { rows: deleted } = await db.query(`SELECT 1 FROM audit_log WHERE event = 'result-delete'`);
+      assert.equal(deleted.length, 1);
+
       // Sign out from the header: back to the sign-in page, and the pages ask for it again.
       await Promise.all([
         page.waitForURL(/\/login/),

@@ -144,6 +144,22 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
       });
       assert.match(await outcome.innerText(), /^Rejected: .{5,}/);
       assert.match(await page.locator('ag-upload-panel .summary').innerText(), /1 file done · 1 rejected/);
+      // Rejections are grouped by reason, and one group can be shown alone.
+      await page.locator('ag-upload-panel input#files').setInputFiles([
+        { name: 'more-notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') },
+        { name: 'empty.dcm', mimeType: 'application/dicom', buffer: Buffer.alloc(0) },
+      ]);
+      await page.locator('ag-upload-panel .summary', { hasText: '3 files done · 3 rejected' }).waitFor();
+      const groups = page.locator('ag-upload-panel .reasons li');
+      assert.equal(await groups.count(), 2);
+      const twice = groups.filter({ hasText: '2 files' });
+      await twice.locator('button', { hasText: 'Show only these' }).click();
+      assert.deepEqual(await page.locator('ag-upload-panel .file .file-name').allInnerTexts(), [
+        'notes.txt',
+        'more-notes.txt',
+      ]);
+      await twice.locator('button', { hasText: 'Show all files' }).click();
+      assert.equal(await page.locator('ag-upload-panel .file').count(), 3);
       await shoot(page, 'upload-desktop');
       await page.setViewportSize({ width: 360, height: 800 });
       await shoot(page, 'upload-360');

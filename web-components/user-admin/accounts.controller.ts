@@ -60,12 +60,12 @@ export class AccountsController implements ReactiveController {
 
   setRoles(user: UserRecord, roles: string[]): Promise<void> {
     return this.#act(async () => {
-      await fetchJson(`/api/users/${user.id}/roles`, {
+      const updated = await fetchJson<UserRecord>(`/api/users/${user.id}/roles`, {
         method: 'PUT',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ roles }),
       });
-      this.message = `Roles of "${user.username}": ${roles.join(', ')}.`;
+      this.message = `Roles of "${updated.username}": ${updated.roles.join(', ')}.`;
     });
   }
 
