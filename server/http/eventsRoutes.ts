@@ -38,6 +38,9 @@ class LiveHub {
   readonly #dirty = new Set<string>();
   /** An instance arrived or a job changed: the list of series being received is read again at the next flush. */
   #collectingDirty = false;
+  /** Series whose instances arrived lately: a new one is shown without waiting for the next flush. */
+  readonly #recentSeries = new Set<string>();
+  #flushing = false;
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
 
@@ -74,6 +77,16 @@ class LiveHub {
       this.#broadcast(frame('ingest', { files: event.files, seriesInstanceUid: event.seriesInstanceUid }));
       if (event.seriesInstanceUid) {
         this.#collectingDirty = true;
+        // A series' first instance is shown at once ("receiving"); later ones only update its count.
+        const first = !this.#recentSeries.has(event.seriesInstanceUid);
+        if (first) {
+          if (this.#recentSeries.size >= 1000) this.#recentSeries.clear();
+          this.#recentSeries.add(event.seriesInstanceUid);
+          if (!this.#flushing) {
+            clearTimeout(this.#timer);
+            this.#timer = setTimeout(() => void this.#flush(), 0);
+          }
+        }
         this.#timer ??= setTimeout(() => void this.#flush(), FLUSH_MS);
       }
     } else {
@@ -82,6 +95,7 @@ class LiveHub {
   }
 
   async #flush(): Promise<void> {
+    this.#flushing = true;
     const ids = [...this.#dirty];
     this.#dirty.clear();
     const collecting = this.#collectingDirty;
@@ -99,6 +113,7 @@ class LiveHub {
     } catch (error) {
       this.#deps.logger.warn({ err: error }, 'live queue update failed');
     } finally {
+      this.#flushing = false;
       this.#timer = undefined;
       if ((this.#dirty.size > 0 || this.#collectingDirty) && this.#clients.size > 0)
         this.#timer = setTimeout(() => void this.#flush(), FLUSH_MS);
