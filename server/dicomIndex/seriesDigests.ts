@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 
 /**
- * `series_digests` (migration 0011): what each series' last process job was made from, so a series sent again
+ * `series_digests` (migration 0007): what each series' last process job was made from, so a series sent again
  * unchanged makes no second job while that job's result stands (server/series/processJobForSeries.ts).
  */
 

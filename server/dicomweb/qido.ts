@@ -207,6 +207,8 @@ interface Row {
   n_study_series?: string;
   n_study_instances?: string;
   modalities?: string[] | null;
+  /** SEGs of the study's results, listed in the study as one series of one instance each (qidoResultSegs.ts). */
+  n_result_segs?: string;
   series_uid?: string;
   modality?: string | null;
   series_number?: number | null;
@@ -230,7 +232,9 @@ const STUDY_COLUMNS = `st.study_uid, st.patient_name, st.patient_id, st.patient_
   st.accession_number, st.referring_physician_name, st.study_id, st.study_description, st.timezone_offset, st.specific_character_set,
   (SELECT count(*) FROM dicom_series x WHERE x.study_uid = st.study_uid) AS n_study_series,
   (SELECT count(*) FROM dicom_instances x WHERE x.study_uid = st.study_uid) AS n_study_instances,
-  (SELECT array_agg(DISTINCT x.modality ORDER BY x.modality) FROM dicom_series x WHERE x.study_uid = st.study_uid AND x.modality IS NOT NULL) AS modalities`;
+  (SELECT array_agg(DISTINCT x.modality ORDER BY x.modality) FROM dicom_series x WHERE x.study_uid = st.study_uid AND x.modality IS NOT NULL) AS modalities,
+  (SELECT count(*) FROM results r WHERE r.source->>'studyInstanceUid' = st.study_uid AND (r.expires_at IS NULL OR r.expires_at > now())
+      AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.files) f WHERE f->>'name' LIKE '%\\_seg.dcm')) AS n_result_segs`;
 const SERIES_COLUMNS = `se.series_uid, se.modality, se.series_number, se.series_description, se.performed_procedure_step_start_date,
   (SELECT count(*) FROM dicom_instances x WHERE x.series_uid = se.series_uid) AS n_series_instances`;
 const INSTANCE_COLUMNS =
@@ -263,12 +267,14 @@ function sqlFor(level: QidoLevel, q: QidoQuery): { sql: string; params: SqlValue
 }
 
 function studyAttributes(r: Row, base: string): DicomJson {
+  const segs = Number(r.n_result_segs ?? 0);
+  const modalities = [...new Set([...(r.modalities ?? []), ...(segs > 0 ? ['SEG'] : [])])].sort();
   return {
     '00080020': str('DA', r.study_date),
     '00080030': str('TM', r.study_time),
     '00080050': str('SH', r.accession_number),
     '00080056': str('CS', 'ONLINE'),
-    '00080061': { vr: 'CS', ...(r.modalities && r.modalities.length > 0 ? { Value: r.modalities } : {}) },
+    '00080061': { vr: 'CS', ...(modalities.length > 0 ? { Value: modalities } : {}) },
     '00080090': pn(r.referring_physician_name),
     '00081030': str('LO', r.study_description),
     '00081190': str('UR', studyUrl(base, r.study_uid)),
@@ -279,8 +285,8 @@ function studyAttributes(r: Row, base: string): DicomJson {
     '00100040': str('CS', r.patient_sex),
     '0020000D': uid(r.study_uid),
     '00200010': str('SH', r.study_id),
-    '00201206': num('IS', Number(r.n_study_series ?? 0)),
-    '00201208': num('IS', Number(r.n_study_instances ?? 0)),
+    '00201206': num('IS', Number(r.n_study_series ?? 0) + segs),
+    '00201208': num('IS', Number(r.n_study_instances ?? 0) + segs),
   };
 }
 

@@ -69,6 +69,11 @@ test('QIDO-RS for viewers: includefield (tags, keywords, all), fuzzymatching war
       ['CT', 'SEG'],
     );
     assert.deepEqual(dj(withSeg.json[1], '0020000E'), [seg.segSeriesUid]);
+    // The study's counts and modalities include it, as the series list does.
+    const [studyRow] = (await qido(`${url}/dicomweb/studies?StudyInstanceUID=${study}`)).json;
+    assert.deepEqual(dj(studyRow, '00201206'), [2]);
+    assert.deepEqual(dj(studyRow, '00201208'), [files.size + 1]);
+    assert.deepEqual(dj(studyRow, '00080061'), ['CT', 'SEG']);
     const segInstances = await qido(`${url}/dicomweb/studies/${study}/series/${seg.segSeriesUid}/instances`);
     assert.deepEqual(dj(segInstances.json[0], '00080018'), [seg.segSopUid]);
     const meta = await fetch(`${url}/dicomweb/studies/${study}/series/${seg.segSeriesUid}/metadata`);
