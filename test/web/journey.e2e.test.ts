@@ -175,7 +175,7 @@ test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and 
       };
       assert.ok(preview.structures >= 1);
       const names = await page.locator('ag-model-preview aside .seg-name').allInnerTexts();
-      process.stdout.write(`# TEMP structure names: ${names}\n`);
+      assert.equal(names.length, preview.structures);
       const slices = (await page.evaluate(() => (window as unknown as { slices: Promise<unknown> }).slices)) as {
         labels: number;
       };
