@@ -1,18 +1,12 @@
 import { LitElement, html, nothing } from 'lit';
 import { state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
-import {
-  csrfToken,
-  errorFromResponse,
-  postJson,
-  type LiveJob,
-  type QueuedNow,
-  type UploadResponse,
-} from '../shared/api.ts';
+import { csrfToken, errorFromResponse, type LiveJob, type UploadResponse } from '../shared/api.ts';
 import { formatBytes, plural } from '../shared/format.ts';
 import { filesFromDrop, filesFromInput, type PickedFile } from './collect-files.ts';
 import { planBatches, spreadProgress } from './batches.ts';
 import { JobFollowController } from './job-follow.controller.ts';
+import { BatchCompleteController } from './batch-complete.controller.ts';
 import styles from './upload-panel.styles.ts';
 
 export type UploadState = 'waiting' | 'uploading' | 'checking' | 'accepted' | 'rejected' | 'failed' | 'cancelled';
@@ -79,10 +73,15 @@ export class AgUploadPanel extends LitElement {
   @state() private error = '';
   /** Shows only the rejected files with this reason. */
   @state() private onlyReason: string | undefined;
-  /** What the last finished batch said ("all 20 files sent · 1 series queued"). */
-  @state() private batchNote = '';
 
   readonly #jobs = new JobFollowController(this);
+  readonly #batches = new BatchCompleteController(this, (group, jobOf) => {
+    this.items = this.items.map((item) => {
+      if (item.group !== group || item.jobId) return item;
+      const jobId = item.series.map((s) => jobOf.get(s)).find(Boolean);
+      return jobId ? Object.assign(item, { jobId }) : item;
+    });
+  });
   #nextGroup = 1;
 
   #nextId = 1;
@@ -166,7 +165,7 @@ export class AgUploadPanel extends LitElement {
           </span>
         </div>
         <progress max="100" .value=${percent} aria-label="Overall upload progress">${percent}%</progress>
-        ${this.batchNote ? html`<p class="batch-note" role="status">${this.batchNote}</p>` : nothing}
+        ${this.#batches.note ? html`<p class="batch-note" role="status">${this.#batches.note}</p>` : nothing}
       </div>
       ${this.#renderReasons()}
       <ul class="files" aria-label="Files">
@@ -285,14 +284,21 @@ export class AgUploadPanel extends LitElement {
       group,
       series: [],
     }));
-    this.batchNote = '';
+    this.#batches.clearNote();
     this.items = [...this.items, ...items];
     for (const batch of planBatches(items.map((i) => i.file.size))) this.#queue.push(batch.map((n) => items[n]));
     this.#pump();
   }
 
   #pump(): void {
-    this.#completeGroups();
+    this.#batches.check(
+      this.items.map((i) => ({
+        group: i.group,
+        open: i.state === 'waiting' || i.state === 'uploading' || i.state === 'checking',
+        accepted: i.state === 'accepted',
+        series: i.series,
+      })),
+    );
     while (this.#requests.size < PARALLEL_REQUESTS && this.#queue.length > 0) {
       const batch = this.#queue.shift();
       if (batch) this.#send(batch);
@@ -306,53 +312,6 @@ export class AgUploadPanel extends LitElement {
           detail: { accepted: n('accepted'), rejected: n('rejected'), failed: n('failed'), cancelled: n('cancelled') },
         }),
       );
-    }
-  }
-
-  /**
-   * A drop or pick whose every file has an answer is whole: its series are queued now (POST /api/uploads/complete)
-   * instead of after the quiet period, and its rows learn their jobs.
-   */
-  #completeGroups(): void {
-    const open = new Set<number>();
-    for (const i of this.items) {
-      if (i.state === 'waiting' || i.state === 'uploading' || i.state === 'checking') open.add(i.group);
-    }
-    const groups = new Set(this.items.map((i) => i.group));
-    for (const group of groups) {
-      if (open.has(group) || this.#completed.has(group)) continue;
-      this.#completed.add(group);
-      const files = this.items.filter((i) => i.group === group);
-      const series = [...new Set(files.flatMap((i) => i.series))];
-      const sent = files.filter((i) => i.state === 'accepted').length;
-      if (series.length === 0) {
-        if (sent > 0) this.batchNote = `All ${plural(files.length, 'file')} of the batch answered.`;
-        continue;
-      }
-      void this.#queueSeries(group, files.length, series);
-    }
-  }
-
-  readonly #completed = new Set<number>();
-
-  async #queueSeries(group: number, files: number, series: string[]): Promise<void> {
-    this.batchNote = `All ${plural(files, 'file')} sent; queueing ${plural(series.length, 'series', 'series')}…`;
-    try {
-      const answer = await postJson<{ series: QueuedNow[] }>('/api/uploads/complete', { series });
-      const jobOf = new Map(answer.series.filter((s) => s.jobId).map((s) => [s.seriesInstanceUid, s.jobId as string]));
-      this.items = this.items.map((item) => {
-        if (item.group !== group || item.jobId) return item;
-        const jobId = item.series.map((s) => jobOf.get(s)).find(Boolean);
-        return jobId ? Object.assign(item, { jobId }) : item;
-      });
-      const queued = jobOf.size;
-      const other = answer.series.find((s) => !s.jobId)?.reason;
-      this.batchNote =
-        `All ${plural(files, 'file')} sent · ${plural(queued, 'series', 'series')} queued` +
-        (other ? ` · not queued: ${other}` : '');
-    } catch (error) {
-      // The quiet period still queues them; only the head start is lost.
-      this.batchNote = `All ${plural(files, 'file')} sent; the series will be queued after a short wait (${(error as Error).message}).`;
     }
   }
 
@@ -471,7 +430,7 @@ export class AgUploadPanel extends LitElement {
     this.items = [];
     this.error = '';
     this.onlyReason = undefined;
-    this.batchNote = '';
+    this.#batches.clearNote();
   }
 
   override disconnectedCallback(): void {
