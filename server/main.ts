@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import { helpText, parseArgs, UsageError } from './cli.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
@@ -21,11 +20,22 @@ import { readDimseTls, readTlsFiles, type DimseTlsMaterial } from './dimse/tlsFi
 import { ensureFirstAdmin } from './auth/firstAdmin.ts';
 import { runUsersCommand } from './auth/usersCommand.ts';
 import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
+import { acquireDataDirLock, askLockHolder, DataDirInUseError, type DataDirLock } from './db/dataDirLock.ts';
+import { listenOrExplain, openPageLine } from './http/listen.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
 const SHUTDOWN_GRACE_MS = 20_000;
 
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+export interface MainOptions {
+  /** `serve` only: run once the settings are good, DATA_DIR is ours and the port bound, before the database opens. */
+  prepare?: () => Promise<void>;
+}
+
+export async function main(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  options: MainOptions = {},
+): Promise<number> {
   let parsed;
   let config: Readonly<Config>;
   let dimseTls: DimseTlsMaterial | undefined;
@@ -49,7 +59,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { human: process.stdout.isTTY === true });
 
   if (parsed.command === 'worker' && !config.databaseUrl) {
     process.stderr.write(
@@ -65,26 +75,67 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   if (parsed.command === 'serve' || parsed.command === 'worker') tuneHeapGrowth();
 
   mkdirSync(config.dataDir, { recursive: true });
+  const print = (line: string): void => void process.stdout.write(`${line}\n`);
+  let lock: DataDirLock | undefined;
+  if (!config.databaseUrl) {
+    try {
+      // A running server does account work itself: a second process must not open its embedded database.
+      if (parsed.command === 'users') {
+        const code = await askLockHolder(config.dataDir, { command: 'users', args: parsed.args ?? [] }, print);
+        if (code !== undefined) return code;
+      }
+      lock = await acquireDataDirLock(config.dataDir, parsed.command);
+    } catch (err) {
+      process.stderr.write(
+        `anatomy-gateway: ${err instanceof DataDirInUseError ? err.message : `DATA_DIR: ${(err as Error).message.split('\n')[0]}`}\n`,
+      );
+      return 1;
+    }
+  }
+  const release = async (): Promise<void> => {
+    await lock?.close();
+  };
+
+  let server: Server | undefined;
+  if (parsed.command === 'serve') {
+    const listening = await listenOrExplain(config, httpsTls);
+    if (!listening.ok) {
+      process.stderr.write(`anatomy-gateway: ${listening.message}\n`);
+      await release();
+      return 1;
+    }
+    server = listening.server;
+    await options.prepare?.();
+  }
+
   let db: Database;
   try {
     db = await openDatabase(config, logger);
     await migrate(db, logger);
   } catch (err) {
     process.stderr.write(`anatomy-gateway: DATABASE_URL: ${(err as Error).message.split('\n')[0]}\n`);
+    server?.close();
+    await release();
     return 1;
   }
 
   if (parsed.command === 'users') {
-    const code = await runUsersCommand({ db, logger }, parsed.args ?? [], (line) => process.stdout.write(`${line}\n`));
+    const code = await runUsersCommand({ db, logger }, parsed.args ?? [], print);
     await db.close();
+    await release();
     return code;
   }
   if (parsed.command === 'migrate') {
     await db.close();
+    await release();
     logger.info('migrations are up to date');
     return 0;
   }
-  return run(parsed.command, config, db, logger, { dimse: dimseTls, https: httpsTls });
+  // Account work asked for by `users` while this process holds the embedded database.
+  lock?.onRequest((request, out) => runUsersCommand({ db, logger }, request.args, out));
+  const code = await run(parsed.command, config, db, logger, { dimse: dimseTls, https: httpsTls }, server);
+  await release();
+  return code;
 }
 
 async function run(
@@ -93,6 +144,7 @@ async function run(
   db: Database,
   logger: Logger,
   tls: { dimse?: DimseTlsMaterial; https?: DimseTlsMaterial },
+  bound: Server | undefined,
 ): Promise<number> {
   const dimseTls = tls.dimse;
   if (!config.auth) logger.warn('AUTH=off: anyone who can reach this server can upload, read and download scans');
@@ -105,6 +157,7 @@ async function run(
     } catch (err) {
       if (!(err instanceof EngineUnavailableError)) throw err;
       process.stderr.write(`anatomy-gateway: ENGINE: ${err.message.split('\n')[0]}\n`);
+      bound?.close();
       await db.close();
       return 1;
     }
@@ -149,21 +202,15 @@ async function run(
     });
     closers.push(unlisten);
 
-    const app = createApp(ctx);
-    server = tls.https
-      ? createHttpsServer({ cert: tls.https.cert, key: tls.https.key }, app.callback())
-      : createHttpServer(app.callback());
-    // Large STOW-RS bodies from slow links must not be cut off by Node's default request timeout.
-    server.requestTimeout = 0;
-    server.headersTimeout = 60_000;
-    const s = server;
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(config.port, config.host, () => resolve());
-    });
+    // The port was bound before the database opened (a busy port stops the start first); the app takes over now.
+    const s = bound as Server;
+    s.removeAllListeners('request');
+    s.on('request', createApp(ctx).callback());
+    server = s;
     const address = s.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     logger.info({ host: config.host, port, tls: Boolean(config.tlsCert), database: db.driver }, 'listening');
+    logger.info(openPageLine(config, port));
 
     if (config.dimsePort !== undefined) {
       const dimse = await startDimseServer(ctx, { tls: dimseTls });
@@ -204,8 +251,9 @@ async function run(
   });
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2), process.env).then(
+/** Runs `main` as the process: its exit code, or a stack trace for what nobody foresaw. */
+export function runAsProcess(options: MainOptions = {}): void {
+  main(process.argv.slice(2), process.env, options).then(
     (code) => process.exit(code),
     (err: unknown) => {
       process.stderr.write(`anatomy-gateway: ${(err as Error).stack ?? String(err)}\n`);
@@ -213,3 +261,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   );
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) runAsProcess();

@@ -28,6 +28,7 @@ export const AUDIT_EVENTS = [
   'token-delete',
   'access-denied',
   'dicomweb-retrieve',
+  'patient-data-read',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -10,6 +10,7 @@ import { parsePacsNodes, PacsNodesError, type PacsNode } from './pacsNodes.ts';
 export const ENGINE_CHOICES = ['auto', 'builtin', 'slicer', 'totalsegmentator'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 export const SEGMENTATION_QUALITIES = ['normal', 'fast', 'fastest'] as const;
+export const DOWNLOAD_NAMES = ['series', 'patient'] as const;
 export const SEGMENTATION_DEVICES = ['gpu', 'cpu', 'mps'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -45,6 +46,8 @@ export interface Config {
   /** Failed sign-ins from one address per 15 minutes before it gets 429 (a user name gets 5 times this). */
   loginMaxFailures: number;
   downloadLinkTtlSeconds: number;
+  /** `patient`: files downloaded from the signed-in pages start with the patient ID and study date. */
+  downloadNames: (typeof DOWNLOAD_NAMES)[number];
   keepInputs: boolean;
   /** An instance sent again under its SOP Instance UID replaces the stored copy (else the first copy stays). */
   overwriteInstances: boolean;
@@ -117,6 +120,11 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   { name: 'SESSION_TTL_HOURS', default: '12', help: 'a browser sign-in lasts this long' },
   { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
   { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid' },
+  {
+    name: 'DOWNLOAD_NAMES',
+    default: 'series',
+    help: 'patient: files downloaded from the signed-in pages start with the patient ID and study date (never on the phone page)',
+  },
   { name: 'KEEP_INPUTS', default: 'false', help: 'keep input images after successful processing' },
   {
     name: 'OVERWRITE_INSTANCES',
@@ -272,6 +280,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 30),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
     downloadLinkTtlSeconds: integer(env, 'DOWNLOAD_LINK_TTL', 3600, 30, 30 * 24 * 3600),
+    downloadNames: oneOf(env, 'DOWNLOAD_NAMES', DOWNLOAD_NAMES, 'series'),
     keepInputs: boolean(env, 'KEEP_INPUTS', false),
     overwriteInstances: boolean(env, 'OVERWRITE_INSTANCES', false),
     resultRetentionDays: integer(env, 'RESULT_RETENTION_DAYS', 30, 0, 36500),

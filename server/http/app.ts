@@ -4,6 +4,7 @@ import { errorMiddleware } from './errors.ts';
 import { allRouters } from './routes.ts';
 import { securityHeaders } from './securityHeaders.ts';
 import { accessControl } from '../auth/accessControl.ts';
+import { notFoundPage } from './notFoundPage.ts';
 
 /** The Koa application without a listening socket (main.ts listens; tests use app.callback()). */
 export function createApp(deps: AppContext): Koa {
@@ -27,6 +28,7 @@ export function createApp(deps: AppContext): Koa {
     }),
   );
   app.use(securityHeaders());
+  app.use(notFoundPage());
   app.use(accessControl(deps));
   for (const router of allRouters(deps)) {
     app.use(router.routes());

@@ -4,6 +4,7 @@ import type { AppContext } from '../app/context.ts';
 import type { GatewayEvent } from '../events.ts';
 import { collectingSeries } from '../series/collectingSeries.ts';
 import { jobsById, queueCounts, recentJobs } from './liveJobs.ts';
+import { auditRequest } from '../auth/auditRequest.ts';
 
 /**
  * GET /api/events: Server-Sent Events for the live queue.
@@ -153,6 +154,14 @@ export function eventsRouter(deps: AppContext): Router {
       throw error;
     }
     const [jobs, counts, collecting] = snapshot;
+    // Job rows carry whose scan they are; the stream's later rows are the same reader's, audited here once.
+    const withPatientData = jobs.filter((j) => j.subject).length;
+    if (withPatientData > 0) {
+      await auditRequest(deps, ctx, {
+        event: 'patient-data-read',
+        details: { endpoint: 'events', jobs: withPatientData },
+      });
+    }
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
     ctx.req.socket.setKeepAlive(true);

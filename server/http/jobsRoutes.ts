@@ -3,14 +3,23 @@ import type { AppContext } from '../app/context.ts';
 import { httpError } from '../errors.ts';
 import { JOB_STATES, type Job, type JobState } from '../jobs/queue.ts';
 import { auditRequest } from '../auth/auditRequest.ts';
+import type { Queryable } from '../db/database.ts';
+import { displayName, subjectsOfJobs, type Subject } from '../results/subjects.ts';
 import { koaBody } from 'koa-body';
 
 const parseJsonBody = koaBody({ json: true, urlencoded: false, text: false, multipart: false, jsonLimit: '256kb' });
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A job as clients see it: the payload is reduced to its display fields (it may list file paths). */
-export function jobJson(job: Job) {
-  const payload = job.payload as { name?: unknown; input?: { seriesDescription?: unknown } };
+export function jobJson(job: Job, subject: Subject | null = null) {
+  const payload = job.payload as {
+    name?: unknown;
+    input?: { seriesDescription?: unknown; originalName?: unknown };
+  };
+  const name = typeof payload.name === 'string' ? payload.name : null;
+  const seriesDescription =
+    typeof payload.input?.seriesDescription === 'string' ? payload.input.seriesDescription : null;
+  const originalName = typeof payload.input?.originalName === 'string' ? payload.input.originalName : null;
   return {
     id: job.id,
     kind: job.kind,
@@ -21,14 +30,28 @@ export function jobJson(job: Job) {
     engine: job.engine,
     attempts: job.attempts,
     maxAttempts: job.maxAttempts,
-    name: typeof payload.name === 'string' ? payload.name : null,
-    seriesDescription: typeof payload.input?.seriesDescription === 'string' ? payload.input.seriesDescription : null,
+    name,
+    seriesDescription,
+    subject,
+    displayName: displayName(subject, seriesDescription ?? originalName ?? name),
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
     runAfter: job.runAfter.toISOString(),
   };
+}
+
+/** Jobs as clients see them, each with whose scan it is (patient data: the caller audits the read). */
+async function jobsJson(db: Queryable, jobs: Job[]) {
+  const subjects = await subjectsOfJobs(
+    db,
+    jobs.map((j) => {
+      const input = (j.payload as { input?: { seriesInstanceUid?: unknown } }).input;
+      return { id: j.id, seriesUid: typeof input?.seriesInstanceUid === 'string' ? input.seriesInstanceUid : null };
+    }),
+  );
+  return jobs.map((j) => jobJson(j, subjects.get(j.id) ?? null));
 }
 
 function listParam(value: unknown): string[] | undefined {
@@ -60,7 +83,15 @@ export function jobsRouter(deps: AppContext): Router {
       offset: intParam(ctx.query.offset, 'offset', 0, 1_000_000),
     });
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { jobs: jobs.map(jobJson), counts: await deps.queue.counts() };
+    const body = { jobs: await jobsJson(deps.db, jobs), counts: await deps.queue.counts() };
+    const withPatientData = body.jobs.filter((j) => j.subject).length;
+    if (withPatientData > 0) {
+      await auditRequest(deps, ctx, {
+        event: 'patient-data-read',
+        details: { endpoint: 'jobs', jobs: withPatientData },
+      });
+    }
+    ctx.body = body;
   });
 
   router.get('/:id', async (ctx) => {
@@ -68,7 +99,9 @@ export function jobsRouter(deps: AppContext): Router {
     if (!job) throw httpError(404, 'no such job');
     const log = await deps.queue.log(job.id);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { ...jobJson(job), log: log.map((l) => ({ at: l.at.toISOString(), attempt: l.attempt, line: l.line })) };
+    const [withSubject] = await jobsJson(deps.db, [job]);
+    if (withSubject.subject) await auditRequest(deps, ctx, { event: 'patient-data-read', target: job.id });
+    ctx.body = { ...withSubject, log: log.map((l) => ({ at: l.at.toISOString(), attempt: l.attempt, line: l.line })) };
   });
 
   // Clears finished, failed and cancelled jobs from the queue view; their rows, logs and results stay.

@@ -1,6 +1,7 @@
 import { viewerUrlForStudy } from '../viewer/viewerLinks.ts';
 import { isUsableUid } from '../dicom/uid.ts';
 import type { Queryable } from '../db/database.ts';
+import { displayName, subjectsOfJobs, type Subject } from '../results/subjects.ts';
 
 /**
  * Jobs as the live queue shows them (the same fields as GET /api/jobs). Read here, not from the
@@ -25,6 +26,10 @@ export interface LiveJob {
   seriesDescription: string | null;
   /** "Open in viewer" for a DICOM series whose images are still stored. */
   viewerUrl: string | null;
+  /** Patient data from the index (or the job's result): signed-in pages only. */
+  subject: Subject | null;
+  /** The name the queue and the files page both show (server/results/subjects.ts). */
+  displayName: string;
 }
 
 /** added: jobs created in the last 24 hours; processing: running; left: queued + running. */
@@ -52,11 +57,12 @@ interface JobRow {
   name: string | null;
   series_description: string | null;
   viewer_study: string | null;
+  series_uid: string | null;
 }
 
 const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
 
-function toLiveJob(row: JobRow): LiveJob {
+function toLiveJob(row: JobRow, subject: Subject | null): LiveJob {
   return {
     id: row.id,
     kind: row.kind,
@@ -74,7 +80,17 @@ function toLiveJob(row: JobRow): LiveJob {
     name: row.name,
     seriesDescription: row.series_description,
     viewerUrl: row.viewer_study && isUsableUid(row.viewer_study) ? viewerUrlForStudy(row.viewer_study) : null,
+    subject,
+    displayName: displayName(subject, row.series_description ?? row.name),
   };
+}
+
+async function toLiveJobs(db: Queryable, rows: JobRow[]): Promise<LiveJob[]> {
+  const subjects = await subjectsOfJobs(
+    db,
+    rows.map((r) => ({ id: r.id, seriesUid: r.series_uid })),
+  );
+  return rows.map((r) => toLiveJob(r, subjects.get(r.id) ?? null));
 }
 
 /**
@@ -88,7 +104,8 @@ const SELECT = `SELECT id, kind, state, progress, status, last_error, engine, at
   COALESCE(payload->>'seriesDescription', payload->'input'->>'seriesDescription', payload->'input'->>'originalName') AS series_description,
   CASE WHEN payload->'input'->>'kind' = 'dicom-series' AND EXISTS (
     SELECT 1 FROM dicom_instances di WHERE di.series_uid = jobs.payload->'input'->>'seriesInstanceUid'
-  ) THEN payload->'input'->>'studyInstanceUid' END AS viewer_study
+  ) THEN payload->'input'->>'studyInstanceUid' END AS viewer_study,
+  payload->'input'->>'seriesInstanceUid' AS series_uid
   FROM jobs`;
 
 /** The most recent jobs not cleared from the queue, plus every unfinished one however old, newest first. */
@@ -101,7 +118,7 @@ export async function recentJobs(db: Queryable, limit = 200): Promise<LiveJob[]>
      ORDER BY created_at DESC`,
     [limit, VISIBLE_KINDS],
   );
-  return rows.map(toLiveJob);
+  return toLiveJobs(db, rows);
 }
 
 export async function jobsById(db: Queryable, ids: readonly string[]): Promise<LiveJob[]> {
@@ -110,7 +127,7 @@ export async function jobsById(db: Queryable, ids: readonly string[]): Promise<L
     [...ids],
     VISIBLE_KINDS,
   ]);
-  return rows.map(toLiveJob);
+  return toLiveJobs(db, rows);
 }
 
 export async function queueCounts(db: Queryable): Promise<QueueCounts> {

@@ -6,6 +6,9 @@ import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { InstanceRejectedError } from '../dicom/failure.ts';
 import { describeNonDicom } from '../dicom/sniff.ts';
+import { fillBlankUids } from '../dicom/blankUids.ts';
+import { markUidsGenerated } from '../dicomIndex/seriesSubjects.ts';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { formatOf, readFileHead, stripFormatExtension, type InputFormat } from '../volume/formats.ts';
 import { INGEST_LIMITS } from './limits.ts';
 import type { ProcessPayload } from '../jobs/kinds.ts';
@@ -30,6 +33,8 @@ export type Accepted =
       seriesInstanceUid: string;
       sopInstanceUid: string;
       volumeImage: boolean;
+      /** UIDs that were blank in the file and generated from its content (browser uploads only). */
+      generatedUids?: string[];
     }
   | { file: string; kind: 'volume'; format: 'nifti' | 'nrrd'; jobId: string };
 
@@ -95,8 +100,10 @@ export async function ingestFile(
     const file = await readFileHead(temp);
     const format = formatOf(file);
     if (format?.name === 'dicom') {
+      const generatedUids = origin.via === 'upload' ? await fillBlankUidsInPlace(temp) : undefined;
       owned = false;
       const s = await storeInstance(deps, { file: temp }, origin);
+      if (generatedUids) await markUidsGenerated(deps.db, [s.seriesInstanceUid]);
       report.accepted.push({
         file: name,
         kind: 'dicom',
@@ -104,6 +111,7 @@ export async function ingestFile(
         seriesInstanceUid: s.seriesInstanceUid,
         sopInstanceUid: s.sopInstanceUid,
         volumeImage: s.volumeImage,
+        ...(generatedUids ? { generatedUids } : {}),
       });
       return;
     }
@@ -140,6 +148,21 @@ export async function ingestFile(
   } finally {
     if (owned) await deps.storage.staging.remove(temp);
   }
+}
+
+/** Files of an anonymised folder larger than this keep the refusal of their blank UIDs (they are read whole). */
+const MAX_UID_REWRITE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * A browser upload's blank Study/Series/SOP Instance UIDs, filled in the received file with UIDs derived from
+ * its content (server/dicom/blankUids.ts); undefined when none was blank.
+ */
+async function fillBlankUidsInPlace(temp: string): Promise<string[] | undefined> {
+  if ((await stat(temp)).size > MAX_UID_REWRITE_BYTES) return undefined;
+  const filled = fillBlankUids(await readFile(temp));
+  if (!filled) return undefined;
+  await writeFile(temp, filled.bytes);
+  return filled.generated;
 }
 
 function openZip(file: string): Promise<ZipFile> {

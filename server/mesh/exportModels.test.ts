@@ -13,7 +13,7 @@ interface GltfJson {
   scenes: Array<{ nodes: number[] }>;
   nodes: Array<{ name: string; children?: number[]; mesh?: number; matrix?: number[] }>;
   meshes: Array<{ name: string; primitives: Array<{ attributes: Record<string, number>; material: number }> }>;
-  materials: Array<{ alphaMode?: string; pbrMetallicRoughness: { baseColorFactor: number[] } }>;
+  materials: Array<{ name?: string; alphaMode?: string; pbrMetallicRoughness: { baseColorFactor: number[] } }>;
   accessors: Array<{ min?: number[]; max?: number[] }>;
   buffers: Array<{ uri?: string }>;
 }
@@ -114,6 +114,8 @@ test('exportModels writes valid glTF/GLB in the OpenAnatomy layout with names, c
     assert.equal(material('left ball').alphaMode, undefined);
     assert.deepEqual(material('back blob').pbrMetallicRoughness.baseColorFactor, [0, 0.5, 1, 0.4]);
     assert.equal(material('back blob').alphaMode, 'BLEND');
+    // Viewers that list materials (model-viewer, Blender) show the structure's name, not "Material 1".
+    for (const child of children) assert.equal(material(child.name).name, child.name);
 
     // glTF: +x = patient left, +y = superior (up), +z = anterior. Metres.
     const ball = sceneCentre(json, 'left ball');

@@ -6,7 +6,8 @@ import type { Rgb } from '../volume/volume.ts';
 /**
  * glTF 2.0 in SlicerOpenAnatomy's layout: one scene whose single root node `<name>_Models` carries
  * the LPS-millimetre -> glTF-metre matrix, one child node per structure with a mesh of the same
- * name, one material per mesh (baseColorFactor = segment colour and opacity; BLEND below 1).
+ * name, one material per mesh named as its structure too (baseColorFactor = segment colour and
+ * opacity; BLEND below 1).
  * Vertex positions stay in LPS millimetres, as OpenAnatomy writes them, so a tool that reads the
  * raw accessors gets patient coordinates.
  */
@@ -41,7 +42,7 @@ function buildDocument(name: string, models: GltfModel[]): Document {
       .setAttribute('NORMAL', doc.createAccessor().setType('VEC3').setArray(m.normals).setBuffer(buffer))
       .setIndices(doc.createAccessor().setType('SCALAR').setArray(indices).setBuffer(buffer));
     const material = doc
-      .createMaterial()
+      .createMaterial(m.name)
       .setBaseColorFactor([m.color[0], m.color[1], m.color[2], m.opacity])
       .setMetallicFactor(0)
       .setRoughnessFactor(0.6);

@@ -15,6 +15,7 @@ import { queueRuleExports } from '../results/exportRules.ts';
 import { safeFileName } from '../results/names.ts';
 import { getResult } from '../results/readResults.ts';
 import { recordResult, resultIdForJob } from '../results/resultsStore.ts';
+import { seriesSubjects, seriesWithGeneratedUids } from '../dicomIndex/seriesSubjects.ts';
 import { deleteSeriesInputs, deleteVolumeInput, inputBytes, inputIdentities } from '../retention/inputs.ts';
 import type { ReadSeries } from '../seg/segFromSeries.ts';
 import { writeSegStep } from '../seg/segStep.ts';
@@ -181,12 +182,21 @@ export function createProcessTask(deps: ProcessDeps, chosen: ChosenEngine): Task
       await releaseVoxels(engineResult.labelMap);
       await stage(97, 'recording the result');
       const files = await staged.commit();
+      // Whose scan it is, copied now: the index rows of the inputs may be deleted below.
+      const seriesUid = payload.input.kind === 'dicom-series' ? payload.input.seriesInstanceUid : undefined;
+      const subject = seriesUid ? ((await seriesSubjects(helpers.db, [seriesUid])).get(seriesUid) ?? null) : null;
+      const source = sourceOf(payload.input);
+      if (seriesUid && (await seriesWithGeneratedUids(helpers.db, [seriesUid])).has(seriesUid)) {
+        source.uidsGenerated = true;
+        helpers.log("the series' Study, Series and SOP Instance UIDs were blank: generated from the files' content");
+      }
       await recordResult(helpers.db, {
+        subject,
         id: resultId,
         jobId: job.id,
         name,
         engine: engine.name,
-        source: sourceOf(payload.input),
+        source,
         segments,
         files,
         retentionDays: config.resultRetentionDays,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Subject } from './subjects.ts';
 import type { Queryable } from '../db/database.ts';
 
 /** Write side of the `results` table (migration 0003); readResults.ts is the read side. */
@@ -13,6 +14,8 @@ export interface NewResult {
   files: Array<{ name: string; size: number }>;
   /** 0 means the result never expires. */
   retentionDays: number;
+  /** Whose scan it is, from the index (server/results/subjects.ts); null for an uploaded volume file. */
+  subject?: Subject | null;
 }
 
 /**
@@ -30,13 +33,16 @@ export function resultIdForJob(jobId: string): string {
 /** Inserts or replaces the result of a job; returns its id. */
 export async function recordResult(db: Queryable, r: NewResult): Promise<string> {
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO results (id, job_id, name, engine, source, segments, files, created_at, expires_at)
+    `INSERT INTO results (id, job_id, name, engine, source, segments, files, created_at, expires_at,
+                          patient_name, patient_id, study_date, modality, series_description)
      VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, now(),
-             CASE WHEN $8::int > 0 THEN now() + make_interval(days => $8::int) END)
+             CASE WHEN $8::int > 0 THEN now() + make_interval(days => $8::int) END, $9, $10, $11, $12, $13)
      ON CONFLICT (id) DO UPDATE SET
        job_id = EXCLUDED.job_id, name = EXCLUDED.name, engine = EXCLUDED.engine, source = EXCLUDED.source,
        segments = EXCLUDED.segments, files = EXCLUDED.files, created_at = EXCLUDED.created_at,
-       expires_at = EXCLUDED.expires_at
+       expires_at = EXCLUDED.expires_at, patient_name = EXCLUDED.patient_name, patient_id = EXCLUDED.patient_id,
+       study_date = EXCLUDED.study_date, modality = EXCLUDED.modality,
+       series_description = EXCLUDED.series_description
      RETURNING id`,
     [
       r.id,
@@ -47,6 +53,11 @@ export async function recordResult(db: Queryable, r: NewResult): Promise<string>
       JSON.stringify(r.segments),
       JSON.stringify(r.files),
       r.retentionDays,
+      r.subject?.patientName ?? null,
+      r.subject?.patientId ?? null,
+      r.subject?.studyDate ?? null,
+      r.subject?.modality ?? null,
+      r.subject?.seriesDescription ?? null,
     ],
   );
   return rows[0].id;

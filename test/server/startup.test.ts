@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -44,4 +45,26 @@ test('an unreadable TLS_CERT stops the start with one line naming it', () => {
   assert.equal(r.status, 2);
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.match(r.stderr, /^anatomy-gateway: TLS_CERT: cannot read \/nonexistent\/cert\.pem \(no such file\)/);
+});
+
+test('npm start answers --help and a bad setting at once, without building the web pages', () => {
+  const manifest = join(root, 'dist', 'web', 'manifest.json');
+  const before = statSync(manifest, { throwIfNoEntry: false });
+  const start = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'scripts/start.ts', ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const help = start(['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^anatomy-gateway: /);
+  const bad = start([], { PORT: 'abc', DATA_DIR: '/tmp/ag-never-created' });
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+  assert.match(bad.stderr, /^anatomy-gateway: PORT: /);
+  const after = statSync(manifest, { throwIfNoEntry: false });
+  assert.equal(after?.ino, before?.ino, 'the pages were not rebuilt');
+  assert.equal(after?.mtimeMs, before?.mtimeMs, 'the pages were not rebuilt');
 });

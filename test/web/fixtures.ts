@@ -82,7 +82,10 @@ export async function insertJob(
   return rows[0].id;
 }
 
-/** A small but real GLB: two boxes with their own named materials, like an OpenAnatomy export. */
+/**
+ * A small but real GLB: two boxes, nodes and meshes named after the structure and materials unnamed,
+ * as many exporters write them: the preview must take its names from the nodes.
+ */
 export async function sampleGlb(): Promise<Buffer> {
   const doc = new Document();
   const buffer = doc.createBuffer();
@@ -115,7 +118,7 @@ export async function sampleGlb(): Promise<Buffer> {
     ];
     for (const f of faces) for (const i of f) p.push(...corners[i]);
     const position = doc.createAccessor().setType('VEC3').setArray(new Float32Array(p)).setBuffer(buffer);
-    const material = doc.createMaterial(name).setBaseColorFactor(color).setDoubleSided(true);
+    const material = doc.createMaterial().setBaseColorFactor(color).setDoubleSided(true);
     const prim = doc.createPrimitive().setAttribute('POSITION', position).setMaterial(material);
     scene.addChild(doc.createNode(name).setMesh(doc.createMesh(name).addPrimitive(prim)));
   };

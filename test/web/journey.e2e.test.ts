@@ -70,7 +70,7 @@ function warmPixels(png: PNG): number {
   return n;
 }
 
-test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and done, find it, preview it in 3D and in slices, sign out', async (t) => {
+test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and done, find it by patient name, preview it in 3D and in slices, sign out', async (t) => {
   if (!requireOrSkip(t, existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package "chromium")`)) return;
   if (!requireTestData(t)) return;
   const dicomDir = testDataPath('derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed');
@@ -164,7 +164,14 @@ test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and 
 
       // Found on the files page.
       await page.locator('ag-app-header a', { hasText: 'Files' }).click();
-      const result = page.locator('ag-results-list li.result', { hasText: /Body.3\.0/ });
+      // Found by patient name (the folder's Patient's Name is Example^TotalSegmentator).
+      await page.locator('ag-results-list input[type="search"]').fill('TotalSegmentator');
+      const result = page.locator('ag-results-list li.result', { hasText: /Example/ });
+      await result.waitFor();
+      assert.equal(await page.locator('ag-results-list li.result').count(), 1);
+      await page.locator('ag-results-list input[type="search"]').fill('Nobody');
+      await page.locator('ag-results-list', { hasText: 'No results match' }).waitFor();
+      await page.locator('ag-results-list input[type="search"]').fill('totalsegmentator');
       await result.waitFor();
 
       // 3D preview with named structures, and the slice view with the label map over the scan.
@@ -176,6 +183,10 @@ test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and 
       assert.ok(preview.structures >= 1);
       const names = await page.locator('ag-model-preview aside .seg-name').allInnerTexts();
       assert.equal(names.length, preview.structures);
+      assert.ok(
+        names.every((n) => !/^Structure \d+$/.test(n)),
+        `structures are named: ${names}`,
+      );
       const slices = (await page.evaluate(() => (window as unknown as { slices: Promise<unknown> }).slices)) as {
         labels: number;
       };

@@ -1,6 +1,7 @@
 import { LitElement, html, nothing } from 'lit';
 import { state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
+import { subjectFacts } from '../shared/subject.ts';
 import type { CollectingSeries, LiveJob } from '../shared/api.ts';
 import { formatDuration, formatDateTime, plural } from '../shared/format.ts';
 import { LiveQueueController } from './live-queue.controller.ts';
@@ -118,7 +119,8 @@ export class AgJobQueue extends LitElement {
 
   #renderJob(job: LiveJob) {
     const q = this.#queue;
-    const title = job.seriesDescription || job.name || job.kind;
+    const title = job.displayName || job.seriesDescription || job.name || job.kind;
+    const facts = subjectFacts(job.subject);
     const started = job.startedAt ? Date.parse(job.startedAt) : undefined;
     const finished = job.finishedAt ? Date.parse(job.finishedAt) : undefined;
     const elapsed =
@@ -189,6 +191,7 @@ export class AgJobQueue extends LitElement {
           }
         </div>
         <div class="detail">
+          ${facts.length ? html`<span class="subject">${facts.join(' · ')}</span>` : nothing}
           ${job.engine ? html`<span>Engine: ${job.engine}</span>` : nothing}
           <span>${job.status ?? (job.state === 'queued' ? 'Waiting for a worker' : '')}</span>
           ${elapsed ? html`<span>${elapsed}</span>` : nothing}

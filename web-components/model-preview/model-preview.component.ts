@@ -5,7 +5,7 @@ import type { ModelViewerElement } from '@google/model-viewer';
 import { baseStyles } from '../shared/base.styles.ts';
 import type { ResultJson } from '../shared/api.ts';
 import { deepActiveElement, trapTab } from '../shared/modal.ts';
-import { normaliseName, segmentRgb } from './segment-names.ts';
+import { fetchGlbJson, normaliseName, segmentRgb, structureNamesByMaterial } from './segment-names.ts';
 import '../slice-view/slice-view.ts';
 import type { SliceLabel } from '../slice-view/slice-view.ts';
 import styles from './model-preview.styles.ts';
@@ -81,6 +81,9 @@ export class AgModelPreview extends LitElement {
   @query('dialog') private dialog!: HTMLDialogElement;
 
   #returnFocus: HTMLElement | null = null;
+  /** Structure names per material index, read from the model's node and mesh names. */
+  #names: Promise<Map<number, string>> = Promise.resolve(new Map());
+  #namesAbort: AbortController | undefined;
 
   async show(result: ResultJson): Promise<void> {
     this.#returnFocus = deepActiveElement();
@@ -90,6 +93,14 @@ export class AgModelPreview extends LitElement {
     this.progress = 0;
     this.phase = 'loading';
     this.view = window.matchMedia('(min-width: 1000px)').matches ? 'both' : '3d';
+    this.#namesAbort?.abort();
+    const abort = (this.#namesAbort = new AbortController());
+    this.#names = result.previewUrl
+      ? fetchGlbJson(`${result.previewUrl}?inline=1`, abort.signal).then(
+          (json) => (json ? structureNamesByMaterial(json) : new Map<number, string>()),
+          () => new Map<number, string>(),
+        )
+      : Promise.resolve(new Map());
     await this.updateComplete;
     this.dialog.showModal();
     this.renderRoot.querySelector<HTMLElement>('.close')?.focus();
@@ -108,6 +119,7 @@ export class AgModelPreview extends LitElement {
     // Dropping the src releases the model's GPU memory.
     this.result = undefined;
     this.phase = 'idle';
+    this.#namesAbort?.abort();
     this.#returnFocus?.focus();
     this.#returnFocus = null;
   }
@@ -118,14 +130,18 @@ export class AgModelPreview extends LitElement {
     this.dispatchEvent(new CustomEvent('ag-preview-error', { detail: { message }, bubbles: true, composed: true }));
   }
 
-  #onLoad(event: Event): void {
+  async #onLoad(event: Event): Promise<void> {
     const viewer = event.target as ModelViewerElement;
+    const result = this.result;
+    const names = await this.#names;
+    if (this.result !== result) return;
     const bySegment = new Map((this.result?.segments ?? []).map((s) => [normaliseName(String(s.name)), s]));
     this.structures = (viewer.model?.materials ?? []).map((material, i) => {
       const factor = material.pbrMetallicRoughness.baseColorFactor;
-      const segment = bySegment.get(normaliseName(material.name));
+      const name = names.get(material.index) || material.name || `Structure ${i + 1}`;
+      const segment = bySegment.get(normaliseName(name));
       return {
-        name: material.name || `Structure ${i + 1}`,
+        name,
         color: toCss(factor),
         volumeMl: typeof segment?.volumeMl === 'number' ? segment.volumeMl : undefined,
         note: typeof segment?.note === 'string' ? segment.note : undefined,
@@ -223,7 +239,7 @@ export class AgModelPreview extends LitElement {
         @keydown=${(e: KeyboardEvent) => trapTab(this.dialog, e)}
       >
         <div class="head">
-          <h2 id="preview-title">${result ? `3D preview · ${result.name}` : '3D preview'}</h2>
+          <h2 id="preview-title">${result ? `3D preview · ${result.displayName || result.name}` : '3D preview'}</h2>
           ${this.#renderViewSwitch()}
           <button class="close small" type="button" @click=${this.hide} aria-label="Close preview">✕</button>
         </div>
@@ -233,7 +249,7 @@ export class AgModelPreview extends LitElement {
               src && this.phase !== 'idle'
                 ? html`<model-viewer
                     src=${src}
-                    alt=${`3D model of ${result?.name ?? 'the result'}`}
+                    alt=${`3D model of ${result?.displayName || result?.name || 'the result'}`}
                     camera-controls
                     touch-action="pan-y"
                     interaction-prompt="none"

@@ -6,12 +6,14 @@ import { fetchJson, type ResultJson } from '../shared/api.ts';
 import { ResultDeleteController } from './result-delete.controller.ts';
 import { formatBytes, formatDateTime, formatRelativeFuture, plural } from '../shared/format.ts';
 import { subscribeLive } from '../shared/live-events.ts';
+import { subjectFacts } from '../shared/subject.ts';
 import type { AgQrDialog } from '../qr-dialog/qr-dialog.component.ts';
 import type { AgModelPreview } from '../model-preview/model-preview.component.ts';
 import '../qr-dialog/qr-dialog.ts';
 import '../model-preview/model-preview.ts';
 import './pacs-send.ts';
 import type { PacsExport, PublicPacsNode } from './pacs-send.component.ts';
+import { ResultsQueryController, SORTS, type SortChoice } from './results-query.ts';
 import styles from './results-list.styles.ts';
 
 export type AgSelectionChangeEvent = CustomEvent<{ files: string[] }>;
@@ -47,6 +49,7 @@ export class AgResultsList extends LitElement {
   #unsubscribe: (() => void) | undefined;
   #nodesLoaded = false;
   readonly #delete = new ResultDeleteController(this, () => this.load());
+  readonly #query = new ResultsQueryController(this);
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -61,7 +64,10 @@ export class AgResultsList extends LitElement {
 
   async load(): Promise<void> {
     try {
-      this.results = await fetchJson<ResultRow[]>('/api/results');
+      const request = this.#query.request();
+      const results = await fetchJson<ResultRow[]>(request.url);
+      if (!request.current()) return;
+      this.results = results;
       if (!this.#nodesLoaded) {
         this.#nodesLoaded = true;
         void fetchJson<PublicPacsNode[]>('/api/pacs/nodes').then(
@@ -117,13 +123,36 @@ export class AgResultsList extends LitElement {
       .flatMap((r) => r.files)
       .filter((f) => this.selected.has(f.url))
       .reduce((s, f) => s + f.size, 0);
+    const finder = html`<div class="finder" role="search">
+      <label>
+        <span>Search</span>
+        <input
+          type="search"
+          placeholder="Patient name or ID, study date, modality, series"
+          .value=${live(this.#query.search)}
+          @input=${(e: Event) => this.#query.setSearch((e.target as HTMLInputElement).value)}
+        />
+      </label>
+      <label>
+        <span>Sort by</span>
+        <select @change=${(e: Event) => this.#query.setSort((e.target as HTMLSelectElement).value as SortChoice)}>
+          ${SORTS.map((s) => html`<option value=${s.value} ?selected=${s.value === this.#query.sort}>${s.label}</option>`)}
+        </select>
+      </label>
+    </div>`;
     return html`
+      ${this.results.length > 0 || this.#query.active ? finder : nothing}
       ${
         this.results.length === 0
-          ? html`<div class="state">
-              <p>No results yet.</p>
-              <a class="button" href="/">Upload a scan</a>
-            </div>`
+          ? this.#query.active
+            ? html`<div class="state" role="status">
+                <p>No results match “${this.#query.search.trim()}”.</p>
+                <button type="button" @click=${() => this.#query.setSearch('')}>Clear the search</button>
+              </div>`
+            : html`<div class="state">
+                <p>No results yet.</p>
+                <a class="button" href="/">Upload a scan</a>
+              </div>`
           : html`
               <div class="toolbar">
                 <label>
@@ -181,19 +210,22 @@ export class AgResultsList extends LitElement {
     const n = urls.filter((u) => this.selected.has(u)).length;
     const expiresSoon = r.expiresAt !== null && Date.parse(r.expiresAt) - Date.now() < 3 * DAY;
     const headingId = `result-${r.id}`;
+    const title = r.displayName || r.name;
     return html`
       <li class="result" data-result=${r.id} aria-labelledby=${headingId}>
         <div class="result-head">
           <input
             type="checkbox"
-            aria-label="Select all files of ${r.name}"
+            aria-label="Select all files of ${title}"
             .checked=${live(n > 0 && n === urls.length)}
             .indeterminate=${n > 0 && n < urls.length}
             @change=${(e: Event) => this.#toggle(urls, (e.target as HTMLInputElement).checked)}
           />
           <div>
-            <h2 id=${headingId}>${r.name}</h2>
+            <h2 id=${headingId}>${title}</h2>
             <ul class="facts">
+              ${subjectFacts(r.subject).map((f) => html`<li class="subject">${f}</li>`)}
+              ${r.uidsGenerated ? html`<li title="The files' UIDs were blank">UIDs generated from the files</li>` : nothing}
               <li>${formatDateTime(r.createdAt)}</li>
               ${r.engine ? html`<li>Engine: ${r.engine}</li>` : nothing}
               <li>${plural(r.segments.length, 'segment')}</li>
@@ -208,7 +240,7 @@ export class AgResultsList extends LitElement {
             type="button"
             ?disabled=${!r.previewUrl}
             @click=${() => this.preview.show(r)}
-            aria-label="3D preview of ${r.name}"
+            aria-label="3D preview of ${title}"
           >
             3D preview
           </button>
@@ -219,7 +251,7 @@ export class AgResultsList extends LitElement {
                   href=${r.viewerUrl}
                   target="_blank"
                   rel="noopener"
-                  aria-label="Open the images of ${r.name} in the viewer"
+                  aria-label="Open the images of ${title} in the viewer"
                   >Open in viewer</a
                 >`
               : nothing
@@ -249,7 +281,7 @@ export class AgResultsList extends LitElement {
               ></ag-pacs-send>`
             : nothing
         }
-        <ul class="files" aria-label="Files of ${r.name}">
+        <ul class="files" aria-label="Files of ${title}">
           ${r.files.map((f, i) => {
             const id = `f-${r.id}-${i}`;
             return html`<li class="file">

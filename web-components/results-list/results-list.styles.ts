@@ -4,6 +4,31 @@ export default css`
   :host {
     display: block;
   }
+  .finder {
+    display: flex;
+    flex-wrap: wrap;
+    gap: 0.6rem 1rem;
+    margin-bottom: 0.8rem;
+  }
+  .finder label {
+    display: grid;
+    gap: 0.25rem;
+    font-size: 0.875rem;
+    font-weight: 500;
+  }
+  .finder label:first-child {
+    flex: 1 1 18rem;
+  }
+  .finder input,
+  .finder select {
+    min-height: 2.5rem;
+    padding: 0.4rem 0.6rem;
+    border: 1px solid var(--ag-border-strong, var(--ag-border));
+    border-radius: var(--ag-radius, 6px);
+    background: var(--ag-surface);
+    color: var(--ag-text);
+    font: inherit;
+  }
   .toolbar {
     position: sticky;
     top: 0;

@@ -15,6 +15,8 @@ export interface UploadResponse {
     jobId?: string;
     seriesDescription?: string;
     volumeImage?: boolean;
+    /** UIDs that were blank in an anonymised file and generated from its content. */
+    generatedUids?: string[];
   }>;
   rejected: Array<{ file: string; reason: string }>;
 }

@@ -406,7 +406,13 @@ export class AgUploadPanel extends LitElement {
       const where =
         series.length === 1 ? ` into series ${series[0]}` : series.length > 1 ? ` into ${series.length} series` : '';
       const extra = bad.length ? ` · ${bad.length} inner files rejected (${bad[0].reason})` : '';
-      return { state: 'accepted', outcome: `Accepted${where}${extra}`, series: [...new Set(imageSeries)], jobId };
+      const uids = ok.some((a) => a.generatedUids?.length) ? ' · its blank UIDs were generated from its content' : '';
+      return {
+        state: 'accepted',
+        outcome: `Accepted${where}${extra}${uids}`,
+        series: [...new Set(imageSeries)],
+        jobId,
+      };
     });
   }
 
