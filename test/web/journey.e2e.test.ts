@@ -198,7 +198,6 @@ test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and 
         return warmPixels(PNG.sync.read(await canvas.screenshot()));
       };
       const withLabels = await tinted();
-      await page.screenshot({ path: '/tmp/x/journey-preview.png' });
       await page.locator('ag-model-preview aside button', { hasText: 'None' }).click();
       const withoutLabels = await tinted();
       process.stdout.write(`# tinted slice pixels: ${withLabels} with the labels shown, ${withoutLabels} hidden\n`);

@@ -22,8 +22,10 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
-  // WebGL for model-viewer through the software rasteriser (no GPU in CI).
+  // WebGL for model-viewer and NiiVue through the software rasteriser (no GPU in CI); through ANGLE, whose
+  // SwiftShader renders to float textures as NiiVue's volume shaders need.
   '--enable-unsafe-swiftshader',
+  '--use-angle=swiftshader',
 ];
 // jsqr is CommonJS typed as an ES module with a default export; under NodeNext the default import is
 // module.exports itself, which is the function at run time.
