@@ -3,6 +3,8 @@
  * 128x128 CT slices), 5 live event listeners and 3 zip downloads of an 8 MB result at once, against the
  * app on embedded PGlite. Reports zero-loss checks (index rows and files) and STOW latency percentiles.
  * Client and server share this process, so the figures include the client's own work.
+ * Then `availability` (bench/availability.ts): /healthz latency of a server process while 5,000 tiny files are
+ * uploaded in one request and while 200 half-open DIMSE and 200 slow HTTP connections are held.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -16,8 +18,9 @@ import { createApp } from '../server/http/app.ts';
 import { buildContext } from '../server/app/buildContext.ts';
 import { silentLogger } from '../server/log.ts';
 import { lostInstances, runLoad, seedResultForDownloads } from '../test/support/load.ts';
+import { measureAvailability } from './availability.ts';
 
-export async function run(): Promise<Record<string, unknown>> {
+async function mixedLoad(): Promise<Record<string, unknown>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ag-load-bench-'));
   const config = loadConfig({
     DATA_DIR: dataDir,
@@ -53,4 +56,9 @@ export async function run(): Promise<Record<string, unknown>> {
     await db.close();
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const mixed = await mixedLoad();
+  return { ...mixed, availability: await measureAvailability() };
 }

@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeIO } from '@gltf-transform/core';
+import { weldedManifoldReport, type ManifoldReport } from '../server/mesh/manifold.ts';
+import { read3mf, readStlZip } from '../test/support/printFiles.ts';
 import { BUILTIN_LABELS, segmentBody } from '../server/engines/builtin/segmentBody.ts';
 import { compareWithReference, resampleToGrid, type StructureScore } from '../test/support/referenceComparison.ts';
 import { exportModels } from '../server/mesh/exportModels.ts';
@@ -15,8 +17,9 @@ import { TEST_DATA_DIR } from '../test/support/requirements.ts';
  * `npm run bench -- quality`: the built-in engine on every shared case, measured. Against
  * TotalSegmentator's labels (world space, nearest voxel): Dice, volume ratio, precision and recall
  * of bone and lungs, and the share of the reference's labelled voxels inside our body. For the head
- * CTs: lungs found (none expected) and the median HU of the bone. For every case: the exported glTF's
- * meshes, and per mesh the edges not shared by exactly two triangles (0 for a closed 2-manifold).
+ * CTs: lungs found (none expected) and the median HU of the bone. For every case: every mesh of the
+ * exported glTF, 3MF and STL read back, with its edges not in exactly two triangles and its vertices
+ * not closed by one fan of triangles (both 0 for a closed 2-manifold).
  * Targets in docs/quality.md, where the table lives.
  */
 
@@ -63,39 +66,34 @@ const score = (s: StructureScore): Record<string, number> => ({
   recall: r3(s.recall),
 });
 
-/** Edges (by welded vertex position) used by other than exactly two triangles, per mesh of a glTF. */
-export async function nonManifoldEdges(gltfPath: string): Promise<Record<string, number>> {
+/**
+ * Per mesh of a glTF: edges (vertices welded by position) in other than exactly two triangles, and
+ * vertices whose triangles do not close one fan around them.
+ */
+export async function gltfManifold(gltfPath: string): Promise<Record<string, ManifoldReport>> {
   const doc = await new NodeIO().read(gltfPath);
-  const out: Record<string, number> = {};
+  const out: Record<string, ManifoldReport> = {};
   for (const mesh of doc.getRoot().listMeshes()) {
-    let bad = 0;
     for (const prim of mesh.listPrimitives()) {
       const pos = prim.getAttribute('POSITION')?.getArray();
       const idx = prim.getIndices()?.getArray();
-      if (!pos || !idx) continue;
-      const weld = new Map<string, number>();
-      const id = new Uint32Array(pos.length / 3);
-      for (let v = 0; v < id.length; v++) {
-        const key = `${pos[3 * v]},${pos[3 * v + 1]},${pos[3 * v + 2]}`;
-        let w = weld.get(key);
-        if (w === undefined) weld.set(key, (w = weld.size));
-        id[v] = w;
-      }
-      const uses = new Map<number, number>();
-      const n = weld.size;
-      for (let t = 0; t < idx.length; t += 3) {
-        for (let e = 0; e < 3; e++) {
-          const a = id[idx[t + e]];
-          const b = id[idx[t + ((e + 1) % 3)]];
-          const k = Math.min(a, b) * n + Math.max(a, b);
-          uses.set(k, (uses.get(k) ?? 0) + 1);
-        }
-      }
-      for (const u of uses.values()) if (u !== 2) bad++;
+      if (pos && idx) out[mesh.getName() || 'mesh'] = weldedManifoldReport(pos, idx);
     }
-    out[mesh.getName() || 'mesh'] = bad;
   }
   return out;
+}
+
+/** The manifold check of every mesh of a case, in each file format: non-manifold edges and vertices. */
+async function manifoldOfFiles(base: string): Promise<Record<string, Record<string, string>>> {
+  const show = (r: ManifoldReport): string =>
+    `${r.nonManifoldEdges} edges, ${r.nonManifoldVertices} vertices` +
+    (r.repeatedDirectedEdges + r.degenerateTriangles
+      ? `, ${r.repeatedDirectedEdges + r.degenerateTriangles} other`
+      : '');
+  const gltf = Object.fromEntries(Object.entries(await gltfManifold(`${base}.gltf`)).map(([k, r]) => [k, show(r)]));
+  const threeMf = Object.fromEntries((await read3mf(`${base}.3mf`)).objects.map((o) => [o.name, show(o.manifold)]));
+  const stl = Object.fromEntries((await readStlZip(`${base}_stl.zip`)).map((f) => [f.name, show(f.manifold)]));
+  return { gltf, '3mf': threeMf, stl };
 }
 
 function median(values: number[]): number {
@@ -148,7 +146,8 @@ export async function run(): Promise<Record<string, unknown>> {
         name: out.slice(dir.length + 1),
         reduction: 0.5,
       });
-      row.nonManifoldEdges = await nonManifoldEdges(`${out}.gltf`);
+      row.manifold = await manifoldOfFiles(out);
+      row.triangles = Object.fromEntries(exported.segments.map((s) => [s.name, s.triangles]));
       row.meshVolumeMl = Object.fromEntries(exported.segments.map((s) => [s.name, r3(s.meshVolumeMl)]));
       cases[c.name] = row;
     }
@@ -162,7 +161,7 @@ export async function run(): Promise<Record<string, unknown>> {
       lungsDice: 0.95,
       referenceInsideBody: 0.995,
       headCts: 'no lungs, bone median >= 300 HU',
-      nonManifoldEdges: 0,
+      manifold: '0 edges, 0 vertices in every mesh of glTF, 3MF and STL',
     },
     cases,
   };

@@ -9,6 +9,7 @@ import { buildContext } from './app/buildContext.ts';
 import type { ChosenEngine } from './engines/engine.ts';
 import { taskList } from './app/tasks.ts';
 import { createApp } from './http/app.ts';
+import { guardHttpServer } from './http/connectionGuards.ts';
 import { CHANNEL_JOB_CHANGED, type JobChange } from './jobs/queue.ts';
 import { Worker } from './jobs/worker.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -25,6 +26,8 @@ import { listenOrExplain, openPageLine } from './http/listen.ts';
 
 /** How long a running job may take to finish on SIGTERM before it is aborted and handed back to the queue. */
 const SHUTDOWN_GRACE_MS = 20_000;
+/** The process ends by then whatever is still running (under the usual 30 s before a supervisor's SIGKILL). */
+const SHUTDOWN_EXIT_MS = SHUTDOWN_GRACE_MS + 5_000;
 
 export interface MainOptions {
   /** `serve` only: run once the settings are good, DATA_DIR is ours and the port bound, before the database opens. */
@@ -206,6 +209,7 @@ async function run(
     const s = bound as Server;
     s.removeAllListeners('request');
     s.on('request', createApp(ctx).callback());
+    guardHttpServer(s, config, logger);
     server = s;
     const address = s.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -230,6 +234,12 @@ async function run(
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
+      // Whatever still holds the loop (a request being stored, a stuck close) must not outlive the grace period:
+      // nothing unanswered was acknowledged, and a supervisor's SIGKILL would come anyway.
+      setTimeout(() => {
+        logger.error({ graceMs: SHUTDOWN_EXIT_MS }, 'shutdown took longer than its grace period; exiting now');
+        process.exit(1);
+      }, SHUTDOWN_EXIT_MS).unref();
       void (async () => {
         const httpClosed = server
           ? new Promise<void>((r) => {

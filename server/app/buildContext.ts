@@ -32,7 +32,7 @@ export function buildContext(options: ContextOptions): AppContext {
     events: new Events(),
     storage: new LocalStorage(config.dataDir),
     indexCommits: new IndexCommits({ config, db, queue }, options.indexCommits),
-    auth: createAuthServices(config),
+    auth: createAuthServices(db, config),
     ...(options.engine ? { engine: options.engine } : {}),
     runtime: { startedAt: new Date() },
     ...(options.webDist ? { webDist: options.webDist } : {}),

@@ -134,7 +134,18 @@ export async function listAudit(
  */
 export function fileKind(name: string): string {
   const lower = name.toLowerCase();
-  for (const suffix of ['_seg.nii.gz', '_segments.json', '.nii.gz', '.gltf', '.glb', '.nrrd', '.json', '.zip']) {
+  for (const suffix of [
+    '_seg.nii.gz',
+    '_segments.json',
+    '_stl.zip',
+    '.nii.gz',
+    '.gltf',
+    '.glb',
+    '.3mf',
+    '.nrrd',
+    '.json',
+    '.zip',
+  ]) {
     if (lower.endsWith(suffix)) return suffix;
   }
   return '(other)';

@@ -9,6 +9,7 @@ import { ANONYMOUS, describePrincipal, type Principal } from './principal.ts';
 import { hasRole } from './roles.ts';
 import { safeEqual } from './secrets.ts';
 import { findSession, findTokenByValue, findUserById, findUserByName, touchToken } from './store.ts';
+import { formatWait } from './formatWait.ts';
 
 const REALM = 'anatomy-gateway';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -79,10 +80,10 @@ async function fromPassword(deps: AuthDeps, ctx: Context, username: string, pass
     if (user) return { principal: { kind: 'user', userId: user.id, username: user.username, roles: user.roles } };
   }
   const address = ctx.request.ip;
-  const verdict = await throttle.check(address, username);
+  const verdict = await throttle.attempt(address, username);
   if (verdict.blocked) {
     ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-    throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, {
+    throw httpError(429, `Too many failed sign-ins. Try again in ${formatWait(verdict.retryAfterSeconds)}.`, {
       code: 'rate-limited',
     });
   }
@@ -91,7 +92,6 @@ async function fromPassword(deps: AuthDeps, ctx: Context, username: string, pass
     ? (await verifyPassword(user.passwordHash, password)).ok
     : (await verifyAgainstDummy(password), false);
   if (!user || !ok) {
-    await throttle.fail(address, username);
     await auditRequest(deps, ctx, {
       event: 'login',
       outcome: 'failure',
@@ -100,6 +100,7 @@ async function fromPassword(deps: AuthDeps, ctx: Context, username: string, pass
     });
     return { problem: 'Wrong user name or password.' };
   }
+  await verdict.attempt.succeeded();
   basicCache.set(username, password, user.id);
   return { principal: { kind: 'user', userId: user.id, username: user.username, roles: user.roles } };
 }

@@ -107,7 +107,7 @@ export function authRouter(deps: AuthDeps): Router {
       throw httpError(400, 'Give "username" and "password".');
     }
     const address = ctx.request.ip;
-    const verdict = await throttle.check(address, username);
+    const verdict = await throttle.attempt(address, username);
     if (verdict.blocked) {
       await auditRequest(deps, ctx, {
         event: 'login',
@@ -125,7 +125,6 @@ export function authRouter(deps: AuthDeps): Router {
       ? await verifyPassword(user.passwordHash, password)
       : (await verifyAgainstDummy(password), { ok: false, needsRehash: false });
     if (!user || !check.ok) {
-      await throttle.fail(address, username);
       // The name tried is not recorded: people type their password into the name field.
       await auditRequest(deps, ctx, {
         event: 'login',
@@ -135,6 +134,7 @@ export function authRouter(deps: AuthDeps): Router {
       });
       throw httpError(401, 'Wrong user name or password.', { code: 'bad-credentials' });
     }
+    await verdict.attempt.succeeded();
     if (check.needsRehash) await setPasswordHash(deps.db, user.id, await hashPassword(password), false);
     await deleteExpiredSessions(deps.db);
     const session = await createSession(deps.db, user.id, deps.config.sessionTtlHours * 3600, address || null);
@@ -176,7 +176,7 @@ export function authRouter(deps: AuthDeps): Router {
     const user = await findUserByName(deps.db, p.username);
     if (!user) throw httpError(401, 'This account no longer exists.');
     const address = ctx.request.ip;
-    const verdict = await throttle.check(address, user.username);
+    const verdict = await throttle.attempt(address, user.username);
     if (verdict.blocked) {
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
       throw httpError(429, `Too many failed attempts. Try again in ${formatWait(verdict.retryAfterSeconds)}.`, {
@@ -187,7 +187,6 @@ export function authRouter(deps: AuthDeps): Router {
       typeof body.currentPassword !== 'string' ||
       !(await verifyPassword(user.passwordHash, body.currentPassword)).ok
     ) {
-      await throttle.fail(address, user.username);
       await auditRequest(deps, ctx, {
         event: 'user-password',
         outcome: 'failure',
@@ -196,6 +195,7 @@ export function authRouter(deps: AuthDeps): Router {
       });
       throw httpError(403, 'The current password is wrong.', { code: 'bad-credentials' });
     }
+    await verdict.attempt.succeeded();
     await setPasswordHash(deps.db, user.id, await hashPassword(body.newPassword as string));
     await deleteUserSessions(deps.db, user.id, p.session?.idHash);
     basicCache.clear();

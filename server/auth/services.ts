@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.ts';
+import type { Queryable } from '../db/database.ts';
 import { LoginThrottle } from './loginThrottle.ts';
 import { sha256Hex } from './secrets.ts';
 
@@ -9,10 +10,15 @@ export interface AuthServices {
   basicCache: BasicCache;
 }
 
-export function createAuthServices(config: Pick<Config, 'loginMaxFailures'>): AuthServices {
+export function createAuthServices(db: Queryable, config: Pick<Config, 'loginMaxFailures'>): AuthServices {
   const n = config.loginMaxFailures;
   return {
-    throttle: new LoginThrottle({ perAddress: n, perUser: n * 5, windowSeconds: 15 * 60 }),
+    throttle: new LoginThrottle(db, {
+      perUserAndAddress: n,
+      perUser: n * 5,
+      perAddress: n * 20,
+      windowSeconds: 15 * 60,
+    }),
     basicCache: new BasicCache(),
   };
 }

@@ -43,8 +43,17 @@ export interface Config {
   auth: boolean;
   /** How long a browser sign-in lasts. */
   sessionTtlHours: number;
-  /** Failed sign-ins from one address per 15 minutes before it gets 429 (a user name gets 5 times this). */
+  /**
+   * Failed sign-ins for one user name from one address per 15 minutes before that pair gets 429; a user name from
+   * any address gets 5 times this, an address for any user names 20 times.
+   */
   loginMaxFailures: number;
+  /** Small request bodies (sign-in, JSON) must have arrived this long after the headers, else 408. */
+  httpBodyTimeoutSeconds: number;
+  /** Uploads and STOW-RS: a body that sends nothing for this long is cut off (no total limit). */
+  httpIdleTimeoutSeconds: number;
+  /** Open HTTP connections from one client address; more are closed at once. */
+  httpMaxConnectionsPerAddress: number;
   downloadLinkTtlSeconds: number;
   /** `patient`: files downloaded from the signed-in pages start with the patient ID and study date. */
   downloadNames: (typeof DOWNLOAD_NAMES)[number];
@@ -118,7 +127,22 @@ export const SETTINGS: ReadonlyArray<{ name: string; default: string; help: stri
   },
   { name: 'AUTH', default: 'on', help: 'off disables access control (logged at every start)' },
   { name: 'SESSION_TTL_HOURS', default: '12', help: 'a browser sign-in lasts this long' },
-  { name: 'LOGIN_MAX_FAILURES', default: '10', help: 'failed sign-ins per address per 15 minutes before 429' },
+  {
+    name: 'LOGIN_MAX_FAILURES',
+    default: '10',
+    help: 'failed sign-ins per user name and address per 15 minutes before 429 (per user name 5x, per address 20x)',
+  },
+  {
+    name: 'HTTP_BODY_TIMEOUT_SECONDS',
+    default: '10',
+    help: 'small request bodies (sign-in, JSON) must arrive within this, else 408',
+  },
+  {
+    name: 'HTTP_IDLE_TIMEOUT_SECONDS',
+    default: '60',
+    help: 'uploads and STOW-RS are cut off after this long without data (no total limit)',
+  },
+  { name: 'HTTP_MAX_CONNECTIONS_PER_ADDRESS', default: '256', help: 'open HTTP connections from one address' },
   { name: 'DOWNLOAD_LINK_TTL', default: '3600', help: 'seconds a QR download link stays valid' },
   {
     name: 'DOWNLOAD_NAMES',
@@ -279,6 +303,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Readonly<Conf
     auth: boolean(env, 'AUTH', true),
     sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 30),
     loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
+    httpBodyTimeoutSeconds: integer(env, 'HTTP_BODY_TIMEOUT_SECONDS', 10, 1, 3600),
+    httpIdleTimeoutSeconds: integer(env, 'HTTP_IDLE_TIMEOUT_SECONDS', 60, 1, 24 * 3600),
+    httpMaxConnectionsPerAddress: integer(env, 'HTTP_MAX_CONNECTIONS_PER_ADDRESS', 256, 1, 1_000_000),
     downloadLinkTtlSeconds: integer(env, 'DOWNLOAD_LINK_TTL', 3600, 30, 30 * 24 * 3600),
     downloadNames: oneOf(env, 'DOWNLOAD_NAMES', DOWNLOAD_NAMES, 'series'),
     keepInputs: boolean(env, 'KEEP_INPUTS', false),

@@ -4,6 +4,6 @@ import type { StoreDeps } from '../ingest/storeInstance.ts';
 
 /** What the DICOMweb services use: the instance store, the index and the settings. */
 export interface DicomwebDeps extends StoreDeps {
-  config: Pick<Config, 'minFreeDiskMb' | 'overwriteInstances' | 'publicUrl'>;
+  config: Pick<Config, 'minFreeDiskMb' | 'overwriteInstances' | 'publicUrl' | 'httpIdleTimeoutSeconds'>;
   db: Database;
 }

@@ -78,6 +78,28 @@ function likePattern(value: string): string {
     .replace(/\?/g, '_');
 }
 
+/** An own entry of a lookup table: `__proto__`, `constructor` or `toString` are not attributes. */
+function own<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
+/**
+ * Unknown parameters are ignored (PS3.18 §8.3.4), but names of the object model (`__proto__`, `constructor`,
+ * `toString`) are a probe, never a DICOM keyword: they are refused, so nothing downstream meets them.
+ */
+function reservedName(key: string): boolean {
+  return key.startsWith('__') || key in Object.prototype;
+}
+/** Integer attributes (IS, US) and paging fit a 32-bit signed integer. */
+const INT_MAX = 2 ** 31 - 1;
+
+function intValue(key: string, value: string): number {
+  if (!/^-?\d+$/.test(value)) throw httpError(400, `${key} must be a whole number`);
+  const n = Number(value);
+  if (Math.abs(n) > INT_MAX) throw httpError(400, `${key} must be between -${INT_MAX} and ${INT_MAX}`);
+  return n;
+}
+
 function dateBound(value: string, param: string): string {
   if (!/^\d{8}$/.test(value))
     throw httpError(400, `${param}: "${value}" is not a date (YYYYMMDD) or range (YYYYMMDD-YYYYMMDD)`);
@@ -111,9 +133,20 @@ export function buildQidoQuery(
   const warn = (text: string): void => {
     warning = warning ? `${warning}, ${text}` : text;
   };
-  for (const [rawKey, rawValue] of Object.entries(query)) {
+  // Read as own entries into a map, whatever the prototype of the object given.
+  const entries = new Map(Object.entries(query));
+  for (const [rawKey, rawValue] of entries) {
     const value = Array.isArray(rawValue) ? rawValue.join(',') : rawValue;
     if (value === undefined) continue;
+    const shown = rawKey.slice(0, 64).replace(/[^\x20-\x7e]/g, '?');
+    if (reservedName(rawKey))
+      throw httpError(
+        400,
+        `query parameter "${shown}" is not a DICOM attribute keyword or tag, nor a QIDO-RS parameter`,
+      );
+    // A NUL (or any control character) never matches a stored value and the database refuses it in text.
+    if (/[\u0000-\u001f\u007f]/.test(value))
+      throw httpError(400, `query parameter "${shown}" contains a control character`);
     if (rawKey === 'includefield') continue;
     if (rawKey === 'fuzzymatching') {
       if (value.toLowerCase() === 'true') {
@@ -126,6 +159,7 @@ export function buildQidoQuery(
     if (rawKey === 'limit' || rawKey === 'offset') {
       if (!/^\d+$/.test(value)) throw httpError(400, `${rawKey} must be a non-negative whole number`);
       const n = Number(value);
+      if (rawKey === 'offset' && n > INT_MAX) throw httpError(400, `offset must be at most ${INT_MAX}`);
       if (rawKey === 'offset') offset = n;
       else if (n > QIDO_MAX_RESULTS) {
         limit = QIDO_MAX_RESULTS;
@@ -133,12 +167,15 @@ export function buildQidoQuery(
       } else limit = n;
       continue;
     }
-    const key = MATCHERS[rawKey] ? rawKey : TAGS[rawKey.toUpperCase()];
+    const key = own(MATCHERS, rawKey) ? rawKey : own(TAGS, rawKey.toUpperCase());
     if (key) conditions.push([key, value]);
   }
   for (const [key, value] of conditions) {
-    const m = MATCHERS[key];
-    if (!m || !m.levels.includes(level) || value === '' || value === '*') continue;
+    const m = own(MATCHERS, key);
+    if (!m || value === '' || value === '*') continue;
+    // Checked at every level: a value the database could not take is the client's error wherever it is sent.
+    if (m.kind === 'int') intValue(key, value);
+    if (!m.levels.includes(level)) continue;
     switch (m.kind) {
       case 'uid': {
         const list = value
@@ -159,8 +196,7 @@ export function buildQidoQuery(
         where.push(`${m.column} ILIKE ${p(likePattern(value))} ESCAPE '\\'`);
         break;
       case 'int': {
-        if (!/^-?\d+$/.test(value)) throw httpError(400, `${key} must be a whole number`);
-        where.push(`${m.column} = ${p(Number(value))}`);
+        where.push(`${m.column} = ${p(intValue(key, value))}`);
         break;
       }
       case 'date': {

@@ -7,6 +7,8 @@ import { checkFreeDisk } from '../ingest/admission.ts';
 import { storeInstance, type StoredInstance } from '../ingest/storeInstance.ts';
 import { PartFiles, type StreamedInstanceFile } from '../ingest/streamedFile.ts';
 import { INGEST_LIMITS } from '../ingest/limits.ts';
+import { Semaphore } from '../ingest/semaphore.ts';
+import { readBodyWithIdleTimeout } from '../ingest/requestBody.ts';
 import { MultipartRelatedTokenizer, MultipartSyntaxError, type MultipartEvent } from './multipartRelated.ts';
 import { num, seq, sorted, str, uid, type DicomJson } from './dicomJson.ts';
 import { dicomwebBaseUrl, instanceUrl, studyUrl } from './urls.ts';
@@ -25,6 +27,9 @@ export interface StowOutcome {
   failed: StowFailure[];
   /** A request-level syntax problem found after some parts were read. */
   syntaxError?: string;
+  /** Parts that failed with an unexpected error (logged once per request, with the first one's stack). */
+  internalErrors: number;
+  firstInternalError?: unknown;
 }
 
 type Body = { kind: 'multipart'; boundary: string } | { kind: 'single' };
@@ -102,24 +107,34 @@ export async function receiveStow(
     if (!(e instanceof InstanceRejectedError)) throw e;
     diskFull = e.message;
   });
-  const outcome: StowOutcome = { stored: [], failed: [] };
-  const pending = new Set<Promise<void>>();
+  const outcome: StowOutcome = { stored: [], failed: [], internalErrors: 0 };
+  const slots = new Semaphore(INGEST_LIMITS.storeConcurrency);
   const origin = { via: 'stow' as const, remoteAddress: ctx.request.ip };
+  const onInternalError = (e: unknown): void => {
+    outcome.internalErrors += 1;
+    outcome.firstInternalError ??= e;
+  };
 
   const store = async (part: StreamedInstanceFile): Promise<void> => {
     try {
       const source = { file: part.file, prepare: part.prepare.bind(part) };
       outcome.stored.push(
-        await storeInstance(deps, source, origin, { expectedStudyInstanceUid, indexLingerMs: STOW_INDEX_LINGER_MS }),
+        await storeInstance(deps, source, origin, {
+          expectedStudyInstanceUid,
+          indexLingerMs: STOW_INDEX_LINGER_MS,
+          onInternalError,
+        }),
       );
     } catch (e) {
       outcome.failed.push(failureOf(e));
+    } finally {
+      slots.release();
     }
   };
+  // Waits for a slot here, so the request is read no further while storeConcurrency parts are being stored.
   const launch = async (part: StreamedInstanceFile): Promise<void> => {
-    while (pending.size >= INGEST_LIMITS.storeConcurrency) await Promise.race(pending);
-    const p = store(part).finally(() => pending.delete(p));
-    pending.add(p);
+    await slots.acquire();
+    void store(part);
   };
 
   const files = new PartFiles(deps.storage.staging);
@@ -199,16 +214,25 @@ export async function receiveStow(
           return;
         }
         const part = await closeCurrent(true);
+        if (part && part.bytes === 0) {
+          await part.discard();
+          outcome.failed.push({
+            reason: FailureReason.CannotUnderstand,
+            message: `part ${partIndex} is empty (0 bytes); each part must be one DICOM Part 10 instance`,
+          });
+          return;
+        }
         if (part) await launch(part);
         return;
       }
     }
   };
 
+  const requestChunks = readBodyWithIdleTimeout(ctx.req, deps.config.httpIdleTimeoutSeconds * 1000);
   try {
     if (body.kind === 'single') {
       await onEvent({ type: 'part', headers: {} }, 1);
-      for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      for await (const chunk of requestChunks) {
         total += chunk.length;
         await onEvent({ type: 'data', chunk }, 1);
       }
@@ -221,7 +245,7 @@ export async function receiveStow(
         throw httpError(400, (e as Error).message);
       }
       try {
-        for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+        for await (const chunk of requestChunks) {
           total += chunk.length;
           if (total > INGEST_LIMITS.maxRequestBytes) {
             throw new MultipartSyntaxError(
@@ -240,7 +264,7 @@ export async function receiveStow(
   } finally {
     await closeCurrent(false);
     await files.close();
-    await Promise.all(pending);
+    await slots.idle();
   }
   return outcome;
 }
@@ -329,6 +353,12 @@ export async function handleStow(deps: DicomwebDeps, ctx: Context, study: string
     { ...counts, remoteAddress: ctx.request.ip, reasons: [...new Set(outcome.failed.map((f) => f.reason))] },
     'STOW-RS request',
   );
+  if (outcome.internalErrors > 0) {
+    deps.logger.error(
+      { err: outcome.firstInternalError, instances: outcome.internalErrors },
+      'STOW-RS request: instances failed with an internal error (the first one shown)',
+    );
+  }
   await auditRequest(deps, ctx, {
     event: 'stow',
     outcome: counts.stored > 0 ? 'success' : 'failure',

@@ -64,6 +64,12 @@ export function listeningPort(server: DimseServer): number {
  */
 export const MAX_ACCEPTED_PDU_LENGTH = 4 << 20;
 
+/**
+ * The largest PDU accepted before an association is accepted: an A-ASSOCIATE-RQ with a hundred presentation
+ * contexts is tens of KiB, so a connection that has not associated cannot make us buffer megabytes.
+ */
+export const MAX_UNASSOCIATED_PDU_LENGTH = 256 * 1024;
+
 /** What the library's connection object does with a whole PDU, as its own accumulator calls it. */
 interface NetworkInternals {
   lastPduTime?: number;
@@ -109,7 +115,12 @@ export function replaceCommandEncoder(network: object): boolean {
  * then the caller's to abort). Returns false, changing nothing, when the library's internals are not
  * as this expects (a later version): its own accumulator then stays.
  */
-export function replacePduAccumulator(network: object, socket: ScpSocket, onError: (err: Error) => void): boolean {
+export function replacePduAccumulator(
+  network: object,
+  socket: ScpSocket,
+  onError: (err: Error) => void,
+  maxPduLength: () => number = () => MAX_ACCEPTED_PDU_LENGTH,
+): boolean {
   const internals = network as NetworkInternals;
   const processPdu = internals._processPdu;
   const listeners = socket.listeners('data');
@@ -118,7 +129,7 @@ export function replacePduAccumulator(network: object, socket: ScpSocket, onErro
   const framer = new PduFramer((pdu) => {
     internals.lastPduTime = Date.now();
     void processPdu.call(network, pdu);
-  }, MAX_ACCEPTED_PDU_LENGTH);
+  }, maxPduLength);
   socket.on('data', (chunk: Buffer) => {
     internals.statistics?.addBytesReceived?.(chunk.length);
     try {

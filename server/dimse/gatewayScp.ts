@@ -17,7 +17,9 @@ import {
   CEchoResponse,
   CStoreResponse,
   Dataset,
+  MAX_ACCEPTED_PDU_LENGTH,
   MAX_PDU_LENGTH,
+  MAX_UNASSOCIATED_PDU_LENGTH,
   PresentationContextResult,
   RejectReason,
   replaceCommandEncoder,
@@ -36,6 +38,9 @@ import {
 } from './dcmjsDimse.ts';
 import type { FreeDiskProbe } from './freeDisk.ts';
 import { InstanceSpool } from './instanceSpool.ts';
+import { commandCheck } from './datasetMatch.ts';
+import { unassociatedRefusal } from './connectionLimits.ts';
+import { hex, safeError } from './logFields.ts';
 import { errorComment, lowDiskOutcome, outcomeForError, StoreStatus, type StoreOutcome } from './storeStatus.ts';
 
 /** What the SCP uses: the instance store, the settings and the audit trail. */
@@ -65,7 +70,14 @@ export interface ScpShared {
   /** Calling AE titles allowed to associate (empty: any), DIMSE_ALLOWED_AETS with the PACS nodes'. */
   allowedAets: readonly string[];
   freeDisk: FreeDiskProbe;
-  connections: Set<{ readonly accepted: boolean; terminate(): void }>;
+  connections: Set<{ readonly accepted: boolean; readonly remoteAddress: string | undefined; terminate(): void }>;
+  /** Connections not yet associated, in all and from one address, before new ones are closed at once. */
+  maxUnassociated: number;
+  maxUnassociatedPerAddress: number;
+  /** A connection not associated by then is closed (dcmjs-dimse's own timer never starts on the server side). */
+  associationTimeoutMs: number;
+  /** Logs refused connections once per burst, not once each. */
+  noteRefusedConnection(remoteAddress: string | undefined, why: string): void;
   closing(): boolean;
   activeAssociations(): number;
   nextAssociationId(): number;
@@ -112,7 +124,7 @@ export function gatewayScpClass(shared: ScpShared) {
   const { config } = shared.deps;
   return class GatewayScp extends Scp {
     readonly #socket: ScpSocket;
-    readonly #remoteAddress: string | undefined;
+    readonly remoteAddress: string | undefined;
     #log: Logger;
     readonly #incoming = new Map<CStoreRequest, Incoming>();
     #callingAet: string | undefined;
@@ -135,15 +147,38 @@ export function gatewayScpClass(shared: ScpShared) {
       // caps a synchronous sender at about 20 instances/s (docs/performance.md).
       socket.setNoDelay(true);
       this.#socket = socket;
-      replacePduAccumulator(this, socket, (err) => {
-        this.#log.warn({ err: safeError(err) }, 'DICOM association aborted: malformed PDU stream');
-        this.#abortAndClose(AbortReason.UnrecognizedPdu);
-      });
+      this.remoteAddress = socket.remoteAddress;
+      this.#log = shared.log.child({ association: shared.nextAssociationId(), remoteAddress: this.remoteAddress });
+      const refusal = unassociatedRefusal(shared, this.remoteAddress);
+      if (refusal) {
+        shared.noteRefusedConnection(this.remoteAddress, refusal);
+        socket.destroy();
+        return;
+      }
+      replacePduAccumulator(
+        this,
+        socket,
+        (err) => {
+          this.#log.warn({ err: safeError(err) }, 'DICOM association aborted: malformed PDU stream');
+          this.#abortAndClose(AbortReason.UnrecognizedPdu);
+        },
+        () => (this.#accepted ? MAX_ACCEPTED_PDU_LENGTH : MAX_UNASSOCIATED_PDU_LENGTH),
+      );
       replaceCommandEncoder(this);
-      this.#remoteAddress = socket.remoteAddress;
-      this.#log = shared.log.child({ association: shared.nextAssociationId(), remoteAddress: this.#remoteAddress });
       shared.connections.add(this);
-      this.on('close', () => this.#closed());
+      const associationTimer = setTimeout(() => {
+        if (this.#accepted) return;
+        this.#log.warn(
+          { seconds: shared.associationTimeoutMs / 1000 },
+          'DICOM connection closed: no association within the association timeout',
+        );
+        this.#socket.destroy();
+      }, shared.associationTimeoutMs);
+      associationTimer.unref();
+      this.on('close', () => {
+        clearTimeout(associationTimer);
+        this.#closed();
+      });
     }
 
     override associationRequested(association: Association): void {
@@ -169,7 +204,7 @@ export function gatewayScpClass(shared: ScpShared) {
           event: 'dimse-store',
           outcome: 'failure',
           actor: `ae:${callingAet}`,
-          address: this.#remoteAddress ?? null,
+          address: this.remoteAddress ?? null,
           // The AE titles and reason let a C-MOVE retrieve explain why its node could not deliver.
           details: { rejected: decision.reason, calledAet, why: decision.why },
         });
@@ -327,10 +362,18 @@ export function gatewayScpClass(shared: ScpShared) {
       try {
         await spool.finished();
         this.#bytes += spool.bytesWritten;
+        const matchesCommand = commandCheck(entry.sopClassUid, entry.sopInstanceUid);
         await shared.store(
           shared.deps,
-          { file: spool.path, prepare: (check, whileSyncing) => spool.prepare(check, whileSyncing) },
-          { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.#remoteAddress },
+          {
+            file: spool.path,
+            prepare: (check, whileSyncing) =>
+              spool.prepare((header, size) => {
+                matchesCommand(header);
+                check(header, size);
+              }, whileSyncing),
+          },
+          { via: 'dimse', callingAet: this.#callingAet, remoteAddress: this.remoteAddress },
         );
         await spool.close(); // already closed by prepare unless the store took the file by name
         this.#log.debug(
@@ -406,20 +449,9 @@ export function gatewayScpClass(shared: ScpShared) {
         event: 'dimse-store',
         outcome: this.#failed > 0 && this.#stored === 0 ? 'failure' : 'success',
         actor: `ae:${this.#callingAet ?? ''}`,
-        address: this.#remoteAddress ?? null,
+        address: this.remoteAddress ?? null,
         details: { stored: this.#stored, failed: this.#failed, incomplete: partial },
       });
     }
   };
-}
-
-export function hex(status: number): string {
-  return `0x${status.toString(16).toUpperCase().padStart(4, '0')}`;
-}
-
-/** Error details for the log: name, code and message only (no data set content). */
-export function safeError(error: unknown): { name?: string; code?: unknown; message: string } {
-  if (error instanceof Error)
-    return { name: error.name, code: (error as NodeJS.ErrnoException).code, message: error.message };
-  return { message: String(error) };
 }

@@ -18,7 +18,7 @@ export class PduFramingError extends Error {}
 
 export class PduFramer {
   readonly #emit: (pdu: Buffer) => void;
-  readonly #maxLength: number;
+  readonly #maxLength: () => number;
   #chunks: Buffer[] = [];
   #buffered = 0;
   /** Length of the PDU being received (header included), once its header is in. */
@@ -26,12 +26,13 @@ export class PduFramer {
   #failed = false;
 
   /**
-   * `emit` gets each whole PDU, header included, in order. `maxLength` bounds a PDU's length field:
-   * a peer announcing more is refused rather than buffered.
+   * `emit` gets each whole PDU, header included, in order. `maxLength` bounds a PDU's length field
+   * (a function: the bound may change, e.g. once an association is accepted): a peer announcing more is
+   * refused rather than buffered.
    */
-  constructor(emit: (pdu: Buffer) => void, maxLength: number) {
+  constructor(emit: (pdu: Buffer) => void, maxLength: number | (() => number)) {
     this.#emit = emit;
-    this.#maxLength = maxLength;
+    this.#maxLength = typeof maxLength === 'number' ? () => maxLength : maxLength;
   }
 
   /** Takes the next bytes from the socket; throws PduFramingError on a malformed stream (and after it). */
@@ -47,8 +48,8 @@ export class PduFramer {
         const type = header[0];
         const length = header.readUInt32BE(2);
         if (!KNOWN_TYPES.has(type)) this.#fail(`unknown PDU type 0x${type.toString(16).padStart(2, '0')}`);
-        if (length > this.#maxLength)
-          this.#fail(`a PDU of ${length} bytes is larger than the ${this.#maxLength} this end accepts`);
+        const max = this.#maxLength();
+        if (length > max) this.#fail(`a PDU of ${length} bytes is larger than the ${max} this end accepts now`);
         this.#needed = HEADER + length;
       }
       if (this.#buffered < this.#needed) return;

@@ -5,7 +5,8 @@ import type { Logger } from '../log.ts';
 import { allowedCallingAets } from './associationPolicy.ts';
 import { listeningPort, netServerOf, Server, silenceLibraryLog } from './dcmjsDimse.ts';
 import { freeDiskProbe } from './freeDisk.ts';
-import { gatewayScpClass, safeError, type DimseDeps, type ScpShared, type StoreInstance } from './gatewayScp.ts';
+import { gatewayScpClass, type DimseDeps, type ScpShared, type StoreInstance } from './gatewayScp.ts';
+import { safeError } from './logFields.ts';
 import { readDimseTls, type DimseTlsMaterial } from './tlsFiles.ts';
 
 export type { DimseDeps, DimseOrigin, StoreInstance } from './gatewayScp.ts';
@@ -26,9 +27,12 @@ export interface DimseServerOptions {
   storeInstance?: StoreInstance;
   /** Associations open at once before new ones are refused (transient, local limit exceeded). */
   maxAssociations?: number;
+  /** Connections not yet associated, in all and per address, before new ones are closed at once. */
+  maxUnassociated?: number;
+  maxUnassociatedPerAddress?: number;
   /** How long close() waits for instances being received or stored before aborting associations. */
   closeGraceMs?: number;
-  /** dcmjs-dimse timeouts: from connection to A-ASSOCIATE-RQ, and between PDUs. */
+  /** From connection to an accepted association (ours), and dcmjs-dimse's between PDUs. */
   associationTimeoutMs?: number;
   pduTimeoutMs?: number;
   /** Already read by main.ts at start; otherwise read here from config.dimseTls. */
@@ -41,6 +45,11 @@ export interface RunningDimseServer {
 }
 
 const DEFAULT_MAX_ASSOCIATIONS = 32;
+/** A sender opens a few associations at once; a flood of connections that never associate is cut off early. */
+const DEFAULT_MAX_UNASSOCIATED = 32;
+const DEFAULT_MAX_UNASSOCIATED_PER_ADDRESS = 8;
+/** PS3.8's ARTIM timer: DCMTK's default is 30 s as well. */
+const DEFAULT_ASSOCIATION_TIMEOUT_MS = 30_000;
 
 export async function startDimseServer(deps: DimseDeps, opts: DimseServerOptions = {}): Promise<RunningDimseServer> {
   const { config } = deps;
@@ -62,6 +71,8 @@ export async function startDimseServer(deps: DimseDeps, opts: DimseServerOptions
   const busy = new Set<Promise<unknown>>();
   let closing = false;
   let associationCounter = 0;
+  let refusedInBurst = 0;
+  const associationTimeoutMs = opts.associationTimeoutMs ?? DEFAULT_ASSOCIATION_TIMEOUT_MS;
 
   const shared: ScpShared = {
     deps,
@@ -71,6 +82,17 @@ export async function startDimseServer(deps: DimseDeps, opts: DimseServerOptions
     allowedAets,
     freeDisk,
     connections,
+    maxUnassociated: opts.maxUnassociated ?? DEFAULT_MAX_UNASSOCIATED,
+    maxUnassociatedPerAddress: opts.maxUnassociatedPerAddress ?? DEFAULT_MAX_UNASSOCIATED_PER_ADDRESS,
+    associationTimeoutMs,
+    noteRefusedConnection(remoteAddress, why) {
+      if (refusedInBurst++ > 0) return;
+      log.warn({ remoteAddress }, `DICOM connections closed before associating: ${why}`);
+      setTimeout(() => {
+        if (refusedInBurst > 1) log.warn({ connections: refusedInBurst - 1 }, 'more DICOM connections were closed');
+        refusedInBurst = 0;
+      }, 60_000).unref();
+    },
     closing: () => closing,
     activeAssociations: () => [...connections].filter((c) => c.accepted).length,
     nextAssociationId: () => ++associationCounter,
@@ -94,7 +116,7 @@ export async function startDimseServer(deps: DimseDeps, opts: DimseServerOptions
     server.once('networkError', onError);
     server.once('listening', onListening);
     server.listen(port, {
-      associationTimeout: opts.associationTimeoutMs ?? 30_000,
+      associationTimeout: associationTimeoutMs,
       pduTimeout: opts.pduTimeoutMs ?? 60_000,
       logDatasets: false,
       logCommandDatasets: false,

@@ -3,6 +3,7 @@ export function contentTypeOf(name: string): string {
   const lower = name.toLowerCase();
   if (lower.endsWith('.glb')) return 'model/gltf-binary';
   if (lower.endsWith('.gltf')) return 'model/gltf+json';
+  if (lower.endsWith('.3mf')) return 'model/3mf';
   if (lower.endsWith('.json')) return 'application/json; charset=utf-8';
   if (lower.endsWith('.gz')) return 'application/gzip';
   if (lower.endsWith('.zip')) return 'application/zip';

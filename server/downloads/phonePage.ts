@@ -80,7 +80,7 @@ ${zip}
 <ul class="files">
 ${items}
 </ul>
-<p class="hint">Files open in apps that read glTF (.glb, .gltf) or NIfTI (.nii.gz).</p>`,
+<p class="hint">Files open in apps that read glTF (.glb, .gltf) or NIfTI (.nii.gz); 3D-printer slicers take the .3mf, or the STL files in the _stl.zip.</p>`,
     options.icon,
     options.localTimeScript,
   );

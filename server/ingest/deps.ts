@@ -8,7 +8,7 @@ import type { StoreDeps } from './storeInstance.ts';
  * their series at once) and the database.
  */
 export interface UploadDeps extends StoreDeps {
-  config: Pick<Config, 'minFreeDiskMb' | 'overwriteInstances' | 'keepInputs'>;
+  config: StoreDeps['config'] & Pick<Config, 'httpIdleTimeoutSeconds' | 'keepInputs'>;
   db: Database;
   queue: Queue;
 }

@@ -205,6 +205,55 @@ function isJunkEntry(name: string): boolean {
   );
 }
 
+/**
+ * Where each entry's data lies in the archive. Entries of an honest zip never share bytes; several central
+ * directory entries pointing into one deflate stream expand it many times over without any ratio looking odd.
+ */
+class EntrySpans {
+  /** [start, end) of the entries so far, sorted by start. */
+  readonly #spans: Array<[number, number]> = [];
+
+  /** Records the entry's span; false when it overlaps one already seen. */
+  add(entry: Entry): boolean {
+    // The local header is at least 30 bytes plus the name; its extra field may differ from the central one.
+    const start = entry.relativeOffsetOfLocalHeader;
+    const end = start + 30 + entry.fileNameLength + entry.compressedSize;
+    const spans = this.#spans;
+    let lo = 0;
+    let hi = spans.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (spans[mid][0] < start) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 && spans[lo - 1][1] > start) return false;
+    if (lo < spans.length && spans[lo][0] < end) return false;
+    spans.splice(lo, 0, [start, end]);
+    return true;
+  }
+}
+
+/**
+ * How much one archive may expand to in all: the expansion ratio times its size (at least 16 MiB, so small archives
+ * of small files pass), never more than the total limit or the disk space above MIN_FREE_DISK_MB.
+ */
+async function extractionCap(
+  deps: Pick<UploadDeps, 'config' | 'storage'>,
+  zipPath: string,
+): Promise<{ bytes: number; why: string }> {
+  const L = INGEST_LIMITS;
+  const size = (await stat(zipPath)).size;
+  const byRatio = Math.max(size * L.maxZipExpansionRatio, 16 * 1024 * 1024);
+  let cap = { bytes: byRatio, why: `${L.maxZipExpansionRatio} times its size` };
+  if (L.maxZipTotalBytes < cap.bytes) cap = { bytes: L.maxZipTotalBytes, why: 'the limit for one archive' };
+  if (deps.config.minFreeDiskMb > 0) {
+    const free = (await deps.storage.freeSpaceMb().catch(() => Infinity)) - deps.config.minFreeDiskMb;
+    const bytes = Math.max(0, free) * 1024 * 1024;
+    if (bytes < cap.bytes) cap = { bytes, why: 'the free disk space above MIN_FREE_DISK_MB' };
+  }
+  return cap;
+}
+
 function openEntryStream(zip: ZipFile, entry: Entry): Promise<NodeJS.ReadableStream> {
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (err, stream) => {
@@ -234,6 +283,8 @@ async function ingestZip(
     return;
   }
   const L = INGEST_LIMITS;
+  const totalCap = await extractionCap(deps, zipPath);
+  const spans = new EntrySpans();
   let entries = 0;
   let total = 0;
   let usable = 0;
@@ -275,8 +326,12 @@ async function ingestZip(
               `entry compression ratio ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}:1 exceeds ${L.maxZipExpansionRatio}:1 (possible zip bomb)`,
             );
           }
-          if (total + entry.uncompressedSize > L.maxZipTotalBytes)
-            return skip(`the archive expands to more than ${L.maxZipTotalBytes} bytes; this entry was not read`);
+          if (!spans.add(entry))
+            return skip('entry shares its compressed data with another entry (overlapping entries: a zip bomb trick)');
+          if (total + entry.uncompressedSize > totalCap.bytes)
+            return skip(
+              `the archive expands to more than ${totalCap.bytes} bytes (${totalCap.why}); this entry was not read`,
+            );
           total += entry.uncompressedSize;
           usable += 1;
           const temp = await deps.storage.staging.newFile();

@@ -31,6 +31,12 @@ export interface StoreOptions {
    * once per request (STOW-RS); 0 (the default) for those that answer each instance (C-STORE).
    */
   indexLingerMs?: number;
+  /**
+   * Where an unexpected error (a bug, not a refusal) is reported before it becomes a 0x0110 for the sender. By
+   * default it is logged with its stack; a way in that stores many instances per request (STOW-RS) collects them
+   * and logs once per request.
+   */
+  onInternalError?: (e: unknown) => void;
 }
 
 export interface StoredInstance {
@@ -167,7 +173,7 @@ export async function storeInstance(
     await early?.catch(noop);
     // After placing, the staged name no longer exists and this does nothing: the stored copy stays.
     await storage.staging.remove(source.file);
-    throw asRejection(e, logger);
+    throw asRejection(e, options.onInternalError ?? ((err) => logger.error({ err }, 'storing an instance failed')));
   }
 }
 
@@ -218,7 +224,7 @@ async function sameBytes(storage: Storage, key: string, staged: string): Promise
   return a === b;
 }
 
-function asRejection(e: unknown, logger: Logger): InstanceRejectedError {
+function asRejection(e: unknown, report: (e: unknown) => void): InstanceRejectedError {
   if (e instanceof InstanceRejectedError) return e;
   const code = (e as { code?: unknown }).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -229,7 +235,7 @@ function asRejection(e: unknown, logger: Logger): InstanceRejectedError {
       { cause: e },
     );
   }
-  logger.error({ err: e }, 'storing an instance failed');
+  report(e);
   return new InstanceRejectedError(
     FailureReason.ProcessingFailure,
     'internal error while storing the instance',

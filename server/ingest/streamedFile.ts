@@ -110,6 +110,7 @@ export class StreamedInstanceFile {
   }
 
   #read = async (position: number, length: number): Promise<Buffer> => {
+    if (length <= 0) return Buffer.alloc(0);
     if (position + length <= this.#headBytes) {
       if (this.#head.length > 1) this.#head = [Buffer.concat(this.#head)];
       return this.#head[0].subarray(position, position + length);

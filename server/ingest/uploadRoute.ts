@@ -1,13 +1,15 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { Router } from '@koa/router';
 import busboy from 'busboy';
 import type { Context } from 'koa';
-import { httpError } from '../errors.ts';
+import { HttpError, httpError } from '../errors.ts';
 import { InstanceRejectedError } from '../dicom/failure.ts';
 import { INGEST_LIMITS } from './limits.ts';
 import { checkFreeDisk } from './admission.ts';
+import { readBodyWithIdleTimeout } from './requestBody.ts';
+import { Semaphore } from './semaphore.ts';
 import type { UploadDeps } from './deps.ts';
 import { displayName, ingestFile, type IngestReport } from './ingestFile.ts';
 import { auditRequest } from '../auth/auditRequest.ts';
@@ -101,19 +103,65 @@ export async function receiveUploads(deps: UploadDeps, ctx: Context): Promise<In
   }
   const report: IngestReport = { accepted: [], rejected: [] };
   const origin = { via: 'upload' as const, remoteAddress: ctx.request.ip };
-  const pending = new Set<Promise<void>>();
-  const received: Array<Promise<void>> = [];
+  // A file waits for a slot before it gets a temp file; the request is read no further while `maxOpen` files
+  // are received but not yet stored, so temp files, memory and wake-ups stay bounded whatever the file count.
+  const slots = new Semaphore(INGEST_LIMITS.storeConcurrency);
+  const maxOpen = 2 * INGEST_LIMITS.storeConcurrency;
+  let open = 0;
+  // One waiter at a time: the gate below while the body is read, then the end of the request.
+  let waiter: { limit: number; resolve: () => void } | undefined;
+  const fileDone = (): void => {
+    open -= 1;
+    if (waiter && open < waiter.limit) {
+      const { resolve } = waiter;
+      waiter = undefined;
+      resolve();
+    }
+  };
+  const below = (limit: number): Promise<void> =>
+    open < limit ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { limit, resolve }));
   let fileCount = 0;
 
-  const process = async (temp: string, name: string): Promise<void> => {
-    while (pending.size >= INGEST_LIMITS.storeConcurrency) await Promise.race(pending);
-    const p = ingestFile(deps, temp, name, origin, report).finally(() => pending.delete(p));
-    pending.add(p);
+  const receiveAndStore = async (stream: Readable, name: string, truncated: () => boolean): Promise<void> => {
+    await slots.acquire();
+    try {
+      let temp: string | undefined;
+      let failure: Error | undefined;
+      try {
+        temp = await deps.storage.staging.newFile();
+        failure = await receiveFile(stream, temp);
+      } catch (e) {
+        failure = e as Error;
+        stream.resume();
+      }
+      if (failure || temp === undefined) {
+        const e = failure ?? new Error('no temp file');
+        await deps.storage.staging.remove(temp);
+        const code = (e as NodeJS.ErrnoException).code;
+        const reason =
+          code === 'ENOSPC' || code === 'EDQUOT'
+            ? "the server's disk is full; nothing of this file was kept, please send it again later"
+            : `upload interrupted (${(e as Error).message})`;
+        report.rejected.push({ file: name, reason });
+        return;
+      }
+      if (truncated()) {
+        await deps.storage.staging.remove(temp);
+        report.rejected.push({
+          file: name,
+          reason: `file is larger than the ${INGEST_LIMITS.maxZipTotalBytes} byte upload limit`,
+        });
+        return;
+      }
+      await ingestFile(deps, temp, name, origin, report);
+    } finally {
+      slots.release();
+    }
   };
 
   bb.on('file', (field, stream, info) => {
-    // A form cut off mid-file errors this stream, maybe before the pipeline below is attached; an error
-    // with no listener would take the whole server down. The pipeline still sees it.
+    // A form cut off mid-file errors this stream, maybe before it is read; an error with no listener would
+    // take the whole server down. The reader still sees it.
     stream.on('error', () => undefined);
     const name = displayName(info.filename);
     if (field !== UPLOAD_FIELD && field !== 'file') {
@@ -125,43 +173,12 @@ export async function receiveUploads(deps: UploadDeps, ctx: Context): Promise<In
       return;
     }
     fileCount += 1;
+    open += 1;
     let truncated = false;
     stream.on('limit', () => {
       truncated = true;
     });
-    received.push(
-      (async () => {
-        let temp: string | undefined;
-        let failure: Error | undefined;
-        try {
-          temp = await deps.storage.staging.newFile();
-          failure = await receiveFile(stream, temp);
-        } catch (e) {
-          failure = e as Error;
-          stream.resume();
-        }
-        if (failure || temp === undefined) {
-          const e = failure ?? new Error('no temp file');
-          await deps.storage.staging.remove(temp);
-          const code = (e as NodeJS.ErrnoException).code;
-          const reason =
-            code === 'ENOSPC' || code === 'EDQUOT'
-              ? "the server's disk is full; nothing of this file was kept, please send it again later"
-              : `upload interrupted (${(e as Error).message})`;
-          report.rejected.push({ file: name, reason });
-          return;
-        }
-        if (truncated) {
-          await deps.storage.staging.remove(temp);
-          report.rejected.push({
-            file: name,
-            reason: `file is larger than the ${INGEST_LIMITS.maxZipTotalBytes} byte upload limit`,
-          });
-          return;
-        }
-        await process(temp, name);
-      })(),
-    );
+    void receiveAndStore(stream, name, () => truncated).finally(fileDone);
   });
   bb.on('filesLimit', () =>
     report.rejected.push({
@@ -170,15 +187,21 @@ export async function receiveUploads(deps: UploadDeps, ctx: Context): Promise<In
     }),
   );
 
+  // Back-pressure: the next chunk of the request goes to the form parser only once fewer than maxOpen files wait.
+  const gate = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      below(maxOpen).then(() => cb(null, chunk), cb);
+    },
+  });
+  const idleMs = deps.config.httpIdleTimeoutSeconds * 1000;
   try {
-    await pipeline(ctx.req, bb);
+    await pipeline(Readable.from(readBodyWithIdleTimeout(ctx.req, idleMs), { objectMode: false }), gate, bb);
   } catch (e) {
-    await Promise.allSettled(received);
-    await Promise.allSettled([...pending]);
+    await below(1);
+    if (e instanceof HttpError) throw e;
     throw httpError(400, `the upload could not be read (${(e as Error).message})`);
   }
-  await Promise.all(received);
-  await Promise.all([...pending]);
+  await below(1);
   if (fileCount === 0 && report.rejected.length === 0)
     throw httpError(400, `no files in the form; send them in the "${UPLOAD_FIELD}" field`);
   return report;

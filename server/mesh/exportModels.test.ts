@@ -73,7 +73,13 @@ test('exportModels writes valid glTF/GLB in the OpenAnatomy layout with names, c
       onProgress: (f) => void progress.push(f),
     });
 
-    assert.deepEqual((await readdir(dir)).sort(), ['case1.glb', 'case1.gltf', 'case1_segments.json']);
+    assert.deepEqual((await readdir(dir)).sort(), [
+      'case1.3mf',
+      'case1.glb',
+      'case1.gltf',
+      'case1_segments.json',
+      'case1_stl.zip',
+    ]);
     assert.deepEqual(
       result.segments.map((s) => s.name),
       ['left ball', 'back blob'],

@@ -3,11 +3,12 @@ import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
 import { writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
 import { labelStats, type LabelStats } from './labelStats.ts';
 import { meshAll } from './meshPool.ts';
+import { write3mf, writeStlZip } from './printFiles.ts';
 import type { MeshStepSeconds } from './meshSegment.ts';
 
 /**
- * Label map -> one smoothed, decimated, outward-facing surface per segment -> `<name>.gltf`,
- * `<name>.glb` and `<name>_segments.json`. The shared mesher for every engine that gives no glTF.
+ * Label map -> one smoothed, decimated, outward-facing, 2-manifold surface per segment ->
+ * `<name>.gltf`, `<name>.glb`, `<name>.3mf`, `<name>_stl.zip` and `<name>_segments.json`. The shared mesher for every engine that gives no glTF.
  */
 
 /** A segment that may also enclose other labels (e.g. a body outline around the lungs and bones). */
@@ -54,26 +55,20 @@ export interface ExportModelsOptions {
   smoothingIterations?: number;
   /** Most worker threads for meshing (meshPool.ts); default one per core, at most 4; 1 meshes in this thread. */
   threads?: number;
+  /**
+   * Where the time goes, for the benchmark: `stats` (label counts and boxes), `mesh` (wall time of
+   * all structures, all threads), then per structure `surface`, `smooth`, `decimate` and `finish`
+   * as measured in the thread that did it, then `write` (the files built and written).
+   */
+  onStep?: (step: ExportStep, ms: number) => void;
 }
+
+export type ExportStep = 'stats' | 'mesh' | keyof MeshStepSeconds | 'write';
 
 export interface ExportModelsResult {
   /** Absolute paths of the files written. */
   files: string[];
   segments: SegmentStats[];
-  /** Where the time went, for logs and the benchmark. */
-  timing: {
-    /** Label voxel counts and boxes. */
-    statsSeconds: number;
-    /** Wall time of the meshing, all structures, all threads. */
-    meshSeconds: number;
-    /** glTF, GLB and JSON built and written. */
-    writeSeconds: number;
-    threads: number;
-    /** Seconds per step summed over structures, each measured in the thread that did it. */
-    threadSeconds: MeshStepSeconds;
-    /** Per segment (in `segments` order): triangles before decimation. */
-    surfaceTriangles: number[];
-  };
 }
 
 export class EmptySegmentationError extends Error {
@@ -126,7 +121,7 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
 
   const statsStarted = performance.now();
   const stats = labelStats(labelMap);
-  const statsSeconds = (performance.now() - statsStarted) / 1000;
+  options.onStep?.('stats', performance.now() - statsStarted);
   const todo = segments
     .map((segment) => {
       const labels = [segment.label, ...(segment.containsLabels ?? [])];
@@ -146,7 +141,7 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   signal?.throwIfAborted();
   await onProgress?.(0, `meshing ${todo.map((t) => t.segment.name).join(', ')}`);
   const meshStarted = performance.now();
-  const { meshes, threads } = await meshAll(
+  const { meshes } = await meshAll(
     data,
     geometry,
     jobs,
@@ -160,15 +155,14 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
       },
     },
   );
-  const meshSeconds = (performance.now() - meshStarted) / 1000;
+  options.onStep?.('mesh', performance.now() - meshStarted);
 
   const models: GltfModel[] = [];
   const out: SegmentStats[] = [];
-  const threadSeconds: MeshStepSeconds = { surface: 0, smooth: 0, decimate: 0, finish: 0 };
   for (let i = 0; i < todo.length; i++) {
     const { segment, box } = todo[i];
     const mesh = meshes[i];
-    for (const k of Object.keys(threadSeconds) as Array<keyof MeshStepSeconds>) threadSeconds[k] += mesh.seconds[k];
+    for (const [step, seconds] of Object.entries(mesh.seconds)) options.onStep?.(step as ExportStep, seconds * 1000);
     const opacity = segment.opacity ?? 1;
     models.push({
       name: segment.name,
@@ -200,29 +194,23 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
 
   signal?.throwIfAborted();
   const writeStarted = performance.now();
-  await onProgress?.(0.98, 'writing glTF');
+  await onProgress?.(0.98, 'writing glTF, 3MF and STL');
   const gltfPath = join(outDir, `${name}.gltf`);
   const glbPath = join(outDir, `${name}.glb`);
+  const threeMfPath = join(outDir, `${name}.3mf`);
+  const stlZipPath = join(outDir, `${name}_stl.zip`);
   const jsonPath = join(outDir, `${name}_segments.json`);
-  // The files are independent: written side by side, each still atomically.
+  // Each file atomically. The glTF pair and the JSON side by side; the print files after them, one
+  // at a time: all four at once held about 80 MB more at the benchmark's peak.
   await Promise.all([
     writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
     writeFileAtomic(jsonPath, [
       Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
     ]),
   ]);
+  await write3mf(threeMfPath, name, models);
+  await writeStlZip(stlZipPath, models);
   await onProgress?.(1, 'models written');
-  const writeSeconds = (performance.now() - writeStarted) / 1000;
-  return {
-    files: [gltfPath, glbPath, jsonPath],
-    segments: out,
-    timing: {
-      statsSeconds,
-      meshSeconds,
-      writeSeconds,
-      threads,
-      threadSeconds,
-      surfaceTriangles: meshes.map((m) => m.surfaceTriangles),
-    },
-  };
+  options.onStep?.('write', performance.now() - writeStarted);
+  return { files: [gltfPath, glbPath, threeMfPath, stlZipPath, jsonPath], segments: out };
 }

@@ -49,8 +49,6 @@ export interface MeshedSegment {
   normals: Float32Array;
   indices: Uint32Array;
   triangles: number;
-  /** Triangles straight from surface nets, before decimation. */
-  surfaceTriangles: number;
   meshVolumeMm3: number;
   bounds: { min: Vec3; max: Vec3 };
   seconds: MeshStepSeconds;
@@ -83,7 +81,6 @@ export async function meshSegment(
   // thread can take the scratch arrays in between.
   await MeshoptSimplifier.ready;
   let mesh = extractSurface(data, dims, spacing, include, job.box, signal, scratch);
-  const surfaceTriangles = triangleCount(mesh);
   lap('surface');
   if (settings.smoothingIterations > 0)
     smoothSurface(mesh, spacing, { iterations: settings.smoothingIterations }, signal);
@@ -103,7 +100,6 @@ export async function meshSegment(
     normals,
     indices: mesh.indices,
     triangles: triangleCount(mesh),
-    surfaceTriangles,
     meshVolumeMm3: signedVolume(mesh),
     bounds: bounds(mesh.positions),
     seconds,

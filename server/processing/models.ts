@@ -1,9 +1,10 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NodeIO } from '@gltf-transform/core';
+import { NodeIO, type Document } from '@gltf-transform/core';
 import type { EngineResult } from '../engines/engine.ts';
 import { exportModels, type ExportSegment, type SegmentStats } from '../mesh/exportModels.ts';
 import { labelStats } from '../mesh/labelStats.ts';
+import { write3mf, writeStlZip, type PrintModel } from '../mesh/printFiles.ts';
 
 /**
  * The models of a result: the engine's own glTF when it made one (Slicer's OpenAnatomy export), else meshes made
@@ -24,6 +25,12 @@ export async function writeModels(opts: {
     const io = new NodeIO();
     const doc = await io.read(engineResult.gltfPath);
     await writeFile(join(outDir, `${name}.glb`), await io.writeBinary(doc));
+    // The print files from the engine's own meshes, as they are (not checked or repaired here).
+    const parts = printModelsOf(doc);
+    await Promise.all([
+      write3mf(join(outDir, `${name}.3mf`), name, parts),
+      writeStlZip(join(outDir, `${name}_stl.zip`), parts),
+    ]);
     const segments = voxelStats(engineResult);
     await writeFile(join(outDir, `${name}_segments.json`), `${JSON.stringify({ name, segments }, null, 2)}\n`);
     return segments;
@@ -38,6 +45,48 @@ export async function writeModels(opts: {
     onProgress: (f, status) => opts.stage(70 + f * 22, status),
   });
   return exported.segments;
+}
+
+/** GL_TRIANGLES, the only primitive mode that makes a printable part. */
+const TRIANGLES = 4;
+
+/**
+ * Each mesh of an OpenAnatomy glTF (positions in LPS millimetres, the root node's matrix only
+ * turning them into glTF metres) as one printable part: its primitives' triangles joined, its
+ * material's colour.
+ */
+function printModelsOf(doc: Document): PrintModel[] {
+  return doc
+    .getRoot()
+    .listMeshes()
+    .map((mesh) => {
+      const positions: number[] = [];
+      const indices: number[] = [];
+      let color: [number, number, number] = [0.8, 0.8, 0.8];
+      let opacity = 1;
+      for (const prim of mesh.listPrimitives()) {
+        const pos = prim.getAttribute('POSITION')?.getArray();
+        if (!pos || prim.getMode() !== TRIANGLES) continue;
+        const base = positions.length / 3;
+        for (let i = 0; i < pos.length; i++) positions.push(pos[i]);
+        const idx = prim.getIndices()?.getArray();
+        const count = idx ? idx.length : pos.length / 3;
+        for (let i = 0; i < count; i++) indices.push(base + (idx ? idx[i] : i));
+        const factor = prim.getMaterial()?.getBaseColorFactor();
+        if (factor) {
+          color = [factor[0], factor[1], factor[2]];
+          opacity = factor[3];
+        }
+      }
+      return {
+        name: mesh.getName() || 'structure',
+        color,
+        opacity,
+        positions: Float32Array.from(positions),
+        indices: Uint32Array.from(indices),
+      };
+    })
+    .filter((m) => m.indices.length > 0);
 }
 
 /** Statistics of an engine's own glTF: the label map gives voxel counts; triangles are not re-counted. */

@@ -74,11 +74,13 @@ for (const driver of testDatabases()) {
       );
       const dir = join(deps.dataDir, 'results', r.id);
       const names = [
+        'Chest_CT_phase_2.3mf',
         'Chest_CT_phase_2.glb',
         'Chest_CT_phase_2.gltf',
         'Chest_CT_phase_2.nii.gz',
         'Chest_CT_phase_2_seg.nii.gz',
         'Chest_CT_phase_2_segments.json',
+        'Chest_CT_phase_2_stl.zip',
       ];
       assert.deepEqual((await readdir(dir)).sort(), names);
       for (const f of r.files) assert.equal(f.size, (await stat(join(dir, f.name))).size, f.name);
