@@ -351,7 +351,7 @@ export class Queue {
   }
 
   /**
-   * Clears finished, failed and cancelled jobs from the queue view (the rows stay; migration 0013). Returns the ids
+   * Clears finished, failed and cancelled jobs from the queue view (the rows stay; migration 0010). Returns the ids
    * cleared; jobs still queued or running are left as they are.
    */
   async clear(ids: readonly string[]): Promise<string[]> {
