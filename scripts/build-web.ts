@@ -28,11 +28,12 @@ const ENTRIES = {
   files: join(src, 'pages', 'files-page.ts'),
   login: join(src, 'pages', 'login-page.ts'),
   pacs: join(src, 'pages', 'pacs-page.ts'),
+  admin: join(src, 'pages', 'admin-page.ts'),
   app: join(src, 'styles', 'app.css'),
   phone: join(src, 'styles', 'phone.css'),
 };
 
-const PAGES = ['index.html', 'files.html', 'login.html', 'pacs.html'];
+const PAGES = ['index.html', 'files.html', 'login.html', 'pacs.html', 'admin.html'];
 
 function hash(data: Buffer): string {
   return createHash('sha256').update(data).digest('base64url').slice(0, 10).replace(/[-_]/g, 'x');

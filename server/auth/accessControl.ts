@@ -9,6 +9,7 @@ import { ANONYMOUS, describePrincipal, type Principal } from './principal.ts';
 import { hasRole } from './roles.ts';
 import { safeEqual } from './secrets.ts';
 import { findSession, findTokenByValue, findUserById, findUserByName, touchToken } from './store.ts';
+import { formatWait } from './formatWait.ts';
 
 const REALM = 'anatomy-gateway';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -82,7 +83,7 @@ async function fromPassword(deps: AuthDeps, ctx: Context, username: string, pass
   const verdict = await throttle.attempt(address, username);
   if (verdict.blocked) {
     ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-    throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, {
+    throw httpError(429, `Too many failed sign-ins. Try again in ${formatWait(verdict.retryAfterSeconds)}.`, {
       code: 'rate-limited',
     });
   }

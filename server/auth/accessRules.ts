@@ -27,6 +27,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   // Download links (QR codes): the unguessable token is the credential; it expires and can be revoked.
   { methods: READ, path: '/d', access: 'public' },
   { methods: ['POST'], path: '/api/login', access: 'public' },
+  // Whether the sign-in page points to the first account's password file.
+  { methods: READ, path: '/api/login/hint', access: 'public' },
   // Works with or without a session (a stale page may sign out twice).
   { methods: ['POST'], path: '/api/logout', access: 'public' },
   { methods: READ, path: '/api/me', access: 'authenticated' },
@@ -46,6 +48,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   { methods: READ, path: '/api/pacs', access: 'read' },
   { methods: ['POST'], path: '/api/pacs/nodes', access: 'ingest' },
   { methods: ['POST'], path: '/api/results', access: 'ingest' },
+  // Deleting a result removes what others may still need: the same role as cancelling work.
+  { methods: ['DELETE'], path: '/api/results', access: 'ingest' },
 
   { methods: '*', path: '/api/users', access: 'admin' },
   { methods: '*', path: '/api/tokens', access: 'admin' },

@@ -11,6 +11,8 @@ import { clearSessionCookies, setSessionCookies } from './cookies.ts';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords.ts';
 import { principalOf, type Principal } from './principal.ts';
 import { rolesFromBody } from './roles.ts';
+import { formatWait } from './formatWait.ts';
+import { accountPageRoutes } from './accountPageRoutes.ts';
 import { randomSecret } from './secrets.ts';
 import {
   countAdmins,
@@ -115,7 +117,7 @@ export function authRouter(deps: AuthDeps): Router {
         details: { method: 'password', reason: 'rate limited' },
       });
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-      throw httpError(429, `Too many failed sign-ins. Try again in ${verdict.retryAfterSeconds} seconds.`, {
+      throw httpError(429, `Too many failed sign-ins. Try again in ${formatWait(verdict.retryAfterSeconds)}.`, {
         code: 'rate-limited',
       });
     }
@@ -134,7 +136,7 @@ export function authRouter(deps: AuthDeps): Router {
       throw httpError(401, 'Wrong user name or password.', { code: 'bad-credentials' });
     }
     await verdict.attempt.succeeded();
-    if (check.needsRehash) await setPasswordHash(deps.db, user.id, await hashPassword(password));
+    if (check.needsRehash) await setPasswordHash(deps.db, user.id, await hashPassword(password), false);
     await deleteExpiredSessions(deps.db);
     const session = await createSession(deps.db, user.id, deps.config.sessionTtlHours * 3600, address || null);
     setSessionCookies(ctx, session);
@@ -148,6 +150,8 @@ export function authRouter(deps: AuthDeps): Router {
       next: safeNextPath(body.next),
     };
   });
+
+  accountPageRoutes(router, deps);
 
   router.post('/api/logout', async (ctx) => {
     const p = principalOf(ctx);
@@ -176,7 +180,7 @@ export function authRouter(deps: AuthDeps): Router {
     const verdict = await throttle.attempt(address, user.username);
     if (verdict.blocked) {
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-      throw httpError(429, `Too many failed attempts. Try again in ${verdict.retryAfterSeconds} seconds.`, {
+      throw httpError(429, `Too many failed attempts. Try again in ${formatWait(verdict.retryAfterSeconds)}.`, {
         code: 'rate-limited',
       });
     }

@@ -92,12 +92,42 @@ export async function findUserById(db: Queryable, id: string): Promise<UserRecor
   return rows[0] ? userOf(rows[0]) : undefined;
 }
 
-export async function setPasswordHash(db: Queryable, id: string, passwordHash: string): Promise<boolean> {
-  const { rowCount } = await db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [
-    id,
-    passwordHash,
-  ]);
+/** `changed`: a person set a new password (false for a re-hash of the same one at sign-in). */
+export async function setPasswordHash(
+  db: Queryable,
+  id: string,
+  passwordHash: string,
+  changed = true,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE users SET password_hash = $2, updated_at = now(),
+            password_changed_at = CASE WHEN $3::boolean THEN now() ELSE password_changed_at END
+      WHERE id = $1`,
+    [id, passwordHash, changed],
+  );
   return rowCount > 0;
+}
+
+/** Whether the account of this name exists with the password it was created with. */
+export async function hasInitialPassword(db: Queryable, username: string): Promise<boolean> {
+  const { rows } = await db.query<{ initial: boolean }>(
+    'SELECT password_changed_at IS NULL AS initial FROM users WHERE lower(username) = lower($1)',
+    [username],
+  );
+  return rows[0]?.initial === true;
+}
+
+export async function setUserRoles(
+  db: Queryable,
+  id: string,
+  roles: readonly string[],
+): Promise<UserRecord | undefined> {
+  const { rows } = await db.query<UserRow>(
+    `UPDATE users SET roles = $2::jsonb, updated_at = now() WHERE id = $1
+     RETURNING id, username, roles, created_at, last_login_at`,
+    [id, JSON.stringify(roles)],
+  );
+  return rows[0] ? userOf(rows[0]) : undefined;
 }
 
 export async function deleteUser(db: Queryable, id: string): Promise<UserRecord | undefined> {

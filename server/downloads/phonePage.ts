@@ -17,7 +17,7 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function shell(title: string, stylesheet: string | undefined, body: string, icon?: string): string {
+function shell(title: string, stylesheet: string | undefined, body: string, icon?: string, script?: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -28,6 +28,7 @@ function shell(title: string, stylesheet: string | undefined, body: string, icon
 <title>${escapeHtml(title)} · Anatomy Gateway</title>
 ${stylesheet ? `<link rel="stylesheet" href="${escapeHtml(stylesheet)}">` : ''}
 ${icon ? `<link rel="icon" type="image/svg+xml" href="${escapeHtml(icon)}">` : ''}
+${script ? `<script src="${escapeHtml(script)}" defer></script>` : ''}
 </head>
 <body class="phone">
 <header class="phone-header"><span class="brand">Anatomy Gateway</span></header>
@@ -45,11 +46,12 @@ export function renderPhonePage(options: {
   expiresAt: number;
   stylesheet: string | undefined;
   icon?: string;
+  /** Rewrites times into the phone's own zone and clock (the page works without it, in the server's). */
+  localTimeScript?: string;
 }): string {
   const available = options.files.filter((f) => f.href !== undefined);
   const total = available.reduce((sum, f) => sum + f.size, 0);
-  // The server's own clock and zone: the phone page has no script to localise it, and the server
-  // stands in the same hospital as the phone.
+  // The server's own clock and zone, until local-time.js puts it in the phone's (as the desktop pages show times).
   const expires = new Date(options.expiresAt).toLocaleString('en-GB', {
     day: 'numeric',
     month: 'short',
@@ -73,13 +75,14 @@ export function renderPhonePage(options: {
     'Download models',
     options.stylesheet,
     `<h1>Your files</h1>
-<p class="meta">${available.length} ${available.length === 1 ? 'file' : 'files'} · link valid until <time datetime="${new Date(options.expiresAt).toISOString()}">${expires}</time></p>
+<p class="meta">${available.length} ${available.length === 1 ? 'file' : 'files'} · link valid until <time data-local datetime="${new Date(options.expiresAt).toISOString()}">${expires}</time></p>
 ${zip}
 <ul class="files">
 ${items}
 </ul>
 <p class="hint">Files open in apps that read glTF (.glb, .gltf) or NIfTI (.nii.gz); 3D-printer slicers take the .3mf, or the STL files in the _stl.zip.</p>`,
     options.icon,
+    options.localTimeScript,
   );
 }
 

@@ -219,6 +219,7 @@ export function downloadsRouter(deps: AppContext): Router {
       expiresAt: Date.parse(grant.expiresAt),
       stylesheet: webManifest()['phone.css'],
       icon: webManifest()['favicon.svg'],
+      localTimeScript: webManifest()['local-time.js'],
     });
   });
 

@@ -5,6 +5,10 @@ import { JOB_STATES, type Job, type JobState } from '../jobs/queue.ts';
 import { auditRequest } from '../auth/auditRequest.ts';
 import type { Queryable } from '../db/database.ts';
 import { displayName, subjectsOfJobs, type Subject } from '../results/subjects.ts';
+import { koaBody } from 'koa-body';
+
+const parseJsonBody = koaBody({ json: true, urlencoded: false, text: false, multipart: false, jsonLimit: '256kb' });
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A job as clients see it: the payload is reduced to its display fields (it may list file paths). */
 export function jobJson(job: Job, subject: Subject | null = null) {
@@ -98,6 +102,22 @@ export function jobsRouter(deps: AppContext): Router {
     const [withSubject] = await jobsJson(deps.db, [job]);
     if (withSubject.subject) await auditRequest(deps, ctx, { event: 'patient-data-read', target: job.id });
     ctx.body = { ...withSubject, log: log.map((l) => ({ at: l.at.toISOString(), attempt: l.attempt, line: l.line })) };
+  });
+
+  // Clears finished, failed and cancelled jobs from the queue view; their rows, logs and results stay.
+  router.post('/clear', parseJsonBody, async (ctx) => {
+    if (!ctx.is('application/json')) throw httpError(415, 'Send the request as application/json.');
+    const ids = (ctx.request.body as { ids?: unknown } | null)?.ids;
+    if (!Array.isArray(ids) || ids.length > 1000 || ids.some((id) => typeof id !== 'string' || !UUID.test(id)))
+      throw httpError(400, 'Give "ids": up to 1000 job ids.');
+    const cleared = await deps.queue.clear(ids as string[]);
+    if (cleared.length > 0)
+      await auditRequest(deps, ctx, {
+        event: 'job-clear',
+        details: { jobs: cleared.length, ids: cleared.slice(0, 50) },
+      });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { cleared };
   });
 
   router.post('/:id/cancel', async (ctx) => {

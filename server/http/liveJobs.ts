@@ -17,6 +17,8 @@ export interface LiveJob {
   engine: string | null;
   attempts: number;
   maxAttempts: number;
+  /** Times a person retried the job after it failed or was cancelled. */
+  retries: number;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -48,6 +50,7 @@ interface JobRow {
   engine: string | null;
   attempts: number;
   max_attempts: number;
+  retries: number;
   created_at: Date | string;
   started_at: Date | string | null;
   finished_at: Date | string | null;
@@ -70,6 +73,7 @@ function toLiveJob(row: JobRow, subject: Subject | null): LiveJob {
     engine: row.engine,
     attempts: Number(row.attempts),
     maxAttempts: Number(row.max_attempts),
+    retries: Number(row.retries),
     createdAt: iso(row.created_at) ?? '',
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
@@ -95,7 +99,7 @@ async function toLiveJobs(db: Queryable, rows: JobRow[]): Promise<LiveJob[]> {
  */
 export const VISIBLE_KINDS = ['process'];
 
-const SELECT = `SELECT id, kind, state, progress, status, last_error, engine, attempts, max_attempts,
+const SELECT = `SELECT id, kind, state, progress, status, last_error, engine, attempts, max_attempts, retries,
   created_at, started_at, finished_at, payload->>'name' AS name,
   COALESCE(payload->>'seriesDescription', payload->'input'->>'seriesDescription', payload->'input'->>'originalName') AS series_description,
   CASE WHEN payload->'input'->>'kind' = 'dicom-series' AND EXISTS (
@@ -104,11 +108,11 @@ const SELECT = `SELECT id, kind, state, progress, status, last_error, engine, at
   payload->'input'->>'seriesInstanceUid' AS series_uid
   FROM jobs`;
 
-/** The most recent jobs, plus every unfinished one however old, newest first. */
+/** The most recent jobs not cleared from the queue, plus every unfinished one however old, newest first. */
 export async function recentJobs(db: Queryable, limit = 200): Promise<LiveJob[]> {
   const { rows } = await db.query<JobRow>(
     `${SELECT} WHERE id IN (
-       (SELECT id FROM jobs WHERE kind = ANY($2::text[]) ORDER BY created_at DESC LIMIT $1)
+       (SELECT id FROM jobs WHERE kind = ANY($2::text[]) AND cleared_at IS NULL ORDER BY created_at DESC LIMIT $1)
        UNION
        (SELECT id FROM jobs WHERE kind = ANY($2::text[]) AND state IN ('queued', 'running')))
      ORDER BY created_at DESC`,

@@ -71,6 +71,7 @@ export function pagesRouter(_deps: AppContext, dist: string = WEB_DIST): Router 
   router.get('/files', page('files.html'));
   router.get('/pacs', page('pacs.html'));
   router.get('/login', page('login.html'));
+  router.get('/admin', page('admin.html'));
 
   router.get(/^\/assets\/(.+)$/, async (ctx) => {
     const relative = decodeURIComponent(ctx.path.slice('/assets/'.length));

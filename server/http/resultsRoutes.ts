@@ -4,7 +4,15 @@ import { attachment, contentTypeOf } from '../downloads/contentType.ts';
 import { fail } from '../downloads/fail.ts';
 import { locateResultFile, resultFileUrl } from '../downloads/resultFiles.ts';
 import { holdsPatientData } from '../downloads/patientData.ts';
-import { isExpired, listResults, RESULT_SORTS, type ResultRecord, type ResultSort } from '../results/readResults.ts';
+import {
+  getResult,
+  isExpired,
+  listResults,
+  RESULT_SORTS,
+  type ResultRecord,
+  type ResultSort,
+} from '../results/readResults.ts';
+import { deleteResultRow } from '../results/resultsStore.ts';
 import { displayName, patientDownloadName } from '../results/subjects.ts';
 import { httpError } from '../errors.ts';
 import { fileKind } from '../audit/audit.ts';
@@ -113,6 +121,23 @@ export function resultsRouter(deps: AppContext): Router {
       details: { file: fileKind(found.name), inline: ctx.query.inline === '1' },
     });
     ctx.body = deps.storage.createReadStream(found.key);
+  });
+
+  // Deletes a result's files, then its row (as the retention sweep does: a crash in between leaves a row the
+  // sweep or a second delete finds again, never orphaned files). Audited; the page asks for confirmation first.
+  router.delete('/api/results/:id', async (ctx) => {
+    const id = ctx.params.id;
+    const result = /^[0-9a-f-]{36}$/i.test(id) ? await getResult(deps.db, id) : undefined;
+    if (!result) throw httpError(404, 'No such result: it may have been deleted already.');
+    await deps.storage.removeResult(result.id);
+    await deleteResultRow(deps.db, result.id);
+    await auditRequest(deps, ctx, {
+      event: 'result-delete',
+      target: result.id,
+      details: { files: result.files.length, jobId: result.jobId },
+    });
+    deps.events.emit({ type: 'result', resultId: result.id, jobId: result.jobId ?? '' });
+    ctx.status = 204;
   });
 
   return router;

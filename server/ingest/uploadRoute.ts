@@ -13,6 +13,7 @@ import { Semaphore } from './semaphore.ts';
 import type { UploadDeps } from './deps.ts';
 import { displayName, ingestFile, type IngestReport } from './ingestFile.ts';
 import { auditRequest } from '../auth/auditRequest.ts';
+import { completeUpload, parseCompleteBody } from './uploadComplete.ts';
 
 /**
  * POST /api/uploads: multipart/form-data from the web page, field `files` (many).
@@ -223,6 +224,13 @@ export function uploadsRouter(deps: UploadDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.status = report.accepted.length > 0 ? 200 : 422;
     ctx.body = report;
+  });
+  router.post('/api/uploads/complete', parseCompleteBody, async (ctx) => {
+    const answer = await completeUpload(deps, ctx);
+    const jobs = answer.series.filter((s) => s.jobId).length;
+    deps.logger.info({ series: answer.series.length, jobs }, 'upload complete: series queued without a quiet period');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = answer;
   });
   return router;
 }

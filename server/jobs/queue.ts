@@ -337,7 +337,8 @@ export class Queue {
   async retry(id: string): Promise<Job | undefined> {
     const res = await this.db.query<JobRow>(
       `UPDATE jobs SET state = 'queued', attempts = 0, run_after = now(), progress = 0, status = 'queued for retry',
-              finished_at = NULL, cancel_requested = false, updated_at = now()
+              finished_at = NULL, cancel_requested = false, updated_at = now(), retries = retries + 1,
+              cleared_at = NULL
         WHERE id = $1 AND state IN ('failed', 'cancelled')
        RETURNING *`,
       [id],
@@ -347,6 +348,22 @@ export class Queue {
     await this.db.query('SELECT pg_notify($1, $2)', [CHANNEL_NEW_JOB, job.kind]);
     await this.#notifyChange(job);
     return job;
+  }
+
+  /**
+   * Clears finished, failed and cancelled jobs from the queue view (the rows stay; migration 0010). Returns the ids
+   * cleared; jobs still queued or running are left as they are.
+   */
+  async clear(ids: readonly string[]): Promise<string[]> {
+    const usable = ids.filter(isUuid);
+    if (usable.length === 0) return [];
+    const res = await this.db.query<{ id: string }>(
+      `UPDATE jobs SET cleared_at = now()
+        WHERE id = ANY($1::uuid[]) AND state IN ('succeeded', 'failed', 'cancelled') AND cleared_at IS NULL
+       RETURNING id`,
+      [usable],
+    );
+    return res.rows.map((r) => r.id);
   }
 
   async get(id: string): Promise<Job | undefined> {

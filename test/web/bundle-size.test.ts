@@ -8,7 +8,7 @@ import { buildWeb } from '../../scripts/build-web.ts';
 
 const LIMIT_GZIP = 60 * 1024;
 
-test('initial JavaScript of each page is under 60 KB gzip, with model-viewer only behind a dynamic import', async (t) => {
+test('initial JavaScript of each page is under 60 KB gzip, with model-viewer and NiiVue only behind dynamic imports', async (t) => {
   const outDir = await mkdtemp(join(tmpdir(), 'ag-web-'));
   t.after(() => rm(outDir, { recursive: true, force: true }));
   const { metafile } = await buildWeb({ outDir });
@@ -38,8 +38,10 @@ test('initial JavaScript of each page is under 60 KB gzip, with model-viewer onl
     assert.ok(gz < LIMIT_GZIP, `${o.entryPoint}: ${gz} bytes gzip of initial JavaScript`);
     const inputs = [...closure].flatMap((f) => Object.keys(outputs[f].inputs));
     assert.ok(
-      !inputs.some((i) => i.includes('@google/model-viewer') || i.includes('node_modules/three/')),
-      `${o.entryPoint} pulls model-viewer in statically`,
+      !inputs.some(
+        (i) => i.includes('@google/model-viewer') || i.includes('node_modules/three/') || i.includes('@niivue/'),
+      ),
+      `${o.entryPoint} pulls model-viewer or NiiVue in statically`,
     );
   }
   const viewerChunk = Object.entries(outputs).find(([, o]) =>

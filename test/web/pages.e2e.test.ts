@@ -22,8 +22,10 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
-  // WebGL for model-viewer through the software rasteriser (no GPU in CI).
+  // WebGL for model-viewer and NiiVue through the software rasteriser (no GPU in CI); through ANGLE, whose
+  // SwiftShader renders to float textures as NiiVue's volume shaders need.
   '--enable-unsafe-swiftshader',
+  '--use-angle=swiftshader',
 ];
 // jsqr is CommonJS typed as an ES module with a default export; under NodeNext the default import is
 // module.exports itself, which is the function at run time.
@@ -124,7 +126,7 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
         /CT Abdomen 1\.5mm[\s\S]*Processing[\s\S]*Engine: builtin[\s\S]*Segmenting structures[\s\S]*running 1 min/,
       );
       assert.match(await page.locator('ag-job-queue li[data-state="failed"]').innerText(), /at least 10 are needed/);
-      assert.equal(await page.locator('ag-job-queue .counts dd').nth(3).innerText(), '2');
+      assert.equal(await page.locator('ag-job-queue .counts dd').nth(4).innerText(), '2');
 
       // A change pushed over SSE shows up without any reload or polling.
       await db.query(`UPDATE jobs SET progress = 75, status = 'Building surfaces' WHERE id = $1`, [running]);
@@ -145,6 +147,22 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
       });
       assert.match(await outcome.innerText(), /^Rejected: .{5,}/);
       assert.match(await page.locator('ag-upload-panel .summary').innerText(), /1 file done · 1 rejected/);
+      // Rejections are grouped by reason, and one group can be shown alone.
+      await page.locator('ag-upload-panel input#files').setInputFiles([
+        { name: 'more-notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') },
+        { name: 'empty.dcm', mimeType: 'application/dicom', buffer: Buffer.alloc(0) },
+      ]);
+      await page.locator('ag-upload-panel .summary', { hasText: '3 files done · 3 rejected' }).waitFor();
+      const groups = page.locator('ag-upload-panel .reasons li');
+      assert.equal(await groups.count(), 2);
+      const twice = groups.filter({ hasText: '2 files' });
+      await twice.locator('button', { hasText: 'Show only these' }).click();
+      assert.deepEqual(await page.locator('ag-upload-panel .file .file-name').allInnerTexts(), [
+        'notes.txt',
+        'more-notes.txt',
+      ]);
+      await twice.locator('button', { hasText: 'Show all files' }).click();
+      assert.equal(await page.locator('ag-upload-panel .file').count(), 3);
       await shoot(page, 'upload-desktop');
       await page.setViewportSize({ width: 360, height: 800 });
       await shoot(page, 'upload-360');
@@ -275,7 +293,13 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     assert.deepEqual(errors, []);
 
     // --- The phone page the QR code opens ----------------------------------------------------------
-    const phone = await browser.newPage({ viewport: { width: 360, height: 740 }, isMobile: true });
+    // A phone in another zone and with a 12-hour clock: the link's time is shown in its terms, as the desktop does.
+    const phone = await browser.newPage({
+      viewport: { width: 360, height: 740 },
+      isMobile: true,
+      timezoneId: 'America/New_York',
+      locale: 'en-US',
+    });
     const phoneErrors = watchConsole(phone);
     await phone.goto(`${base}${link.pathname}`);
     const phoneText = await phone.locator('main').innerText();
@@ -283,6 +307,16 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
     assert.match(phoneText, /ct_abdomen\.glb/);
     assert.match(phoneText, /mr_knee\.glb/);
     assert.doesNotMatch(phoneText, /ct_abdomen_seg/);
+    const when = phone.locator('time[data-local]');
+    const expected = await when.evaluate((el) =>
+      new Date(el.getAttribute('datetime') ?? '').toLocaleString('en-US', {
+        timeZone: 'America/New_York',
+        dateStyle: 'medium',
+        timeStyle: 'short',
+      }),
+    );
+    assert.match(expected, /[AP]M$/);
+    assert.equal(await when.innerText(), expected);
     await shoot(phone, 'phone-360');
     assert.deepEqual(phoneErrors, []);
   });

@@ -1,5 +1,8 @@
-import { LitElement, html } from 'lit';
-import { property } from 'lit/decorators.js';
+import { LitElement, html, nothing } from 'lit';
+import { property, query } from 'lit/decorators.js';
+import { SessionController } from './session.controller.ts';
+import type { AgPasswordDialog } from '../password-dialog/password-dialog.component.ts';
+import '../password-dialog/password-dialog.ts';
 import styles from './app-header.styles.ts';
 
 const LINKS = [
@@ -9,13 +12,18 @@ const LINKS = [
 ] as const;
 
 /**
- * @summary The product name and the links between pages.
+ * @summary The product name, the links between pages, and the signed-in user's account: change password, sign out,
+ * and the admin page for admins.
  * @attr current - id of the page being shown ("upload" or "files"); its link gets aria-current.
  */
 export class AgAppHeader extends LitElement {
   static override styles = styles;
 
   @property({ reflect: true }) current = '';
+
+  @query('ag-password-dialog') private passwordDialog!: AgPasswordDialog;
+
+  readonly #session = new SessionController(this);
 
   override render() {
     return html`
@@ -41,9 +49,28 @@ export class AgAppHeader extends LitElement {
                   <a href=${l.href} aria-current=${this.current === l.id ? 'page' : 'false'}>${l.label}</a>
                 </li>`,
             )}
+            ${
+              this.#session.isAdmin && this.#session.isUser
+                ? html`<li>
+                    <a href="/admin" aria-current=${this.current === 'admin' ? 'page' : 'false'}>Users & tokens</a>
+                  </li>`
+                : nothing
+            }
           </ul>
         </nav>
+        ${this.#renderAccount()}
       </header>
+      <ag-password-dialog></ag-password-dialog>
     `;
+  }
+
+  #renderAccount() {
+    const s = this.#session;
+    if (!s.isUser) return nothing;
+    return html`<div class="account" role="group" aria-label="Account">
+      <span class="user" title="Signed in as ${s.me?.username}">${s.me?.username}</span>
+      <button type="button" @click=${() => this.passwordDialog.show()}>Change password</button>
+      <button type="button" @click=${() => s.signOut()}>Sign out</button>
+    </div>`;
   }
 }

@@ -54,6 +54,35 @@ export default css`
     background: rgba(255, 255, 255, 0.14);
     color: #ffffff;
   }
+  .account {
+    display: inline-flex;
+    flex-wrap: wrap;
+    align-items: center;
+    gap: 0.4rem;
+    margin-left: auto;
+  }
+  .user {
+    color: #d5e3f3;
+    font-size: 0.9rem;
+    max-width: 12rem;
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+  }
+  .account button {
+    font: inherit;
+    font-size: 0.9rem;
+    padding: 0.35rem 0.7rem;
+    border: 1px solid rgba(255, 255, 255, 0.35);
+    border-radius: 6px;
+    background: transparent;
+    color: #ffffff;
+    cursor: pointer;
+  }
+  .account button:hover {
+    background: rgba(255, 255, 255, 0.1);
+  }
+  button:focus-visible,
   a:focus-visible {
     outline: 3px solid #7cc4ff;
     outline-offset: 2px;

@@ -42,7 +42,7 @@ export default css`
   }
   .counts {
     display: grid;
-    grid-template-columns: repeat(4, minmax(0, 1fr));
+    grid-template-columns: repeat(5, minmax(0, 1fr));
     margin: 0;
     border-bottom: 1px solid var(--ag-border);
   }
@@ -99,6 +99,24 @@ export default css`
     font-size: 0.78rem;
     font-weight: 600;
     white-space: nowrap;
+  }
+  .badge[data-state='receiving'] {
+    background: var(--ag-warning-soft);
+    color: var(--ag-warning);
+  }
+  .head-actions {
+    display: inline-flex;
+    align-items: center;
+    gap: 0.75rem;
+  }
+  .banner {
+    margin: 0.6rem 1rem;
+  }
+  .note {
+    grid-column: 1 / -1;
+    margin: 0;
+    color: var(--ag-text-muted);
+    font-size: 0.9rem;
   }
   .badge[data-state='running'] {
     background: var(--ag-primary-soft);
@@ -159,12 +177,12 @@ export default css`
   }
   @media (max-width: 480px) {
     .counts {
-      grid-template-columns: repeat(2, minmax(0, 1fr));
+      grid-template-columns: repeat(3, minmax(0, 1fr));
     }
-    .counts div:nth-child(3) {
+    .counts div:nth-child(4) {
       border-left: none;
     }
-    .counts div:nth-child(n + 3) {
+    .counts div:nth-child(n + 4) {
       border-top: 1px solid var(--ag-border);
     }
     .job {

@@ -1,6 +1,7 @@
 import { LitElement, html, nothing } from 'lit';
 import { state } from 'lit/decorators.js';
 import { nextPath } from './next-path.ts';
+import { LoginHintController } from './login-hint.controller.ts';
 import styles from './login-form.styles.ts';
 
 interface LoginReply {
@@ -17,6 +18,8 @@ export class AgLoginForm extends LitElement {
 
   @state() private busy = false;
   @state() private error = '';
+
+  readonly #hint = new LoginHintController(this);
 
   override render() {
     return html`
@@ -39,9 +42,14 @@ export class AgLoginForm extends LitElement {
           <input name="password" type="password" autocomplete="current-password" required ?disabled=${this.busy} />
         </label>
         <button type="submit" ?disabled=${this.busy}>${this.busy ? 'Signing in…' : 'Sign in'}</button>
-        <p class="hint">
-          The first account is "admin"; its password is in initial-admin-password.txt in the server's data folder.
-        </p>
+        ${
+          this.#hint.initialPassword
+            ? html`<p class="hint">
+                The first account is "admin"; its password is in initial-admin-password.txt in the server's data folder.
+                Change it after signing in.
+              </p>`
+            : html`<p class="hint">Forgotten your password? Ask an administrator to reset it.</p>`
+        }
       </form>
     `;
   }

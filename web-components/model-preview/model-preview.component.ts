@@ -5,7 +5,9 @@ import type { ModelViewerElement } from '@google/model-viewer';
 import { baseStyles } from '../shared/base.styles.ts';
 import type { ResultJson } from '../shared/api.ts';
 import { deepActiveElement, trapTab } from '../shared/modal.ts';
-import { fetchGlbJson, normaliseName, structureNamesByMaterial } from './segment-names.ts';
+import { fetchGlbJson, normaliseName, segmentRgb, structureNamesByMaterial } from './segment-names.ts';
+import '../slice-view/slice-view.ts';
+import type { SliceLabel } from '../slice-view/slice-view.ts';
 import styles from './model-preview.styles.ts';
 
 type Material = NonNullable<ModelViewerElement['model']>['materials'][number];
@@ -73,6 +75,8 @@ export class AgModelPreview extends LitElement {
   @state() private progress = 0;
   @state() private error = '';
   @state() private structures: Structure[] = [];
+  /** 3D model, slices, or both side by side (the default where the screen is wide enough). */
+  @state() private view: '3d' | 'slices' | 'both' = 'both';
 
   @query('dialog') private dialog!: HTMLDialogElement;
 
@@ -88,6 +92,7 @@ export class AgModelPreview extends LitElement {
     this.error = '';
     this.progress = 0;
     this.phase = 'loading';
+    this.view = window.matchMedia('(min-width: 1000px)').matches ? 'both' : '3d';
     this.#namesAbort?.abort();
     const abort = (this.#namesAbort = new AbortController());
     this.#names = result.previewUrl
@@ -188,6 +193,42 @@ export class AgModelPreview extends LitElement {
     for (const s of this.structures) if (s.visible !== visible) this.#setVisible(s, visible);
   }
 
+  /**
+   * The label map's labels for the slice view, hidden where the structure list hides the structure of the same
+   * name, so one set of toggles governs both views.
+   */
+  #sliceLabels(): SliceLabel[] {
+    const hidden = new Set(this.structures.filter((s) => !s.visible).map((s) => normaliseName(s.name)));
+    // "None" hides every label, whether or not each structure's name matched its segment.
+    const none = this.structures.length > 0 && this.structures.every((s) => !s.visible);
+    return (this.result?.segments ?? []).flatMap((segment) => {
+      const rgb = segmentRgb(segment);
+      if (typeof segment.label !== 'number' || !rgb) return [];
+      return [{ label: segment.label, rgb, visible: !none && !hidden.has(normaliseName(String(segment.name))) }];
+    });
+  }
+
+  #renderViewSwitch() {
+    const views = [
+      ['3d', '3D'],
+      ['slices', 'Slices'],
+      ['both', 'Both'],
+    ] as const;
+    return html`<div class="views" role="group" aria-label="Show">
+      ${views.map(
+        ([id, label]) =>
+          html`<button
+            class="small"
+            type="button"
+            aria-pressed=${this.view === id ? 'true' : 'false'}
+            @click=${() => (this.view = id)}
+          >
+            ${label}
+          </button>`,
+      )}
+    </div>`;
+  }
+
   override render() {
     const result = this.result;
     const src = result?.previewUrl ? `${result.previewUrl}?inline=1` : undefined;
@@ -199,10 +240,11 @@ export class AgModelPreview extends LitElement {
       >
         <div class="head">
           <h2 id="preview-title">${result ? `3D preview · ${result.displayName || result.name}` : '3D preview'}</h2>
+          ${this.#renderViewSwitch()}
           <button class="close small" type="button" @click=${this.hide} aria-label="Close preview">✕</button>
         </div>
-        <div class="layout">
-          <div class="stage">
+        <div class="layout" data-view=${this.view}>
+          <div class="stage" ?hidden=${this.view === 'slices'}>
             ${
               src && this.phase !== 'idle'
                 ? html`<model-viewer
@@ -231,6 +273,11 @@ export class AgModelPreview extends LitElement {
             ${this.phase === 'error' ? html`<div class="overlay error" role="alert">${this.error}</div>` : nothing}
             ${!src && result ? html`<div class="overlay error" role="alert">This result has no 3D model file.</div>` : nothing}
           </div>
+          ${
+            result && this.phase !== 'idle' && this.view !== '3d'
+              ? html`<ag-slice-view class="slices" .result=${result} .labels=${this.#sliceLabels()}></ag-slice-view>`
+              : nothing
+          }
           <aside aria-label="Structures">
             <div class="aside-head">
               Structures (${this.structures.length})

@@ -2,7 +2,7 @@ import { css } from 'lit';
 
 export default css`
   dialog {
-    width: min(64rem, calc(100vw - 1.5rem));
+    width: min(100rem, calc(100vw - 1.5rem));
     height: min(44rem, calc(100dvh - 1.5rem));
     padding: 0;
     border: none;
@@ -37,6 +37,26 @@ export default css`
     display: grid;
     grid-template-columns: minmax(0, 1fr) 17rem;
     min-height: 0;
+  }
+  .layout[data-view='both'] {
+    grid-template-columns: minmax(0, 1fr) minmax(0, 1fr) 17rem;
+  }
+  .slices {
+    padding: 0.5rem;
+    background: var(--ag-surface-sunken);
+  }
+  [hidden] {
+    display: none !important;
+  }
+  .views {
+    display: inline-flex;
+    gap: 0.25rem;
+    margin-left: auto;
+  }
+  .views button[aria-pressed='true'] {
+    background: var(--ag-primary);
+    color: var(--ag-on-primary);
+    border-color: var(--ag-primary);
   }
   .stage {
     position: relative;
@@ -139,7 +159,8 @@ export default css`
     font-size: 0.8rem;
   }
   @media (max-width: 720px) {
-    .layout {
+    .layout,
+    .layout[data-view='both'] {
       grid-template-columns: minmax(0, 1fr);
       grid-template-rows: minmax(0, 1.4fr) minmax(0, 1fr);
     }

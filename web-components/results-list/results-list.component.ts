@@ -3,6 +3,7 @@ import { query, state } from 'lit/decorators.js';
 import { live } from 'lit/directives/live.js';
 import { baseStyles } from '../shared/base.styles.ts';
 import { fetchJson, type ResultJson } from '../shared/api.ts';
+import { ResultDeleteController } from './result-delete.controller.ts';
 import { formatBytes, formatDateTime, formatRelativeFuture, plural } from '../shared/format.ts';
 import { subscribeLive } from '../shared/live-events.ts';
 import { subjectFacts } from '../shared/subject.ts';
@@ -47,6 +48,7 @@ export class AgResultsList extends LitElement {
 
   #unsubscribe: (() => void) | undefined;
   #nodesLoaded = false;
+  readonly #delete = new ResultDeleteController(this, () => this.load());
   readonly #query = new ResultsQueryController(this);
 
   override connectedCallback(): void {
@@ -255,6 +257,18 @@ export class AgResultsList extends LitElement {
                 >`
               : nothing
           }
+        </div>
+        <div class="result-actions">
+          <button
+            class="small danger"
+            type="button"
+            ?disabled=${this.#delete.pending.has(r.id)}
+            @click=${() => this.#delete.confirmAndDelete(r)}
+            aria-label="Delete ${r.name} and its ${plural(r.files.length, 'file')}"
+          >
+            Delete
+          </button>
+          ${this.#delete.errors.has(r.id) ? html`<span class="error" role="alert">${this.#delete.errors.get(r.id)}</span>` : nothing}
         </div>
         ${this.#renderNotes(r)}
         ${

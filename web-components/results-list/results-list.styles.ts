@@ -143,6 +143,18 @@ export default css`
     list-style: none;
     border-top: 1px solid var(--ag-border);
   }
+  .result-actions {
+    display: flex;
+    flex-wrap: wrap;
+    gap: 0.5rem;
+    align-items: center;
+    justify-content: flex-end;
+    padding: 0 1rem 0.5rem;
+  }
+  .result-actions .error {
+    color: var(--ag-danger);
+    font-size: 0.875rem;
+  }
   .file {
     display: grid;
     grid-template-columns: auto minmax(0, 1fr) auto auto;
@@ -155,10 +167,9 @@ export default css`
   .file:last-child {
     border-bottom: none;
   }
+  /* Names wrap rather than truncate: "x_seg.dcm", "x_seg.nii.gz" and "x_segments.json" differ only at the end. */
   .file label {
-    overflow: hidden;
-    text-overflow: ellipsis;
-    white-space: nowrap;
+    overflow-wrap: anywhere;
     font-family: var(--ag-mono);
     font-size: 0.85rem;
     cursor: pointer;

@@ -1,10 +1,12 @@
 import type { LiveJob, QueueCounts } from '../../server/http/liveJobs.ts';
 import type { ResultJson } from '../../server/http/resultsRoutes.ts';
 import type { PublicBase } from '../../server/downloads/lanAddress.ts';
+import type { CollectingSeries } from '../../server/series/collectingSeries.ts';
+import type { QueuedNow } from '../../server/series/queueSeriesNow.ts';
 
 // Shapes come straight from the server modules (type-only imports, erased by the bundler), so a
 // change on one side is a compile error on the other.
-export type { LiveJob, QueueCounts, ResultJson, PublicBase };
+export type { LiveJob, QueueCounts, ResultJson, PublicBase, CollectingSeries, QueuedNow };
 
 export interface UploadResponse {
   accepted: Array<{
@@ -12,6 +14,7 @@ export interface UploadResponse {
     seriesInstanceUid?: string;
     jobId?: string;
     seriesDescription?: string;
+    volumeImage?: boolean;
     /** UIDs that were blank in an anonymised file and generated from its content. */
     generatedUids?: string[];
   }>;
@@ -99,6 +102,8 @@ export async function fetchJson<T>(url: string, init?: RequestInit): Promise<T> 
     throw new ApiError(0, 'The server cannot be reached. Check the network connection.');
   }
   if (!response.ok) throw await errorFromResponse(response);
+  // 204 (a delete, a sign-out) has no body.
+  if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
 }
 

@@ -1,8 +1,10 @@
-import type { LiveJob, QueueCounts } from './api.ts';
+import type { CollectingSeries, LiveJob, QueueCounts } from './api.ts';
 
 /** What /api/events sends (server/http/eventsRoutes.ts). */
 export interface LiveHandlers {
-  snapshot?(data: { jobs: LiveJob[]; counts: QueueCounts }): void;
+  snapshot?(data: { jobs: LiveJob[]; counts: QueueCounts; collecting?: CollectingSeries[] }): void;
+  /** The series being received (the whole list, each time it changes). */
+  collecting?(data: { series: CollectingSeries[] }): void;
   job?(job: LiveJob): void;
   counts?(counts: QueueCounts): void;
   result?(data: { resultId: string; jobId: string }): void;
@@ -41,6 +43,7 @@ export function subscribeLive(handlers: LiveHandlers, url = '/api/events'): () =
     on('counts', handlers.counts);
     on('result', handlers.result);
     on('ingest', handlers.ingest);
+    on('collecting', handlers.collecting);
     source.onopen = () => {
       delay = 1000;
       handlers.connection?.('live');

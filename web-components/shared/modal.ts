@@ -30,13 +30,34 @@ export function trapTab(dialog: HTMLDialogElement, event: KeyboardEvent): void {
   }
   const first = items[0];
   const last = items[items.length - 1];
-  const active = deepActiveElement();
-  const inside = active !== null && items.includes(active);
-  if (event.shiftKey && (active === first || !inside)) {
+  const anchor = focusAnchor(dialog);
+  if (anchor === undefined) {
+    event.preventDefault();
+    (event.shiftKey ? last : first).focus();
+    return;
+  }
+  // Focus may sit inside an element's shadow root (model-viewer's canvas, the slice view's controls): the browser
+  // moves on from there by itself, unless nothing focusable of the dialog lies beyond it.
+  const follows = (a: Node, b: Node) => (a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
+  if (event.shiftKey && (anchor === first || !items.some((i) => i !== anchor && follows(i, anchor)))) {
     event.preventDefault();
     last.focus();
-  } else if (!event.shiftKey && (active === last || !inside)) {
+  } else if (!event.shiftKey && (anchor === last || !items.some((i) => i !== anchor && follows(anchor, i)))) {
     event.preventDefault();
     first.focus();
   }
+}
+
+/**
+ * The element of the dialog's own tree that holds focus: the focused element itself, or the host whose shadow root
+ * it is in. Undefined when focus is outside the dialog.
+ */
+function focusAnchor(dialog: HTMLDialogElement): HTMLElement | undefined {
+  let el: Element | null = deepActiveElement();
+  const home = dialog.getRootNode();
+  while (el && el.getRootNode() !== home) {
+    const root = el.getRootNode();
+    el = root instanceof ShadowRoot ? root.host : null;
+  }
+  return el instanceof HTMLElement && dialog.contains(el) ? el : undefined;
 }

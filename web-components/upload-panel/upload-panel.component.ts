@@ -1,10 +1,12 @@
 import { LitElement, html, nothing } from 'lit';
 import { state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
-import { csrfToken, errorFromResponse, type UploadResponse } from '../shared/api.ts';
+import { csrfToken, errorFromResponse, type LiveJob, type UploadResponse } from '../shared/api.ts';
 import { formatBytes, plural } from '../shared/format.ts';
 import { filesFromDrop, filesFromInput, type PickedFile } from './collect-files.ts';
 import { planBatches, spreadProgress } from './batches.ts';
+import { JobFollowController } from './job-follow.controller.ts';
+import { BatchCompleteController } from './batch-complete.controller.ts';
 import styles from './upload-panel.styles.ts';
 
 export type UploadState = 'waiting' | 'uploading' | 'checking' | 'accepted' | 'rejected' | 'failed' | 'cancelled';
@@ -16,7 +18,23 @@ interface UploadItem {
   loaded: number;
   state: UploadState;
   outcome: string;
+  /** The drop or pick the file came in: when all of its files have an answer, its series are queued at once. */
+  group: number;
+  /** Series the file's images went into (volume images only: those make a job). */
+  series: string[];
+  /** The job the file became part of, once known. */
+  jobId?: string;
+  /** Why the file was rejected or failed, for grouping by reason. */
+  reason?: string;
 }
+
+const JOB_STATE_LABEL: Record<string, string> = {
+  queued: 'queued',
+  running: 'processing',
+  succeeded: 'done',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
 
 export interface UploadFinishedDetail {
   accepted: number;
@@ -53,6 +71,18 @@ export class AgUploadPanel extends LitElement {
   @state() private items: UploadItem[] = [];
   @state() private dragging = false;
   @state() private error = '';
+  /** Shows only the rejected files with this reason. */
+  @state() private onlyReason: string | undefined;
+
+  readonly #jobs = new JobFollowController(this);
+  readonly #batches = new BatchCompleteController(this, (group, jobOf) => {
+    this.items = this.items.map((item) => {
+      if (item.group !== group || item.jobId) return item;
+      const jobId = item.series.map((s) => jobOf.get(s)).find(Boolean);
+      return jobId ? Object.assign(item, { jobId }) : item;
+    });
+  });
+  #nextGroup = 1;
 
   #nextId = 1;
   #requests = new Set<XMLHttpRequest>();
@@ -106,18 +136,20 @@ export class AgUploadPanel extends LitElement {
       count('cancelled') ? `${count('cancelled')} cancelled` : '',
     ].filter(Boolean);
     const busy = this.busy;
-    const problems = this.items.filter((i) => i.state === 'rejected' || i.state === 'failed');
-    const others = this.items.filter((i) => i.state !== 'rejected' && i.state !== 'failed');
+    const uploading = count('uploading') + count('checking');
+    const pool = this.onlyReason === undefined ? this.items : this.items.filter((i) => i.reason === this.onlyReason);
+    const problems = pool.filter((i) => i.state === 'rejected' || i.state === 'failed');
+    const others = pool.filter((i) => i.state !== 'rejected' && i.state !== 'failed');
     const shown = [...problems.slice(0, MAX_ROWS), ...others.slice(0, Math.max(0, MAX_ROWS - problems.length))];
     shown.sort((a, b) => a.id - b.id);
-    const hidden = this.items.length - shown.length;
+    const hidden = pool.length - shown.length;
     return html`
       <div class="overall">
         <div class="overall-line">
           <span class="summary" role="status" aria-live="polite">
             ${
               busy
-                ? `Uploading ${done} of ${plural(this.items.length, 'file')} · ${formatBytes(loaded)} of ${formatBytes(total)}`
+                ? `${uploading > 0 ? `Uploading ${plural(uploading, 'file')} · ` : ''}${done} of ${plural(this.items.length, 'file')} sent · ${formatBytes(loaded)} of ${formatBytes(total)}`
                 : `${plural(this.items.length, 'file')} done${parts.length ? ` · ${parts.join(' · ')}` : ''}`
             }
           </span>
@@ -133,7 +165,9 @@ export class AgUploadPanel extends LitElement {
           </span>
         </div>
         <progress max="100" .value=${percent} aria-label="Overall upload progress">${percent}%</progress>
+        ${this.#batches.note ? html`<p class="batch-note" role="status">${this.#batches.note}</p>` : nothing}
       </div>
+      ${this.#renderReasons()}
       <ul class="files" aria-label="Files">
         ${shown.map((item) => this.#renderItem(item))}
         ${hidden > 0 ? html`<li class="more">${plural(hidden, 'more file')} not shown</li>` : nothing}
@@ -141,16 +175,55 @@ export class AgUploadPanel extends LitElement {
     `;
   }
 
+  /** Rejected files grouped by reason, each group can be shown alone. */
+  #renderReasons() {
+    const byReason = new Map<string, number>();
+    for (const i of this.items) if (i.reason !== undefined) byReason.set(i.reason, (byReason.get(i.reason) ?? 0) + 1);
+    if (byReason.size === 0) return nothing;
+    return html`<div class="reasons">
+      <h3>Not accepted, by reason</h3>
+      <ul>
+        ${[...byReason].map(
+          ([reason, n]) =>
+            html`<li>
+              <span class="reason-count">${plural(n, 'file')}</span>
+              <span class="reason-text">${reason}</span>
+              <button
+                class="small"
+                type="button"
+                aria-pressed=${this.onlyReason === reason ? 'true' : 'false'}
+                @click=${() => (this.onlyReason = this.onlyReason === reason ? undefined : reason)}
+              >
+                ${this.onlyReason === reason ? 'Show all files' : 'Show only these'}
+              </button>
+            </li>`,
+        )}
+      </ul>
+    </div>`;
+  }
+
+  /** The row's state and text: its upload's, then, once it is part of a job, the job's. */
+  #rowOf(item: UploadItem): { state: string; outcome: string } {
+    const job: LiveJob | undefined = this.#jobs.job(item.jobId);
+    if (item.state !== 'accepted' || !item.jobId) return { state: item.state, outcome: item.outcome };
+    if (!job) return { state: 'queued', outcome: `${item.outcome} · queued` };
+    const label = JOB_STATE_LABEL[job.state] ?? job.state;
+    const detail =
+      job.state === 'running' ? ` ${job.progress}%` : job.state === 'failed' && job.error ? `: ${job.error}` : '';
+    return { state: `job-${job.state}`, outcome: `${item.outcome} · ${label}${detail}` };
+  }
+
   #renderItem(item: UploadItem) {
+    const row = this.#rowOf(item);
     const percent =
       item.file.size > 0 ? Math.round((item.loaded / item.file.size) * 100) : item.state === 'waiting' ? 0 : 100;
     const showBar = item.state === 'waiting' || item.state === 'uploading' || item.state === 'checking';
     return html`
-      <li class="file" data-state=${item.state}>
+      <li class="file" data-state=${row.state} data-job=${item.jobId ?? ''}>
         <span class="file-name" title=${item.path}>${item.path}</span>
         <span class="file-size">${formatBytes(item.file.size)}</span>
         ${showBar ? html`<progress max="100" .value=${percent} aria-label="Upload of ${item.path}"></progress>` : nothing}
-        <span class="file-outcome">${item.outcome}</span>
+        <span class="file-outcome">${row.outcome}</span>
       </li>
     `;
   }
@@ -200,6 +273,7 @@ export class AgUploadPanel extends LitElement {
       this.error = 'No files found in what was dropped or chosen.';
       return;
     }
+    const group = this.#nextGroup++;
     const items: UploadItem[] = picked.map((p) => ({
       id: this.#nextId++,
       file: p.file,
@@ -207,13 +281,24 @@ export class AgUploadPanel extends LitElement {
       loaded: 0,
       state: 'waiting',
       outcome: 'Waiting',
+      group,
+      series: [],
     }));
+    this.#batches.clearNote();
     this.items = [...this.items, ...items];
     for (const batch of planBatches(items.map((i) => i.file.size))) this.#queue.push(batch.map((n) => items[n]));
     this.#pump();
   }
 
   #pump(): void {
+    this.#batches.check(
+      this.items.map((i) => ({
+        group: i.group,
+        open: i.state === 'waiting' || i.state === 'uploading' || i.state === 'checking',
+        accepted: i.state === 'accepted',
+        series: i.series,
+      })),
+    );
     while (this.#requests.size < PARALLEL_REQUESTS && this.#queue.length > 0) {
       const batch = this.#queue.shift();
       if (batch) this.#send(batch);
@@ -269,12 +354,16 @@ export class AgUploadPanel extends LitElement {
         const text = typeof xhr.response === 'object' && xhr.response !== null ? JSON.stringify(xhr.response) : '';
         const response = new Response(text, { status: xhr.status, statusText: xhr.statusText });
         const error = await errorFromResponse(response);
-        this.#update(batch, { state: 'failed', outcome: `Not sent: ${error.message}` });
+        this.#update(batch, { state: 'failed', reason: error.message, outcome: `Not sent: ${error.message}` });
       }
       finish();
     };
     xhr.onerror = () => {
-      this.#update(batch, { state: 'failed', outcome: 'Not sent: the connection to the server was lost.' });
+      this.#update(batch, {
+        state: 'failed',
+        reason: 'the connection to the server was lost',
+        outcome: 'Not sent: the connection to the server was lost.',
+      });
       finish();
     };
     xhr.onabort = () => {
@@ -300,10 +389,13 @@ export class AgUploadPanel extends LitElement {
       if (ok.length === 0 && bad.length > 0) {
         return {
           state: 'rejected',
+          reason: bad[0].reason,
           outcome: `Rejected: ${bad[0].reason}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}`,
         };
       }
       if (ok.length === 0) return { state: 'accepted', outcome: 'Received' };
+      const imageSeries = ok.flatMap((a) => (a.volumeImage && a.seriesInstanceUid ? [a.seriesInstanceUid] : []));
+      const jobId = ok.find((a) => a.jobId)?.jobId;
       const series = [
         ...new Set(
           ok
@@ -313,10 +405,14 @@ export class AgUploadPanel extends LitElement {
       ];
       const where =
         series.length === 1 ? ` into series ${series[0]}` : series.length > 1 ? ` into ${series.length} series` : '';
-      const queued = ok.some((a) => a.jobId) ? ' · queued' : '';
       const extra = bad.length ? ` · ${bad.length} inner files rejected (${bad[0].reason})` : '';
       const uids = ok.some((a) => a.generatedUids?.length) ? ' · its blank UIDs were generated from its content' : '';
-      return { state: 'accepted', outcome: `Accepted${where}${queued}${extra}${uids}` };
+      return {
+        state: 'accepted',
+        outcome: `Accepted${where}${extra}${uids}`,
+        series: [...new Set(imageSeries)],
+        jobId,
+      };
     });
   }
 
@@ -330,7 +426,8 @@ export class AgUploadPanel extends LitElement {
 
   #retryFailed(): void {
     const failed = this.items.filter((i) => i.state === 'failed');
-    this.#update(failed, { state: 'waiting', outcome: 'Waiting', loaded: 0 });
+    this.#update(failed, { state: 'waiting', outcome: 'Waiting', loaded: 0, reason: undefined });
+    this.onlyReason = undefined;
     for (const batch of planBatches(failed.map((i) => i.file.size))) this.#queue.push(batch.map((n) => failed[n]));
     this.#pump();
   }
@@ -338,6 +435,8 @@ export class AgUploadPanel extends LitElement {
   #clear(): void {
     this.items = [];
     this.error = '';
+    this.onlyReason = undefined;
+    this.#batches.clearNote();
   }
 
   override disconnectedCallback(): void {

@@ -111,12 +111,48 @@ export default css`
     grid-column: 1 / -1;
     color: var(--ag-text-muted);
   }
-  .file[data-state='accepted'] .file-outcome {
+  .file[data-state='accepted'] .file-outcome,
+  .file[data-state='job-succeeded'] .file-outcome {
     color: var(--ag-success);
   }
   .file[data-state='rejected'] .file-outcome,
-  .file[data-state='failed'] .file-outcome {
+  .file[data-state='failed'] .file-outcome,
+  .file[data-state='job-failed'] .file-outcome {
     color: var(--ag-danger);
+  }
+  .batch-note {
+    margin: 0.4rem 0 0;
+    font-size: 0.9rem;
+    color: var(--ag-text-muted);
+  }
+  .reasons {
+    padding: 0.6rem 1rem;
+    border-top: 1px solid var(--ag-border);
+  }
+  .reasons h3 {
+    margin: 0 0 0.3rem;
+    font-size: 0.95rem;
+  }
+  .reasons ul {
+    margin: 0;
+    padding: 0;
+    list-style: none;
+    display: grid;
+    gap: 0.3rem;
+  }
+  .reasons li {
+    display: grid;
+    grid-template-columns: auto minmax(0, 1fr) auto;
+    gap: 0.75rem;
+    align-items: baseline;
+  }
+  .reason-count {
+    font-weight: 600;
+    font-variant-numeric: tabular-nums;
+  }
+  .reason-text {
+    color: var(--ag-danger);
+    overflow-wrap: anywhere;
   }
   .more {
     padding: 0.55rem 1rem;
