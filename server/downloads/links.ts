@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
 
 /**
- * Download links (QR codes) kept as rows (migration 0015). The link is `/d/<token>`: 32 random base64url characters
+ * Download links (QR codes) kept as rows (migration 0011). The link is `/d/<token>`: 32 random base64url characters
  * that say nothing about what they open (no result id, no file name); only the token's SHA-256 is stored. One
  * named SQL operation per function.
  */
