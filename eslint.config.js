@@ -13,6 +13,7 @@ const FLOORS = [
   ['config', 'errors.ts', 'log.ts', 'events.ts', 'heapTuning.ts'],
   ['db', 'dicom'],
   ['jobs', 'storage', 'volume', 'audit', 'dicomIndex'],
+  ['terminology'],
   ['mesh', 'seg', 'results', 'auth'],
   ['engines', 'retention', 'downloads', 'viewer'],
   ['series'],
