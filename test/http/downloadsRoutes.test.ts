@@ -89,7 +89,10 @@ test('a QR link gives exactly the chosen files, as a page, singly and as a byte-
     assert.match(html, /a\.glb/);
     assert.match(html, /b\.glb/);
     assert.doesNotMatch(html, /a_seg\.nii\.gz|a\.gltf/);
-    assert.doesNotMatch(html, /<script/i);
+    // One same-origin script (local times, under the page's CSP); nothing inline.
+    assert.deepEqual(html.match(/<script[^>]*>/gi), [
+      html.match(/<script src="\/assets\/local-time-[\w-]+\.js" defer>/)?.[0],
+    ]);
     assert.match(html, /Download all \(\.zip/);
 
     const zip = await fetch(`${base}${path}/zip`);

@@ -15,13 +15,13 @@ import { CHANNEL_JOB_CHANGED, type JobChange } from '../../server/jobs/queue.ts'
 import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
 import { listen } from './fixtures.ts';
-import { CHROMIUM, CHROMIUM_ARGS } from './pages.e2e.test.ts';
+import { CHROMIUM, CHROMIUM_ARGS, SOFTWARE_WEBGL_NOTICE } from './pages.e2e.test.ts';
 
 const jsQR = jsQRModule as unknown as typeof jsQRModule.default;
 
 function consoleErrors(page: Page): string[] {
   const errors: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('console', (m) => m.type() === 'error' && !SOFTWARE_WEBGL_NOTICE.test(m.text()) && errors.push(m.text()));
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
   return errors;
 }

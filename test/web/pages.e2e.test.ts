@@ -33,6 +33,12 @@ const jsQR = jsQRModule as unknown as typeof jsQRModule.default;
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 
 /** Console errors and uncaught exceptions of a page; a test ends by asserting there were none. */
+/**
+ * NiiVue's gradient shaders (blur, sobel) need float render targets that software WebGL does not always give (seen
+ * under load): NiiVue logs an error and draws the slices without them, as it would for a user without a GPU.
+ */
+export const SOFTWARE_WEBGL_NOTICE = /^niivue-error (blur|sobel) shader/;
+
 function watchConsole(page: Page, expected: RegExp[] = []): string[] {
   const errors: string[] = [];
   page.on('console', (m) => {
