@@ -294,6 +294,18 @@ test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR dow
 
     await page.setViewportSize({ width: 360, height: 800 });
     await shoot(page, 'files-360');
+    // On a phone each file shows its whole name (a _seg.dcm, _seg.nii.gz and _segments.json are told apart).
+    const names = await result
+      .locator('li.file label')
+      .evaluateAll((els) =>
+        els.map((e) => ({ text: e.textContent?.trim() ?? '', cut: e.scrollWidth - e.clientWidth })),
+      );
+    assert.ok(names.length >= 3, JSON.stringify(names));
+    for (const n of names) assert.ok(n.cut <= 0, `"${n.text}" is cut by ${n.cut}px at 360px`);
+    assert.ok(
+      names.some((n) => n.text.includes('ct_abdomen_seg.dcm')),
+      JSON.stringify(names),
+    );
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `files page is ${overflow}px wider than a 360px screen`);
     assert.deepEqual(errors, []);
