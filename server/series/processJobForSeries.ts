@@ -48,7 +48,11 @@ export async function createProcessJobForSeries(
 ): Promise<SeriesStableOutcome> {
   const before = await seriesImagesForDigest(deps.db, seriesInstanceUid);
   const identities = before ? await inputIdentities(deps.storage, before.paths) : new Map<string, string>();
-  const digest = before && before.paths.length > 0 ? await digestSeriesImages(deps.storage, before.paths) : undefined;
+  // An image that cannot be read leaves no digest: the job is made, and its reader says what is missing.
+  const digest =
+    before && before.paths.length > 0
+      ? await digestSeriesImages(deps.storage, before.paths).catch(() => undefined)
+      : undefined;
   let unchanged: Unchanged | undefined;
   const outcome = await deps.db.transaction(async (tx): Promise<SeriesStableOutcome> => {
     const s = await lockSeriesForGrouping(tx, seriesInstanceUid);

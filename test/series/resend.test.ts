@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { testAppDeps, testDatabases, withTestDatabase } from '../support/db.ts';
 import { inOtherSeries, makeSyntheticCt, newUid, syntheticDicomSliceBuffers } from '../support/syntheticCt.ts';
@@ -133,6 +133,19 @@ for (const driver of testDatabases()) {
       assert.equal(await count(deps, 'dicom_series'), 1, 'no row for the other series');
       assert.equal(await count(deps, 'dicom_instances WHERE path = $1', [elsewhere.path]), 0);
       assert.equal(await revision(), before);
+    });
+  });
+
+  test(`an image file gone missing before grouping still makes the job, whose reader reports it (${driver})`, async (t) => {
+    await withTestDatabase(driver, t, async (db) => {
+      const deps = await testAppDeps(db, t);
+      const seriesUid = newUid();
+      const paths: string[] = [];
+      for (const s of syntheticDicomSliceBuffers(ct, { seriesUid })) paths.push((await store(deps, s)).path);
+      await rm(join(deps.dataDir, paths[2]));
+      const outcome = await createProcessJobForSeries(deps, seriesUid);
+      assert.ok(outcome.created, JSON.stringify(outcome));
+      assert.equal(await count(deps, 'series_digests'), 0, 'no digest of images that could not be read');
     });
   });
 }
