@@ -28,7 +28,7 @@ export function createApp(deps: AppContext): Koa {
     }),
   );
   app.use(securityHeaders());
-  app.use(notFoundPage());
+  app.use(notFoundPage(deps.webDist));
   app.use(accessControl(deps));
   for (const router of allRouters(deps)) {
     app.use(router.routes());

@@ -194,8 +194,8 @@ export function downloadsRouter(deps: AppContext): Router {
     ctx.body = renderLinkProblem({
       status: verdict.status,
       message: verdict.reason,
-      stylesheet: webManifest()['phone.css'],
-      icon: webManifest()['favicon.svg'],
+      stylesheet: webManifest(deps.webDist)['phone.css'],
+      icon: webManifest(deps.webDist)['favicon.svg'],
     });
     return undefined;
   }
@@ -217,9 +217,9 @@ export function downloadsRouter(deps: AppContext): Router {
       files,
       zipHref: `/d/${ctx.params.token}/zip`,
       expiresAt: Date.parse(grant.expiresAt),
-      stylesheet: webManifest()['phone.css'],
-      icon: webManifest()['favicon.svg'],
-      localTimeScript: webManifest()['local-time.js'],
+      stylesheet: webManifest(deps.webDist)['phone.css'],
+      icon: webManifest(deps.webDist)['favicon.svg'],
+      localTimeScript: webManifest(deps.webDist)['local-time.js'],
     });
   });
 

@@ -29,7 +29,7 @@ ${icon ? `<link rel="icon" type="image/svg+xml" href="${escapeHtml(icon)}">` : '
 }
 
 /** Unmatched GET requests from a browser get the page; API and DICOMweb clients keep their JSON 404. */
-export function notFoundPage() {
+export function notFoundPage(webDist?: string) {
   return async (ctx: Context, next: Next): Promise<void> => {
     await next();
     if (ctx.status !== 404 || ctx.body != null) return;
@@ -39,6 +39,6 @@ export function notFoundPage() {
     ctx.status = 404;
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = renderNotFoundPage(ctx.path, webManifest());
+    ctx.body = renderNotFoundPage(ctx.path, webManifest(webDist));
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { Document, NodeIO } from '@gltf-transform/core';
 import type { Queryable } from '../../server/db/database.ts';
 import type { AppContext } from '../../server/app/context.ts';
 import { createApp } from '../../server/http/app.ts';
+import { buildWeb } from '../../scripts/build-web.ts';
 
 /** Rows and files for web tests, written the way the pipeline writes them (migration 0003). */
 export interface InsertedResult {
@@ -135,4 +137,15 @@ export async function listen(t: TestContext, deps: AppContext): Promise<{ base: 
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+/**
+ * The pages built for one test alone (always from the current sources): browser tests run side by side, and a
+ * shared dist/web would be emptied by one test's build while another's page loads from it. Served as `webDist`.
+ */
+export async function ownWebBuild(t: TestContext, options: { minify?: boolean } = {}): Promise<string> {
+  const outDir = await mkdtemp(join(tmpdir(), 'ag-web-'));
+  t.after(() => rm(outDir, { recursive: true, force: true }));
+  await buildWeb({ outDir, ...options });
+  return outDir;
 }

@@ -8,13 +8,12 @@ import { PNG } from 'pngjs';
 import { chromium, type Page } from 'playwright-core';
 import { requireOrSkip, requireTestData, testDataPath } from '../support/requirements.ts';
 import { withTestDatabase, testAppDeps } from '../support/db.ts';
-import { buildWeb } from '../../scripts/build-web.ts';
 import { readZip } from '../../server/downloads/zipStream.test.ts';
 import { uniqueEntryNames } from '../../server/downloads/zipStream.ts';
 import { CHANNEL_JOB_CHANGED, type JobChange } from '../../server/jobs/queue.ts';
 import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
-import { listen } from './fixtures.ts';
+import { listen, ownWebBuild } from './fixtures.ts';
 import { CHROMIUM, CHROMIUM_ARGS, SOFTWARE_WEBGL_NOTICE } from './pages.e2e.test.ts';
 
 const jsQR = jsQRModule as unknown as typeof jsQRModule.default;
@@ -29,7 +28,7 @@ function consoleErrors(page: Page): string[] {
 test('full flow: NIfTI and a DICOM folder uploaded through the page reach done over SSE, preview, QR zip of two files', async (t) => {
   if (!requireOrSkip(t, existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package "chromium")`)) return;
   if (!requireTestData(t)) return;
-  await buildWeb();
+  const webDist = await ownWebBuild(t);
   const nifti = testDataPath('nifti', 'totalsegmentator', 'example_ct_sm.nii.gz');
   const dicomDir = testDataPath('derived_made_here', 'dicom', 'totalseg_torso_20sl_uids_uncompressed');
   const dicomFiles = readdirSync(dicomDir)
@@ -37,7 +36,7 @@ test('full flow: NIfTI and a DICOM folder uploaded through the page reach done o
     .map((f) => join(dicomDir, f));
 
   await withTestDatabase('pglite', t, async (db) => {
-    const deps = await testAppDeps(db, t, { ENGINE: 'builtin', SERIES_STABLE_SECONDS: '1' });
+    const deps = { ...(await testAppDeps(db, t, { ENGINE: 'builtin', SERIES_STABLE_SECONDS: '1' })), webDist };
     // As `serve` does: job changes from the worker reach the SSE stream through NOTIFY.
     const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {
       const c = JSON.parse(payload) as JobChange;

@@ -4,10 +4,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { buildWeb } from '../../scripts/build-web.ts';
 import { testAppDeps, withTestDatabase } from '../support/db.ts';
 import { requireOrSkip } from '../support/requirements.ts';
-import { insertJob, insertResult, listen, sampleGlb } from './fixtures.ts';
+import { insertJob, insertResult, listen, ownWebBuild, sampleGlb } from './fixtures.ts';
 
 // As pages.e2e.test.ts (imported from there, its own test would run here too).
 const CHROMIUM = '/usr/bin/chromium';
@@ -24,9 +23,9 @@ const PEOPLE = [
 
 test('queue and files page show the same patient display name; the files page finds by patient and sorts', async (t) => {
   if (!requireOrSkip(t, existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package "chromium")`)) return;
-  await buildWeb();
+  const webDist = await ownWebBuild(t);
   await withTestDatabase('pglite', t, async (db) => {
-    const deps = await testAppDeps(db, t);
+    const deps = { ...(await testAppDeps(db, t)), webDist };
     const glb = await sampleGlb();
     for (const [i, p] of PEOPLE.entries()) {
       const jobId = await insertJob(db, { state: 'succeeded', engine: 'builtin', seriesDescription: p.series });

@@ -9,9 +9,8 @@ import { PNG } from 'pngjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireOrSkip } from '../support/requirements.ts';
 import { withTestDatabase, testAppDeps } from '../support/db.ts';
-import { buildWeb } from '../../scripts/build-web.ts';
 import { readZip } from '../../server/downloads/zipStream.test.ts';
-import { insertJob, insertResult, listen, sampleGlb } from './fixtures.ts';
+import { insertJob, insertResult, listen, ownWebBuild, sampleGlb } from './fixtures.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -71,12 +70,11 @@ function focused(page: Page): Promise<{ text: string; inDialog: string | null }>
 
 test('pages in headless Chromium: live queue, upload outcome, 3D preview, QR download of the ticked files', async (t) => {
   if (!requireOrSkip(t, existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (Debian package "chromium")`)) return;
-  // Always rebuild: a bundle left from before the last source change would test old code.
-  await buildWeb();
+  const webDist = await ownWebBuild(t);
   await mkdir(ARTIFACTS, { recursive: true });
 
   await withTestDatabase('pglite', t, async (db) => {
-    const deps = await testAppDeps(db, t);
+    const deps = { ...(await testAppDeps(db, t)), webDist };
     const running = await insertJob(db, {
       state: 'running',
       progress: 40,
