@@ -1,6 +1,8 @@
 import { MeshoptSimplifier } from 'meshoptimizer';
 import type { Mat3, Vec3 } from '../volume/volume.ts';
+import { dropBackToBackPairs } from './backToBack.ts';
 import { nonManifoldPlaces } from './manifold.ts';
+import { splitPinchedEdges } from './pinchedEdges.ts';
 import type { SurfaceMesh } from './surfaceNets.ts';
 
 /** Small operations on indexed triangle meshes held in typed arrays. */
@@ -57,9 +59,10 @@ const MANIFOLD_ROUNDS = 4;
  * decimate, once meshoptimizer is ready (`await MeshoptSimplifier.ready`): no await in between.
  * meshoptimizer does not check the link condition, so a collapse in a thin or tightly folded place
  * can pinch the surface (an edge in four triangles, two sheets at one vertex), which a 3D printer's
- * slicer has to repair. Where the result has such places, the input's vertices around them are
- * locked and the whole mesh decimated again, the locked rings wider each round; in the end the
- * undecimated surface is kept, which is a 2-manifold.
+ * slicer has to repair. A flap flattened to two back-to-back triangles is dropped (backToBack.ts),
+ * an edge in four triangles split (pinchedEdges.ts); around any other such place the input's
+ * vertices are locked and the whole mesh decimated again, the locked rings wider each round; in the
+ * end the undecimated surface is kept, a 2-manifold.
  */
 export function decimateNow(mesh: SurfaceMesh, reduction: number): SurfaceMesh {
   const triangles = triangleCount(mesh);
@@ -70,11 +73,18 @@ export function decimateNow(mesh: SurfaceMesh, reduction: number): SurfaceMesh {
   let rings: VertexRings | undefined;
   for (let round = 0; round < MANIFOLD_ROUNDS; round++) {
     // No error bound: the triangle budget decides, as OpenAnatomy's reduction factor does.
-    const simplified = lock
+    let simplified = lock
       ? simplifyAround(mesh, lock, targetTriangles)
       : MeshoptSimplifier.simplify(mesh.indices, mesh.positions, 3, targetTriangles * 3, 1, [])[0];
-    const places = nonManifoldPlaces(simplified, vertexCount);
+    let places = nonManifoldPlaces(simplified, vertexCount);
+    const unfolded = places.length > 0 ? dropBackToBackPairs(simplified, vertexCount, places) : undefined;
+    if (unfolded) {
+      simplified = unfolded;
+      places = nonManifoldPlaces(simplified, vertexCount);
+    }
     if (places.length === 0) return compact({ positions: mesh.positions, indices: simplified });
+    const split = splitPinchedEdges(mesh.positions, simplified, places);
+    if (split && nonManifoldPlaces(split.indices, split.positions.length / 3).length === 0) return compact(split);
     rings ??= vertexRings(mesh.indices, vertexCount);
     lock ??= new Uint8Array(vertexCount);
     lockAround(rings, lock, places, 3 << round);
