@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { read3mf, readStlZip } from '../../test/support/printFiles.ts';
 import { exportModels } from './exportModels.ts';
 import { isPrintable } from './manifold.ts';
-import { stlFileNames } from './printFiles.ts';
+import type { Rgb } from '../volume/volume.ts';
+import { stlFileNames, write3mf, writeStlZip, type PrintModel } from './printFiles.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
 
 test('the 3MF and the STL zip hold one named, coloured, closed 2-manifold part per structure, in millimetres', async () => {
@@ -62,6 +63,8 @@ test('the 3MF and the STL zip hold one named, coloured, closed 2-manifold part p
     model.objects.forEach((o, i) => {
       assert.equal(o.triangles, result.segments[i].triangles, `${o.name}: the glTF's triangles`);
       assert.ok(isPrintable(o.manifold), `${o.name}: ${JSON.stringify(o.manifold)}`);
+      // The coordinates as written (a tenth of a micrometre) enclose what the glTF's do.
+      assert.ok(Math.abs(o.volumeMl - result.segments[i].meshVolumeMl) < 0.002, `${o.name}: ${o.volumeMl} mL`);
     });
 
     const stls = await readStlZip(join(dir, 'scan_stl.zip'));
@@ -72,6 +75,7 @@ test('the 3MF and the STL zip hold one named, coloured, closed 2-manifold part p
     stls.forEach((s, i) => {
       assert.equal(s.triangles, result.segments[i].triangles, `${s.name}: the glTF's triangles`);
       assert.ok(isPrintable(s.manifold), `${s.name}: ${JSON.stringify(s.manifold)}`);
+      assert.ok(Math.abs(s.volumeMl - result.segments[i].meshVolumeMl) < 0.002, `${s.name}: ${s.volumeMl} mL`);
       assert.match(s.header, /millimetres, patient LPS/);
       assert.doesNotMatch(s.header, /^solid/);
     });
@@ -89,4 +93,29 @@ test('STL names inside the zip are safe file names and never clash', () => {
     'structure.stl',
     'c__d.stl',
   ]);
+});
+
+test('a part that cannot be made fails its file: the error comes back and no file is left', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
+  try {
+    const triangle = { positions: Float32Array.of(0, 0, 0, 1, 0, 0, 0, 1, 0), indices: Uint32Array.of(0, 1, 2) };
+    const broken = { name: 'broken', color: [0, 1, 0] as Rgb, opacity: 1, positions: triangle.positions } as PrintModel;
+    Object.defineProperty(broken, 'indices', {
+      get: () => {
+        throw new Error('no surface');
+      },
+    });
+    const models: PrintModel[] = [{ name: 'whole', color: [1, 0, 0], opacity: 1, ...triangle }, broken];
+    const outcomes = await Promise.allSettled([
+      write3mf(join(dir, 'scan.3mf'), 'scan', models),
+      writeStlZip(join(dir, 'scan_stl.zip'), models),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : o.status)),
+      ['no surface', 'no surface'],
+    );
+    assert.deepEqual(await readdir(dir), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -49,63 +49,79 @@ function colorHex(color: Rgb, opacity: number): string {
   return `#${color.map(byte).join('')}${opacity < 1 ? byte(opacity) : ''}`;
 }
 
-/** ASCII written straight into byte chunks: formatting millions of numbers through strings is 3-4x slower. */
+/**
+ * ASCII written straight into byte chunks: formatting millions of numbers through strings is 3-4x
+ * slower. Each chunk is handed on once full; no whole file is ever held.
+ */
 class AsciiChunks {
   #buf = Buffer.allocUnsafe(CHUNK);
   #at = 0;
   readonly done: Buffer[] = [];
 
   text(s: string): void {
-    if (this.#at + s.length * 3 > CHUNK) this.flush();
-    if (s.length * 3 > CHUNK) {
-      this.done.push(Buffer.from(s, 'utf8'));
-      return;
-    }
-    this.#at += this.#buf.write(s, this.#at, 'utf8');
-  }
-
-  /** Room for `bytes` more without a flush. */
-  reserve(bytes: number): void {
+    const bytes = Buffer.byteLength(s, 'utf8');
     if (this.#at + bytes > CHUNK) this.flush();
+    if (bytes > CHUNK) this.done.push(Buffer.from(s, 'utf8'));
+    else this.#at += this.#buf.write(s, this.#at, 'utf8');
   }
 
-  int(v: number): void {
-    const b = this.#buf;
-    if (v < 0) {
-      b[this.#at++] = 45;
-      v = -v;
-    }
-    if (v < 10) {
-      b[this.#at++] = 48 + v;
-      return;
-    }
-    let digits = 0;
-    for (let t = v; t > 0; t = Math.floor(t / 10)) digits++;
-    let end = this.#at + digits;
-    this.#at = end;
-    for (; v > 0; v = Math.floor(v / 10)) b[--end] = 48 + (v % 10);
+  bytes(b: Uint8Array, from = 0, to = b.length): void {
+    const buf = this.#buf;
+    let at = this.#at;
+    for (let i = from; i < to; i++) buf[at++] = b[i];
+    this.#at = at;
   }
 
-  /** `v` with four decimals (a tenth of a micrometre), trailing zeros kept. */
+  /** `v` rounded to four decimals (a tenth of a micrometre), trailing zeros kept. */
   fixed4(v: number): void {
+    const buf = this.#buf;
     let n = Math.round(v * 10000);
     if (n < 0) {
-      this.#buf[this.#at++] = 45;
+      buf[this.#at++] = 45;
       n = -n;
     }
-    this.int(Math.floor(n / 10000));
-    const frac = n % 10000;
-    const b = this.#buf;
-    b[this.#at] = 46;
-    b[this.#at + 1] = 48 + Math.floor(frac / 1000);
-    b[this.#at + 2] = 48 + (Math.floor(frac / 100) % 10);
-    b[this.#at + 3] = 48 + (Math.floor(frac / 10) % 10);
-    b[this.#at + 4] = 48 + (frac % 10);
-    this.#at += 5;
+    const whole = Math.floor(n / 10000);
+    let frac = n - whole * 10000;
+    let digits = 1;
+    for (let t = whole; t >= 10; t = Math.floor(t / 10)) digits++;
+    const end = this.#at + digits;
+    for (let w = whole, i = end - 1; i >= this.#at; i--, w = Math.floor(w / 10)) buf[i] = 48 + (w % 10);
+    buf[end] = 46;
+    for (let i = end + 4; i > end; i--, frac = Math.floor(frac / 10)) buf[i] = 48 + (frac % 10);
+    this.#at = end + 5;
   }
 
-  ascii(s: string): void {
-    for (let i = 0; i < s.length; i++) this.#buf[this.#at++] = s.charCodeAt(i);
+  /** `<vertex .../>` lines from the vertex at `p` (an offset into positions) until this chunk is full; the next offset. */
+  vertexLines(positions: Float32Array, p: number): number {
+    for (; p < positions.length && this.#at + 96 <= CHUNK; p += 3) {
+      this.bytes(VERTEX_X);
+      this.fixed4(positions[p]);
+      this.bytes(VERTEX_Y);
+      this.fixed4(positions[p + 1]);
+      this.bytes(VERTEX_Z);
+      this.fixed4(positions[p + 2]);
+      this.bytes(LINE_END);
+    }
+    this.flush();
+    return p;
+  }
+
+  /** `<triangle .../>` lines from offset `t` into indices until this chunk is full; the next offset. */
+  triangleLines(indices: Uint32Array, digits: Uint8Array, start: Uint32Array, t: number): number {
+    for (; t < indices.length && this.#at + 80 <= CHUNK; t += 3) {
+      const a = indices[t];
+      const b = indices[t + 1];
+      const c = indices[t + 2];
+      this.bytes(TRIANGLE_V1);
+      this.bytes(digits, start[a], start[a + 1]);
+      this.bytes(TRIANGLE_V2);
+      this.bytes(digits, start[b], start[b + 1]);
+      this.bytes(TRIANGLE_V3);
+      this.bytes(digits, start[c], start[c + 1]);
+      this.bytes(LINE_END);
+    }
+    this.flush();
+    return t;
   }
 
   flush(): void {
@@ -120,7 +136,35 @@ class AsciiChunks {
   }
 }
 
-/** The 3MF model part, a chunk at a time. */
+/**
+ * The decimal digits of 0..count-1 one after another, and where each starts: the three indices of
+ * each of a mesh's triangles are then copied rather than formatted.
+ */
+function decimalTable(count: number): { digits: Uint8Array; start: Uint32Array } {
+  const start = new Uint32Array(count + 1);
+  for (let i = 0, width = 1, wider = 10; i < count; i++) {
+    if (i === wider) {
+      width++;
+      wider *= 10;
+    }
+    start[i + 1] = start[i] + width;
+  }
+  const digits = new Uint8Array(start[count]);
+  for (let i = 0; i < count; i++)
+    for (let v = i, at = start[i + 1] - 1; at >= start[i]; at--, v = Math.floor(v / 10)) digits[at] = 48 + (v % 10);
+  return { digits, start };
+}
+
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const VERTEX_X = ascii('<vertex x="');
+const VERTEX_Y = ascii('" y="');
+const VERTEX_Z = ascii('" z="');
+const TRIANGLE_V1 = ascii('<triangle v1="');
+const TRIANGLE_V2 = ascii('" v2="');
+const TRIANGLE_V3 = ascii('" v3="');
+const LINE_END = ascii('"/>\n');
+
+/** The 3MF model part, a chunk at a time. Vertex and triangle lines are not indented: they are most of the file. */
 function* modelXml(title: string, models: PrintModel[]): Generator<Buffer> {
   const out = new AsciiChunks();
   out.text(
@@ -139,28 +183,15 @@ function* modelXml(title: string, models: PrintModel[]): Generator<Buffer> {
     out.text(
       `  <object id="${i + 2}" type="model" name="${escapeXml(name)}" pid="1" pindex="${i}">\n   <mesh>\n    <vertices>\n`,
     );
-    for (let p = 0; p < positions.length; p += 3) {
-      out.reserve(96);
-      out.ascii('     <vertex x="');
-      out.fixed4(positions[p]);
-      out.ascii('" y="');
-      out.fixed4(positions[p + 1]);
-      out.ascii('" z="');
-      out.fixed4(positions[p + 2]);
-      out.ascii('"/>\n');
-      if (out.done.length) yield* out.take();
+    for (let p = 0; p < positions.length;) {
+      p = out.vertexLines(positions, p);
+      yield* out.take();
     }
     out.text('    </vertices>\n    <triangles>\n');
-    for (let t = 0; t < indices.length; t += 3) {
-      out.reserve(80);
-      out.ascii('     <triangle v1="');
-      out.int(indices[t]);
-      out.ascii('" v2="');
-      out.int(indices[t + 1]);
-      out.ascii('" v3="');
-      out.int(indices[t + 2]);
-      out.ascii('"/>\n');
-      if (out.done.length) yield* out.take();
+    const { digits, start } = decimalTable(positions.length / 3);
+    for (let t = 0; t < indices.length;) {
+      t = out.triangleLines(indices, digits, start, t);
+      yield* out.take();
     }
     out.text('    </triangles>\n   </mesh>\n  </object>\n');
   }
@@ -254,10 +285,16 @@ interface ZipPart {
 /** Writes a zip through a temporary name and renames it into place, so readers never see half a file. */
 async function writeZipAtomic(path: string, parts: ZipPart[], level: number): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const archive = new ZipArchive({ zlib: { level }, highWaterMark: CHUNK });
+  // zlib's default 16 KB output chunks cost a thread-pool round trip each, and building the XML and
+  // deflating it took turns instead of overlapping (docs/performance.md).
+  const archive = new ZipArchive({ zlib: { level, chunkSize: CHUNK }, highWaterMark: CHUNK });
   // Each part's data is made only when the archive reaches it.
-  for (const part of parts)
-    archive.append(Readable.from(part.data(), { objectMode: false }), { name: part.name, store: part.store ?? false });
+  for (const part of parts) {
+    const source = Readable.from(part.data(), { objectMode: false });
+    // archiver does not listen for its sources' errors: a part that cannot be made fails the file.
+    source.once('error', (err) => archive.destroy(err));
+    archive.append(source, { name: part.name, store: part.store ?? false });
+  }
   try {
     await Promise.all([pipeline(archive, createWriteStream(tmp, { flags: 'wx', mode: 0o600 })), archive.finalize()]);
     await rename(tmp, path);

@@ -3,6 +3,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { STLLoader } from 'three/examples/jsm/loaders/STLLoader.js';
 import yauzl from 'yauzl';
 import { weldedManifoldReport, manifoldReport, type ManifoldReport } from '../../server/mesh/manifold.ts';
+import { signedVolume } from '../../server/mesh/meshOps.ts';
 
 /**
  * Reads our 3MF and STL files back with independent parsers (fast-xml-parser for the 3MF's XML,
@@ -43,6 +44,8 @@ export interface ThreeMfObject {
   triangles: number;
   /** By vertex index, as 3MF consumers read it. */
   manifold: ManifoldReport;
+  /** Enclosed by the part, from the coordinates as written. */
+  volumeMl: number;
 }
 
 export interface ThreeMf {
@@ -91,9 +94,11 @@ export async function read3mf(path: string): Promise<ThreeMf> {
       indices[3 * i + 1] = Number(t.v2);
       indices[3 * i + 2] = Number(t.v3);
     });
-    for (const v of vertices) {
+    const positions = new Float32Array(vertices.length * 3);
+    vertices.forEach((v, i) => {
       if (![v.x, v.y, v.z].every((c) => Number.isFinite(Number(c)))) throw new Error(`${path}: bad vertex`);
-    }
+      positions.set([Number(v.x), Number(v.y), Number(v.z)], i * 3);
+    });
     return {
       id: o.id,
       name: o.name,
@@ -101,6 +106,7 @@ export async function read3mf(path: string): Promise<ThreeMf> {
       vertices: vertices.length,
       triangles: triangles.length,
       manifold: manifoldReport(indices, vertices.length),
+      volumeMl: signedVolume({ positions, indices }) / 1000,
     };
   });
   return {
@@ -119,6 +125,7 @@ export interface StlFile {
   triangles: number;
   /** Vertices welded by exact position, as slicers read STL. */
   manifold: ManifoldReport;
+  volumeMl: number;
 }
 
 export async function readStlZip(path: string): Promise<StlFile[]> {
@@ -129,14 +136,13 @@ export async function readStlZip(path: string): Promise<StlFile[]> {
     const positions = geometry.getAttribute('position').array as Float32Array;
     const triangles = positions.length / 9;
     if (bytes.length !== 84 + 50 * triangles) throw new Error(`${name}: not a binary STL of ${triangles} triangles`);
+    const corners = Uint32Array.from({ length: triangles * 3 }, (_, i) => i);
     files.push({
       name,
       header: bytes.subarray(0, 80).toString('latin1').trim(),
       triangles,
-      manifold: weldedManifoldReport(
-        positions,
-        Uint32Array.from({ length: triangles * 3 }, (_, i) => i),
-      ),
+      manifold: weldedManifoldReport(positions, corners),
+      volumeMl: signedVolume({ positions, indices: corners }) / 1000,
     });
   }
   return files;
