@@ -152,9 +152,10 @@ export interface IndexedBefore {
 }
 
 /**
- * Indexes a batch of distinct SOP instances with one call of dicom_index_instances (migrations 0006 and 0007,
- * which say what it writes and in which order), whatever the batch size: each statement is a round trip into
- * PGlite on the event loop that also receives the data. Outside a transaction the call commits on its own.
+ * Indexes a batch of distinct SOP instances with one call of dicom_index_instances (migration 0007; it and
+ * 0006, whose version it replaced, say what it writes and in which order), whatever the batch size: each
+ * statement is a round trip into PGlite on the event loop that also receives the data. Outside a transaction
+ * the call commits on its own.
  * Without `overwrite`, an instance already stored under another key keeps its first copy.
  */
 export async function indexInstances(

@@ -35,9 +35,28 @@ test('a committed write on the embedded database is fsynced (its WAL) before it 
     // A SELECT that calls one of our writing functions is a write too.
     await migrate(db, silentLogger());
     synced.length = 0;
-    const row = JSON.stringify([{ study_uid: '1.2.3' }]);
-    await db.query('SELECT * FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb)', [row, '[]', '[]']);
-    assert.equal((await db.query('SELECT 1 FROM dicom_studies WHERE study_uid = $1', ['1.2.3'])).rows.length, 1);
+    const study = { study_uid: '1.2.3' };
+    const series = { series_uid: '1.2.3.4', study_uid: '1.2.3' };
+    const instance = {
+      sop_instance_uid: '1.2.3.4.5',
+      series_uid: '1.2.3.4',
+      study_uid: '1.2.3',
+      sop_class_uid: '1.2.840.10008.5.1.4.1.1.2',
+      transfer_syntax_uid: '1.2.840.10008.1.2.1',
+      has_pixel_data: true,
+      volume_image: true,
+      image_type: [],
+      path: 'instances/1.2.3.4.5.dcm',
+      size_bytes: 1024,
+      received_via: 'stow',
+    };
+    await db.query('SELECT * FROM dicom_index_instances($1::jsonb, $2::jsonb, $3::jsonb, $4)', [
+      JSON.stringify([study]),
+      JSON.stringify([series]),
+      JSON.stringify([instance]),
+      false,
+    ]);
+    assert.equal((await db.query('SELECT 1 FROM dicom_instances WHERE series_uid = $1', ['1.2.3.4'])).rows.length, 1);
     assert.ok(
       synced.some((p) => /pg_wal[/\\][0-9A-F]{24}$/.test(p)),
       `WAL not synced after the index call: ${synced.join(', ')}`,
