@@ -3,6 +3,7 @@ import { query, state } from 'lit/decorators.js';
 import { styleMap } from 'lit/directives/style-map.js';
 import type { ModelViewerElement } from '@google/model-viewer';
 import { baseStyles } from '../shared/base.styles.ts';
+import { dialogStyles } from '../shared/dialog.styles.ts';
 import type { ResultJson } from '../shared/api.ts';
 import { deepActiveElement, trapTab } from '../shared/modal.ts';
 import { fetchGlbJson, normaliseName, segmentRgb, structureNamesByMaterial } from './segment-names.ts';
@@ -68,7 +69,7 @@ function toCss([r, g, b]: Readonly<Rgba> | readonly number[]): string {
  * @event ag-preview-error - the model could not be shown (detail.message).
  */
 export class AgModelPreview extends LitElement {
-  static override styles = [baseStyles, styles];
+  static override styles = [baseStyles, dialogStyles, styles];
 
   @state() private result: ResultJson | undefined;
   @state() private phase: 'idle' | 'loading' | 'loaded' | 'error' = 'idle';

@@ -4,33 +4,17 @@ export default css`
   dialog {
     width: min(100rem, calc(100vw - 1.5rem));
     height: min(44rem, calc(100dvh - 1.5rem));
-    padding: 0;
-    border: none;
-    border-radius: var(--ag-radius-large);
-    background: var(--ag-surface);
-    color: var(--ag-text);
-    box-shadow: var(--ag-shadow-large);
     overflow: hidden;
   }
   dialog[open] {
     display: flex;
     flex-direction: column;
   }
-  dialog::backdrop {
-    background: rgba(15, 23, 42, 0.6);
-  }
   .head {
-    display: flex;
-    align-items: center;
-    justify-content: space-between;
-    gap: 1rem;
     padding: 0.75rem 1rem;
-    border-bottom: 1px solid var(--ag-border);
   }
   h2 {
-    margin: 0;
     font-size: 1.1rem;
-    overflow-wrap: anywhere;
   }
   .layout {
     flex: 1;

@@ -1,6 +1,7 @@
 import { LitElement, html, nothing } from 'lit';
 import { query, state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
+import { dialogStyles } from '../shared/dialog.styles.ts';
 import { deepActiveElement, trapTab } from '../shared/modal.ts';
 import { PasswordChangeController } from './password-change.controller.ts';
 import styles from './password-dialog.styles.ts';
@@ -10,7 +11,7 @@ import styles from './password-dialog.styles.ts';
  * stays signed in (POST /api/me/password).
  */
 export class AgPasswordDialog extends LitElement {
-  static override styles = [baseStyles, styles];
+  static override styles = [baseStyles, dialogStyles, styles];
 
   @query('dialog') private dialog!: HTMLDialogElement;
   @state() private mismatch = false;

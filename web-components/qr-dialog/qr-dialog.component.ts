@@ -1,6 +1,7 @@
 import { LitElement, html, nothing } from 'lit';
 import { query, state } from 'lit/decorators.js';
 import { baseStyles } from '../shared/base.styles.ts';
+import { dialogStyles } from '../shared/dialog.styles.ts';
 import { deleteRequest, fetchJson, postJson, type ActiveLink, type DownloadLink } from '../shared/api.ts';
 import { formatDateTime, formatRelativeFuture, plural } from '../shared/format.ts';
 import { deepActiveElement, trapTab } from '../shared/modal.ts';
@@ -28,7 +29,7 @@ export interface ChosenFile {
  * @event ag-qr-close - the dialog was closed (button, Escape or backdrop).
  */
 export class AgQrDialog extends LitElement {
-  static override styles = [baseStyles, styles];
+  static override styles = [baseStyles, dialogStyles, styles];
 
   @state() private link: DownloadLink | undefined;
   @state() private error = '';
