@@ -2,7 +2,6 @@ import { MeshoptSimplifier } from 'meshoptimizer';
 import type { Mat3, Vec3 } from '../volume/volume.ts';
 import { dropBackToBackPairs } from './backToBack.ts';
 import { nonManifoldPlaces } from './manifold.ts';
-import { splitPinchedEdges } from './pinchedEdges.ts';
 import type { SurfaceMesh } from './surfaceNets.ts';
 
 /** Small operations on indexed triangle meshes held in typed arrays. */
@@ -59,10 +58,11 @@ const MANIFOLD_ROUNDS = 4;
  * decimate, once meshoptimizer is ready (`await MeshoptSimplifier.ready`): no await in between.
  * meshoptimizer does not check the link condition, so a collapse in a thin or tightly folded place
  * can pinch the surface (an edge in four triangles, two sheets at one vertex), which a 3D printer's
- * slicer has to repair. A flap flattened to two back-to-back triangles is dropped (backToBack.ts),
- * an edge in four triangles split (pinchedEdges.ts); around any other such place the input's
- * vertices are locked and the whole mesh decimated again, the locked rings wider each round; in the
- * end the undecimated surface is kept, a 2-manifold.
+ * slicer has to repair. A flap flattened to two back-to-back triangles is dropped (backToBack.ts);
+ * around any other such place the input's vertices are locked and the whole mesh decimated again,
+ * the locked rings wider each round; in the end the undecimated surface is kept, a 2-manifold. (An
+ * edge in four triangles is not split where it is: its two copies would lie closer than matchVolume
+ * later moves each of them, and the sheets would pass through each other.)
  */
 export function decimateNow(mesh: SurfaceMesh, reduction: number): SurfaceMesh {
   const triangles = triangleCount(mesh);
@@ -83,8 +83,6 @@ export function decimateNow(mesh: SurfaceMesh, reduction: number): SurfaceMesh {
       places = nonManifoldPlaces(simplified, vertexCount);
     }
     if (places.length === 0) return compact({ positions: mesh.positions, indices: simplified });
-    const split = splitPinchedEdges(mesh.positions, simplified, places);
-    if (split && nonManifoldPlaces(split.indices, split.positions.length / 3).length === 0) return compact(split);
     rings ??= vertexRings(mesh.indices, vertexCount);
     lock ??= new Uint8Array(vertexCount);
     lockAround(rings, lock, places, 3 << round);

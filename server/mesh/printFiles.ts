@@ -74,6 +74,7 @@ class AsciiChunks {
 
   /** `v` rounded to four decimals (a tenth of a micrometre), trailing zeros kept. */
   fixed4(v: number): void {
+    if (!Number.isFinite(v)) throw new Error(`a vertex coordinate is ${v}`);
     const buf = this.#buf;
     let n = Math.round(v * 10000);
     if (n < 0) {
