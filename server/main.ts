@@ -10,7 +10,6 @@ import type { ChosenEngine } from './engines/engine.ts';
 import { taskList } from './app/tasks.ts';
 import { createApp } from './http/app.ts';
 import { guardHttpServer } from './http/connectionGuards.ts';
-import { CHANNEL_JOB_CHANGED, type JobChange } from './jobs/queue.ts';
 import { Worker } from './jobs/worker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { tuneHeapGrowth } from './heapTuning.ts';
@@ -23,6 +22,7 @@ import { runUsersCommand } from './auth/usersCommand.ts';
 import { scheduleRetentionSweep } from './retention/sweepRetention.ts';
 import { OWNER_ONLY_UMASK } from './storage/ownerOnly.ts';
 import { startupHousekeeping } from './app/startupHousekeeping.ts';
+import { relayJobChanges } from './app/relayJobChanges.ts';
 import { acquireDataDirLock, askLockHolder, DataDirInUseError, type DataDirLock } from './db/dataDirLock.ts';
 import { listenOrExplain, openPageLine } from './http/listen.ts';
 
@@ -201,16 +201,7 @@ async function run(
     // In the background: a large DATA_DIR takes a while to walk, and nothing found there blocks serving.
     void startupHousekeeping(ctx);
 
-    // Job changes made by workers in any process reach the live queue through NOTIFY.
-    const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {
-      try {
-        const c = JSON.parse(payload) as JobChange;
-        events.emit({ type: 'job', jobId: c.id, state: c.state, progress: c.progress, status: c.status });
-      } catch {
-        // a malformed notice is only a missed hint; the page still reads the jobs table
-      }
-    });
-    closers.push(unlisten);
+    closers.push(await relayJobChanges(db, events));
 
     // The port was bound before the database opened (a busy port stops the start first); the app takes over now.
     const s = bound as Server;

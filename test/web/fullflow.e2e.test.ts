@@ -10,7 +10,7 @@ import { requireOrSkip, requireTestData, testDataPath } from '../support/require
 import { withTestDatabase, testAppDeps } from '../support/db.ts';
 import { readZip } from '../../server/downloads/zipStream.test.ts';
 import { uniqueEntryNames } from '../../server/downloads/zipStream.ts';
-import { CHANNEL_JOB_CHANGED, type JobChange } from '../../server/jobs/queue.ts';
+import { relayJobChanges } from '../../server/app/relayJobChanges.ts';
 import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
 import { listen, ownWebBuild } from './fixtures.ts';
@@ -38,10 +38,7 @@ test('full flow: NIfTI and a DICOM folder uploaded through the page reach done o
   await withTestDatabase('pglite', t, async (db) => {
     const deps = { ...(await testAppDeps(db, t, { ENGINE: 'builtin', SERIES_STABLE_SECONDS: '1' })), webDist };
     // As `serve` does: job changes from the worker reach the SSE stream through NOTIFY.
-    const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {
-      const c = JSON.parse(payload) as JobChange;
-      deps.events.emit({ type: 'job', jobId: c.id, state: c.state, progress: c.progress, status: c.status });
-    });
+    const unlisten = await relayJobChanges(db, deps.events);
     const worker = new Worker({
       db,
       queue: deps.queue,

@@ -10,7 +10,7 @@ import { requireOrSkip, requireTestData, testDataPath } from '../support/require
 import { withTestDatabase, testAppDeps } from '../support/db.ts';
 import { addUser } from '../support/auth.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
-import { CHANNEL_JOB_CHANGED, type JobChange } from '../../server/jobs/queue.ts';
+import { relayJobChanges } from '../../server/app/relayJobChanges.ts';
 import { taskList } from '../../server/app/tasks.ts';
 import { Worker } from '../../server/jobs/worker.ts';
 import { listen } from './fixtures.ts';
@@ -85,10 +85,7 @@ test('in Chromium: sign in, upload a DICOM folder, see it receiving at once and 
     assert.equal(deps.config.seriesStableSeconds, 10);
     await addUser(db, 'lab', 'lab password 123', ['ingest', 'read']);
     // As `serve` does: job changes from the worker reach the SSE stream through NOTIFY.
-    const unlisten = await db.listen(CHANNEL_JOB_CHANGED, (payload) => {
-      const c = JSON.parse(payload) as JobChange;
-      deps.events.emit({ type: 'job', jobId: c.id, state: c.state, progress: c.progress, status: c.status });
-    });
+    const unlisten = await relayJobChanges(db, deps.events);
     const worker = new Worker({
       db,
       queue: deps.queue,
