@@ -119,3 +119,24 @@ test('a part that cannot be made fails its file: the error comes back and no fil
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a vertex coordinate that is not a number fails the 3MF with its value', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
+  try {
+    for (const bad of [NaN, Infinity]) {
+      const model: PrintModel = {
+        name: 'part',
+        color: [1, 0, 0],
+        opacity: 1,
+        positions: Float32Array.of(0, 0, 0, 1, 0, 0, 0, 1, bad),
+        indices: Uint32Array.of(0, 1, 2),
+      };
+      await assert.rejects(write3mf(join(dir, 'scan.3mf'), 'scan', [model]), {
+        message: `a vertex coordinate is ${bad}`,
+      });
+    }
+    assert.deepEqual(await readdir(dir), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
