@@ -103,7 +103,8 @@ export function isPrintable(r: ManifoldReport): boolean {
 
 /** Buffers of the fan check, kept for the next mesh: it runs after every decimation in the mesh threads. */
 let fanFirst = new Uint32Array(0);
-let fanCorners = new Uint32Array(0);
+let linkFrom = new Uint32Array(0);
+let linkTo = new Uint32Array(0);
 
 /** Vertices whose fan does not close once around them, and triangles using a vertex twice. */
 function checkFans(
@@ -112,12 +113,17 @@ function checkFans(
   places: number[] | undefined,
 ): { nonManifoldVertices: number; degenerateTriangles: number } {
   // The link of each vertex: for triangle (a, b, c), a sees the edge b -> c, b sees c -> a, c sees a -> b.
-  // A manifold vertex's link edges chain into one cycle through all of them. Each vertex's corners
-  // (t * 3 + k) are listed together; after the fill, vertex v's are corners[first[v - 1] .. first[v]).
+  // A manifold vertex's link edges chain into one cycle through all of them. Each vertex's link edges
+  // are listed together (read from the triangles once, not looked up again per step of the walk);
+  // after the fill, vertex v's are at [first[v - 1], first[v]).
   if (fanFirst.length < n + 1) fanFirst = new Uint32Array(n + 1);
-  if (fanCorners.length < indices.length) fanCorners = new Uint32Array(indices.length);
+  if (linkFrom.length < indices.length) {
+    linkFrom = new Uint32Array(indices.length);
+    linkTo = new Uint32Array(indices.length);
+  }
   const first = fanFirst;
-  const corners = fanCorners;
+  const from = linkFrom;
+  const to = linkTo;
   first.fill(0, 0, n + 1);
   let degenerateTriangles = 0;
   for (let i = 0; i < indices.length; i++) first[indices[i] + 1]++;
@@ -130,29 +136,32 @@ function checkFans(
       degenerateTriangles++;
       places?.push(a, b, c);
     }
-    corners[first[a]++] = t;
-    corners[first[b]++] = t + 1;
-    corners[first[c]++] = t + 2;
+    let k = first[a]++;
+    from[k] = b;
+    to[k] = c;
+    k = first[b]++;
+    from[k] = c;
+    to[k] = a;
+    k = first[c]++;
+    from[k] = a;
+    to[k] = b;
   }
-  // The link edge seen from corner i of triangle t = i - i % 3: from the next corner to the one after.
-  const from = (i: number): number => indices[i % 3 === 2 ? i - 2 : i + 1];
-  const to = (i: number): number => indices[i % 3 === 0 ? i + 2 : i - 1];
   let nonManifoldVertices = 0;
   for (let v = 0; v < n; v++) {
     const start = v === 0 ? 0 : first[v - 1];
     const end = first[v];
     if (end === start) continue;
     // Walk the chain from the first link edge; it must come back after visiting every edge once.
-    const begin = from(corners[start]);
+    const begin = from[start];
     let at = begin;
     let steps = 0;
     let ok = true;
     do {
       let next = -1;
       for (let k = start; k < end; k++) {
-        if (from(corners[k]) !== at) continue;
+        if (from[k] !== at) continue;
         if (next >= 0) ok = false;
-        next = to(corners[k]);
+        next = to[k];
       }
       if (next < 0) ok = false;
       at = next;
