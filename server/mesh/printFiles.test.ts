@@ -10,79 +10,84 @@ import type { Rgb } from '../volume/volume.ts';
 import { stlFileNames, write3mf, writeStlZip, type PrintModel } from './printFiles.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
 
-test('the 3MF and the STL zip hold one named, coloured, closed 2-manifold part per structure, in millimetres', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
-  try {
-    // Two balls touching at a corner and a third apart: the touching pair must still print as clean parts.
-    const labelMap = ellipsoidLabelMap({
-      dims: [60, 50, 40],
-      spacing: [0.8, 0.8, 2],
-      origin: [-20, 30, -100],
-      direction: [-1, 0, 0, 0, 1, 0, 0, 0, 1],
-      shapes: [
-        { label: 1, center: [20, 25, 20], radii: [10, 9, 14] },
-        { label: 2, center: [45, 25, 20], radii: [6, 6, 10] },
-        { label: 3, center: [10, 10, 5], radii: [3, 3, 6] },
-      ],
-    });
-    // Voxels of labels 1 and 2 touching only along an edge and at a corner.
-    const at = (x: number, y: number, z: number): number => (z * 50 + y) * 60 + x;
-    labelMap.data[at(30, 40, 30)] = 1;
-    labelMap.data[at(31, 41, 30)] = 1;
-    labelMap.data[at(32, 42, 31)] = 1;
-    const segments = [
-      { label: 1, name: 'liver', color: [0.86, 0.55, 0.48] as [number, number, number] },
-      { label: 2, name: 'L1/L2 <disc> & "more"', color: [0.2, 0.4, 1] as [number, number, number], opacity: 0.5 },
-      { label: 3, name: 'Liver', color: [1, 1, 1] as [number, number, number] },
-    ];
-    const result = await exportModels({ labelMap, segments, outDir: dir, name: 'scan', reduction: 0.5, threads: 1 });
-    assert.ok((await readdir(dir)).includes('scan.3mf') && (await readdir(dir)).includes('scan_stl.zip'));
-    assert.ok(result.files.some((f) => f.endsWith('scan.3mf')) && result.files.some((f) => f.endsWith('scan_stl.zip')));
+for (const threads of [1, 2]) {
+  const where = threads === 1 ? 'meshed and written here' : 'meshed and the 3MF written in worker threads';
+  test(`the 3MF and the STL zip hold one named, coloured, closed 2-manifold part per structure, in millimetres (${where})`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
+    try {
+      // Two balls touching at a corner and a third apart: the touching pair must still print as clean parts.
+      const labelMap = ellipsoidLabelMap({
+        dims: [60, 50, 40],
+        spacing: [0.8, 0.8, 2],
+        origin: [-20, 30, -100],
+        direction: [-1, 0, 0, 0, 1, 0, 0, 0, 1],
+        shapes: [
+          { label: 1, center: [20, 25, 20], radii: [10, 9, 14] },
+          { label: 2, center: [45, 25, 20], radii: [6, 6, 10] },
+          { label: 3, center: [10, 10, 5], radii: [3, 3, 6] },
+        ],
+      });
+      // Voxels of labels 1 and 2 touching only along an edge and at a corner.
+      const at = (x: number, y: number, z: number): number => (z * 50 + y) * 60 + x;
+      labelMap.data[at(30, 40, 30)] = 1;
+      labelMap.data[at(31, 41, 30)] = 1;
+      labelMap.data[at(32, 42, 31)] = 1;
+      const segments = [
+        { label: 1, name: 'liver', color: [0.86, 0.55, 0.48] as [number, number, number] },
+        { label: 2, name: 'L1/L2 <disc> & "more"', color: [0.2, 0.4, 1] as [number, number, number], opacity: 0.5 },
+        { label: 3, name: 'Liver', color: [1, 1, 1] as [number, number, number] },
+      ];
+      const result = await exportModels({ labelMap, segments, outDir: dir, name: 'scan', reduction: 0.5, threads });
+      assert.ok((await readdir(dir)).includes('scan.3mf') && (await readdir(dir)).includes('scan_stl.zip'));
+      assert.ok(
+        result.files.some((f) => f.endsWith('scan.3mf')) && result.files.some((f) => f.endsWith('scan_stl.zip')),
+      );
 
-    const model = await read3mf(join(dir, 'scan.3mf'));
-    assert.equal(model.unit, 'millimeter');
-    assert.equal(model.metadata['ag:coordinateSystem'], 'LPS');
-    assert.match(model.metadata.Description, /LPS millimetres/);
-    assert.equal(model.metadata.Title, 'scan');
-    assert.match(model.contentTypes, /application\/vnd\.ms-package\.3dmanufacturing-3dmodel\+xml/);
-    assert.match(model.relationships, /Target="\/3D\/3dmodel\.model"/);
-    assert.deepEqual(
-      model.objects.map((o) => o.name),
-      segments.map((s) => s.name),
-    );
-    assert.deepEqual(
-      model.build,
-      model.objects.map((o) => o.id),
-      'every object is placed on the build',
-    );
-    assert.deepEqual(
-      model.objects.map((o) => o.color),
-      ['#DB8C7A', '#3366FF80', '#FFFFFF'],
-      'colours as in _segments.json, with the opacity',
-    );
-    model.objects.forEach((o, i) => {
-      assert.equal(o.triangles, result.segments[i].triangles, `${o.name}: the glTF's triangles`);
-      assert.ok(isPrintable(o.manifold), `${o.name}: ${JSON.stringify(o.manifold)}`);
-      // The coordinates as written (a tenth of a micrometre) enclose what the glTF's do.
-      assert.ok(Math.abs(o.volumeMl - result.segments[i].meshVolumeMl) < 0.002, `${o.name}: ${o.volumeMl} mL`);
-    });
+      const model = await read3mf(join(dir, 'scan.3mf'));
+      assert.equal(model.unit, 'millimeter');
+      assert.equal(model.metadata['ag:coordinateSystem'], 'LPS');
+      assert.match(model.metadata.Description, /LPS millimetres/);
+      assert.equal(model.metadata.Title, 'scan');
+      assert.match(model.contentTypes, /application\/vnd\.ms-package\.3dmanufacturing-3dmodel\+xml/);
+      assert.match(model.relationships, /Target="\/3D\/3dmodel\.model"/);
+      assert.deepEqual(
+        model.objects.map((o) => o.name),
+        segments.map((s) => s.name),
+      );
+      assert.deepEqual(
+        model.build,
+        model.objects.map((o) => o.id),
+        'every object is placed on the build',
+      );
+      assert.deepEqual(
+        model.objects.map((o) => o.color),
+        ['#DB8C7A', '#3366FF80', '#FFFFFF'],
+        'colours as in _segments.json, with the opacity',
+      );
+      model.objects.forEach((o, i) => {
+        assert.equal(o.triangles, result.segments[i].triangles, `${o.name}: the glTF's triangles`);
+        assert.ok(isPrintable(o.manifold), `${o.name}: ${JSON.stringify(o.manifold)}`);
+        // The coordinates as written (a tenth of a micrometre) enclose what the glTF's do.
+        assert.ok(Math.abs(o.volumeMl - result.segments[i].meshVolumeMl) < 0.002, `${o.name}: ${o.volumeMl} mL`);
+      });
 
-    const stls = await readStlZip(join(dir, 'scan_stl.zip'));
-    assert.deepEqual(
-      stls.map((s) => s.name),
-      ['liver.stl', 'L1_L2 _disc_ & _more_.stl', 'Liver (2).stl'],
-    );
-    stls.forEach((s, i) => {
-      assert.equal(s.triangles, result.segments[i].triangles, `${s.name}: the glTF's triangles`);
-      assert.ok(isPrintable(s.manifold), `${s.name}: ${JSON.stringify(s.manifold)}`);
-      assert.ok(Math.abs(s.volumeMl - result.segments[i].meshVolumeMl) < 0.002, `${s.name}: ${s.volumeMl} mL`);
-      assert.match(s.header, /millimetres, patient LPS/);
-      assert.doesNotMatch(s.header, /^solid/);
-    });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+      const stls = await readStlZip(join(dir, 'scan_stl.zip'));
+      assert.deepEqual(
+        stls.map((s) => s.name),
+        ['liver.stl', 'L1_L2 _disc_ & _more_.stl', 'Liver (2).stl'],
+      );
+      stls.forEach((s, i) => {
+        assert.equal(s.triangles, result.segments[i].triangles, `${s.name}: the glTF's triangles`);
+        assert.ok(isPrintable(s.manifold), `${s.name}: ${JSON.stringify(s.manifold)}`);
+        assert.ok(Math.abs(s.volumeMl - result.segments[i].meshVolumeMl) < 0.002, `${s.name}: ${s.volumeMl} mL`);
+        assert.match(s.header, /millimetres, patient LPS/);
+        assert.doesNotMatch(s.header, /^solid/);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 test('STL names inside the zip are safe file names and never clash', () => {
   assert.deepEqual(stlFileNames(['a', 'A', 'a', '../x', '', 'c:\\d']), [
