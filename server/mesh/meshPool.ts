@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { giveBackSharedBuffer, takeSharedBuffer } from '../volume/sharedVoxels.ts';
 import type { LabelArray } from '../volume/volume.ts';
 import { meshSegment, type MeshedSegment, type MeshGeometry, type MeshJob, type MeshSettings } from './meshSegment.ts';
 import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
@@ -82,22 +83,19 @@ export async function meshAll(
 }
 
 /**
- * Shared buffers the threads read label maps from, one per call in progress, reused call after
- * call. A label map passed by reference instead would stay alive in every thread that has seen it
- * until that thread's next garbage collection, which for a thread waiting between jobs never comes:
- * two or three label maps (78 MB each for the benchmark CT) were held that way.
+ * The label map in shared memory, and a function giving back the buffer it was copied into. A
+ * label map already in shared memory (sharedVoxels.ts) is read in place. A copy goes into a
+ * buffer kept from job to job: a label map passed by reference instead would stay alive in every
+ * thread that has seen it until that thread's next garbage collection, which for a thread waiting
+ * between jobs never comes, so two or three label maps (78 MB each for the benchmark CT) were held.
  */
-const labelBuffers: SharedArrayBuffer[] = [];
-
-/** The label map copied into a shared buffer, and a function giving the buffer back. */
 function shareLabels(data: LabelArray): { shared: LabelArray; giveBack: () => void } {
-  const at = labelBuffers.findIndex((b) => b.byteLength >= data.byteLength);
-  const buffer = at >= 0 ? labelBuffers.splice(at, 1)[0] : new SharedArrayBuffer(data.byteLength);
+  if (data.buffer instanceof SharedArrayBuffer) return { shared: data, giveBack: () => undefined };
+  const buffer = takeSharedBuffer(data.byteLength) ?? new SharedArrayBuffer(data.byteLength);
   const shared =
     data instanceof Uint8Array ? new Uint8Array(buffer, 0, data.length) : new Uint16Array(buffer, 0, data.length);
   shared.set(data);
-  // One buffer is kept (one job at a time is the usual case); any more are left to the collector.
-  return { shared, giveBack: () => void (labelBuffers.length === 0 && labelBuffers.push(buffer)) };
+  return { shared, giveBack: () => void giveBackSharedBuffer(buffer) };
 }
 
 class WorkerStartError extends Error {}
@@ -245,7 +243,6 @@ export function meshThreadCounts(): { waiting: number; started: number } {
 /** Ends the threads waiting for a job (at shutdown, or after IDLE_MS without one). */
 export async function closeMeshThreads(): Promise<void> {
   clearTimeout(idleTimer);
-  labelBuffers.length = 0;
   await endThreads(waiting.splice(0));
 }
 

@@ -6,6 +6,7 @@ import { createGunzip, gunzip } from 'node:zlib';
 import { VolumeError } from './errors.ts';
 import { fromColumns, norm } from './geometry.ts';
 import type { Vec3, Volume, VoxelArray } from './volume.ts';
+import { takeSharedBuffer } from './sharedVoxels.ts';
 
 /**
  * NIfTI-1/2 reader (niftiWrite.ts writes NIfTI-1). Hand-written: the header is a fixed C struct, and what matters —
@@ -85,7 +86,10 @@ async function gunzipFile(path: string): Promise<Buffer | null> {
     if (size < 18 || !isGzip(magic)) return null;
     const trailer = Buffer.alloc(4);
     await file.read(trailer, 0, 4, size - 4);
-    out = Buffer.allocUnsafe(Math.max(trailer.readUInt32LE(0), 348));
+    // Its old contents never show: only what is inflated into it is returned (sharedVoxels.ts).
+    const bytes = Math.max(trailer.readUInt32LE(0), 348);
+    const shared = takeSharedBuffer(bytes);
+    out = shared ? Buffer.from(shared, 0, bytes) : Buffer.allocUnsafe(bytes);
   } finally {
     await file.close();
   }

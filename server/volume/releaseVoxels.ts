@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
-import type { Volume } from './volume.ts';
+import { giveBackSharedBuffer } from './sharedVoxels.ts';
+import type { Volume, VoxelArray } from './volume.ts';
 
 /**
  * Frees a volume's voxels now rather than at some later garbage collection (resolves once they are
@@ -10,11 +11,18 @@ import type { Volume } from './volume.ts';
  * way once segmented, or it would stay resident through the meshing (no major collection comes while
  * the work happens in other threads; docs/performance.md).
  *
- * Does nothing for voxels that share their buffer with anything else (a view into a larger buffer,
- * shared memory): those are left to the garbage collector.
+ * Voxels in a buffer from sharedVoxels.ts go back there for the next job, and the volume is left
+ * empty so that nothing reads that job's voxels through it. Does nothing for voxels that share
+ * their buffer with anything else (a view into a larger buffer, other shared memory): those are
+ * left to the garbage collector.
  */
 export async function releaseVoxels(volume: Volume): Promise<void> {
   const { buffer, byteLength } = volume.data;
+  if (giveBackSharedBuffer(buffer)) {
+    const Empty = volume.data.constructor as new (length: number) => VoxelArray;
+    volume.data = new Empty(0);
+    return;
+  }
   if (buffer instanceof SharedArrayBuffer || buffer.byteLength !== byteLength || byteLength === 0) return;
   const { port1, port2 } = new MessageChannel();
   try {

@@ -1,3 +1,4 @@
+import { sharedLabels } from '../../volume/sharedVoxels.ts';
 import type { LabelMap, SegmentAlgorithm, Volume, VoxelArray } from '../../volume/volume.ts';
 import type { ExportSegment } from '../../mesh/exportModels.ts';
 import { outlineBody } from './bodyOutline.ts';
@@ -102,7 +103,8 @@ export function otsuThreshold(data: VoxelArray): number {
 export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentation {
   const { dims, spacing, data } = volume;
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
-  const labels = new Uint8Array(data.length);
+  // In shared memory the mesh threads read it in place (sharedVoxels.ts).
+  const labels = sharedLabels(data.length);
   const notes: string[] = [];
   const scale = valueScale(volume);
   const kind = scale.kind === 'hu' ? 'ct' : 'mr';
