@@ -83,11 +83,8 @@ export async function meshAll(
 }
 
 /**
- * The label map in shared memory, and a function giving back the buffer it was copied into. A
- * label map already in shared memory (sharedVoxels.ts) is read in place. A copy goes into a
- * buffer kept from job to job: a label map passed by reference instead would stay alive in every
- * thread that has seen it until that thread's next garbage collection, which for a thread waiting
- * between jobs never comes, so two or three label maps (78 MB each for the benchmark CT) were held.
+ * The label map in shared memory (sharedVoxels.ts says why), and a function giving back the buffer
+ * it was copied into. A label map already in shared memory is read in place.
  */
 function shareLabels(data: LabelArray): { shared: LabelArray; giveBack: () => void } {
   if (data.buffer instanceof SharedArrayBuffer) return { shared: data, giveBack: () => undefined };
@@ -146,6 +143,8 @@ interface MeshThread {
   onFailure?: (err: Error) => void;
   /** Set when the thread failed or exited: it is never given work again. */
   gone?: boolean;
+  /** Weight of the biggest job it has meshed (see inWorkers). */
+  biggest: number;
 }
 
 /** Threads waiting for a job: started ahead of one, or done with the last; the most recently used last. */
@@ -161,7 +160,7 @@ function restartIdleTimer(): void {
 
 function startThread(): MeshThread {
   threadsStarted++;
-  const thread = {} as MeshThread;
+  const thread = { biggest: 0 } as MeshThread;
   thread.ready = (async () => {
     const script = await workerScript();
     const worker = script
@@ -205,6 +204,7 @@ function keepThreads(threads: MeshThread[]): void {
       continue;
     }
     t.worker.unref();
+    t.worker.postMessage({ kind: 'rest' } satisfies MeshWorkerRequest);
     waiting.push(t);
   }
   restartIdleTimer();
@@ -305,6 +305,7 @@ async function inWorkers(
       const give = (thread: MeshThread): void => {
         if (next >= order.length) return;
         const id = order[next++];
+        thread.biggest = Math.max(thread.biggest, weight(jobs[id]));
         thread.worker.postMessage({
           kind: 'mesh',
           id,
@@ -314,6 +315,9 @@ async function inWorkers(
           job: jobs[id],
         } satisfies MeshWorkerRequest);
       };
+      // The biggest job goes to the thread that has meshed the biggest before: meshoptimizer's heap
+      // grows to a thread's biggest job and never shrinks, so only one thread holds one that big.
+      threads.sort((a, b) => b.biggest - a.biggest);
       for (const thread of threads) {
         thread.onReply = (reply) => {
           if (settled || reply.kind !== 'mesh') return;

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { IDENTITY_DIRECTION, type LabelArray } from '../volume/volume.ts';
 import { meshSegment, type MeshedSegment, type MeshGeometry, type MeshJob, type MeshSettings } from './meshSegment.ts';
@@ -19,7 +21,9 @@ import { writePrintFile, type PrintFile } from './printFiles.ts';
 
 export type MeshWorkerRequest =
   | { kind: 'mesh'; id: number; data: LabelArray; geometry: MeshGeometry; settings: MeshSettings; job: MeshJob }
-  | { kind: 'print'; file: PrintFile };
+  | { kind: 'print'; file: PrintFile }
+  /** The call is over and the thread waits for the next one. */
+  | { kind: 'rest' };
 
 export type MeshWorkerReply =
   | { kind: 'ready' }
@@ -61,14 +65,30 @@ async function warmUp(): Promise<void> {
   );
 }
 
+/**
+ * A full garbage collection, for a thread going back to wait. A waiting thread allocates nothing,
+ * so no collection ever comes, and what its last structures left behind (surface, smoothing and
+ * decimation temporaries, tens of MB each) stayed resident until its next job. Workers cannot be
+ * started with --expose-gc, so the flag is set here and the function taken from a new context.
+ */
+function fullCollection(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
 const port = parentPort;
 if (port) {
+  const collect = fullCollection();
   warmUp().then(
     () => port.postMessage({ kind: 'ready' } satisfies MeshWorkerReply),
     // A failed warm-up is no reason to refuse work: the first job then runs unwarmed, or fails with its own error.
     () => port.postMessage({ kind: 'ready' } satisfies MeshWorkerReply),
   );
   port.on('message', (request: MeshWorkerRequest) => {
+    if (request.kind === 'rest') {
+      collect();
+      return;
+    }
     if (request.kind === 'print') {
       const { file } = request;
       const buffers = new Set(file.models.flatMap((m) => [m.positions.buffer, m.indices.buffer]) as ArrayBuffer[]);

@@ -7,7 +7,6 @@ import { checkAbort, parse, scanSeriesFiles, type SliceInfo } from './seriesFile
 import { cross, dot, fromColumns, normalize } from './geometry.ts';
 import { decodeFrame } from './pixelData.ts';
 import type { Vec3, Volume, VoxelArray } from './volume.ts';
-import { takeSharedBuffer } from './sharedVoxels.ts';
 
 export { VolumeError } from './errors.ts';
 export type { VolumeErrorCode } from './errors.ts';
@@ -196,16 +195,7 @@ export async function readDicomSeries(
   const needsResample = irregular || tilted;
 
   // Pass 2: decode slice by slice. Without resampling, straight into the output; else into a stack first.
-  // Every voxel is written below, so a kept buffer's old contents never show (sharedVoxels.ts).
-  const voxels = sliceSize * nzIn;
-  const shared = takeSharedBuffer(voxels * (integral ? 2 : 4));
-  let out: VoxelArray = integral
-    ? shared
-      ? new Int16Array(shared, 0, voxels)
-      : new Int16Array(voxels)
-    : shared
-      ? new Float32Array(shared, 0, voxels)
-      : new Float32Array(voxels);
+  let out: VoxelArray = integral ? new Int16Array(sliceSize * nzIn) : new Float32Array(sliceSize * nzIn);
   let ds: DataSet | null = null;
   let dsFile = -1;
   for (let k = 0; k < nzIn; k++) {

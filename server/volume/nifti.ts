@@ -4,9 +4,9 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import { VolumeError } from './errors.ts';
+import { ownsWholeBuffer } from './releaseVoxels.ts';
 import { fromColumns, norm } from './geometry.ts';
 import type { Vec3, Volume, VoxelArray } from './volume.ts';
-import { takeSharedBuffer } from './sharedVoxels.ts';
 
 /**
  * NIfTI-1/2 reader (niftiWrite.ts writes NIfTI-1). Hand-written: the header is a fixed C struct, and what matters —
@@ -48,11 +48,8 @@ function isGzip(buf: Uint8Array): boolean {
   return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
 }
 
+/** The file or buffer as NIfTI bytes, gunzipped whole when needed (readNifti streams a .nii.gz file first). */
 async function loadBytes(pathOrBuffer: string | Uint8Array): Promise<Buffer> {
-  if (typeof pathOrBuffer === 'string') {
-    const streamed = await gunzipFile(pathOrBuffer);
-    if (streamed) return streamed;
-  }
   const raw =
     typeof pathOrBuffer === 'string'
       ? await readFile(pathOrBuffer)
@@ -86,10 +83,8 @@ async function gunzipFile(path: string): Promise<Buffer | null> {
     if (size < 18 || !isGzip(magic)) return null;
     const trailer = Buffer.alloc(4);
     await file.read(trailer, 0, 4, size - 4);
-    // Its old contents never show: only what is inflated into it is returned (sharedVoxels.ts).
-    const bytes = Math.max(trailer.readUInt32LE(0), 348);
-    const shared = takeSharedBuffer(bytes);
-    out = shared ? Buffer.from(shared, 0, bytes) : Buffer.allocUnsafe(bytes);
+    // Never from Node's pool of small buffers: the volume owns all of it (readNifti).
+    out = Buffer.allocUnsafeSlow(Math.max(trailer.readUInt32LE(0), 348));
   } finally {
     await file.close();
   }
@@ -101,7 +96,7 @@ async function gunzipFile(path: string): Promise<Buffer | null> {
       async (chunks: AsyncIterable<Buffer>) => {
         for await (const chunk of chunks) {
           if (length + chunk.length > out.length) {
-            const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, length + chunk.length));
+            const bigger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, length + chunk.length));
             out.copy(bigger, 0, 0, length);
             out = bigger;
           }
@@ -221,7 +216,9 @@ function rasAffine(h: Header): number[][] {
 }
 
 export async function readNifti(pathOrBuffer: string | Uint8Array): Promise<Volume> {
-  const buf = await loadBytes(pathOrBuffer);
+  const inflated = typeof pathOrBuffer === 'string' ? await gunzipFile(pathOrBuffer) : null;
+  const inflatedHere = inflated !== null;
+  const buf = inflated ?? (await loadBytes(pathOrBuffer));
   const h = parseNiftiHeader(buf);
   if (!h)
     throw new VolumeError('not-a-volume-file', 'The file is not a NIfTI image (no valid NIfTI-1 or NIfTI-2 header).');
@@ -266,6 +263,9 @@ export async function readNifti(pathOrBuffer: string | Uint8Array): Promise<Volu
     data = type.make(copy.buffer as ArrayBuffer, copy.byteOffset, n);
   }
   data = narrowIntegers(applyScaling(data, h.sclSlope, h.sclInter));
+  // A .nii.gz inflated here is read by nothing but this volume, header and all: releaseVoxels may
+  // free all of it (the CT's 157 MB stayed resident through the meshing otherwise).
+  if (inflatedHere && data.buffer === buf.buffer) ownsWholeBuffer(data);
 
   const A = rasAffine(h);
   // RAS -> LPS: negate the first two rows.

@@ -13,9 +13,20 @@ import type { Volume, VoxelArray } from './volume.ts';
  *
  * Voxels in a buffer from sharedVoxels.ts go back there for the next job, and the volume is left
  * empty so that nothing reads that job's voxels through it. Does nothing for voxels that share
- * their buffer with anything else (a view into a larger buffer, other shared memory): those are
- * left to the garbage collector.
+ * their buffer with anything else (a view into a larger buffer not marked with ownsWholeBuffer,
+ * other shared memory): those are left to the garbage collector.
  */
+/** Buffers whose only reader is the one volume viewing part of them (see ownsWholeBuffer). */
+const wholeBuffers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Marks `data`'s buffer as read by nothing else, though `data` views only part of it (a NIfTI
+ * file's voxels after its header), so that releaseVoxels frees all of it.
+ */
+export function ownsWholeBuffer(data: VoxelArray): void {
+  wholeBuffers.add(data.buffer);
+}
+
 export async function releaseVoxels(volume: Volume): Promise<void> {
   const { buffer, byteLength } = volume.data;
   if (giveBackSharedBuffer(buffer)) {
@@ -23,7 +34,8 @@ export async function releaseVoxels(volume: Volume): Promise<void> {
     volume.data = new Empty(0);
     return;
   }
-  if (buffer instanceof SharedArrayBuffer || buffer.byteLength !== byteLength || byteLength === 0) return;
+  if (buffer instanceof SharedArrayBuffer || byteLength === 0) return;
+  if (buffer.byteLength !== byteLength && !wholeBuffers.has(buffer)) return;
   const { port1, port2 } = new MessageChannel();
   try {
     port1.postMessage(null, [buffer]);

@@ -1,40 +1,42 @@
 /**
- * Volume-sized buffers in shared memory, kept for the next job for a minute. A label map made in
- * one is read by the mesh threads in place instead of copied, and the next job of a study (a PACS
- * sends its series one after another) gets memory already faulted in: on these virtual machines
- * first touching a page costs about 10 us, 0.2 s for the benchmark CT's 78 MB label map
- * (docs/performance.md). Small volumes get plain memory: they gain nothing from this.
+ * Label maps in shared memory, so that the mesh threads read them in place instead of a copy. The
+ * buffer is kept for the next job for a minute: a label map passed to the threads in new memory
+ * would stay alive in every thread that has seen it until that thread's next garbage collection,
+ * which for a thread waiting between jobs never comes (two or three label maps, 78 MB each for the
+ * benchmark CT, were held that way), and the next job of a study finds the memory already faulted
+ * in (first touching a page costs about 10 us on these virtual machines: 0.2 s for 78 MB). Small
+ * label maps get plain memory: they are meshed in the calling thread.
  *
- * A buffer comes back through releaseVoxels; its contents are then another job's until the new
- * owner overwrites them, so takers zero what they do not write.
+ * A buffer comes back through releaseVoxels; its contents are then another job's, so takers get it
+ * zeroed.
  */
 
-/** Below this many bytes, volumes get ordinary, unshared memory. */
+/** Below this many bytes, label maps get ordinary, unshared memory. */
 export const MIN_SHARED_BYTES = 16 << 20;
 
-/** Buffers waiting for the next job (at most two: a job's label map and one more). */
-const kept: SharedArrayBuffer[] = [];
-const KEEP = 2;
+/** The buffer waiting for the next job: one job at a time is the usual case. */
+let kept: SharedArrayBuffer | undefined;
 /** Buffers handed out from here, so that only those are taken back. */
 const ours = new WeakSet<SharedArrayBuffer>();
 const IDLE_MS = 60_000;
 let idleTimer: NodeJS.Timeout | undefined;
 
 /**
- * A shared buffer of at least `bytes` (its contents unspecified: an earlier job's), the smallest
- * kept one that fits, or a new one. Null when `bytes` is below MIN_SHARED_BYTES.
+ * A shared buffer of at least `bytes` (its contents unspecified: an earlier job's), the kept one
+ * when it fits, or a new one. Null when `bytes` is below MIN_SHARED_BYTES.
  */
 export function takeSharedBuffer(bytes: number): SharedArrayBuffer | null {
   if (bytes < MIN_SHARED_BYTES) return null;
-  let best = -1;
-  for (let i = 0; i < kept.length; i++)
-    if (kept[i].byteLength >= bytes && (best < 0 || kept[i].byteLength < kept[best].byteLength)) best = i;
-  const buffer = best >= 0 ? kept.splice(best, 1)[0] : new SharedArrayBuffer(bytes);
+  let buffer: SharedArrayBuffer;
+  if (kept && kept.byteLength >= bytes) {
+    buffer = kept;
+    kept = undefined;
+  } else buffer = new SharedArrayBuffer(bytes);
   ours.add(buffer);
   return buffer;
 }
 
-/** A zeroed label array of `length` labels, in a kept shared buffer when it is big enough. */
+/** A zeroed label array of `length` labels, in shared memory when it is big enough. */
 export function sharedLabels(length: number): Uint8Array {
   const buffer = takeSharedBuffer(length);
   if (!buffer) return new Uint8Array(length);
@@ -42,28 +44,25 @@ export function sharedLabels(length: number): Uint8Array {
 }
 
 /**
- * Takes back a buffer handed out by takeSharedBuffer, to keep for the next job; false for any
- * other buffer. The caller must not use it afterwards.
+ * Takes back a buffer handed out by takeSharedBuffer, to keep for the next job (the bigger of it
+ * and the one kept); false for any other buffer. The caller must not use it afterwards.
  */
 export function giveBackSharedBuffer(buffer: ArrayBufferLike): boolean {
   if (!(buffer instanceof SharedArrayBuffer) || !ours.has(buffer)) return false;
   ours.delete(buffer);
-  // The biggest are kept: they serve any smaller volume too.
-  kept.push(buffer);
-  kept.sort((a, b) => b.byteLength - a.byteLength);
-  kept.length = Math.min(kept.length, KEEP);
+  if (!kept || buffer.byteLength > kept.byteLength) kept = buffer;
   clearTimeout(idleTimer);
   idleTimer = setTimeout(dropSharedBuffers, IDLE_MS);
   idleTimer.unref();
   return true;
 }
 
-/** Lets the kept buffers go (after a quiet minute, or at shutdown); the collector frees them. */
+/** Lets the kept buffer go (after a quiet minute, or at shutdown); the collector frees it. */
 export function dropSharedBuffers(): void {
   clearTimeout(idleTimer);
-  kept.length = 0;
+  kept = undefined;
 }
 
 export function keptSharedBuffers(): number {
-  return kept.length;
+  return kept ? 1 : 0;
 }
