@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
 import { writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
 import { labelStats, type LabelStats } from './labelStats.ts';
-import { meshAll, writeInMeshThread } from './meshPool.ts';
-import { writePrintFile, writeStlZip, type PrintFile } from './printFiles.ts';
+import { meshAll } from './meshPool.ts';
+import { write3mf, writeStlZip } from './printFiles.ts';
 import type { MeshStepSeconds } from './meshSegment.ts';
 
 /**
@@ -141,7 +141,7 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   signal?.throwIfAborted();
   await onProgress?.(0, `meshing ${todo.map((t) => t.segment.name).join(', ')}`);
   const meshStarted = performance.now();
-  const { meshes, threads } = await meshAll(
+  const { meshes } = await meshAll(
     data,
     geometry,
     jobs,
@@ -200,23 +200,16 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
   const threeMfPath = join(outDir, `${name}.3mf`);
   const stlZipPath = join(outDir, `${name}_stl.zip`);
   const jsonPath = join(outDir, `${name}_segments.json`);
-  // Each file atomically. The 3MF, the longest to build, in a mesh thread when the meshing used
-  // them; here the glTF pair and the JSON side by side, then the STL zip: all at once here held
-  // about 80 MB more at the benchmark's peak.
-  const threeMf: PrintFile = { format: '3mf', path: threeMfPath, title: name, models };
-  const [threeMfWritten] = await Promise.all([
-    threads > 1 && writeInMeshThread(threeMf),
-    (async () => {
-      await Promise.all([
-        writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
-        writeFileAtomic(jsonPath, [
-          Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
-        ]),
-      ]);
-      await writeStlZip(stlZipPath, models);
-    })(),
+  // Each file atomically. The glTF pair and the JSON side by side; the print files after them, one
+  // at a time: all four at once held about 80 MB more at the benchmark's peak.
+  await Promise.all([
+    writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
+    writeFileAtomic(jsonPath, [
+      Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
+    ]),
   ]);
-  if (!threeMfWritten) await writePrintFile(threeMf);
+  await write3mf(threeMfPath, name, models);
+  await writeStlZip(stlZipPath, models);
   await onProgress?.(1, 'models written');
   options.onStep?.('write', performance.now() - writeStarted);
   return { files: [gltfPath, glbPath, threeMfPath, stlZipPath, jsonPath], segments: out };

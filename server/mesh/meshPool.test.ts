@@ -1,20 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { read3mf } from '../../test/support/printFiles.ts';
 import { labelStats } from './labelStats.ts';
 import { unmatchedEdges } from './meshOps.ts';
-import {
-  closeMeshThreads,
-  defaultMeshThreads,
-  meshAll,
-  meshThreadCounts,
-  prepareMeshThreads,
-  writeInMeshThread,
-} from './meshPool.ts';
-import { write3mf, type PrintModel } from './printFiles.ts';
+import { closeMeshThreads, defaultMeshThreads, meshAll, meshThreadCounts, prepareMeshThreads } from './meshPool.ts';
 import type { MeshJob } from './meshSegment.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
 
@@ -131,55 +119,4 @@ test('threads started ahead of a job mesh it and wait for the next one, and wait
   }
   await closeMeshThreads();
   assert.equal(meshThreadCounts().waiting, 0);
-});
-
-test('a print file is written in a mesh thread waiting after meshing; its error comes back and the thread stays', async () => {
-  await closeMeshThreads();
-  const dir = await mkdtemp(join(tmpdir(), 'print-in-thread-'));
-  try {
-    const map = ellipsoidLabelMap({
-      dims: [40, 40, 30],
-      shapes: [{ label: 1, center: [20, 20, 15], radii: [15, 12, 10] }],
-    });
-    const [mesh] = (
-      await meshAll(map.data, map, oneJobPerLabel(map, [1]), { reduction: 0.5, smoothingIterations: 5 }, { threads: 1 })
-    ).meshes;
-    const models: PrintModel[] = [
-      { name: 'ball', color: [1, 0, 0], opacity: 1, positions: mesh.positions, indices: mesh.indices },
-    ];
-    const here = join(dir, 'here.3mf');
-    const there = join(dir, 'there.3mf');
-    await write3mf(here, 'scan', models);
-
-    assert.equal(
-      await writeInMeshThread({ format: '3mf', path: there, title: 'scan', models }),
-      false,
-      'no thread waits',
-    );
-    assert.deepEqual(await readdir(dir), ['here.3mf']);
-
-    prepareMeshThreads(1e9);
-    const cores = meshThreadCounts().waiting;
-    assert.equal(await writeInMeshThread({ format: '3mf', path: there, title: 'scan', models }), true);
-    assert.deepEqual(await read3mf(there), await read3mf(here), 'the same file as written here');
-    assert.equal(models[0].positions.length, mesh.positions.length, 'the meshes stay usable here (copied, not moved)');
-    assert.equal(meshThreadCounts().waiting, cores, 'the thread waits again');
-
-    const bad: PrintModel = {
-      ...models[0],
-      positions: Float32Array.of(0, 0, 0, 1, 0, 0, 0, 1, NaN),
-      indices: Uint32Array.of(0, 1, 2),
-    };
-    await assert.rejects(
-      writeInMeshThread({ format: '3mf', path: join(dir, 'bad.3mf'), title: 'scan', models: [bad] }),
-      {
-        message: 'a vertex coordinate is NaN',
-      },
-    );
-    assert.deepEqual((await readdir(dir)).sort(), ['here.3mf', 'there.3mf'], 'no file left of the failed one');
-    assert.equal(meshThreadCounts().waiting, cores, 'a failed file does not cost the thread');
-  } finally {
-    await closeMeshThreads();
-    await rm(dir, { recursive: true, force: true });
-  }
 });

@@ -5,7 +5,6 @@ import { giveBackSharedBuffer, takeSharedBuffer } from '../volume/sharedVoxels.t
 import type { LabelArray } from '../volume/volume.ts';
 import { meshSegment, type MeshedSegment, type MeshGeometry, type MeshJob, type MeshSettings } from './meshSegment.ts';
 import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
-import type { PrintFile } from './printFiles.ts';
 
 /**
  * Meshes several structures at once, one worker thread per core. Each structure's surface,
@@ -139,7 +138,7 @@ interface MeshThread {
   /** Resolves when the thread has warmed up; rejects when it could not start. */
   ready: Promise<void>;
   /** The current call's handlers. */
-  onReply?: (reply: Exclude<MeshWorkerReply, { kind: 'ready' }>) => void;
+  onReply?: (reply: Extract<MeshWorkerReply, { kind: 'mesh' }>) => void;
   onFailure?: (err: Error) => void;
   /** Set when the thread failed or exited: it is never given work again. */
   gone?: boolean;
@@ -320,7 +319,7 @@ async function inWorkers(
       threads.sort((a, b) => b.biggest - a.biggest);
       for (const thread of threads) {
         thread.onReply = (reply) => {
-          if (settled || reply.kind !== 'mesh') return;
+          if (settled) return;
           if (!reply.ok) {
             fail(new Error(`meshing failed in a worker thread: ${reply.message}`));
             return;
@@ -345,43 +344,4 @@ async function inWorkers(
     throw err;
   }
   return results as MeshedSegment[];
-}
-
-/**
- * Writes a print file in a mesh thread that waits after meshing, so that this thread can write the
- * other files meanwhile; false when no thread waits (small label maps are meshed in this thread),
- * and then nothing was written. The meshes are copied to the thread and come back transferred.
- */
-export async function writeInMeshThread(file: PrintFile): Promise<boolean> {
-  const thread = waiting.pop();
-  if (!thread) return false;
-  restartIdleTimer();
-  try {
-    await thread.ready;
-  } catch {
-    void endThreads([thread]);
-    return false;
-  }
-  thread.worker.ref();
-  const models = file.models.map(({ name, color, opacity, positions, indices }) => ({
-    name,
-    color,
-    opacity,
-    positions,
-    indices,
-  }));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      thread.onReply = (reply) => {
-        if (reply.kind !== 'printed') return;
-        if (reply.ok) resolve();
-        else reject(new Error(reply.message));
-      };
-      thread.onFailure = reject;
-      thread.worker.postMessage({ kind: 'print', file: { ...file, models } } satisfies MeshWorkerRequest);
-    });
-  } finally {
-    keepThreads([thread]);
-  }
-  return true;
 }

@@ -3,14 +3,11 @@ import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { IDENTITY_DIRECTION, type LabelArray } from '../volume/volume.ts';
 import { meshSegment, type MeshedSegment, type MeshGeometry, type MeshJob, type MeshSettings } from './meshSegment.ts';
-import { writePrintFile, type PrintFile } from './printFiles.ts';
 
 /**
  * Worker thread of meshPool.ts. On start it meshes a small ball once, then says it is ready; after
  * that it meshes one structure per message, sending the mesh back with its buffers transferred.
- * The label map comes with each request in shared memory (not copied). After the meshing it may be
- * asked to write a print file from the finished meshes, which come copied and go back transferred,
- * so a thread waiting for its next job holds none of them.
+ * The label map comes with each request in shared memory (not copied).
  *
  * Why the warm-up ball: V8 runs a WebAssembly function's first call in its baseline compiler and
  * only the next call in optimised code (there is no on-stack replacement for WebAssembly), and
@@ -21,16 +18,13 @@ import { writePrintFile, type PrintFile } from './printFiles.ts';
 
 export type MeshWorkerRequest =
   | { kind: 'mesh'; id: number; data: LabelArray; geometry: MeshGeometry; settings: MeshSettings; job: MeshJob }
-  | { kind: 'print'; file: PrintFile }
   /** The call is over and the thread waits for the next one. */
   | { kind: 'rest' };
 
 export type MeshWorkerReply =
   | { kind: 'ready' }
   | { kind: 'mesh'; id: number; ok: true; result: MeshedSegment }
-  | { kind: 'mesh'; id: number; ok: false; message: string }
-  | { kind: 'printed'; ok: true }
-  | { kind: 'printed'; ok: false; message: string };
+  | { kind: 'mesh'; id: number; ok: false; message: string };
 
 function message(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -87,19 +81,6 @@ if (port) {
   port.on('message', (request: MeshWorkerRequest) => {
     if (request.kind === 'rest') {
       collect();
-      return;
-    }
-    if (request.kind === 'print') {
-      const { file } = request;
-      const buffers = new Set(file.models.flatMap((m) => [m.positions.buffer, m.indices.buffer]) as ArrayBuffer[]);
-      writePrintFile(file).then(
-        () => port.postMessage({ kind: 'printed', ok: true } satisfies MeshWorkerReply, [...buffers]),
-        (err: unknown) =>
-          port.postMessage(
-            { kind: 'printed', ok: false, message: String((err as Error)?.message ?? err) } satisfies MeshWorkerReply,
-            [...buffers],
-          ),
-      );
       return;
     }
     meshSegment(request.data, request.geometry, request.job, request.settings).then(

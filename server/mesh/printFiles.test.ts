@@ -11,7 +11,7 @@ import { stlFileNames, write3mf, writeStlZip, type PrintModel } from './printFil
 import { ellipsoidLabelMap } from './testShapes.ts';
 
 for (const threads of [1, 2]) {
-  const where = threads === 1 ? 'meshed and written here' : 'meshed and the 3MF written in worker threads';
+  const where = threads === 1 ? 'meshed in this thread' : 'meshed in worker threads';
   test(`the 3MF and the STL zip hold one named, coloured, closed 2-manifold part per structure, in millimetres (${where})`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
     try {

@@ -306,19 +306,6 @@ async function writeZipAtomic(path: string, parts: ZipPart[], level: number): Pr
   }
 }
 
-/** One print file to write: the 3MF or the STL zip of a scan's structures. */
-export interface PrintFile {
-  format: '3mf' | 'stl';
-  path: string;
-  /** The 3MF's title. */
-  title: string;
-  models: PrintModel[];
-}
-
-export function writePrintFile(file: PrintFile): Promise<void> {
-  return file.format === '3mf' ? write3mf(file.path, file.title, file.models) : writeStlZip(file.path, file.models);
-}
-
 /** `<name>.3mf`: one object per structure, named and coloured, in millimetres. */
 export async function write3mf(path: string, title: string, models: PrintModel[]): Promise<void> {
   await writeZipAtomic(
