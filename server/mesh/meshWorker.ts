@@ -63,11 +63,19 @@ async function warmUp(): Promise<void> {
  * A full garbage collection, for a thread going back to wait. A waiting thread allocates nothing,
  * so no collection ever comes, and what its last structures left behind (surface, smoothing and
  * decimation temporaries, tens of MB each) stayed resident until its next job. Workers cannot be
- * started with --expose-gc, so the flag is set here and the function taken from a new context.
+ * started with --expose-gc, so the flag is set just while the function is taken from a new
+ * context; where that gives none, nothing is collected.
  */
 function fullCollection(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    return typeof gc === 'function' ? (gc as () => void) : () => undefined;
+  } catch {
+    return () => undefined;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
 }
 
 const port = parentPort;
