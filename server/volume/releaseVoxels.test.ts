@@ -7,20 +7,13 @@ import { gunzipSync } from 'node:zlib';
 import { readNifti } from './nifti.ts';
 import { writeNifti } from './niftiWrite.ts';
 import { releaseVoxels } from './releaseVoxels.ts';
-import { IDENTITY_DIRECTION, type Volume, type VoxelArray } from './volume.ts';
-
-const volumeOf = (data: VoxelArray): Volume => ({
-  dims: [data.length, 1, 1],
-  spacing: [1, 1, 1],
-  origin: [0, 0, 0],
-  direction: [...IDENTITY_DIRECTION],
-  data,
-});
+import type { Volume } from './volume.ts';
+import { voxelRow } from '../../test/support/volumes.ts';
 
 test('releasing a volume frees its voxel memory at once', async () => {
   const mb = 256;
   const rss = (): number => process.memoryUsage.rss() / 2 ** 20;
-  const volume = volumeOf(new Int16Array((mb * 2 ** 20) / 2).fill(7));
+  const volume = voxelRow(new Int16Array((mb * 2 ** 20) / 2).fill(7));
   const before = rss();
   await releaseVoxels(volume);
   assert.equal(volume.data.length, 0, 'the voxels are gone from the volume');
@@ -32,11 +25,11 @@ test('releasing a volume frees its voxel memory at once', async () => {
 
 test('voxels sharing their buffer are left alone', async () => {
   const shared = new Uint8Array(new SharedArrayBuffer(16)).fill(1);
-  await releaseVoxels(volumeOf(shared));
+  await releaseVoxels(voxelRow(shared));
   assert.equal(shared.length, 16);
   const whole = new Int16Array(32).fill(3);
   const view = whole.subarray(8, 24);
-  await releaseVoxels(volumeOf(view));
+  await releaseVoxels(voxelRow(view));
   assert.equal(view.length, 16);
   assert.equal(whole[0], 3, 'the larger buffer is intact');
 });
@@ -45,7 +38,7 @@ test("a .nii.gz read from a file is freed whole, header and all; a caller's buff
   const dir = await mkdtemp(join(tmpdir(), 'release-nifti-'));
   try {
     const path = join(dir, 'ct.nii.gz');
-    const ct: Volume = { ...volumeOf(new Int16Array(512 * 512 * 256).fill(7)), dims: [512, 512, 256] };
+    const ct: Volume = { ...voxelRow(new Int16Array(512 * 512 * 256).fill(7)), dims: [512, 512, 256] };
     await writeNifti(path, ct, { level: 1 });
     const rss = (): number => process.memoryUsage.rss() / 2 ** 20;
     const read = await readNifti(path);

@@ -2,21 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { releaseVoxels } from './releaseVoxels.ts';
 import { dropSharedBuffers, keptSharedBuffers, MIN_SHARED_BYTES, sharedLabels } from './sharedVoxels.ts';
-import { IDENTITY_DIRECTION, type Volume, type VoxelArray } from './volume.ts';
-
-const volumeOf = (data: VoxelArray): Volume => ({
-  dims: [data.length, 1, 1],
-  spacing: [1, 1, 1],
-  origin: [0, 0, 0],
-  direction: [...IDENTITY_DIRECTION],
-  data,
-});
+import { voxelRow } from '../../test/support/volumes.ts';
 
 test("a released label map's shared buffer serves the next job zeroed, and the old label map reads nothing", async () => {
   dropSharedBuffers();
   const first = sharedLabels(MIN_SHARED_BYTES * 2).fill(3);
   assert.ok(first.buffer instanceof SharedArrayBuffer, 'the mesh threads can read it in place');
-  const map = volumeOf(first);
+  const map = voxelRow(first);
   await releaseVoxels(map);
   assert.equal(map.data.length, 0, 'the released label map is left empty');
   assert.ok(map.data instanceof Uint8Array);
@@ -29,7 +21,7 @@ test("a released label map's shared buffer serves the next job zeroed, and the o
     next.every((l) => l === 0),
     'no label of the earlier job shows',
   );
-  const nextMap = volumeOf(next);
+  const nextMap = voxelRow(next);
   await releaseVoxels(nextMap);
   await releaseVoxels(nextMap);
   assert.equal(keptSharedBuffers(), 1, 'released twice, kept once');
@@ -44,7 +36,7 @@ test('small label maps get ordinary memory, and only buffers handed out are take
   assert.ok(small.buffer instanceof ArrayBuffer);
   assert.equal(small.length, 1000);
   const foreign = new Uint8Array(new SharedArrayBuffer(MIN_SHARED_BYTES));
-  await releaseVoxels(volumeOf(foreign));
+  await releaseVoxels(voxelRow(foreign));
   assert.equal(foreign.length, MIN_SHARED_BYTES, 'shared memory from elsewhere is left alone');
   assert.equal(keptSharedBuffers(), 0);
 });

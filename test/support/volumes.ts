@@ -2,9 +2,14 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readDicomSeries, VolumeError } from '../../server/volume/dicomSeries.ts';
-import type { Volume } from '../../server/volume/volume.ts';
+import { IDENTITY_DIRECTION, type Volume, type VoxelArray } from '../../server/volume/volume.ts';
 
 /** Volume comparisons shared by the volume readers' unit tests and their real-data tests. */
+
+/** `data` as a volume of one row of 1 mm voxels at the origin. */
+export function voxelRow(data: VoxelArray): Volume {
+  return { dims: [data.length, 1, 1], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [...IDENTITY_DIRECTION], data };
+}
 
 export async function filesIn(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort().map((f) => join(dir, f));
