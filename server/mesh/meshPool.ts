@@ -9,8 +9,8 @@ import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
 /**
  * Meshes several structures at once, one worker thread per core. Each structure's surface,
  * smoothing and decimation are independent of the others', so they are spread over threads that
- * read one shared label map: the biggest job starts first, so for the benchmark CT one thread does
- * the body (1.29 M triangles) while the other does the lungs (0.78 M) then the bone (0.75 M).
+ * read one shared label map: the biggest jobs start first, so for the benchmark CT one thread does
+ * the body (1.29 M triangles) and then the lungs (0.78 M) while the other does the bone (0.96 M).
  *
  * The threads outlive one call: they wait, unreferenced, for the next job and end after IDLE_MS
  * without one. A fresh thread pays for faulting in its memory (meshoptimizer's WebAssembly heap,
@@ -20,7 +20,7 @@ import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
  * difference between a PACS sending the series of a study, meshed one after another (the
  * benchmark's median run), and a single upload after a quiet spell (its first run). The price is
  * that memory, about 460 MB for the benchmark CT (meshoptimizer's heaps 235 MB, the smoothing
- * kernels' 75 MB, the shared label map buffer 75 MB, scratch arrays), held for a minute after the
+ * kernels' 75 MB, the shared label map buffer 75 MB (volume/sharedVoxels.ts), scratch arrays), held for a minute after the
  * last job. prepareMeshThreads starts threads as a job reads its input, so that even cold threads
  * are up and warmed up (meshWorker.ts) when the label map is ready. When threads cannot start, the
  * same work runs in this thread.
