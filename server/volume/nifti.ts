@@ -217,7 +217,6 @@ function rasAffine(h: Header): number[][] {
 
 export async function readNifti(pathOrBuffer: string | Uint8Array): Promise<Volume> {
   const inflated = typeof pathOrBuffer === 'string' ? await gunzipFile(pathOrBuffer) : null;
-  const inflatedHere = inflated !== null;
   const buf = inflated ?? (await loadBytes(pathOrBuffer));
   const h = parseNiftiHeader(buf);
   if (!h)
@@ -265,7 +264,7 @@ export async function readNifti(pathOrBuffer: string | Uint8Array): Promise<Volu
   data = narrowIntegers(applyScaling(data, h.sclSlope, h.sclInter));
   // A .nii.gz inflated here is read by nothing but this volume, header and all: releaseVoxels may
   // free all of it (the CT's 157 MB stayed resident through the meshing otherwise).
-  if (inflatedHere && data.buffer === buf.buffer) ownsWholeBuffer(data);
+  if (inflated && data.buffer === inflated.buffer) ownsWholeBuffer(data);
 
   const A = rasAffine(h);
   // RAS -> LPS: negate the first two rows.
