@@ -1,8 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Vec3 } from '../volume/volume.ts';
+import { MeshoptSimplifier } from 'meshoptimizer';
 import { rng } from '../../test/support/syntheticCt.ts';
-import { isPrintable, manifoldReport, weldedManifoldReport, type ManifoldReport } from './manifold.ts';
+import { dropBackToBackPairs } from './backToBack.ts';
+import {
+  isPrintable,
+  manifoldReport,
+  nonManifoldPlaces,
+  weldedManifoldReport,
+  type ManifoldReport,
+} from './manifold.ts';
 import { decimate, signedVolume } from './meshOps.ts';
 import { smoothSurface } from './smooth.ts';
 import { extractSurface, type SurfaceMesh } from './surfaceNets.ts';
@@ -217,4 +225,46 @@ test('random masks of every density (every configuration many times over) mesh t
     assert.ok(criticalCells(mask, undefined) > 0, `density ${density}: critical cells as drawn`);
     await assertPrintable(mask, `random mask, density ${density}`);
   }
+});
+
+/** The triangles of `mesh` whose first corner has x above `fromX`, as corner positions, sorted. */
+function trianglesBeyond(mesh: SurfaceMesh, indices: Uint32Array, fromX: number): string[] {
+  const p = mesh.positions;
+  const out: string[] = [];
+  for (let t = 0; t < indices.length; t += 3) {
+    if (p[indices[t] * 3] <= fromX) continue;
+    const corners = [0, 1, 2].map((k) => Array.from(p.subarray(indices[t + k] * 3, indices[t + k] * 3 + 3)).join(','));
+    out.push(corners.join(' '));
+  }
+  return out.sort();
+}
+
+test('a part the decimation pinches is decimated again alone; the other parts keep their first decimation', async () => {
+  const mask = emptyMask([44, 18, 18]);
+  const random = rng(1);
+  for (let z = 1; z < 17; z++)
+    for (let y = 1; y < 17; y++) for (let x = 1; x < 17; x++) if (random() < 0.25) set(mask, x, y, z);
+  block(mask, [24, 2, 2], 14);
+  const mesh = surface(mask);
+  smoothSurface(mesh, [1, 1, 1]);
+  const triangles = mesh.indices.length / 3;
+  const target = Math.floor(triangles / 2);
+  await MeshoptSimplifier.ready;
+  const [once] = MeshoptSimplifier.simplify(mesh.indices, mesh.positions, 3, target * 3, 1, []);
+  // Pinched, and not only where a flap flattened (those are dropped without decimating again).
+  const vertexCount = mesh.positions.length / 3;
+  const unfolded = dropBackToBackPairs(once, vertexCount, nonManifoldPlaces(once, vertexCount)) ?? once;
+  assert.ok(nonManifoldPlaces(unfolded, vertexCount).length > 0, 'one pass pinches the random part');
+  const blockOnce = trianglesBeyond(mesh, once, 20);
+  assert.ok(
+    blockOnce.length < trianglesBeyond(mesh, mesh.indices, 20).length * 0.75,
+    'the block is decimated in that pass',
+  );
+
+  const reduced = await decimate(mesh, 0.5);
+  assert.deepEqual(report(reduced), CLEAN);
+  // The block, which the first pass did not pinch, is exactly as that pass left it.
+  assert.deepEqual(trianglesBeyond(reduced, reduced.indices, 20), blockOnce);
+  // Where a pinched part cannot be decimated without pinching, only that part is left undecimated.
+  assert.ok(reduced.indices.length < mesh.indices.length, 'the whole is not left undecimated');
 });

@@ -59,35 +59,90 @@ const MANIFOLD_ROUNDS = 4;
  * meshoptimizer does not check the link condition, so a collapse in a thin or tightly folded place
  * can pinch the surface (an edge in four triangles, two sheets at one vertex), which a 3D printer's
  * slicer has to repair. A flap flattened to two back-to-back triangles is dropped (backToBack.ts);
- * around any other such place the input's vertices are locked and the whole mesh decimated again,
- * the locked rings wider each round; in the end the undecimated surface is kept, a 2-manifold. (An
- * edge in four triangles is not split where it is: its two copies would lie closer than matchVolume
- * later moves each of them, and the sheets would pass through each other.)
+ * around any other such place the input's vertices are locked and the connected parts holding the
+ * places decimated again, the locked rings wider each round, while the other parts keep their first
+ * decimation; in the end a part that still pinches is kept undecimated, a 2-manifold. (An edge in
+ * four triangles is not split where it is: its two copies would lie closer than matchVolume later
+ * moves each of them, and the sheets would pass through each other.)
  */
 export function decimateNow(mesh: SurfaceMesh, reduction: number): SurfaceMesh {
   const triangles = triangleCount(mesh);
   if (reduction <= 0 || triangles < 64) return mesh;
   const targetTriangles = Math.max(16, Math.floor(triangles * (1 - reduction)));
   const vertexCount = mesh.positions.length / 3;
-  let lock: Uint8Array | undefined;
-  let rings: VertexRings | undefined;
-  for (let round = 0; round < MANIFOLD_ROUNDS; round++) {
-    // No error bound: the triangle budget decides, as OpenAnatomy's reduction factor does.
-    let simplified = lock
-      ? simplifyAround(mesh, lock, targetTriangles)
-      : MeshoptSimplifier.simplify(mesh.indices, mesh.positions, 3, targetTriangles * 3, 1, [])[0];
-    let places = nonManifoldPlaces(simplified, vertexCount);
-    const unfolded = places.length > 0 ? dropBackToBackPairs(simplified, vertexCount, places) : undefined;
-    if (unfolded) {
-      simplified = unfolded;
-      places = nonManifoldPlaces(simplified, vertexCount);
-    }
-    if (places.length === 0) return compact({ positions: mesh.positions, indices: simplified });
-    rings ??= vertexRings(mesh.indices, vertexCount);
-    lock ??= new Uint8Array(vertexCount);
-    lockAround(rings, lock, places, 3 << round);
+  // No error bound: the triangle budget decides, as OpenAnatomy's reduction factor does.
+  const first = withoutFlaps(
+    MeshoptSimplifier.simplify(mesh.indices, mesh.positions, 3, targetTriangles * 3, 1, [])[0],
+    vertexCount,
+  );
+  if (first.places.length === 0) return compact({ positions: mesh.positions, indices: first.indices });
+  // Collapses never join two connected parts, so the parts without a pinch keep their first
+  // decimation and their share of the budget; only the pinched parts are decimated again.
+  const rings = vertexRings(mesh.indices, vertexCount);
+  const pinched = partsHolding(rings, first.places, vertexCount);
+  const kept = trianglesWhere(first.indices, pinched, 0);
+  const part = { positions: mesh.positions, indices: trianglesWhere(mesh.indices, pinched, 1) };
+  const partTarget = Math.max(16, targetTriangles - kept.length / 3);
+  const lock = new Uint8Array(vertexCount);
+  let places = first.places;
+  for (let round = 1; round < MANIFOLD_ROUNDS; round++) {
+    lockAround(rings, lock, places, 3 << (round - 1));
+    const again = withoutFlaps(simplifyAround(part, lock, partTarget), vertexCount);
+    if (again.places.length === 0) return compact({ positions: mesh.positions, indices: joined(again.indices, kept) });
+    places = again.places;
   }
-  return mesh;
+  return compact({ positions: mesh.positions, indices: joined(part.indices, kept) });
+}
+
+/** A decimation's triangles without flattened flaps (backToBack.ts), and the places it still pinches. */
+function withoutFlaps(indices: Uint32Array, vertexCount: number): { indices: Uint32Array; places: number[] } {
+  let places = nonManifoldPlaces(indices, vertexCount);
+  if (places.length === 0) return { indices, places };
+  const unfolded = dropBackToBackPairs(indices, vertexCount, places);
+  if (!unfolded) return { indices, places };
+  places = nonManifoldPlaces(unfolded, vertexCount);
+  return { indices: unfolded, places };
+}
+
+/** 1 for every vertex connected to one of `places`, 0 elsewhere. */
+function partsHolding(rings: VertexRings, places: number[], vertexCount: number): Uint8Array {
+  const inPart = new Uint8Array(vertexCount);
+  const stack = places.filter((v) => {
+    if (inPart[v]) return false;
+    inPart[v] = 1;
+    return true;
+  });
+  while (stack.length > 0) {
+    const v = stack.pop() as number;
+    for (let k = rings.first[v]; k < rings.first[v + 1]; k++) {
+      const w = rings.neighbours[k];
+      if (inPart[w]) continue;
+      inPart[w] = 1;
+      stack.push(w);
+    }
+  }
+  return inPart;
+}
+
+/** The triangles whose corners have `mark[corner] === want` (a triangle's corners lie in one part). */
+function trianglesWhere(indices: Uint32Array, mark: Uint8Array, want: number): Uint32Array {
+  let count = 0;
+  for (let t = 0; t < indices.length; t += 3) if (mark[indices[t]] === want) count++;
+  const out = new Uint32Array(count * 3);
+  for (let t = 0, o = 0; t < indices.length; t += 3) {
+    if (mark[indices[t]] !== want) continue;
+    out[o++] = indices[t];
+    out[o++] = indices[t + 1];
+    out[o++] = indices[t + 2];
+  }
+  return out;
+}
+
+function joined(a: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /**
