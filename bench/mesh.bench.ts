@@ -5,8 +5,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { segmentBody } from '../server/engines/builtin/segmentBody.ts';
-import { exportModels, type ExportModelsResult } from '../server/mesh/exportModels.ts';
+import { exportModels, SMOOTHING_ITERATIONS, type ExportModelsResult } from '../server/mesh/exportModels.ts';
 import { prepareMeshThreads } from '../server/mesh/meshPool.ts';
+import { StartedMeshes } from '../server/mesh/startedMeshes.ts';
 import { readNifti } from '../server/volume/nifti.ts';
 import { releaseVoxels } from '../server/volume/releaseVoxels.ts';
 
@@ -65,16 +66,15 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     t = performance.now();
     c = process.cpuUsage();
   };
-  // As processTask.ts: mesh threads are started as the CT is read, and the CT is freed once segmented.
+  // As processTask.ts: mesh threads are started as the CT is read, the body's mesh as soon as its
+  // outline is final, and the CT is freed once segmented.
   prepareMeshThreads(statSync(input).size / 2);
+  const started = new StartedMeshes({ reduction: REDUCTION, smoothingIterations: SMOOTHING_ITERATIONS });
   const volume = await readNifti(input);
   lap('read');
-  const seg = segmentBody(volume);
+  const seg = segmentBody(volume, undefined, (labelMap, segment) => started.start(labelMap, segment));
   await releaseVoxels(volume);
   lap('segment');
-  if (keepLabels) await writeFile(keepLabels, seg.labelMap.data);
-  t = performance.now();
-  c = process.cpuUsage();
   let meshCpu = 0;
   const steps: Record<string, number> = {};
   const result: ExportModelsResult = await exportModels({
@@ -83,6 +83,7 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     outDir,
     name: 'bench',
     reduction: REDUCTION,
+    started,
     onStep: (step, ms) => void (steps[step] = (steps[step] ?? 0) + ms / 1000),
     onProgress: (_f, status) => {
       // The last structure is done and the files are about to be built: the meshing's CPU ends here.
@@ -91,6 +92,7 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
   });
   const exportWall = (performance.now() - t) / 1000;
   const exportCpu = cpuSeconds(c);
+  if (keepLabels) await writeFile(keepLabels, seg.labelMap.data);
   // As processTask.ts, once its label map NIfTI and DICOM SEG are written.
   await releaseVoxels(seg.labelMap);
   wall.stats = steps.stats;

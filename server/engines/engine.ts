@@ -1,3 +1,4 @@
+import type { ExportSegment } from '../mesh/exportModels.ts';
 import type { LabelMap, Segment, Volume } from '../volume/volume.ts';
 
 /**
@@ -35,6 +36,11 @@ export interface EngineContext {
   progress(percent: number, status: string): Promise<void>;
   /** Appends a line to the job's log (kept in the database, shown by GET /api/jobs/:id). */
   log(line: string): void;
+  /**
+   * For an engine that segments in this process: `segment`'s voxels in `labelMap` are final while
+   * the engine goes on with others, so its mesh may start now (mesh/startedMeshes.ts).
+   */
+  startMeshing?(labelMap: LabelMap, segment: ExportSegment): void;
 }
 
 export interface EngineResult {

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
 import { writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
-import { labelStats, type LabelStats } from './labelStats.ts';
-import { meshAll } from './meshPool.ts';
+import { labelStats, unionStats, type LabelStats } from './labelStats.ts';
+import { meshJobCells, meshThreadsFor, openMeshBatch } from './meshPool.ts';
 import { write3mf, writeStlZip } from './printFiles.ts';
-import type { MeshStepSeconds } from './meshSegment.ts';
+import type { MeshedSegment, MeshStepSeconds } from './meshSegment.ts';
+import type { StartedMeshes } from './startedMeshes.ts';
 
 /**
  * Label map -> one smoothed, decimated, outward-facing, 2-manifold surface per segment ->
@@ -40,6 +41,9 @@ export interface SegmentStats {
   containsLabels?: number[];
 }
 
+/** Taubin iterations unless told otherwise. */
+export const SMOOTHING_ITERATIONS = 20;
+
 export interface ExportModelsOptions {
   labelMap: LabelMap;
   segments: ExportSegment[];
@@ -55,6 +59,8 @@ export interface ExportModelsOptions {
   smoothingIterations?: number;
   /** Most worker threads for meshing (meshPool.ts); default one per core, at most 4; 1 meshes in this thread. */
   threads?: number;
+  /** Meshes the engine started before its label map was finished (startedMeshes.ts); the others join them. */
+  started?: StartedMeshes;
   /**
    * Where the time goes, for the benchmark: `stats` (label counts and boxes), `mesh` (wall time of
    * all structures, all threads), then per structure `surface`, `smooth`, `decimate` and `finish`
@@ -93,29 +99,11 @@ function round(v: number, digits: number): number {
   return Math.round(v * f) / f;
 }
 
-function unionStats(stats: Map<number, LabelStats>, labels: number[]): LabelStats | undefined {
-  let out: LabelStats | undefined;
-  for (const l of labels) {
-    const s = stats.get(l);
-    if (!s) continue;
-    if (!out) {
-      out = { voxels: s.voxels, min: [...s.min], max: [...s.max] };
-      continue;
-    }
-    out.voxels += s.voxels;
-    for (let k = 0; k < 3; k++) {
-      out.min[k] = Math.min(out.min[k], s.min[k]);
-      out.max[k] = Math.max(out.max[k], s.max[k]);
-    }
-  }
-  return out;
-}
-
 export async function exportModels(options: ExportModelsOptions): Promise<ExportModelsResult> {
   const { labelMap, segments, outDir, name, reduction, signal, onProgress } = options;
   if (!name || /[/\\\0]/.test(name) || name === '.' || name === '..') throw new Error(`invalid output name "${name}"`);
   if (!(reduction >= 0 && reduction < 1)) throw new Error(`mesh reduction must be in [0, 1), got ${reduction}`);
-  const iterations = options.smoothingIterations ?? 20;
+  const iterations = options.smoothingIterations ?? SMOOTHING_ITERATIONS;
   const { dims, spacing, origin, direction, data } = labelMap;
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
 
@@ -130,31 +118,40 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
     .filter((t): t is typeof t & { box: LabelStats } => t.box !== undefined && stats.has(t.segment.label));
   if (todo.length === 0) throw new EmptySegmentationError();
 
-  // Progress follows the work, which grows with each label's box.
-  const weight = (b: LabelStats): number =>
-    (b.max[0] - b.min[0] + 3) * (b.max[1] - b.min[1] + 3) * (b.max[2] - b.min[2] + 3);
-  const totalWeight = todo.reduce((s, t) => s + weight(t.box), 0);
-  let doneWeight = 0;
-
   const geometry = { dims, spacing, origin, direction };
+  const settings = { reduction, smoothingIterations: iterations };
   const jobs = todo.map(({ labels, box }) => ({ labels, box: { min: box.min, max: box.max }, voxels: box.voxels }));
+  // Progress follows the work, which grows with each label's box.
+  const totalCells = jobs.reduce((s, job) => s + meshJobCells(job), 0);
+  let doneCells = 0;
   signal?.throwIfAborted();
   await onProgress?.(0, `meshing ${todo.map((t) => t.segment.name).join(', ')}`);
   const meshStarted = performance.now();
-  const { meshes } = await meshAll(
-    data,
-    geometry,
-    jobs,
-    { reduction, smoothingIterations: iterations },
-    {
-      threads: options.threads,
+  const startedBatch = options.started?.batchFor(data, settings);
+  const started = startedBatch ? options.started : undefined;
+  const batch =
+    startedBatch ??
+    openMeshBatch(data, geometry, settings, {
+      threads: Math.min(jobs.length, meshThreadsFor(totalCells, options.threads)),
       signal,
-      onDone: async (index) => {
-        doneWeight += weight(todo[index].box);
-        await onProgress?.((0.95 * doneWeight) / totalWeight, `meshed ${todo[index].segment.name}`);
-      },
-    },
-  );
+    });
+  let meshes: MeshedSegment[];
+  try {
+    const taken = jobs.map((job, i) => started?.take(todo[i].segment.label, job.labels, stats));
+    const rest = jobs.filter((_, i) => !taken[i]);
+    const added = batch.add(rest);
+    meshes = await Promise.all(
+      jobs.map(async (job, i) => {
+        const mesh = await (taken[i] ?? added[rest.indexOf(job)]);
+        doneCells += meshJobCells(job);
+        await onProgress?.((0.95 * doneCells) / totalCells, `meshed ${todo[i].segment.name}`);
+        return mesh;
+      }),
+    );
+  } finally {
+    // The threads wait for the next job (or rest) while the files are written.
+    await batch.close();
+  }
   options.onStep?.('mesh', performance.now() - meshStarted);
 
   const models: GltfModel[] = [];

@@ -75,3 +75,22 @@ export function labelStats(labelMap: LabelMap): Map<number, LabelStats> {
   }
   return out;
 }
+
+/** Count and box of the voxels of any of `labels`; undefined when none has any. */
+export function unionStats(stats: Map<number, LabelStats>, labels: number[]): LabelStats | undefined {
+  let out: LabelStats | undefined;
+  for (const l of labels) {
+    const s = stats.get(l);
+    if (!s) continue;
+    if (!out) {
+      out = { voxels: s.voxels, min: [...s.min], max: [...s.max] };
+      continue;
+    }
+    out.voxels += s.voxels;
+    for (let k = 0; k < 3; k++) {
+      out.min[k] = Math.min(out.min[k], s.min[k]);
+      out.max[k] = Math.max(out.max[k], s.max[k]);
+    }
+  }
+  return out;
+}

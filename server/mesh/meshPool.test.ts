@@ -2,8 +2,38 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labelStats } from './labelStats.ts';
 import { unmatchedEdges } from './meshOps.ts';
-import { closeMeshThreads, defaultMeshThreads, meshAll, meshThreadCounts, prepareMeshThreads } from './meshPool.ts';
-import type { MeshJob } from './meshSegment.ts';
+import {
+  closeMeshThreads,
+  defaultMeshThreads,
+  meshThreadCounts,
+  openMeshBatch,
+  prepareMeshThreads,
+} from './meshPool.ts';
+import type { MeshedSegment, MeshGeometry, MeshJob, MeshSettings } from './meshSegment.ts';
+import type { LabelArray } from '../volume/volume.ts';
+
+/** `jobs` meshed in one batch; `onDone` is told each job's index as it finishes. */
+async function meshAll(
+  data: LabelArray,
+  geometry: MeshGeometry,
+  jobs: MeshJob[],
+  settings: MeshSettings,
+  options: { threads: number; signal?: AbortSignal; onDone?: (index: number) => void },
+): Promise<{ meshes: MeshedSegment[]; threads: number }> {
+  const batch = openMeshBatch(data, geometry, settings, options);
+  try {
+    const meshes = await Promise.all(
+      batch.add(jobs).map(async (meshed, i) => {
+        const mesh = await meshed;
+        options.onDone?.(i);
+        return mesh;
+      }),
+    );
+    return { meshes, threads: batch.threads };
+  } finally {
+    await batch.close();
+  }
+}
 import { ellipsoidLabelMap } from './testShapes.ts';
 
 test('worker threads give the same meshes as meshing in this thread, in job order', async () => {

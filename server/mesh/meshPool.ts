@@ -9,8 +9,9 @@ import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
 /**
  * Meshes several structures at once, one worker thread per core. Each structure's surface,
  * smoothing and decimation are independent of the others', so they are spread over threads that
- * read one shared label map: the biggest jobs start first, so for the benchmark CT one thread does
- * the body (1.29 M triangles) and then the lungs (0.78 M) while the other does the bone (0.96 M).
+ * read one shared label map (MeshBatch). For the benchmark CT one thread meshes the body (1.29 M
+ * triangles), started while the lungs and bone are still being segmented (startedMeshes.ts), and
+ * then the lungs (0.78 M), while the other meshes the bone (0.96 M) from the end of segmentation.
  *
  * The threads outlive one call: they wait, unreferenced, for the next job and end after IDLE_MS
  * without one. A fresh thread pays for faulting in its memory (meshoptimizer's WebAssembly heap,
@@ -20,34 +21,11 @@ import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
  * difference between a PACS sending the series of a study, meshed one after another (the
  * benchmark's median run), and a single upload after a quiet spell (its first run). The price is
  * that memory, about 460 MB for the benchmark CT (meshoptimizer's heaps 235 MB, the smoothing
- * kernels' 75 MB, the shared label map buffer 75 MB (volume/sharedVoxels.ts), scratch arrays), held for a minute after the
- * last job. prepareMeshThreads starts threads as a job reads its input, so that even cold threads
+ * kernels' 75 MB, the shared label map buffer 75 MB (volume/sharedVoxels.ts), scratch arrays),
+ * held for a minute after the last job. prepareMeshThreads starts threads as a job reads its input, so that even cold threads
  * are up and warmed up (meshWorker.ts) when the label map is ready. When threads cannot start, the
  * same work runs in this thread.
  */
-
-export interface MeshAllOptions {
-  /**
-   * Most threads to use; default: the cores available, at most 4, or 1 (this thread) for small
-   * label maps. 1 meshes in this thread.
-   */
-  threads?: number;
-  signal?: AbortSignal;
-  /** Called as each structure is finished (in finishing order), with its index in `jobs`. */
-  onDone?: (index: number, result: MeshedSegment) => void | Promise<void>;
-}
-
-export interface MeshAllResult {
-  meshes: MeshedSegment[];
-  /** Threads used: 1 when meshed in this thread. */
-  threads: number;
-}
-
-/** Work of a job, to start the biggest first: surface nets visits every cell of its box. */
-function weight(job: MeshJob): number {
-  const { min, max } = job.box;
-  return (max[0] - min[0] + 3) * (max[1] - min[1] + 3) * (max[2] - min[2] + 3);
-}
 
 export function defaultMeshThreads(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
@@ -59,26 +37,18 @@ export function defaultMeshThreads(): number {
  */
 const MIN_CELLS_FOR_THREADS = 16e6;
 
-export async function meshAll(
-  data: LabelArray,
-  geometry: MeshGeometry,
-  jobs: MeshJob[],
-  settings: MeshSettings,
-  options: MeshAllOptions = {},
-): Promise<MeshAllResult> {
-  const cells = jobs.reduce((sum, job) => sum + weight(job), 0);
-  const threads = Math.min(jobs.length, options.threads ?? (cells < MIN_CELLS_FOR_THREADS ? 1 : defaultMeshThreads()));
-  if (threads > 1) {
-    const shared = await inWorkers(data, geometry, jobs, settings, threads, options);
-    if (shared) return { meshes: shared, threads };
-  }
-  const meshes: MeshedSegment[] = [];
-  for (let i = 0; i < jobs.length; i++) {
-    options.signal?.throwIfAborted();
-    meshes.push(await meshSegment(data, geometry, jobs[i], settings, options.signal));
-    await options.onDone?.(i, meshes[i]);
-  }
-  return { meshes, threads: 1 };
+/**
+ * Threads to mesh jobs of `cells` grid cells in all: `requested`, else one per core (at most 4), or
+ * 1 (this thread) below MIN_CELLS_FOR_THREADS.
+ */
+export function meshThreadsFor(cells: number, requested?: number): number {
+  return requested ?? (cells < MIN_CELLS_FOR_THREADS ? 1 : defaultMeshThreads());
+}
+
+/** Work of a job, to start the biggest first: surface nets visits every cell of its box. */
+export function meshJobCells(job: MeshJob): number {
+  const { min, max } = job.box;
+  return (max[0] - min[0] + 3) * (max[1] - min[1] + 3) * (max[2] - min[2] + 3);
 }
 
 /**
@@ -93,8 +63,6 @@ function shareLabels(data: LabelArray): { shared: LabelArray; giveBack: () => vo
   shared.set(data);
   return { shared, giveBack: () => void giveBackSharedBuffer(buffer) };
 }
-
-class WorkerStartError extends Error {}
 
 let bundled: Promise<string | null> | undefined;
 
@@ -140,9 +108,11 @@ interface MeshThread {
   /** The current call's handlers. */
   onReply?: (reply: Extract<MeshWorkerReply, { kind: 'mesh' }>) => void;
   onFailure?: (err: Error) => void;
+  /** Set once it has warmed up. */
+  up?: boolean;
   /** Set when the thread failed or exited: it is never given work again. */
   gone?: boolean;
-  /** Weight of the biggest job it has meshed (see inWorkers). */
+  /** Weight of the biggest job it has meshed (see ThreadBatch's dispatch). */
   biggest: number;
 }
 
@@ -173,6 +143,7 @@ function startThread(): MeshThread {
       worker.on('message', (reply: MeshWorkerReply) => {
         if (reply.kind === 'ready') {
           up = true;
+          thread.up = true;
           resolve();
         } else thread.onReply?.(reply);
       });
@@ -180,7 +151,7 @@ function startThread(): MeshThread {
         thread.gone = true;
         const at = waiting.indexOf(thread);
         if (at >= 0) waiting.splice(at, 1);
-        if (!up) reject(new WorkerStartError(err.message, { cause: err }));
+        if (!up) reject(err);
         else thread.onFailure?.(err);
       };
       worker.on('error', fail);
@@ -245,103 +216,214 @@ export async function closeMeshThreads(): Promise<void> {
   await endThreads(waiting.splice(0));
 }
 
-/** Threads for one call: the most recently used waiting ones first, new ones for the rest; rejects when one cannot start. */
-async function takeThreads(count: number): Promise<MeshThread[]> {
-  const taken = waiting.splice(Math.max(0, waiting.length - count));
-  restartIdleTimer();
-  while (taken.length < count) taken.push(startThread());
-  const started = await Promise.allSettled(taken.map((t) => t.ready));
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed) {
-    await endThreads(taken);
-    throw failed.reason instanceof WorkerStartError ? failed.reason : new WorkerStartError(String(failed.reason));
-  }
-  for (const t of taken) t.worker.ref();
-  return taken;
+/**
+ * Meshes of one label map, given as they become known: a job added while threads are free starts
+ * at once, even while this thread goes on with synchronous work (an engine still segmenting, see
+ * startedMeshes.ts). Jobs waiting for a thread start biggest first.
+ */
+export interface MeshBatch {
+  /** Threads meshing: 1 when meshed in this thread (asked for, or the workers could not start). */
+  readonly threads: number;
+  /**
+   * Meshes `jobs`, each resolving to its mesh. Jobs given together start biggest first, so that the
+   * longest does not start last; a job given while a thread is free starts before this returns.
+   */
+  add(jobs: MeshJob[]): Array<Promise<MeshedSegment>>;
+  /**
+   * Gives the threads back to wait for the next batch; any still meshing (after an abort or a
+   * failure) are ended. Call once every job has settled; calling again does nothing.
+   */
+  close(): Promise<void>;
 }
 
-/** Resolves to the meshes, or to null when the workers could not start (then nothing was meshed). */
-async function inWorkers(
+/**
+ * A batch meshing `data` in `threads` worker threads (1: in this thread). Each job reads the label
+ * map when it starts, so labels still being written must be in shared memory, where the threads read
+ * them in place; any other label map is copied into shared memory now.
+ */
+export function openMeshBatch(
   data: LabelArray,
   geometry: MeshGeometry,
-  jobs: MeshJob[],
   settings: MeshSettings,
-  count: number,
-  options: MeshAllOptions,
-): Promise<MeshedSegment[] | null> {
-  const { signal, onDone } = options;
-  signal?.throwIfAborted();
-  const order = jobs.map((_, i) => i).sort((a, b) => weight(jobs[b]) - weight(jobs[a]));
-  const results: Array<MeshedSegment | undefined> = new Array(jobs.length);
-  let threads: MeshThread[];
-  try {
-    threads = await takeThreads(count);
-  } catch (err) {
-    if (err instanceof WorkerStartError && !signal?.aborted) return null;
-    throw err;
-  }
-  const { shared, giveBack } = shareLabels(data);
-  try {
-    signal?.throwIfAborted();
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      let next = 0;
-      let finished = 0;
-      const fail = (err: unknown): void => {
-        if (settled) return;
-        settled = true;
-        reject(err);
-      };
-      const onAbort = (): void => fail(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        if (!settled) {
-          settled = true;
-          resolve();
-        }
-      };
-      const give = (thread: MeshThread): void => {
-        if (next >= order.length) return;
-        const id = order[next++];
-        thread.biggest = Math.max(thread.biggest, weight(jobs[id]));
-        thread.worker.postMessage({
-          kind: 'mesh',
-          id,
-          data: shared,
-          geometry,
-          settings,
-          job: jobs[id],
-        } satisfies MeshWorkerRequest);
-      };
-      // The biggest job goes to the thread that has meshed the biggest before: meshoptimizer's heap
-      // grows to a thread's biggest job and never shrinks, so only one thread holds one that big.
-      threads.sort((a, b) => b.biggest - a.biggest);
-      for (const thread of threads) {
-        thread.onReply = (reply) => {
-          if (settled) return;
-          if (!reply.ok) {
-            fail(new Error(`meshing failed in a worker thread: ${reply.message}`));
-            return;
-          }
-          results[reply.id] = reply.result;
-          finished++;
-          Promise.resolve(onDone?.(reply.id, reply.result)).then(() => {
-            if (finished === jobs.length) done();
-            else give(thread);
-          }, fail);
-        };
-        thread.onFailure = fail;
-        give(thread);
-      }
+  options: { threads: number; signal?: AbortSignal },
+): MeshBatch {
+  return options.threads > 1
+    ? new ThreadBatch(data, geometry, settings, options.threads, options.signal)
+    : new SerialBatch(data, geometry, settings, options.signal);
+}
+
+/** Jobs one after another in this thread. */
+class SerialBatch implements MeshBatch {
+  readonly threads = 1;
+  #tail: Promise<unknown> = Promise.resolve();
+  constructor(
+    private readonly data: LabelArray,
+    private readonly geometry: MeshGeometry,
+    private readonly settings: MeshSettings,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  add(jobs: MeshJob[]): Array<Promise<MeshedSegment>> {
+    return jobs.map((job) => {
+      const mesh = this.#tail.then(() => {
+        this.signal?.throwIfAborted();
+        return meshSegment(this.data, this.geometry, job, this.settings, this.signal);
+      });
+      this.#tail = mesh.catch(() => undefined);
+      return mesh;
     });
-    keepThreads(threads);
-    giveBack();
-  } catch (err) {
-    // Threads still meshing (aborted, or a sibling failed) cannot be interrupted: they are ended,
-    // and the buffer they may still be reading is left to the collector.
-    await endThreads(threads);
-    throw err;
   }
-  return results as MeshedSegment[];
+
+  async close(): Promise<void> {
+    await this.#tail;
+  }
+}
+
+interface Task {
+  job: MeshJob;
+  resolve: (mesh: MeshedSegment) => void;
+  reject: (err: unknown) => void;
+}
+
+class ThreadBatch implements MeshBatch {
+  #threads: MeshThread[];
+  #idle: MeshThread[] = [];
+  #running = new Map<MeshThread, Task & { id: number }>();
+  #queue: Task[] = [];
+  #shared: LabelArray;
+  #giveBack: () => void;
+  /** Set once no thread could start: the jobs are meshed in this thread. */
+  #serial?: SerialBatch;
+  #failed?: unknown;
+  #closed = false;
+  #nextId = 0;
+  readonly #onAbort = (): void => this.#fail(this.signal?.reason);
+
+  constructor(
+    private readonly data: LabelArray,
+    private readonly geometry: MeshGeometry,
+    private readonly settings: MeshSettings,
+    count: number,
+    private readonly signal?: AbortSignal,
+  ) {
+    ({ shared: this.#shared, giveBack: this.#giveBack } = shareLabels(data));
+    // The most recently used waiting threads first, new ones for the rest.
+    this.#threads = waiting.splice(Math.max(0, waiting.length - count));
+    restartIdleTimer();
+    while (this.#threads.length < count) this.#threads.push(startThread());
+    if (signal?.aborted) this.#fail(signal.reason);
+    else signal?.addEventListener('abort', this.#onAbort, { once: true });
+    for (const thread of this.#threads) {
+      thread.onReply = (reply) => this.#finished(thread, reply);
+      thread.onFailure = (err) => this.#fail(err);
+      // Taken up at once when already up: the job can start before this thread next yields.
+      if (thread.up) this.#ready(thread);
+      else
+        thread.ready.then(
+          () => this.#ready(thread),
+          () => this.#notStarted(thread),
+        );
+    }
+  }
+
+  get threads(): number {
+    return this.#serial ? 1 : this.#threads.length;
+  }
+
+  add(jobs: MeshJob[]): Array<Promise<MeshedSegment>> {
+    if (this.#serial) return this.#serial.add(jobs);
+    const meshes = jobs.map(
+      (job) =>
+        new Promise<MeshedSegment>((resolve, reject) => {
+          if (this.#failed !== undefined || this.#closed) reject(this.#failed ?? new Error('the mesh batch is closed'));
+          else this.#queue.push({ job, resolve, reject });
+        }),
+    );
+    this.#queue.sort((a, b) => meshJobCells(b.job) - meshJobCells(a.job));
+    this.#dispatch();
+    return meshes;
+  }
+
+  #ready(thread: MeshThread): void {
+    if (this.#closed || this.#failed !== undefined) return;
+    thread.worker.ref();
+    this.#idle.push(thread);
+    this.#dispatch();
+  }
+
+  /** A thread that could not start is dropped; when none could, the jobs are meshed in this thread. */
+  #notStarted(thread: MeshThread): void {
+    this.#threads = this.#threads.filter((t) => t !== thread);
+    if (this.#threads.length > 0 || this.#closed || this.#failed !== undefined) return;
+    this.signal?.removeEventListener('abort', this.#onAbort);
+    this.#serial = new SerialBatch(this.data, this.geometry, this.settings, this.signal);
+    const queued = this.#queue.splice(0);
+    this.#serial
+      .add(queued.map((task) => task.job))
+      .forEach((mesh, i) => mesh.then(queued[i].resolve, queued[i].reject));
+  }
+
+  #dispatch(): void {
+    // The biggest job goes to the thread that has meshed the biggest before: meshoptimizer's heap
+    // grows to a thread's biggest job and never shrinks, so only one thread holds one that big.
+    this.#idle.sort((a, b) => b.biggest - a.biggest);
+    while (this.#idle.length > 0 && this.#queue.length > 0) {
+      const thread = this.#idle.shift() as MeshThread;
+      const task = this.#queue.shift() as Task;
+      thread.biggest = Math.max(thread.biggest, meshJobCells(task.job));
+      const id = this.#nextId++;
+      this.#running.set(thread, { ...task, id });
+      thread.worker.postMessage({
+        kind: 'mesh',
+        id,
+        data: this.#shared,
+        geometry: this.geometry,
+        settings: this.settings,
+        job: task.job,
+      } satisfies MeshWorkerRequest);
+    }
+  }
+
+  #finished(thread: MeshThread, reply: Extract<MeshWorkerReply, { kind: 'mesh' }>): void {
+    const task = this.#running.get(thread);
+    if (task?.id !== reply.id) return;
+    this.#running.delete(thread);
+    if (!reply.ok) {
+      this.#fail(new Error(`meshing failed in a worker thread: ${reply.message}`));
+      return;
+    }
+    this.#idle.push(thread);
+    task.resolve(reply.result);
+    this.#dispatch();
+  }
+
+  /** Fails every job not yet finished; the threads still meshing are ended by close. */
+  #fail(err: unknown): void {
+    if (this.#failed !== undefined) return;
+    this.#failed = err ?? new Error('meshing failed');
+    for (const task of [...this.#queue.splice(0), ...this.#running.values()]) task.reject(this.#failed);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#serial) await this.#serial.close();
+    for (const task of this.#queue.splice(0)) task.reject(new Error('the mesh batch was closed'));
+    // Threads still meshing cannot be interrupted: they are ended, and the buffer they may still be
+    // reading is left to the collector.
+    const busy = [...this.#running.keys()];
+    this.#running.clear();
+    const started = await Promise.all(
+      this.#threads.map((t) =>
+        t.ready.then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    keepThreads(this.#threads.filter((t, i) => started[i] && !busy.includes(t)));
+    await endThreads(busy);
+    if (busy.length === 0) this.#giveBack();
+  }
 }

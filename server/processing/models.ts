@@ -4,6 +4,7 @@ import { NodeIO, type Document } from '@gltf-transform/core';
 import type { EngineResult } from '../engines/engine.ts';
 import { exportModels, type ExportSegment, type SegmentStats } from '../mesh/exportModels.ts';
 import { labelStats } from '../mesh/labelStats.ts';
+import type { StartedMeshes } from '../mesh/startedMeshes.ts';
 import { write3mf, writeStlZip, type PrintModel } from '../mesh/printFiles.ts';
 
 /**
@@ -17,6 +18,8 @@ export async function writeModels(opts: {
   reduction: number;
   signal: AbortSignal;
   stage: (pct: number, status: string) => Promise<void>;
+  /** Meshes the engine started while it segmented. */
+  started?: StartedMeshes;
 }): Promise<SegmentStats[]> {
   const { engineResult, outDir, name } = opts;
   if (engineResult.gltfPath) {
@@ -42,6 +45,7 @@ export async function writeModels(opts: {
     name,
     reduction: opts.reduction,
     signal: opts.signal,
+    started: opts.started,
     onProgress: (f, status) => opts.stage(70 + f * 22, status),
   });
   return exported.segments;

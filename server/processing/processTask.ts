@@ -9,8 +9,9 @@ import type { ProcessInput, ProcessPayload } from '../jobs/kinds.ts';
 import type { Queue } from '../jobs/queue.ts';
 import type { TaskHandler, TaskHelpers } from '../jobs/task.ts';
 import type { Logger } from '../log.ts';
-import { EmptySegmentationError } from '../mesh/exportModels.ts';
+import { EmptySegmentationError, SMOOTHING_ITERATIONS } from '../mesh/exportModels.ts';
 import { prepareMeshThreads } from '../mesh/meshPool.ts';
+import { StartedMeshes } from '../mesh/startedMeshes.ts';
 import { queueRuleExports } from '../results/exportRules.ts';
 import { safeFileName } from '../results/names.ts';
 import { getResult } from '../results/readResults.ts';
@@ -90,6 +91,10 @@ export function createProcessTask(deps: ProcessDeps, chosen: ChosenEngine): Task
 
     const staged = await storage.stageResult(resultId);
     const workDir = await storage.scratch(job.id);
+    const started = new StartedMeshes(
+      { reduction: config.meshReduction, smoothingIterations: SMOOTHING_ITERATIONS },
+      { signal: helpers.signal },
+    );
     const outDir = staged.dir;
     try {
       await stage(
@@ -137,6 +142,7 @@ export function createProcessTask(deps: ProcessDeps, chosen: ChosenEngine): Task
           signal: helpers.signal,
           progress: (pct, status) => stage(15 + (Math.min(100, Math.max(0, pct)) * 55) / 100, status),
           log: (line) => helpers.log(line),
+          startMeshing: (labelMap, segment) => started.start(labelMap, segment),
         },
       );
       // The image itself is not needed any more: freed before the meshing.
@@ -153,9 +159,18 @@ export function createProcessTask(deps: ProcessDeps, chosen: ChosenEngine): Task
           reduction: config.meshReduction,
           signal: helpers.signal,
           stage,
+          started,
         }),
         engineResult.segments,
       );
+      const nameOf = (label: number): string =>
+        engineResult.segments.find((s) => s.label === label)?.name ?? `label ${label}`;
+      if (started.used.length > 0)
+        helpers.log(`meshed while the engine was still segmenting: ${started.used.map(nameOf).join(', ')}`);
+      if (started.changed.length > 0)
+        helpers.log(
+          `warning: the engine changed ${started.changed.map(nameOf).join(', ')} after saying it was final; meshed again from the finished label map`,
+        );
       await writeSegmentNotes(join(outDir, `${name}_segments.json`), segments);
       helpers.log(
         `${segments.length} structures: ${segments.map((s) => `${s.name} ${s.volumeMl.toFixed(1)} mL`).join(', ')}`,
@@ -215,6 +230,7 @@ export function createProcessTask(deps: ProcessDeps, chosen: ChosenEngine): Task
       }
       throw err;
     } finally {
+      await started.close();
       await staged.discard();
       await rm(workDir, { recursive: true, force: true });
     }

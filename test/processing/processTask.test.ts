@@ -170,6 +170,44 @@ for (const driver of testDatabases()) {
   });
 }
 
+test('a CT big enough for the mesh threads has its body meshed while the lungs and bone are segmented', async (t) => {
+  await withTestDatabase('pglite', t, async (db) => {
+    const deps = await testAppDeps(db, t, { KEEP_INPUTS: 'true' });
+    // 256^3 voxels: the smallest label map meshed in worker threads (meshPool.ts).
+    const ct = makeSyntheticCt({ dims: [256, 256, 256], spacing: [1.4, 1.4, 1.2], seed: 5 });
+    await mkdir(join(deps.dataDir, 'uploads'), { recursive: true });
+    await writeNifti(join(deps.dataDir, 'uploads', 'big.nii.gz'), ct, { level: 1 });
+    const payload: ProcessPayload = {
+      name: 'big',
+      input: { kind: 'volume-file', file: 'uploads/big.nii.gz', originalName: 'big.nii.gz' },
+    };
+    const job = await deps.queue.add('process', payload);
+    const log: string[] = [];
+    await createProcessTask(deps, { engine: builtinEngine, reason: 'test' })(
+      { id: job.id, kind: 'process', payload, attempt: 1, maxAttempts: 3 },
+      helpersFor(db, [], log, job.id),
+    );
+    assert.ok(log.includes('meshed while the engine was still segmenting: body'), log.join('\n'));
+    assert.ok(!log.some((l) => l.startsWith('warning')), log.join('\n'));
+    const [r] = await listResults(db);
+    assert.deepEqual(
+      r.segments.map((s) => s.name),
+      ['body', 'lungs', 'bone'],
+    );
+    const dir = join(deps.dataDir, 'results', r.id);
+    const json = JSON.parse(await readFile(join(dir, 'big_segments.json'), 'utf8')) as {
+      segments: Array<{ name: string; voxels: number; volumeMl: number; meshVolumeMl: number }>;
+    };
+    const [body, ...inner] = json.segments;
+    // The body's mesh wraps the lungs and bone: its voxels and enclosed volume are the three together.
+    const innerVoxels = inner.reduce((sum, s) => sum + s.voxels, 0);
+    assert.ok(innerVoxels > 0 && body.voxels > innerVoxels);
+    assert.ok(Math.abs(body.meshVolumeMl / body.volumeMl - 1) < 0.02, `${body.meshVolumeMl} / ${body.volumeMl} mL`);
+    const report = await validateGltf(new Uint8Array(await readFile(join(dir, 'big.gltf'))), 'gltf');
+    assert.equal(report.issues.numErrors, 0, errorLines(report));
+  });
+});
+
 test('process payloads are checked and names made safe for files', () => {
   assert.throws(() => parseProcessPayload({ name: 'x', input: { kind: 'dicom-series', files: [] } }), PermanentError);
   assert.throws(() => parseProcessPayload({ input: { kind: 'volume-file', file: 'a' } }), /name/);

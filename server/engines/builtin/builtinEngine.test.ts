@@ -225,3 +225,36 @@ test('segmentation is the same whichever index axis runs head-foot (run-based an
     assert.equal(differ, 0, `axes ${order}: ${differ} voxels differ`);
   }
 });
+
+test('the body is final once outlined: lungs and bone are painted only inside it, as the early mesh relies on', () => {
+  for (const [seed, dims] of [
+    [3, [96, 96, 60]],
+    [11, [80, 72, 48]],
+  ] as const) {
+    const ct = makeSyntheticCt({ dims: [...dims], spacing: [3.75, 3.75, 5], seed });
+    const told: Array<{ name: string; labels: number[]; snapshot: ArrayLike<number> }> = [];
+    const seg = segmentBody(ct, undefined, (labelMap, segment) =>
+      told.push({
+        name: segment.name,
+        labels: [segment.label, ...(segment.containsLabels ?? [])],
+        snapshot: labelMap.data.slice(),
+      }),
+    );
+    assert.deepEqual(
+      told.map((t) => t.name),
+      ['body'],
+      `seed ${seed}: told once, for the body`,
+    );
+    const [{ labels, snapshot }] = told;
+    assert.deepEqual(labels, [BUILTIN_LABELS.body, BUILTIN_LABELS.lung, BUILTIN_LABELS.bone]);
+    const inBody = new Set<number>(labels);
+    const final = seg.labelMap.data;
+    let moved = 0;
+    for (let i = 0; i < final.length; i++) if ((snapshot[i] === BUILTIN_LABELS.body) !== inBody.has(final[i])) moved++;
+    assert.equal(moved, 0, `seed ${seed}: voxels that entered or left the body after it was outlined`);
+    assert.ok(
+      final.some((v) => v === BUILTIN_LABELS.lung) && final.some((v) => v === BUILTIN_LABELS.bone),
+      `seed ${seed}: lungs and bone were painted after the call`,
+    );
+  }
+});

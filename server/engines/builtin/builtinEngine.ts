@@ -11,7 +11,7 @@ export const builtinEngine: Engine = {
     ctx.signal.throwIfAborted();
     await ctx.progress(0, 'segmenting body, lungs and bone (built-in engine)');
     const started = performance.now();
-    const result = segmentBody(input.volume, ctx.signal);
+    const result = segmentBody(input.volume, ctx.signal, ctx.startMeshing);
     for (const note of result.notes) ctx.log(note);
     ctx.log(
       `built-in segmentation: ${result.segments.map((s) => s.name).join(', ') || 'nothing found'} in ${((performance.now() - started) / 1000).toFixed(1)} s`,

@@ -100,7 +100,13 @@ export function otsuThreshold(data: VoxelArray): number {
   return lo + ((best + 1) / bins) * (hi - lo);
 }
 
-export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentation {
+/**
+ * Told as soon as a segment's voxels are final while the rest is still being segmented, so that
+ * its mesh can start (StartedMeshes in mesh/startedMeshes.ts).
+ */
+export type SegmentFinal = (labelMap: LabelMap, segment: ExportSegment) => void;
+
+export function segmentBody(volume: Volume, signal?: AbortSignal, onFinal?: SegmentFinal): BodySegmentation {
   const { dims, spacing, data } = volume;
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
   // In shared memory the mesh threads read it in place (sharedVoxels.ts).
@@ -137,6 +143,12 @@ export function segmentBody(volume: Volume, signal?: AbortSignal): BodySegmentat
     return done();
   }
 
+  // Lungs and bone are painted only over body voxels (findLungs, findBone), so the voxels labelled
+  // body, lung or bone are from here on those of the outline: the body's surface is final.
+  onFinal?.(
+    { ...geometry(volume), data: labels },
+    { ...SEGMENTS.body, containsLabels: [BUILTIN_LABELS.lung, BUILTIN_LABELS.bone] },
+  );
   const lungs = findLungs(
     data,
     dims,
