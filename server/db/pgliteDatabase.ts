@@ -1,9 +1,11 @@
 import { fork } from 'node:child_process';
 import {
+  chmodSync,
   closeSync,
   existsSync,
   fdatasync,
   fsync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -46,6 +48,20 @@ async function initdbInChild(dataDir: string): Promise<void> {
     renameSync(staging, dataDir);
   } else {
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * PGlite sets the mode of the files it creates itself, whatever the process umask: 0666 for those initdb makes,
+ * 0644 for some it writes at start (pg_internal.init). They lie inside owner-only folders, but are narrowed here
+ * as soon as the cluster is open, so that DATA_DIR's start-up check (storage/ownerOnly.ts) is left to report
+ * what it does not expect.
+ */
+function narrowClusterFiles(dataDir: string): void {
+  for (const entry of readdirSync(dataDir, { recursive: true, encoding: 'utf8' })) {
+    const path = join(dataDir, entry);
+    const info = lstatSync(path);
+    if ((info.mode & 0o077) !== 0 && !info.isSymbolicLink()) chmodSync(path, info.mode & 0o700);
   }
 }
 
@@ -182,6 +198,7 @@ export async function openPgliteDatabase(
     parsers: { [types.INT8]: (value: string) => Number(value) },
     startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
   });
+  if (dataDir) narrowClusterFiles(dataDir);
 
   const wrap = (q: { query: PGlite['query']; exec: PGlite['exec'] }): Queryable => ({
     async query<R>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> {

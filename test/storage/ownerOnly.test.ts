@@ -57,6 +57,16 @@ test('under umask 022, everything the server writes in DATA_DIR (embedded databa
     server.output().includes('DATA_DIR permissions checked') ? true : undefined,
   );
   assert.match(server.output(), /were readable or writable by other users and are now owner-only: .*byhand/);
+  // Only the three made by hand: the embedded database's own files were never loose (PGlite sets modes itself).
+  const checked = server
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('DATA_DIR permissions checked'))
+    .map((line) => JSON.parse(line) as { narrowed: number });
+  assert.deepEqual(
+    checked.map((c) => c.narrowed),
+    [3],
+  );
   assert.deepEqual(await looser(dataDir), [], 'nothing under DATA_DIR is open to group or others');
   assert.equal((await lstat(join(dataDir, 'byhand', 'notes.txt'))).mode & 0o777, 0o600);
   assert.equal((await lstat(dataDir)).mode & 0o777, 0o700);
