@@ -22,9 +22,9 @@ import type { MeshWorkerReply, MeshWorkerRequest } from './meshWorker.ts';
  * benchmark's median run), and a single upload after a quiet spell (its first run). The price is
  * that memory, about 460 MB for the benchmark CT (meshoptimizer's heaps 235 MB, the smoothing
  * kernels' 75 MB, the shared label map buffer 75 MB (volume/sharedVoxels.ts), scratch arrays),
- * held for a minute after the last job. prepareMeshThreads starts threads as a job reads its input, so that even cold threads
- * are up and warmed up (meshWorker.ts) when the label map is ready. When threads cannot start, the
- * same work runs in this thread.
+ * held for a minute after the last job. prepareMeshThreads starts threads as a job reads its input,
+ * so that even cold threads are up and warmed up (meshWorker.ts) when the label map is ready. When
+ * threads cannot start, the same work runs in this thread.
  */
 
 export function defaultMeshThreads(): number {
@@ -139,10 +139,8 @@ function startThread(): MeshThread {
     // A waiting thread does not keep the process alive; a working one is referenced again.
     worker.unref();
     await new Promise<void>((resolve, reject) => {
-      let up = false;
       worker.on('message', (reply: MeshWorkerReply) => {
         if (reply.kind === 'ready') {
-          up = true;
           thread.up = true;
           resolve();
         } else thread.onReply?.(reply);
@@ -151,7 +149,7 @@ function startThread(): MeshThread {
         thread.gone = true;
         const at = waiting.indexOf(thread);
         if (at >= 0) waiting.splice(at, 1);
-        if (!up) reject(err);
+        if (!thread.up) reject(err);
         else thread.onFailure?.(err);
       };
       worker.on('error', fail);
