@@ -3,7 +3,7 @@ import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
 import { writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
 import { labelStats, unionStats, type LabelStats } from './labelStats.ts';
 import { meshJobCells, meshThreadsFor, openMeshBatch } from './meshPool.ts';
-import { write3mf, writeStlZip } from './printFiles.ts';
+import { writePrintFiles } from './printFiles.ts';
 import type { MeshedSegment, MeshStepSeconds } from './meshSegment.ts';
 import type { StartedMeshes } from './startedMeshes.ts';
 
@@ -136,18 +136,36 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
       signal,
     });
   let meshes: MeshedSegment[];
+  let printing: Promise<string[]> | undefined;
   try {
     const taken = jobs.map((job, i) => started?.take(todo[i].segment.label, job.labels, stats));
     const rest = jobs.filter((_, i) => !taken[i]);
     const added = batch.add(rest);
+    const meshing = jobs.map((job, i) => taken[i] ?? added[rest.indexOf(job)]);
+    // The print files take each structure as its mesh comes, so the first ones are written while
+    // the last is still being meshed (docs/performance.md).
+    printing = writePrintFiles(
+      outDir,
+      name,
+      todo.map(({ segment }, i) => ({
+        name: segment.name,
+        color: segment.color,
+        opacity: segment.opacity ?? 1,
+        surface: meshing[i],
+      })),
+    );
     meshes = await Promise.all(
-      jobs.map(async (job, i) => {
-        const mesh = await (taken[i] ?? added[rest.indexOf(job)]);
-        doneCells += meshJobCells(job);
+      meshing.map(async (meshed, i) => {
+        const mesh = await meshed;
+        doneCells += meshJobCells(jobs[i]);
         await onProgress?.((0.95 * doneCells) / totalCells, `meshed ${todo[i].segment.name}`);
         return mesh;
       }),
     );
+  } catch (err) {
+    // A structure that failed fails the print files too: they have stopped before the error goes on.
+    await printing?.catch(() => undefined);
+    throw err;
   } finally {
     // The threads wait for the next job (or rest) while the files are written.
     await batch.close();
@@ -189,25 +207,26 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
     out.push(stat);
   }
 
-  signal?.throwIfAborted();
   const writeStarted = performance.now();
-  await onProgress?.(0.98, 'writing glTF, 3MF and STL');
   const gltfPath = join(outDir, `${name}.gltf`);
   const glbPath = join(outDir, `${name}.glb`);
-  const threeMfPath = join(outDir, `${name}.3mf`);
-  const stlZipPath = join(outDir, `${name}_stl.zip`);
   const jsonPath = join(outDir, `${name}_segments.json`);
-  // Each file atomically. The glTF pair and the JSON side by side; the print files after them, one
-  // at a time: all four at once held about 80 MB more at the benchmark's peak.
-  await Promise.all([
-    writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
-    writeFileAtomic(jsonPath, [
-      Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
-    ]),
-  ]);
-  await write3mf(threeMfPath, name, models);
-  await writeStlZip(stlZipPath, models);
+  // Each file atomically; the glTF pair and the JSON beside the print files' last structures.
+  try {
+    signal?.throwIfAborted();
+    await onProgress?.(0.98, 'writing glTF, 3MF and STL');
+    await Promise.all([
+      writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
+      writeFileAtomic(jsonPath, [
+        Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
+      ]),
+    ]);
+  } finally {
+    // Nothing is left writing once this returns or throws.
+    await printing.catch(() => undefined);
+  }
+  const printFiles = await printing;
   await onProgress?.(1, 'models written');
   options.onStep?.('write', performance.now() - writeStarted);
-  return { files: [gltfPath, glbPath, threeMfPath, stlZipPath, jsonPath], segments: out };
+  return { files: [gltfPath, glbPath, ...printFiles, jsonPath], segments: out };
 }

@@ -1,13 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { read3mf, readStlZip } from '../../test/support/printFiles.ts';
 import { exportModels } from './exportModels.ts';
 import { isPrintable } from './manifold.ts';
-import type { Rgb } from '../volume/volume.ts';
-import { stlFileNames, write3mf, writeStlZip, type PrintModel } from './printFiles.ts';
+import {
+  stlFileNames,
+  write3mf,
+  writePrintFiles,
+  writeStlZip,
+  type PrintModel,
+  type PrintSurface,
+} from './printFiles.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
 
 for (const threads of [1, 2]) {
@@ -104,26 +110,94 @@ test('a part that cannot be made fails its file: the error comes back and no fil
   const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
   try {
     const triangle = { positions: Float32Array.of(0, 0, 0, 1, 0, 0, 0, 1, 0), indices: Uint32Array.of(0, 1, 2) };
-    const broken = { name: 'broken', color: [0, 1, 0] as Rgb, opacity: 1, positions: triangle.positions } as PrintModel;
-    Object.defineProperty(broken, 'indices', {
-      get: () => {
-        throw new Error('no surface');
-      },
-    });
-    const models: PrintModel[] = [{ name: 'whole', color: [1, 0, 0], opacity: 1, ...triangle }, broken];
+    const failing = (): PrintModel[] => [
+      { name: 'whole', color: [1, 0, 0], opacity: 1, surface: triangle },
+      { name: 'broken', color: [0, 1, 0], opacity: 1, surface: Promise.reject(new Error('no surface')) },
+      // Fails too, after the file has already failed: it must not end the process as unhandled.
+      { name: 'late', color: [0, 0, 1], opacity: 1, surface: failsAfter(20, new Error('failed later')) },
+    ];
     const outcomes = await Promise.allSettled([
-      write3mf(join(dir, 'scan.3mf'), 'scan', models),
-      writeStlZip(join(dir, 'scan_stl.zip'), models),
+      write3mf(join(dir, 'scan.3mf'), 'scan', failing()),
+      writeStlZip(join(dir, 'scan_stl.zip'), failing()),
+      writePrintFiles(dir, 'both', failing()),
     ]);
     assert.deepEqual(
       outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : o.status)),
-      ['no surface', 'no surface'],
+      ['no surface', 'no surface', 'no surface'],
     );
+    await after(40);
     assert.deepEqual(await readdir(dir), []);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the print files are written structure by structure as the surfaces come, not once all are made', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
+  try {
+    // A first part big enough that its deflated XML fills several of the zip's 1 MB output chunks.
+    const big = randomSurface(100_000, 11);
+    let meshLast!: (surface: PrintSurface) => void;
+    const last = new Promise<PrintSurface>((resolve) => (meshLast = resolve));
+    const writing = writePrintFiles(dir, 'scan', [
+      { name: 'first', color: [1, 0, 0], opacity: 1, surface: big },
+      { name: 'last', color: [0, 0, 1], opacity: 1, surface: last },
+    ]);
+    const threeMfWritten = async (): Promise<number> => {
+      const tmp = (await readdir(dir)).find((f) => f.startsWith('scan.3mf.tmp-'));
+      return tmp ? (await stat(join(dir, tmp))).size : 0;
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await threeMfWritten()) < 2 << 20 && Date.now() < deadline) await after(10);
+    assert.ok(
+      (await threeMfWritten()) >= 2 << 20,
+      'the first part was written while the last surface was still missing',
+    );
+    assert.deepEqual(await readdir(dir).then((f) => f.filter((n) => !n.includes('.tmp-'))), []);
+
+    const small = randomSurface(1000, 12);
+    meshLast(small);
+    assert.deepEqual(await writing, [join(dir, 'scan.3mf'), join(dir, 'scan_stl.zip')]);
+    const model = await read3mf(join(dir, 'scan.3mf'));
+    assert.deepEqual(
+      model.objects.map((o) => [o.name, o.vertices, o.triangles]),
+      [
+        ['first', big.positions.length / 3, big.indices.length / 3],
+        ['last', small.positions.length / 3, small.indices.length / 3],
+      ],
+    );
+    const stls = await readStlZip(join(dir, 'scan_stl.zip'));
+    assert.deepEqual(
+      stls.map((s) => [s.name, s.triangles]),
+      [
+        ['first.stl', big.indices.length / 3],
+        ['last.stl', small.indices.length / 3],
+      ],
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+function after(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function failsAfter(ms: number, err: Error): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(err), ms));
+}
+
+/** `count` vertices scattered over a 300 mm cube and as many triangles between them (not a closed part). */
+function randomSurface(count: number, seed: number): PrintSurface {
+  let state = seed;
+  const next = (): number => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+  const positions = Float32Array.from({ length: count * 3 }, () => next() * 300 - 150);
+  const indices = Uint32Array.from({ length: count * 3 }, () => Math.floor(next() * count));
+  return { positions, indices };
+}
 
 test('a vertex coordinate that is not a number fails the 3MF with its value', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
@@ -133,8 +207,7 @@ test('a vertex coordinate that is not a number fails the 3MF with its value', as
         name: 'part',
         color: [1, 0, 0],
         opacity: 1,
-        positions: Float32Array.of(0, 0, 0, 1, 0, 0, 0, 1, bad),
-        indices: Uint32Array.of(0, 1, 2),
+        surface: { positions: Float32Array.of(0, 0, 0, 1, 0, 0, 0, 1, bad), indices: Uint32Array.of(0, 1, 2) },
       };
       await assert.rejects(write3mf(join(dir, 'scan.3mf'), 'scan', [model]), {
         message: `a vertex coordinate is ${bad}`,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ZipArchive } from 'archiver';
@@ -13,15 +14,23 @@ import type { Rgb } from '../volume/volume.ts';
  * one scan print in register; the 3MF says so in its metadata, the STL in its header.
  */
 
+export interface PrintSurface {
+  /** LPS millimetres. */
+  positions: Float32Array;
+  /** Counter-clockwise seen from outside. */
+  indices: Uint32Array;
+}
+
 export interface PrintModel {
   name: string;
   /** 0..1, as the segment's colour (`colorHex` in `_segments.json`). */
   color: Rgb;
   opacity: number;
-  /** LPS millimetres. */
-  positions: Float32Array;
-  /** Counter-clockwise seen from outside. */
-  indices: Uint32Array;
+  /**
+   * Or the promise of it, while it is still being meshed: the files are written structure by
+   * structure as the surfaces come, and a surface that fails fails both files.
+   */
+  surface: PrintSurface | Promise<PrintSurface>;
 }
 
 export const COORDINATE_SYSTEM = 'LPS';
@@ -166,7 +175,7 @@ const TRIANGLE_V3 = ascii('" v3="');
 const LINE_END = ascii('"/>\n');
 
 /** The 3MF model part, a chunk at a time. Vertex and triangle lines are not indented: they are most of the file. */
-function* modelXml(title: string, models: PrintModel[]): Generator<Buffer> {
+async function* modelXml(title: string, models: readonly PrintModel[]): AsyncGenerator<Buffer> {
   const out = new AsciiChunks();
   out.text(
     `<?xml version="1.0" encoding="UTF-8"?>\n<model unit="millimeter" xml:lang="en-US" xmlns="${CORE_NAMESPACE}" xmlns:ag="${AG_NAMESPACE}">\n` +
@@ -180,7 +189,8 @@ function* modelXml(title: string, models: PrintModel[]): Generator<Buffer> {
     out.text(`   <base name="${escapeXml(m.name)}" displaycolor="${colorHex(m.color, m.opacity)}"/>\n`);
   out.text('  </basematerials>\n');
   for (let i = 0; i < models.length; i++) {
-    const { name, positions, indices } = models[i];
+    const { name } = models[i];
+    const { positions, indices } = await models[i].surface;
     out.text(
       `  <object id="${i + 2}" type="model" name="${escapeXml(name)}" pid="1" pindex="${i}">\n   <mesh>\n    <vertices>\n`,
     );
@@ -213,8 +223,8 @@ const RELS =
   `<Relationship Target="/${MODEL_PATH}" Id="rel0" Type="http://schemas.microsoft.com/3dmanufacturing/2013/01/3dmodel"/></Relationships>\n`;
 
 /** One binary STL (80-byte header, triangle count, 50 bytes per triangle with its unit normal), a chunk at a time. */
-function* binaryStl(model: PrintModel): Generator<Buffer> {
-  const { positions: p, indices } = model;
+async function* binaryStl(model: PrintModel): AsyncGenerator<Buffer> {
+  const { positions: p, indices } = await model.surface;
   const triangles = indices.length / 3;
   const head = Buffer.alloc(84, 0x20);
   // Not starting with "solid", which some readers take for ASCII STL.
@@ -278,7 +288,7 @@ export function stlFileNames(names: readonly string[]): string[] {
 
 interface ZipPart {
   name: string;
-  data: () => Iterable<Buffer>;
+  data: () => AsyncIterable<Buffer> | Iterable<Buffer>;
   /** Stored as is: binary STL deflates by only about a fifth, at a second of CPU per 70 MB. */
   store?: boolean;
 }
@@ -307,7 +317,8 @@ async function writeZipAtomic(path: string, parts: ZipPart[], level: number): Pr
 }
 
 /** `<name>.3mf`: one object per structure, named and coloured, in millimetres. */
-export async function write3mf(path: string, title: string, models: PrintModel[]): Promise<void> {
+export async function write3mf(path: string, title: string, models: readonly PrintModel[]): Promise<void> {
+  handleFailedSurfaces(models);
   await writeZipAtomic(
     path,
     [
@@ -320,11 +331,29 @@ export async function write3mf(path: string, title: string, models: PrintModel[]
 }
 
 /** `<name>_stl.zip`: one binary STL per structure, named after it. */
-export async function writeStlZip(path: string, models: PrintModel[]): Promise<void> {
+export async function writeStlZip(path: string, models: readonly PrintModel[]): Promise<void> {
+  handleFailedSurfaces(models);
   const names = stlFileNames(models.map((m) => m.name));
   await writeZipAtomic(
     path,
     models.map((m, i) => ({ name: names[i], data: () => binaryStl(m), store: true })),
     1,
   );
+}
+
+/** `<name>.3mf`, then `<name>_stl.zip`, in `outDir`; their paths. One at a time, to hold less at a job's peak. */
+export async function writePrintFiles(outDir: string, name: string, models: readonly PrintModel[]): Promise<string[]> {
+  const threeMf = join(outDir, `${name}.3mf`);
+  const stlZip = join(outDir, `${name}_stl.zip`);
+  await write3mf(threeMf, name, models);
+  await writeStlZip(stlZip, models);
+  return [threeMf, stlZip];
+}
+
+/**
+ * A file stops at the first surface that fails; one failing after it is never awaited, and would
+ * be an unhandled rejection (which ends the process) without this.
+ */
+function handleFailedSurfaces(models: readonly PrintModel[]): void {
+  for (const { surface } of models) if (surface instanceof Promise) surface.catch(() => undefined);
 }

@@ -5,7 +5,7 @@ import type { EngineResult } from '../engines/engine.ts';
 import { exportModels, type ExportSegment, type SegmentStats } from '../mesh/exportModels.ts';
 import { labelStats } from '../mesh/labelStats.ts';
 import type { StartedMeshes } from '../mesh/startedMeshes.ts';
-import { write3mf, writeStlZip, type PrintModel } from '../mesh/printFiles.ts';
+import { writePrintFiles, type PrintModel } from '../mesh/printFiles.ts';
 
 /**
  * The models of a result: the engine's own glTF when it made one (Slicer's OpenAnatomy export), else meshes made
@@ -29,11 +29,7 @@ export async function writeModels(opts: {
     const doc = await io.read(engineResult.gltfPath);
     await writeFile(join(outDir, `${name}.glb`), await io.writeBinary(doc));
     // The print files from the engine's own meshes, as they are (not checked or repaired here).
-    const parts = printModelsOf(doc);
-    await Promise.all([
-      write3mf(join(outDir, `${name}.3mf`), name, parts),
-      writeStlZip(join(outDir, `${name}_stl.zip`), parts),
-    ]);
+    await writePrintFiles(outDir, name, printModelsOf(doc));
     const segments = voxelStats(engineResult);
     await writeFile(join(outDir, `${name}_segments.json`), `${JSON.stringify({ name, segments }, null, 2)}\n`);
     return segments;
@@ -63,7 +59,7 @@ function printModelsOf(doc: Document): PrintModel[] {
   return doc
     .getRoot()
     .listMeshes()
-    .map((mesh) => {
+    .flatMap((mesh): PrintModel[] => {
       const positions: number[] = [];
       const indices: number[] = [];
       let color: [number, number, number] = [0.8, 0.8, 0.8];
@@ -82,15 +78,10 @@ function printModelsOf(doc: Document): PrintModel[] {
           opacity = factor[3];
         }
       }
-      return {
-        name: mesh.getName() || 'structure',
-        color,
-        opacity,
-        positions: Float32Array.from(positions),
-        indices: Uint32Array.from(indices),
-      };
-    })
-    .filter((m) => m.indices.length > 0);
+      if (indices.length === 0) return [];
+      const surface = { positions: Float32Array.from(positions), indices: Uint32Array.from(indices) };
+      return [{ name: mesh.getName() || 'structure', color, opacity, surface }];
+    });
 }
 
 /** Statistics of an engine's own glTF: the label map gives voxel counts; triangles are not re-counted. */
