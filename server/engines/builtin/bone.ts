@@ -81,36 +81,41 @@ function noiseLevel(data: VoxelArray, labels: Uint8Array, body: number, p: Plane
 }
 
 /**
- * Max (dilate) or min (erode) over 3 voxels along one in-plane axis, from `src` into `dst`, on the
- * lines (w, b) marked in `lines` only: elsewhere both stay 0 (bone is a few percent of a CT).
- * Outside the plane counts as set for erosion and unset for dilation, so borders neither grow nor shrink.
+ * Max (dilate) or min (erode) over 3 pixels along one axis of a plane (`nu` x `nv`, rows along u),
+ * from `src` into `dst`, on the rows marked in `lines` only: elsewhere both stay 0 (bone is a few
+ * percent of a CT). Outside the plane counts as set for erosion and unset for dilation, so borders
+ * neither grow nor shrink.
  */
-function pass3(src: Uint8Array, dst: Uint8Array, p: Planes, alongU: boolean, dilate: boolean, lines: Uint8Array): void {
-  const { nu, nv, su, sv } = p;
+function pass3(
+  src: Uint8Array,
+  dst: Uint8Array,
+  nu: number,
+  nv: number,
+  alongU: boolean,
+  dilate: boolean,
+  lines: Uint8Array,
+): void {
   const edge = dilate ? 0 : 1;
-  for (let w = 0; w < p.count; w++) {
-    for (let b = 0; b < nv; b++) {
-      if (!lines[w * nv + b]) continue;
-      const row = w * p.sw + b * sv;
-      const end = row + nu * su;
-      if (alongU) {
-        // First and last voxel of the line against the edge value, the rest against both neighbours.
-        dst[row] = dilate ? src[row] | (nu > 1 ? src[row + su] : 0) : src[row] & (nu > 1 ? src[row + su] : 1);
-        if (dilate) for (let i = row + su; i < end - su; i += su) dst[i] = src[i - su] | src[i] | src[i + su];
-        else for (let i = row + su; i < end - su; i += su) dst[i] = src[i - su] & src[i] & src[i + su];
-        if (nu > 1) {
-          const i = end - su;
-          dst[i] = dilate ? src[i - su] | src[i] : src[i - su] & src[i] & edge;
-        }
-      } else {
-        const up = b > 0 ? -sv : 0;
-        const down = b < nv - 1 ? sv : 0;
-        // At the plane's first or last line the missing neighbour is the edge value: itself for dilation, set for erosion.
-        if (dilate) for (let i = row; i < end; i += su) dst[i] = src[i + up] | src[i] | src[i + down];
-        else if (up !== 0 && down !== 0)
-          for (let i = row; i < end; i += su) dst[i] = src[i + up] & src[i] & src[i + down];
-        else for (let i = row; i < end; i += su) dst[i] = (up ? src[i + up] : 1) & src[i] & (down ? src[i + down] : 1);
+  for (let b = 0; b < nv; b++) {
+    if (!lines[b]) continue;
+    const row = b * nu;
+    const end = row + nu;
+    if (alongU) {
+      // First and last pixel of the row against the edge value, the rest against both neighbours.
+      dst[row] = dilate ? src[row] | (nu > 1 ? src[row + 1] : 0) : src[row] & (nu > 1 ? src[row + 1] : 1);
+      if (dilate) for (let i = row + 1; i < end - 1; i++) dst[i] = src[i - 1] | src[i] | src[i + 1];
+      else for (let i = row + 1; i < end - 1; i++) dst[i] = src[i - 1] & src[i] & src[i + 1];
+      if (nu > 1) {
+        const i = end - 1;
+        dst[i] = dilate ? src[i - 1] | src[i] : src[i - 1] & src[i] & edge;
       }
+    } else {
+      const up = b > 0 ? -nu : 0;
+      const down = b < nv - 1 ? nu : 0;
+      // At the plane's first or last row the missing neighbour is the edge value: itself for dilation, set for erosion.
+      if (dilate) for (let i = row; i < end; i++) dst[i] = src[i + up] | src[i] | src[i + down];
+      else if (up !== 0 && down !== 0) for (let i = row; i < end; i++) dst[i] = src[i + up] & src[i] & src[i + down];
+      else for (let i = row; i < end; i++) dst[i] = (up ? src[i + up] : 1) & src[i] & (down ? src[i + down] : 1);
     }
   }
 }
@@ -128,142 +133,83 @@ export function findBone(
   signal?: AbortSignal,
 ): BoneResult {
   const p = axialPlanes(dims, spacing, axis);
-  const n = data.length;
   const R = BONE_RULES;
   const noiseHu = noiseLevel(data, labels, bodyValue, p);
   const textured = R.textureSigmas * noiseHu;
-
-  // 1. Dense and textured voxels of the body; `lines` marks the in-plane lines (w, b) near any.
-  const mask = new Uint8Array(n);
-  const lines = new Uint8Array(p.count * p.nv);
+  const maxHole = R.maxMarrowMm2 / (p.du * p.dv);
+  const marrowSpread = R.marrowTextureSigmas * noiseHu;
   const ny = dims[1];
+  // Steps 1-3 are in-plane, so they run one axial plane at a time in two plane-sized buffers (pixel
+  // (a, b) at b * nu + a), and the plane's bone goes straight into the label map: no volume-sized
+  // buffer of its own, which for a 512x512x300 CT was 157 MB at the job's peak.
+  const plane = new Uint8Array(p.nu * p.nv);
+  const scratch = new Uint8Array(p.nu * p.nv);
+  // Per line (w, b): 1 where step 1 found bone, 2 where the closing can reach it.
+  const lines = new Uint8Array(p.count * p.nv);
+  let marrowVoxels = 0;
+  let holesRejected = 0;
   for (let w = 0; w < p.count; w++) {
     if (signal && (w & 15) === 0) signal.throwIfAborted();
+    const base = w * p.sw;
+    const planeLines = lines.subarray(w * p.nv, (w + 1) * p.nv);
+    const voxel = (a: number, b: number): number => base + a * p.su + b * p.sv;
+
+    // 1. Dense and textured voxels of the body.
+    let found = false;
     for (let b = 0; b < p.nv; b++) {
-      const row = w * p.sw + b * p.sv;
       const inner = b > 0 && b < p.nv - 1;
       // Planes that contain x have rows along x: the body's span bounds them.
       const r = axis === 2 ? w * ny + b : b * ny + w;
       const from = axis === 0 ? 0 : span[2 * r];
       const to = axis === 0 ? p.nu : span[2 * r + 1];
       for (let a = from; a < to; a++) {
-        const i = row + a * p.su;
+        const i = voxel(a, b);
         const v = data[i];
         if (v <= R.textureFromHu || labels[i] !== bodyValue) continue;
         if (
           v > R.denseAboveHu ||
           (v > R.textureFromHu && inner && a > 0 && a < p.nu - 1 && localSpread(data, i, p.su, p.sv) > textured)
         ) {
-          mask[i] = 1;
-          lines[w * p.nv + b] = 1;
+          plane[b * p.nu + a] = 1;
+          planeLines[b] = 1;
+          found = true;
         }
       }
     }
-  }
-  // The closing reaches one line further each way.
-  for (let w = 0; w < p.count; w++) {
-    const l = w * p.nv;
+    if (!found) continue;
+    // The closing reaches one line further each way.
     for (let b = 0; b < p.nv; b++)
-      if (lines[l + b] & 1) {
-        if (b > 0) lines[l + b - 1] |= 2;
-        if (b < p.nv - 1) lines[l + b + 1] |= 2;
+      if (planeLines[b] & 1) {
+        if (b > 0) planeLines[b - 1] |= 2;
+        if (b < p.nv - 1) planeLines[b + 1] |= 2;
       }
+
+    // 2. Closing (3x3 in-plane), kept within the body.
+    pass3(plane, scratch, p.nu, p.nv, true, true, planeLines);
+    pass3(scratch, plane, p.nu, p.nv, false, true, planeLines);
+    pass3(plane, scratch, p.nu, p.nv, true, false, planeLines);
+    pass3(scratch, plane, p.nu, p.nv, false, false, planeLines);
+    for (let b = 0; b < p.nv; b++) {
+      if (!planeLines[b]) continue;
+      for (let a = 0; a < p.nu; a++)
+        if (plane[b * p.nu + a] && labels[voxel(a, b)] !== bodyValue) plane[b * p.nu + a] = 0;
+    }
+
+    // 3. Marrow: enclosed regions of the plane that look like marrow.
+    const marrow = fillMarrow(data, labels, bodyValue, p, plane, planeLines, voxel, { maxHole, marrowSpread });
+    marrowVoxels += marrow.voxels;
+    holesRejected += marrow.rejected;
+
+    // Into the label map; every pixel set is a body voxel, and lies on a marked line.
+    for (let b = 0; b < p.nv; b++) {
+      if (!planeLines[b]) continue;
+      for (let a = 0; a < p.nu; a++) if (plane[b * p.nu + a]) labels[voxel(a, b)] = boneValue;
+    }
+    plane.fill(0);
+    scratch.fill(0);
   }
 
-  // 2. Closing (3x3 in-plane), kept within the body.
-  const scratch = new Uint8Array(n);
-  pass3(mask, scratch, p, true, true, lines);
-  pass3(scratch, mask, p, false, true, lines);
-  pass3(mask, scratch, p, true, false, lines);
-  pass3(scratch, mask, p, false, false, lines);
-  for (let w = 0; w < p.count; w++)
-    for (let b = 0; b < p.nv; b++) {
-      if (!lines[w * p.nv + b]) continue;
-      const row = w * p.sw + b * p.sv;
-      for (let a = 0; a < p.nu; a++) {
-        const i = row + a * p.su;
-        if (mask[i] && labels[i] !== bodyValue) mask[i] = 0;
-      }
-    }
-  signal?.throwIfAborted();
-
-  // 3. Marrow: enclosed regions of each axial plane that look like marrow.
-  const maxHole = R.maxMarrowMm2 / (p.du * p.dv);
-  const marrowSpread = R.marrowTextureSigmas * noiseHu;
-  let marrowVoxels = 0;
-  let holesRejected = 0;
-  for (let w = 0; w < p.count; w++) {
-    if (signal && (w & 15) === 0) signal.throwIfAborted();
-    const base = w * p.sw;
-    // The plane's bone bounding box with a margin of one background pixel: background touching the
-    // margin is open to the outside.
-    let a0 = p.nu;
-    let a1 = -1;
-    let b0 = p.nv;
-    let b1 = -1;
-    for (let b = 0; b < p.nv; b++) {
-      if (!lines[w * p.nv + b]) continue;
-      const row = base + b * p.sv;
-      for (let a = 0; a < p.nu; a++) {
-        if (!mask[row + a * p.su]) continue;
-        if (a < a0) a0 = a;
-        if (a > a1) a1 = a;
-        if (b < b0) b0 = b;
-        if (b > b1) b1 = b;
-      }
-    }
-    if (a1 < 0) continue;
-    const bu = a1 - a0 + 3;
-    const bv = b1 - b0 + 3;
-    const plane = new Uint8Array(bu * bv).fill(1);
-    for (let b = b0; b <= b1; b++)
-      for (let a = a0; a <= a1; a++) if (mask[base + a * p.su + b * p.sv]) plane[(b - b0 + 1) * bu + (a - a0 + 1)] = 0;
-    const holes = labelComponents(plane, [bu, bv, 1]);
-    if (holes.count < 2) continue;
-    const open = new Uint8Array(holes.count);
-    for (let r = 0; r < holes.runComponent.length; r++) {
-      const c = holes.runComponent[r];
-      const row = holes.runs[r * 3 + 2];
-      if (holes.runs[r * 3] === 0 || holes.runs[r * 3 + 1] === bu || row === 0 || row === bv - 1) open[c] = 1;
-      if (holes.sizes[c] > maxHole) open[c] = 1;
-    }
-    // Voxel index of box pixel (x, y).
-    const at = (x: number, y: number): number => base + (x - 1 + a0) * p.su + (y - 1 + b0) * p.sv;
-    const sum = new Float64Array(holes.count);
-    const rough = new Float64Array(holes.count);
-    const foreign = new Uint8Array(holes.count);
-    for (let r = 0; r < holes.runComponent.length; r++) {
-      const c = holes.runComponent[r];
-      if (open[c]) continue;
-      const row = holes.runs[r * 3 + 2];
-      for (let x = holes.runs[r * 3]; x < holes.runs[r * 3 + 1]; x++) {
-        const i = at(x, row);
-        if (labels[i] !== bodyValue) foreign[c] = 1;
-        sum[c] += data[i];
-        if (localSpread(data, i, p.su, p.sv) > marrowSpread) rough[c]++;
-      }
-    }
-    const fill = new Uint8Array(holes.count);
-    for (let c = 0; c < holes.count; c++) {
-      if (open[c]) continue;
-      const mean = sum[c] / holes.sizes[c];
-      const marrow =
-        !foreign[c] &&
-        mean >= R.airBelowHu &&
-        (mean < R.fatBelowHu || (mean >= R.softTissueBelowHu && rough[c] / holes.sizes[c] > R.marrowTexturedFraction));
-      if (marrow) {
-        fill[c] = 1;
-        marrowVoxels += holes.sizes[c];
-      } else holesRejected++;
-    }
-    for (let r = 0; r < holes.runComponent.length; r++) {
-      if (!fill[holes.runComponent[r]]) continue;
-      const row = holes.runs[r * 3 + 2];
-      for (let x = holes.runs[r * 3]; x < holes.runs[r * 3 + 1]; x++) mask[at(x, row)] = 1;
-    }
-  }
-
-  // 4. Without specks.
+  // 4. Without specks: those are given back to the body.
   const voxelMl = (spacing[0] * spacing[1] * spacing[2]) / 1000;
   let rowsWithBone: Uint8Array | undefined;
   if (axis !== 0) {
@@ -271,16 +217,101 @@ export function findBone(
     for (let w = 0; w < p.count; w++)
       for (let b = 0; b < p.nv; b++) if (lines[w * p.nv + b]) rowsWithBone[axis === 2 ? w * ny + b : b * ny + w] = 1;
   }
-  const parts = componentsOfRuns(maskRuns(mask, dims, signal, rowsWithBone), dims, signal);
-  const keep = new Uint8Array(parts.count);
+  const parts = componentsOfRuns(maskRuns(labels, dims, signal, rowsWithBone, boneValue), dims, signal);
+  const specks = new Uint8Array(parts.count);
   let voxels = 0;
   let specksDropped = 0;
   for (let c = 0; c < parts.count; c++) {
-    if (parts.sizes[c] * voxelMl >= R.minIslandMl) {
-      keep[c] = 1;
-      voxels += parts.sizes[c];
-    } else specksDropped++;
+    if (parts.sizes[c] * voxelMl >= R.minIslandMl) voxels += parts.sizes[c];
+    else {
+      specks[c] = 1;
+      specksDropped++;
+    }
   }
-  paintComponents(parts, keep, labels, boneValue);
+  paintComponents(parts, specks, labels, bodyValue);
   return { voxels, noiseHu, marrowVoxels, holesRejected, specksDropped };
+}
+
+/**
+ * Fills the regions of one plane's bone (`plane`, rows marked in `lines`) that it encloses and that
+ * look like marrow (step 3 of findBone); `voxel(a, b)` is pixel (a, b)'s index in the volume.
+ */
+function fillMarrow(
+  data: VoxelArray,
+  labels: Uint8Array,
+  bodyValue: number,
+  p: Planes,
+  plane: Uint8Array,
+  lines: Uint8Array,
+  voxel: (a: number, b: number) => number,
+  limits: { maxHole: number; marrowSpread: number },
+): { voxels: number; rejected: number } {
+  const R = BONE_RULES;
+  // The bone's bounding box with a margin of one background pixel: background touching the margin
+  // is open to the outside.
+  let a0 = p.nu;
+  let a1 = -1;
+  let b0 = p.nv;
+  let b1 = -1;
+  for (let b = 0; b < p.nv; b++) {
+    if (!lines[b]) continue;
+    for (let a = 0; a < p.nu; a++) {
+      if (!plane[b * p.nu + a]) continue;
+      if (a < a0) a0 = a;
+      if (a > a1) a1 = a;
+      if (b < b0) b0 = b;
+      if (b > b1) b1 = b;
+    }
+  }
+  if (a1 < 0) return { voxels: 0, rejected: 0 };
+  const bu = a1 - a0 + 3;
+  const bv = b1 - b0 + 3;
+  const box = new Uint8Array(bu * bv).fill(1);
+  for (let b = b0; b <= b1; b++)
+    for (let a = a0; a <= a1; a++) if (plane[b * p.nu + a]) box[(b - b0 + 1) * bu + (a - a0 + 1)] = 0;
+  const holes = labelComponents(box, [bu, bv, 1]);
+  if (holes.count < 2) return { voxels: 0, rejected: 0 };
+  const open = new Uint8Array(holes.count);
+  for (let r = 0; r < holes.runComponent.length; r++) {
+    const c = holes.runComponent[r];
+    const row = holes.runs[r * 3 + 2];
+    if (holes.runs[r * 3] === 0 || holes.runs[r * 3 + 1] === bu || row === 0 || row === bv - 1) open[c] = 1;
+    if (holes.sizes[c] > limits.maxHole) open[c] = 1;
+  }
+  // Box pixel (x, y) is plane pixel (x - 1 + a0, y - 1 + b0).
+  const sum = new Float64Array(holes.count);
+  const rough = new Float64Array(holes.count);
+  const foreign = new Uint8Array(holes.count);
+  for (let r = 0; r < holes.runComponent.length; r++) {
+    const c = holes.runComponent[r];
+    if (open[c]) continue;
+    const row = holes.runs[r * 3 + 2];
+    for (let x = holes.runs[r * 3]; x < holes.runs[r * 3 + 1]; x++) {
+      const i = voxel(x - 1 + a0, row - 1 + b0);
+      if (labels[i] !== bodyValue) foreign[c] = 1;
+      sum[c] += data[i];
+      if (localSpread(data, i, p.su, p.sv) > limits.marrowSpread) rough[c]++;
+    }
+  }
+  const fill = new Uint8Array(holes.count);
+  let voxels = 0;
+  let rejected = 0;
+  for (let c = 0; c < holes.count; c++) {
+    if (open[c]) continue;
+    const mean = sum[c] / holes.sizes[c];
+    const marrow =
+      !foreign[c] &&
+      mean >= R.airBelowHu &&
+      (mean < R.fatBelowHu || (mean >= R.softTissueBelowHu && rough[c] / holes.sizes[c] > R.marrowTexturedFraction));
+    if (marrow) {
+      fill[c] = 1;
+      voxels += holes.sizes[c];
+    } else rejected++;
+  }
+  for (let r = 0; r < holes.runComponent.length; r++) {
+    if (!fill[holes.runComponent[r]]) continue;
+    const row = holes.runs[r * 3 + 2];
+    for (let x = holes.runs[r * 3]; x < holes.runs[r * 3 + 1]; x++) plane[(row - 1 + b0) * p.nu + (x - 1 + a0)] = 1;
+  }
+  return { voxels, rejected };
 }

@@ -35,8 +35,12 @@ function find(parent: Uint32Array, a: number): number {
   return r;
 }
 
-/** Runs of non-zero voxels of a mask, row by row; only rows flagged in `only` (when given) can have any. */
-export function maskRuns(mask: Uint8Array, dims: Vec3, signal?: AbortSignal, only?: Uint8Array): Runs {
+/**
+ * Runs of non-zero voxels of a mask (or, given `value`, of the voxels equal to it), row by row;
+ * only rows flagged in `only` (when given) can have any.
+ */
+export function maskRuns(mask: Uint8Array, dims: Vec3, signal?: AbortSignal, only?: Uint8Array, value?: number): Runs {
+  const isSet = value === undefined ? (v: number): boolean => v !== 0 : (v: number): boolean => v === value;
   const [nx, ny, nz] = dims;
   const rows = ny * nz;
   const builder = new GrowableUint32(1 << 16);
@@ -48,11 +52,11 @@ export function maskRuns(mask: Uint8Array, dims: Vec3, signal?: AbortSignal, onl
     const base = r * nx;
     let x = 0;
     while (x < nx) {
-      // Skip zeros quickly; most rows are mostly empty or mostly full.
-      while (x < nx && mask[base + x] === 0) x++;
+      // Skip unset voxels quickly; most rows are mostly empty or mostly full.
+      while (x < nx && !isSet(mask[base + x])) x++;
       if (x >= nx) break;
       const start = x;
-      while (x < nx && mask[base + x] !== 0) x++;
+      while (x < nx && isSet(mask[base + x])) x++;
       builder.push3(start, x, r);
     }
   }
