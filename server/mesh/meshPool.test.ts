@@ -1,5 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { labelStats } from './labelStats.ts';
 import { unmatchedEdges } from './meshOps.ts';
 import {
@@ -149,4 +155,55 @@ test('threads started ahead of a job mesh it and wait for the next one, and wait
   }
   await closeMeshThreads();
   assert.equal(meshThreadCounts().waiting, 0);
+});
+
+test('when no mesh thread can start (Node run with its permission model, without --allow-worker), the jobs are meshed in this thread', async () => {
+  const map = ellipsoidLabelMap({
+    dims: [50, 50, 40],
+    shapes: [
+      { label: 1, center: [25, 25, 20], radii: [20, 18, 15] },
+      { label: 2, center: [20, 25, 20], radii: [6, 6, 6] },
+    ],
+  });
+  const jobs = oneJobPerLabel(map, [1, 2]);
+  const settings = { reduction: 0.5, smoothingIterations: 5 };
+  const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
+  const dir = await mkdtemp(join(tmpdir(), 'mesh-pool-'));
+  try {
+    // The same batch in a process that may not start threads; bundled, as tsx itself needs one to load.
+    const script = join(dir, 'mesh.mjs');
+    await build({
+      stdin: {
+        contents: `
+          import { openMeshBatch } from './meshPool.ts';
+          const { map, jobs, settings } = ${JSON.stringify({ map: { ...map, data: [...map.data] }, jobs, settings })};
+          const batch = openMeshBatch(Uint8Array.from(map.data), map, settings, { threads: 2 });
+          const meshes = await Promise.all(batch.add(jobs));
+          await batch.close();
+          console.log(JSON.stringify({ threads: batch.threads, meshes: meshes.map((m) => ({ triangles: m.triangles, volume: m.meshVolumeMm3 })) }));
+        `,
+        resolveDir: import.meta.dirname,
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: script,
+      logLevel: 'silent',
+    });
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--experimental-permission',
+      `--allow-fs-read=${dir}`,
+      script,
+    ]);
+    const out = JSON.parse(stdout) as { threads: number; meshes: Array<{ triangles: number; volume: number }> };
+    assert.equal(out.threads, 1, 'meshed in the calling thread');
+    assert.deepEqual(
+      out.meshes,
+      serial.meshes.map((m) => ({ triangles: m.triangles, volume: m.meshVolumeMm3 })),
+      'the same meshes as meshing in this thread',
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
