@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmptySegmentationError, exportModels, type SegmentStats } from './exportModels.ts';
@@ -195,6 +195,71 @@ test('an empty segmentation is refused with a clear error and writes nothing', a
       EmptySegmentationError,
     );
     assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+test('a print file that cannot be written fails the export with its error, and leaves no temporary file', async () => {
+  await withTempDir(async (dir) => {
+    const labelMap = ellipsoidLabelMap({
+      dims: [40, 40, 30],
+      shapes: [
+        { label: 1, center: [20, 20, 15], radii: [15, 15, 10] },
+        { label: 2, center: [20, 20, 15], radii: [5, 5, 5] },
+      ],
+    });
+    // A folder where the 3MF goes: its temporary file is written, then cannot be renamed into place.
+    await mkdir(join(dir, 'scan.3mf'));
+    for (const threads of [1, 2]) {
+      await assert.rejects(
+        exportModels({
+          labelMap,
+          segments: [
+            { label: 1, name: 'outer', color: [1, 0, 0] },
+            { label: 2, name: 'inner', color: [0, 0, 1] },
+          ],
+          outDir: dir,
+          name: 'scan',
+          reduction: 0.5,
+          threads,
+        }),
+        (err: NodeJS.ErrnoException) => err.code === 'EISDIR',
+      );
+      assert.deepEqual(
+        (await readdir(dir)).filter((f) => f.includes('.tmp-') || f.endsWith('_stl.zip')),
+        [],
+        `${threads} thread(s)`,
+      );
+    }
+  });
+  // A file failing on the first structure while the second is still being meshed: the error is the
+  // export's, not an unhandled rejection that would end the process.
+  await withTempDir(async (dir) => {
+    const labelMap = ellipsoidLabelMap({
+      dims: [120, 120, 100],
+      shapes: [
+        { label: 1, center: [10, 10, 10], radii: [4, 4, 4] },
+        { label: 2, center: [60, 60, 50], radii: [55, 55, 45] },
+      ],
+    });
+    labelMap.origin = [Number.NaN, 0, 0];
+    await assert.rejects(
+      exportModels({
+        labelMap,
+        segments: [
+          { label: 1, name: 'small', color: [1, 0, 0] },
+          { label: 2, name: 'big', color: [0, 0, 1] },
+        ],
+        outDir: dir,
+        name: 'scan',
+        reduction: 0.5,
+        threads: 2,
+      }),
+      /a vertex coordinate is NaN/,
+    );
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.includes('.tmp-') || f.endsWith('.3mf') || f.endsWith('_stl.zip')),
+      [],
+    );
   });
 });
 

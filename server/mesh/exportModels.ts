@@ -63,8 +63,9 @@ export interface ExportModelsOptions {
   started?: StartedMeshes;
   /**
    * Where the time goes, for the benchmark: `stats` (label counts and boxes), `mesh` (wall time of
-   * all structures, all threads), then per structure `surface`, `smooth`, `decimate` and `finish`
-   * as measured in the thread that did it, then `write` (the files built and written).
+   * all structures, all threads, with most of the print files written beside them), then per
+   * structure `surface`, `smooth`, `decimate` and `finish` as measured in the thread that did it,
+   * then `write` (what is left to write once the last structure is meshed).
    */
   onStep?: (step: ExportStep, ms: number) => void;
 }
@@ -135,98 +136,100 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
       threads: Math.min(jobs.length, meshThreadsFor(totalCells, options.threads)),
       signal,
     });
-  let meshes: MeshedSegment[];
+  // The print files take each structure as its mesh comes (printFiles.ts), so most of them is written
+  // while the last structure is still being meshed (docs/performance.md). They stop as soon as
+  // anything else fails, and nothing is left writing once this returns or throws.
+  const stopPrinting = new AbortController();
   let printing: Promise<string[]> | undefined;
   try {
-    const taken = jobs.map((job, i) => started?.take(todo[i].segment.label, job.labels, stats));
-    const rest = jobs.filter((_, i) => !taken[i]);
-    const added = batch.add(rest);
-    const meshing = jobs.map((job, i) => taken[i] ?? added[rest.indexOf(job)]);
-    // The print files take each structure as its mesh comes, so the first ones are written while
-    // the last is still being meshed (docs/performance.md).
-    printing = writePrintFiles(
-      outDir,
-      name,
-      todo.map(({ segment }, i) => ({
+    let meshes: MeshedSegment[];
+    try {
+      const taken = jobs.map((job, i) => started?.take(todo[i].segment.label, job.labels, stats));
+      const rest = jobs.filter((_, i) => !taken[i]);
+      const added = batch.add(rest);
+      const meshing = jobs.map((job, i) => taken[i] ?? added[rest.indexOf(job)]);
+      printing = writePrintFiles(
+        outDir,
+        name,
+        todo.map(({ segment }, i) => ({
+          name: segment.name,
+          color: segment.color,
+          opacity: segment.opacity ?? 1,
+          surface: meshing[i],
+        })),
+        signal ? AbortSignal.any([signal, stopPrinting.signal]) : stopPrinting.signal,
+      );
+      // Its failure is taken up below; until then it must not count as unhandled.
+      printing.catch(() => undefined);
+      meshes = await Promise.all(
+        meshing.map(async (meshed, i) => {
+          const mesh = await meshed;
+          doneCells += meshJobCells(jobs[i]);
+          await onProgress?.((0.95 * doneCells) / totalCells, `meshed ${todo[i].segment.name}`);
+          return mesh;
+        }),
+      );
+    } finally {
+      // The threads wait for the next job (or rest) while the files are written.
+      await batch.close();
+    }
+    options.onStep?.('mesh', performance.now() - meshStarted);
+
+    const models: GltfModel[] = [];
+    const out: SegmentStats[] = [];
+    for (let i = 0; i < todo.length; i++) {
+      const { segment, box } = todo[i];
+      const mesh = meshes[i];
+      for (const [step, seconds] of Object.entries(mesh.seconds)) options.onStep?.(step as ExportStep, seconds * 1000);
+      const opacity = segment.opacity ?? 1;
+      models.push({
         name: segment.name,
         color: segment.color,
-        opacity: segment.opacity ?? 1,
-        surface: meshing[i],
-      })),
-    );
-    meshes = await Promise.all(
-      meshing.map(async (meshed, i) => {
-        const mesh = await meshed;
-        doneCells += meshJobCells(jobs[i]);
-        await onProgress?.((0.95 * doneCells) / totalCells, `meshed ${todo[i].segment.name}`);
-        return mesh;
-      }),
-    );
-  } catch (err) {
-    // A structure that failed fails the print files too: they have stopped before the error goes on.
-    await printing?.catch(() => undefined);
-    throw err;
-  } finally {
-    // The threads wait for the next job (or rest) while the files are written.
-    await batch.close();
-  }
-  options.onStep?.('mesh', performance.now() - meshStarted);
+        opacity,
+        positions: mesh.positions,
+        normals: mesh.normals,
+        indices: mesh.indices,
+      });
+      const stat: SegmentStats = {
+        label: segment.label,
+        name: segment.name,
+        color: segment.color.map((c) => round(c, 4)) as Rgb,
+        colorHex: hex(segment.color),
+        opacity,
+        voxels: box.voxels,
+        volumeMl: round(box.voxels * voxelMl, 3),
+        meshVolumeMl: round(mesh.meshVolumeMm3 / 1000, 3),
+        triangles: mesh.triangles,
+        bounds: {
+          min: mesh.bounds.min.map((v) => round(v, 2)) as Vec3,
+          max: mesh.bounds.max.map((v) => round(v, 2)) as Vec3,
+        },
+      };
+      if (segment.totalSegmentatorId !== undefined) stat.totalSegmentatorId = segment.totalSegmentatorId;
+      if (segment.containsLabels?.length) stat.containsLabels = [...segment.containsLabels];
+      out.push(stat);
+    }
 
-  const models: GltfModel[] = [];
-  const out: SegmentStats[] = [];
-  for (let i = 0; i < todo.length; i++) {
-    const { segment, box } = todo[i];
-    const mesh = meshes[i];
-    for (const [step, seconds] of Object.entries(mesh.seconds)) options.onStep?.(step as ExportStep, seconds * 1000);
-    const opacity = segment.opacity ?? 1;
-    models.push({
-      name: segment.name,
-      color: segment.color,
-      opacity,
-      positions: mesh.positions,
-      normals: mesh.normals,
-      indices: mesh.indices,
-    });
-    const stat: SegmentStats = {
-      label: segment.label,
-      name: segment.name,
-      color: segment.color.map((c) => round(c, 4)) as Rgb,
-      colorHex: hex(segment.color),
-      opacity,
-      voxels: box.voxels,
-      volumeMl: round(box.voxels * voxelMl, 3),
-      meshVolumeMl: round(mesh.meshVolumeMm3 / 1000, 3),
-      triangles: mesh.triangles,
-      bounds: {
-        min: mesh.bounds.min.map((v) => round(v, 2)) as Vec3,
-        max: mesh.bounds.max.map((v) => round(v, 2)) as Vec3,
-      },
-    };
-    if (segment.totalSegmentatorId !== undefined) stat.totalSegmentatorId = segment.totalSegmentatorId;
-    if (segment.containsLabels?.length) stat.containsLabels = [...segment.containsLabels];
-    out.push(stat);
-  }
-
-  const writeStarted = performance.now();
-  const gltfPath = join(outDir, `${name}.gltf`);
-  const glbPath = join(outDir, `${name}.glb`);
-  const jsonPath = join(outDir, `${name}_segments.json`);
-  // Each file atomically; the glTF pair and the JSON beside the print files' last structures.
-  try {
+    const writeStarted = performance.now();
     signal?.throwIfAborted();
     await onProgress?.(0.98, 'writing glTF, 3MF and STL');
+    const gltfPath = join(outDir, `${name}.gltf`);
+    const glbPath = join(outDir, `${name}.glb`);
+    const jsonPath = join(outDir, `${name}_segments.json`);
+    // Each file atomically.
     await Promise.all([
       writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
       writeFileAtomic(jsonPath, [
         Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),
       ]),
     ]);
-  } finally {
-    // Nothing is left writing once this returns or throws.
-    await printing.catch(() => undefined);
+    const printFiles = await printing;
+    await onProgress?.(1, 'models written');
+    options.onStep?.('write', performance.now() - writeStarted);
+    return { files: [gltfPath, glbPath, ...printFiles, jsonPath], segments: out };
+  } catch (err) {
+    stopPrinting.abort(err);
+    await printing?.catch(() => undefined);
+    throw err;
   }
-  const printFiles = await printing;
-  await onProgress?.(1, 'models written');
-  options.onStep?.('write', performance.now() - writeStarted);
-  return { files: [gltfPath, glbPath, ...printFiles, jsonPath], segments: out };
 }

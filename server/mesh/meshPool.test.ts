@@ -170,9 +170,16 @@ test('when no mesh thread can start (Node run with its permission model, without
   const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
   const dir = await mkdtemp(join(tmpdir(), 'mesh-pool-'));
   try {
-    // The same batch in a process that may not start threads; bundled, as tsx itself needs one to load.
-    const script = join(dir, 'mesh.mjs');
+    // Bundled, the batch beside its worker script (meshWorker.js), as tsx itself needs a thread to load.
+    const options = { bundle: true, platform: 'node', logLevel: 'silent' } as const;
     await build({
+      ...options,
+      entryPoints: [join(import.meta.dirname, 'meshWorker.ts')],
+      format: 'cjs',
+      outfile: join(dir, 'meshWorker.js'),
+    });
+    await build({
+      ...options,
       stdin: {
         contents: `
           import { openMeshBatch } from './meshPool.ts';
@@ -185,23 +192,17 @@ test('when no mesh thread can start (Node run with its permission model, without
         resolveDir: import.meta.dirname,
         loader: 'ts',
       },
-      bundle: true,
-      platform: 'node',
       format: 'esm',
-      outfile: script,
-      logLevel: 'silent',
+      outfile: join(dir, 'mesh.mjs'),
     });
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      '--experimental-permission',
-      `--allow-fs-read=${dir}`,
-      script,
-    ]);
-    const out = JSON.parse(stdout) as { threads: number; meshes: Array<{ triangles: number; volume: number }> };
-    assert.equal(out.threads, 1, 'meshed in the calling thread');
+    const run = async (flags: string[]): Promise<{ threads: number; meshes: unknown }> =>
+      JSON.parse((await promisify(execFile)(process.execPath, [...flags, join(dir, 'mesh.mjs')])).stdout);
+    const expected = serial.meshes.map((m) => ({ triangles: m.triangles, volume: m.meshVolumeMm3 }));
+    assert.deepEqual(await run([]), { threads: 2, meshes: expected }, 'threads start where they may');
     assert.deepEqual(
-      out.meshes,
-      serial.meshes.map((m) => ({ triangles: m.triangles, volume: m.meshVolumeMm3 })),
-      'the same meshes as meshing in this thread',
+      await run(['--experimental-permission', `--allow-fs-read=${dir}`]),
+      { threads: 1, meshes: expected },
+      'meshed in the calling thread, with the same meshes',
     );
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -132,10 +132,10 @@ test('a part that cannot be made fails its file: the error comes back and no fil
   }
 });
 
-test('the print files are written structure by structure as the surfaces come, not once all are made', async () => {
+test('the 3MF is written structure by structure as the surfaces come, not once all are made', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
   try {
-    // A first part big enough that its deflated XML fills several of the zip's 1 MB output chunks.
+    // A first part big enough that the 3MF on disk passes 2 MB before the last surface comes.
     const big = randomSurface(100_000, 11);
     let meshLast!: (surface: PrintSurface) => void;
     const last = new Promise<PrintSurface>((resolve) => (meshLast = resolve));
@@ -174,6 +174,30 @@ test('the print files are written structure by structure as the surfaces come, n
         ['last.stl', small.indices.length / 3],
       ],
     );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an aborted write stops at once and leaves nothing, even while it waits for a surface', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'print-files-'));
+  try {
+    const controller = new AbortController();
+    const writing = writePrintFiles(
+      dir,
+      'scan',
+      [
+        { name: 'first', color: [1, 0, 0], opacity: 1, surface: randomSurface(1000, 13) },
+        { name: 'never made', color: [0, 0, 1], opacity: 1, surface: new Promise<PrintSurface>(() => undefined) },
+      ],
+      controller.signal,
+    );
+    await after(50);
+    controller.abort(new Error('cancelled by user'));
+    await assert.rejects(writing, /cancelled by user/);
+    assert.deepEqual(await readdir(dir), []);
+    await assert.rejects(writePrintFiles(dir, 'again', [], controller.signal), /cancelled by user/);
+    assert.deepEqual(await readdir(dir), []);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

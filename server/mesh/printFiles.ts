@@ -27,8 +27,8 @@ export interface PrintModel {
   color: Rgb;
   opacity: number;
   /**
-   * Or the promise of it, while it is still being meshed: the files are written structure by
-   * structure as the surfaces come, and a surface that fails fails both files.
+   * Or the promise of it, while it is still being meshed: a file is written structure by structure
+   * as the surfaces come, and a surface that fails fails the file.
    */
   surface: PrintSurface | Promise<PrintSurface>;
 }
@@ -293,31 +293,46 @@ interface ZipPart {
   store?: boolean;
 }
 
-/** Writes a zip through a temporary name and renames it into place, so readers never see half a file. */
-async function writeZipAtomic(path: string, parts: ZipPart[], level: number): Promise<void> {
+/**
+ * Writes a zip through a temporary name and renames it into place, so readers never see half a file.
+ * Stops, with nothing left behind, when `signal` aborts.
+ */
+async function writeZipAtomic(path: string, parts: ZipPart[], level: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   // zlib's default 16 KB output chunks cost a thread-pool round trip each, and building the XML and
   // deflating it took turns instead of overlapping (docs/performance.md).
   const archive = new ZipArchive({ zlib: { level, chunkSize: CHUNK }, highWaterMark: CHUNK });
   // Each part's data is made only when the archive reaches it.
-  for (const part of parts) {
+  const sources = parts.map((part) => {
     const source = Readable.from(part.data(), { objectMode: false });
     // archiver does not listen for its sources' errors: a part that cannot be made fails the file.
     source.once('error', (err) => archive.destroy(err));
     archive.append(source, { name: part.name, store: part.store ?? false });
-  }
+    return source;
+  });
+  const stop = (): void => void archive.destroy(signal?.reason);
+  signal?.addEventListener('abort', stop, { once: true });
   try {
     await Promise.all([pipeline(archive, createWriteStream(tmp, { flags: 'wx', mode: 0o600 })), archive.finalize()]);
     await rename(tmp, path);
   } catch (err) {
     archive.destroy();
+    for (const source of sources) source.destroy();
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', stop);
   }
 }
 
 /** `<name>.3mf`: one object per structure, named and coloured, in millimetres. */
-export async function write3mf(path: string, title: string, models: readonly PrintModel[]): Promise<void> {
+export async function write3mf(
+  path: string,
+  title: string,
+  models: readonly PrintModel[],
+  signal?: AbortSignal,
+): Promise<void> {
   handleFailedSurfaces(models);
   await writeZipAtomic(
     path,
@@ -327,26 +342,36 @@ export async function write3mf(path: string, title: string, models: readonly Pri
       { name: MODEL_PATH, data: () => modelXml(title, models) },
     ],
     1,
+    signal,
   );
 }
 
 /** `<name>_stl.zip`: one binary STL per structure, named after it. */
-export async function writeStlZip(path: string, models: readonly PrintModel[]): Promise<void> {
+export async function writeStlZip(path: string, models: readonly PrintModel[], signal?: AbortSignal): Promise<void> {
   handleFailedSurfaces(models);
   const names = stlFileNames(models.map((m) => m.name));
   await writeZipAtomic(
     path,
     models.map((m, i) => ({ name: names[i], data: () => binaryStl(m), store: true })),
     1,
+    signal,
   );
 }
 
-/** `<name>.3mf`, then `<name>_stl.zip`, in `outDir`; their paths. One at a time, to hold less at a job's peak. */
-export async function writePrintFiles(outDir: string, name: string, models: readonly PrintModel[]): Promise<string[]> {
+/**
+ * `<name>.3mf`, then `<name>_stl.zip`, in `outDir`; their paths. One at a time, to hold less at a
+ * job's peak: the 3MF takes the surfaces as they come, the STL zip follows once all have.
+ */
+export async function writePrintFiles(
+  outDir: string,
+  name: string,
+  models: readonly PrintModel[],
+  signal?: AbortSignal,
+): Promise<string[]> {
   const threeMf = join(outDir, `${name}.3mf`);
   const stlZip = join(outDir, `${name}_stl.zip`);
-  await write3mf(threeMf, name, models);
-  await writeStlZip(stlZip, models);
+  await write3mf(threeMf, name, models, signal);
+  await writeStlZip(stlZip, models, signal);
   return [threeMf, stlZip];
 }
 

@@ -120,7 +120,10 @@ function pass3(
   }
 }
 
-/** Paints `boneValue` over `bodyValue` voxels of `labels`; lungs and background are never touched. */
+/**
+ * Paints `boneValue` over `bodyValue` voxels of `labels`, which holds none yet (bone painted per plane is
+ * read back to drop specks); lungs and background are never touched.
+ */
 export function findBone(
   data: VoxelArray,
   dims: Vec3,
