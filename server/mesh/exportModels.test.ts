@@ -263,6 +263,38 @@ test('a print file that cannot be written fails the export with its error, and l
   });
 });
 
+test('an export whose progress cannot be recorded fails with that error and leaves no file behind', async () => {
+  await withTempDir(async (dir) => {
+    const labelMap = ellipsoidLabelMap({
+      dims: [80, 80, 60],
+      shapes: [
+        { label: 1, center: [10, 10, 10], radii: [4, 4, 4] },
+        { label: 2, center: [40, 40, 30], radii: [35, 35, 25] },
+      ],
+    });
+    for (const threads of [1, 2]) {
+      await assert.rejects(
+        exportModels({
+          labelMap,
+          segments: [
+            { label: 1, name: 'small', color: [1, 0, 0] },
+            { label: 2, name: 'big', color: [0, 0, 1] },
+          ],
+          outDir: dir,
+          name: 'scan',
+          reduction: 0.5,
+          threads,
+          onProgress: (_f, status) => {
+            if (status.startsWith('meshed')) throw new Error('the database is gone');
+          },
+        }),
+        /the database is gone/,
+      );
+      assert.deepEqual(await readdir(dir), [], `${threads} thread(s)`);
+    }
+  });
+});
+
 test('glTF and GLB carry the same buffer, and a structure name cannot clash with the data URI', async () => {
   const { writeGltfFiles } = await import('./gltf.ts');
   const dir = await mkdtemp(join(tmpdir(), 'gltf-'));

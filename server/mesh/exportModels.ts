@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { LabelMap, Rgb, Segment, Vec3 } from '../volume/volume.ts';
-import { writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
+import { allWritten, writeFileAtomic, writeGltfFiles, type GltfModel } from './gltf.ts';
 import { labelStats, unionStats, type LabelStats } from './labelStats.ts';
 import { meshJobCells, meshThreadsFor, openMeshBatch } from './meshPool.ts';
 import { writePrintFiles } from './printFiles.ts';
@@ -136,8 +136,8 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
       threads: Math.min(jobs.length, meshThreadsFor(totalCells, options.threads)),
       signal,
     });
-  // The print files take each structure as its mesh comes (printFiles.ts), so most of them is written
-  // while the last structure is still being meshed (docs/performance.md). They stop as soon as
+  // The print files take each structure as its mesh comes (printFiles.ts), so most of the 3MF is
+  // written while the last structure is still being meshed (docs/performance.md). They stop as soon as
   // anything else fails, and nothing is left writing once this returns or throws.
   const stopPrinting = new AbortController();
   let printing: Promise<string[]> | undefined;
@@ -169,6 +169,10 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
           return mesh;
         }),
       );
+    } catch (err) {
+      // Before the batch closes, which can wait for meshes still being made.
+      stopPrinting.abort(err);
+      throw err;
     } finally {
       // The threads wait for the next job (or rest) while the files are written.
       await batch.close();
@@ -217,7 +221,7 @@ export async function exportModels(options: ExportModelsOptions): Promise<Export
     const glbPath = join(outDir, `${name}.glb`);
     const jsonPath = join(outDir, `${name}_segments.json`);
     // Each file atomically.
-    await Promise.all([
+    await allWritten([
       writeGltfFiles(name, models, { gltf: gltfPath, glb: glbPath }),
       writeFileAtomic(jsonPath, [
         Buffer.from(`${JSON.stringify({ name, meshReduction: reduction, segments: out }, null, 2)}\n`, 'utf8'),

@@ -185,5 +185,13 @@ export async function writeGltfFiles(
   useRootMatrix(json, `${name}_Models`);
   const bin = Object.values(resources)[0] ?? new Uint8Array(0);
   const gltf = gltfParts(json, bin);
-  await Promise.all([writeFileAtomic(paths.gltf, gltf), writeFileAtomic(paths.glb, glbParts(json, bin))]);
+  await allWritten([writeFileAtomic(paths.gltf, gltf), writeFileAtomic(paths.glb, glbParts(json, bin))]);
+}
+
+/**
+ * Waits for every write, then throws the first failure: unlike Promise.all, a caller that fails
+ * never leaves a file still being written behind it.
+ */
+export async function allWritten(writes: Array<Promise<unknown>>): Promise<void> {
+  for (const outcome of await Promise.allSettled(writes)) if (outcome.status === 'rejected') throw outcome.reason;
 }

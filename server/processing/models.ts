@@ -29,7 +29,7 @@ export async function writeModels(opts: {
     const doc = await io.read(engineResult.gltfPath);
     await writeFile(join(outDir, `${name}.glb`), await io.writeBinary(doc));
     // The print files from the engine's own meshes, as they are (not checked or repaired here).
-    await writePrintFiles(outDir, name, printModelsOf(doc));
+    await writePrintFiles(outDir, name, printModelsOf(doc), opts.signal);
     const segments = voxelStats(engineResult);
     await writeFile(join(outDir, `${name}_segments.json`), `${JSON.stringify({ name, segments }, null, 2)}\n`);
     return segments;
