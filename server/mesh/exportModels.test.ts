@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmptySegmentationError, exportModels, type SegmentStats } from './exportModels.ts';
+import { EmptySegmentationError, exportModels, type ExportModelsOptions, type SegmentStats } from './exportModels.ts';
 import { LPS_MM_TO_GLTF } from './gltf.ts';
 import { errorLines, validateGltf } from './gltfValidation.ts';
 import { ellipsoidLabelMap } from './testShapes.ts';
@@ -198,30 +198,43 @@ test('an empty segmentation is refused with a clear error and writes nothing', a
   });
 });
 
+/** Label 1 a small ball in a corner, label 2 a big one: the small one is meshed, and its files begun, first. */
+function smallThenBig(dims: [number, number, number]): ReturnType<typeof ellipsoidLabelMap> {
+  const [x, y, z] = dims;
+  return ellipsoidLabelMap({
+    dims,
+    shapes: [
+      { label: 1, center: [10, 10, 10], radii: [4, 4, 4] },
+      { label: 2, center: [x / 2, y / 2, z / 2], radii: [x / 2 - 5, y / 2 - 5, z / 2 - 5] },
+    ],
+  });
+}
+
+function exportSmallThenBig(
+  dir: string,
+  labelMap: ReturnType<typeof ellipsoidLabelMap>,
+  options: Pick<ExportModelsOptions, 'threads' | 'onProgress'>,
+): Promise<unknown> {
+  return exportModels({
+    labelMap,
+    segments: [
+      { label: 1, name: 'small', color: [1, 0, 0] },
+      { label: 2, name: 'big', color: [0, 0, 1] },
+    ],
+    outDir: dir,
+    name: 'scan',
+    reduction: 0.5,
+    ...options,
+  });
+}
+
 test('a print file that cannot be written fails the export with its error, and leaves no temporary file', async () => {
   await withTempDir(async (dir) => {
-    const labelMap = ellipsoidLabelMap({
-      dims: [40, 40, 30],
-      shapes: [
-        { label: 1, center: [20, 20, 15], radii: [15, 15, 10] },
-        { label: 2, center: [20, 20, 15], radii: [5, 5, 5] },
-      ],
-    });
     // A folder where the 3MF goes: its temporary file is written, then cannot be renamed into place.
     await mkdir(join(dir, 'scan.3mf'));
     for (const threads of [1, 2]) {
       await assert.rejects(
-        exportModels({
-          labelMap,
-          segments: [
-            { label: 1, name: 'outer', color: [1, 0, 0] },
-            { label: 2, name: 'inner', color: [0, 0, 1] },
-          ],
-          outDir: dir,
-          name: 'scan',
-          reduction: 0.5,
-          threads,
-        }),
+        exportSmallThenBig(dir, smallThenBig([40, 40, 30]), { threads }),
         (err: NodeJS.ErrnoException) => err.code === 'EISDIR',
       );
       assert.deepEqual(
@@ -234,28 +247,10 @@ test('a print file that cannot be written fails the export with its error, and l
   // A file failing on the first structure while the second is still being meshed: the error is the
   // export's, not an unhandled rejection that would end the process.
   await withTempDir(async (dir) => {
-    const labelMap = ellipsoidLabelMap({
-      dims: [120, 120, 100],
-      shapes: [
-        { label: 1, center: [10, 10, 10], radii: [4, 4, 4] },
-        { label: 2, center: [60, 60, 50], radii: [55, 55, 45] },
-      ],
-    });
+    const labelMap = smallThenBig([120, 120, 100]);
     labelMap.origin = [Number.NaN, 0, 0];
-    await assert.rejects(
-      exportModels({
-        labelMap,
-        segments: [
-          { label: 1, name: 'small', color: [1, 0, 0] },
-          { label: 2, name: 'big', color: [0, 0, 1] },
-        ],
-        outDir: dir,
-        name: 'scan',
-        reduction: 0.5,
-        threads: 2,
-      }),
-      /a vertex coordinate is NaN/,
-    );
+    await assert.rejects(exportSmallThenBig(dir, labelMap, { threads: 2 }), /a vertex coordinate is NaN/);
+    // The glTF pair and the JSON are written (the job discards its staged folder); no print file is.
     assert.deepEqual(
       (await readdir(dir)).filter((f) => f.includes('.tmp-') || f.endsWith('.3mf') || f.endsWith('_stl.zip')),
       [],
@@ -265,29 +260,12 @@ test('a print file that cannot be written fails the export with its error, and l
 
 test('an export whose progress cannot be recorded fails with that error and leaves no file behind', async () => {
   await withTempDir(async (dir) => {
-    const labelMap = ellipsoidLabelMap({
-      dims: [80, 80, 60],
-      shapes: [
-        { label: 1, center: [10, 10, 10], radii: [4, 4, 4] },
-        { label: 2, center: [40, 40, 30], radii: [35, 35, 25] },
-      ],
-    });
     for (const threads of [1, 2]) {
+      const onProgress = (_f: number, status: string): void => {
+        if (status.startsWith('meshed')) throw new Error('the database is gone');
+      };
       await assert.rejects(
-        exportModels({
-          labelMap,
-          segments: [
-            { label: 1, name: 'small', color: [1, 0, 0] },
-            { label: 2, name: 'big', color: [0, 0, 1] },
-          ],
-          outDir: dir,
-          name: 'scan',
-          reduction: 0.5,
-          threads,
-          onProgress: (_f, status) => {
-            if (status.startsWith('meshed')) throw new Error('the database is gone');
-          },
-        }),
+        exportSmallThenBig(dir, smallThenBig([80, 80, 60]), { threads, onProgress }),
         /the database is gone/,
       );
       assert.deepEqual(await readdir(dir), [], `${threads} thread(s)`);

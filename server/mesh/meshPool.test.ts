@@ -118,8 +118,13 @@ test('meshing in worker threads stops when aborted', async () => {
   await assert.rejects(run, /cancelled by user/);
 });
 
-test('threads started ahead of a job mesh it and wait for the next one, and waiting threads can be ended', async () => {
-  await closeMeshThreads();
+/** A ball holding a smaller one, a job per label, and their meshes made in this thread. */
+async function ballInBall(): Promise<{
+  map: ReturnType<typeof ellipsoidLabelMap>;
+  jobs: MeshJob[];
+  settings: MeshSettings;
+  serial: { meshes: MeshedSegment[] };
+}> {
   const map = ellipsoidLabelMap({
     dims: [50, 50, 40],
     shapes: [
@@ -129,7 +134,12 @@ test('threads started ahead of a job mesh it and wait for the next one, and wait
   });
   const jobs = oneJobPerLabel(map, [1, 2]);
   const settings = { reduction: 0.5, smoothingIterations: 5 };
-  const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
+  return { map, jobs, settings, serial: await meshAll(map.data, map, jobs, settings, { threads: 1 }) };
+}
+
+test('threads started ahead of a job mesh it and wait for the next one, and waiting threads can be ended', async () => {
+  await closeMeshThreads();
+  const { map, jobs, settings, serial } = await ballInBall();
   const cores = defaultMeshThreads();
   const before = meshThreadCounts().started;
   // Small volumes are meshed in the calling thread: nothing is started for them.
@@ -158,16 +168,7 @@ test('threads started ahead of a job mesh it and wait for the next one, and wait
 });
 
 test('when no mesh thread can start (Node run with its permission model, without --allow-worker), the jobs are meshed in this thread', async () => {
-  const map = ellipsoidLabelMap({
-    dims: [50, 50, 40],
-    shapes: [
-      { label: 1, center: [25, 25, 20], radii: [20, 18, 15] },
-      { label: 2, center: [20, 25, 20], radii: [6, 6, 6] },
-    ],
-  });
-  const jobs = oneJobPerLabel(map, [1, 2]);
-  const settings = { reduction: 0.5, smoothingIterations: 5 };
-  const serial = await meshAll(map.data, map, jobs, settings, { threads: 1 });
+  const { map, jobs, settings, serial } = await ballInBall();
   const dir = await mkdtemp(join(tmpdir(), 'mesh-pool-'));
   try {
     // Bundled, the batch beside its worker script (meshWorker.js), as tsx itself needs a thread to load.
