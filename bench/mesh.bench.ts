@@ -86,7 +86,8 @@ async function once(input: string, outDir: string, keepLabels?: string): Promise
     started,
     onStep: (step, ms) => void (steps[step] = (steps[step] ?? 0) + ms / 1000),
     onProgress: (_f, status) => {
-      // The last structure is done and the files are about to be built: the meshing's CPU ends here.
+      // The last structure is done and the glTF pair is about to be built: the meshing's CPU ends here
+      // (with most of the 3MF's, which is written as the structures come).
       if (status.startsWith('writing')) meshCpu = cpuSeconds(c);
     },
   });
